@@ -1,0 +1,1 @@
+//! Docker-compatible `--format` templates.
