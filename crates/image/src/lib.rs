@@ -13,5 +13,8 @@
 //! ```
 
 pub mod digest;
+pub mod layer;
+pub mod reference;
 
 pub use digest::Digest;
+pub use reference::Reference;
