@@ -123,6 +123,11 @@ impl<T> Hasher<T> {
         )
     }
 
+    /// Bytes that passed so far.
+    pub fn count(&self) -> u64 {
+        self.size
+    }
+
     pub fn get_ref(&self) -> &T {
         &self.inner
     }
