@@ -1,1 +1,76 @@
-fn main() {}
+//! `berth`: the command line. Thin by design: parse arguments into typed values, call the
+//! engine, render docker-compatible output. No policy lives here.
+
+mod cli;
+mod commands;
+mod output;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// An error with the exit code docker would use for it.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: Option<String>,
+}
+
+impl Exit {
+    pub fn code(code: u8) -> Self {
+        Self {
+            code,
+            message: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message.as_deref().unwrap_or("exit status"))
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            // docker exits 125 on usage errors, 0 for --help/--version.
+            return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match commands::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<Exit>() {
+                if let Some(m) = &exit.message {
+                    eprintln!("Error: {m}");
+                }
+                return ExitCode::from(exit.code);
+            }
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,1 +1,112 @@
-//! placeholder
+//! The engine: the one API that both front ends (the `berth` CLI and `berth serve`) call.
+//!
+//! It owns the order of side effects — what is written first so that a crash leaves a
+//! consistent store — and the policy of each operation (what `rmi` may delete, how a name
+//! resolves to an image). It does not parse command lines or render output; callers hand it
+//! typed values and get typed results back.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_engine::EngineError> {
+//! let mut engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/berth-root"))?;
+//! for image in engine.images(&Default::default())? {
+//!     println!("{} {}", image.id, image.size);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod check;
+pub mod image;
+pub use check::{CheckReport, DiskUsage};
+
+use std::path::PathBuf;
+
+use berth_image::digest::Digest;
+use berth_store::{Store, StoreError};
+
+pub use image::{ImageFilter, ImageSummary};
+
+/// Errors the engine reports; each names the object and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+    #[error(transparent)]
+    Reference(#[from] berth_image::reference::ReferenceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{what}: {reason}")]
+    BadInput { what: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn bad_input(what: impl Into<String>, reason: impl ToString) -> Self {
+        Self::BadInput {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Whether the error means "the thing named does not exist" (docker exits 1 for these
+    /// too, but API front ends map them to 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::ImageNotFound(_))
+    }
+}
+
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state: blobs, layers, metadata (`/var/lib/berth`).
+    pub root: PathBuf,
+}
+
+impl EngineConfig {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+}
+
+/// An open engine.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+}
+
+impl Engine {
+    pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
+        Ok(Self {
+            store: Store::open(&config.root)?,
+        })
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+/// Seconds since the epoch, for records.
+pub(crate) fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Short form of an image ID as `docker images` prints it.
+pub fn short_id(id: &Digest) -> String {
+    id.short().to_string()
+}

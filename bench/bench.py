@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmarks: berth against its anchors (docker) on the same work, in the same run.
+
+    sudo python3 bench/bench.py [--berth target/release/berth] [-n 5] [--rows load,save]
+
+Python 3 standard library only. It installs what it needs from Debian (docker.io, skopeo, ...),
+starts the private test dockerd (scripts/dockerd.sh), builds the fixtures once (cached in
+--workdir), then for every row and every tool runs: before_all, then N times (after --warmup
+untimed runs) setup → timed command → teardown, then after_all. Repetitions of the tools in a row
+are interleaved (berth, docker, berth, docker, ...) so drift hits both alike. It prints a markdown
+table (median seconds; ratio = tool median / berth median, so docker 2.00 means docker took twice
+as long as berth) and writes everything to bench/results/<date>.json.
+
+Rows are pluggable: ROWS below maps row name → {tool: Job}; a plain (setup, command, teardown)
+tuple works too. Commands are bash snippets formatted with the context from `context()`
+({berth}, {docker}, {archive}, {root}, {out}, ...); a berth snippet runs with BERTH_ROOT and
+BERTH_RUNROOT set to the row's temporary directories.
+
+Until the berth binary exists the berth side is skipped with a message; a berth command that fails
+(e.g. a verb not written yet) marks that cell failed and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts"
+RESULTS = REPO / "bench" / "results"
+DOCKER_SOCK = "/run/berth-test-docker.sock"
+DOCKER_BIN = "/usr/bin/docker"  # Debian's client, same version as its dockerd
+DOCKER = [DOCKER_BIN, "-H", f"unix://{DOCKER_SOCK}"]
+APT_PACKAGES = ["docker.io", "skopeo", "busybox-static", "gcc", "libc6-dev", "tar"]
+
+BIG_REF = "berth-bench/big:latest"
+BIG_FILES = 4  # incompressible files in the big image ...
+BIG_FILE_SIZE = 50 * 1024 * 1024  # ... of 50 MiB each
+QUIET_FIXTURES = True  # hide make-test-images.sh's progress lines
+FIXTURE_EPOCH = 1704067200  # mtime of every fixture tar entry (2024-01-01)
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclasses.dataclass
+class Job:
+    """One tool's part of a row. Every field but `command` is optional; all are bash snippets."""
+
+    command: str
+    setup: str | None = None  # before each repetition, untimed
+    teardown: str | None = None  # after each repetition, untimed
+    before_all: str | None = None  # once before the repetitions (and warmups)
+    after_all: str | None = None  # once at the end, also after a failure
+
+
+def as_job(spec: Job | tuple) -> Job:
+    if isinstance(spec, Job):
+        return spec
+    setup, command, teardown = spec
+    return Job(command=command, setup=setup, teardown=teardown)
+
+
+FRESH_ROOT = "rm -rf {root} {runroot} && mkdir -p {root} {runroot}"
+DOCKER_HAS_BIG = (
+    "{docker} image inspect {big_ref} >/dev/null 2>&1 || {docker} load -q -i {archive} >/dev/null"
+)
+DOCKER_RM_BIG = "{docker} rmi -f {big_ref} >/dev/null 2>&1 || true"
+HELLO_CMD = """--change 'CMD ["/hello"]'"""
+
+ROWS: dict[str, dict[str, Job | tuple]] = {
+    # `load -i` of a docker-save archive of a ~200 MB single-layer image, into an empty store
+    # (berth: a fresh BERTH_ROOT; docker: the image and its layer removed first).
+    "load": {
+        "berth": Job(
+            setup=FRESH_ROOT,
+            command="{berth} load -i {archive}",
+            teardown="sync",
+            after_all="rm -rf {root} {runroot}",
+        ),
+        "docker": Job(
+            setup=DOCKER_RM_BIG + "; sync",
+            command="{docker} load -i {archive}",
+            teardown="sync",
+        ),
+    },
+    # `save -o` of that image (already in the store) to a new file.
+    "save": {
+        "berth": Job(
+            before_all=FRESH_ROOT + " && {berth} load -i {archive} >/dev/null",
+            setup="rm -f {out} && sync",
+            command="{berth} save -o {out} {big_ref}",
+            teardown="rm -f {out}",
+            after_all="rm -rf {root} {runroot} {out}",
+        ),
+        "docker": Job(
+            before_all=DOCKER_HAS_BIG,
+            setup="rm -f {out} && sync",
+            command="{docker} save -o {out} {big_ref}",
+            teardown="rm -f {out}",
+            after_all="rm -f {out}",
+        ),
+    },
+    # `run --rm` of the static hello-world image (no network), output discarded.
+    "run": {
+        "berth": Job(
+            before_all=FRESH_ROOT
+            + " && {berth} import "
+            + HELLO_CMD
+            + " {hello_tar} hello-world:latest >/dev/null",
+            command="{berth} run --rm --network none hello-world:latest >/dev/null",
+            after_all="rm -rf {root} {runroot}",
+        ),
+        "docker": Job(
+            before_all="{docker} image inspect hello-world:latest >/dev/null 2>&1"
+            + " || {docker} import "
+            + HELLO_CMD
+            + " {hello_tar} hello-world:latest >/dev/null",
+            command="{docker} run --rm --network none hello-world:latest >/dev/null",
+        ),
+    },
+}
+DEFAULT_ROWS = ["load", "save", "run"]
+
+
+def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> dict[str, str]:
+    scratch = args.workdir / "scratch" / row / tool
+    return {
+        "berth": str(args.berth),
+        "docker": " ".join(DOCKER),
+        "archive": str(fixtures["big_archive"]),
+        "big_ref": BIG_REF,
+        "busybox_tar": str(fixtures["busybox_tar"]),
+        "hello_tar": str(fixtures["hello_tar"]),
+        "root": str(scratch / "root"),
+        "runroot": str(scratch / "run"),
+        "out": str(scratch / "out.tar"),
+        "scratch": str(scratch),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class StepFailed(Exception):
+    pass
+
+
+def sh(snippet: str, env: dict[str, str] | None = None, what: str = "") -> float:
+    """Run a bash snippet; return its wall time in seconds; raise StepFailed if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", snippet],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-5:]
+        raise StepFailed(f"{what or 'command'} exited {proc.returncode}: `{snippet}`: " + " | ".join(tail))
+    return elapsed
+
+
+def install_packages(packages: list[str]) -> None:
+    missing = []
+    for pkg in packages:
+        q = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+        if q.stdout.strip() != "install ok installed":
+            missing.append(pkg)
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def docker(*argv: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*DOCKER, *argv], check=True, **kw)
+
+
+def run_row(args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str, Job]) -> dict[str, dict]:
+    """Run one row for all its tools, interleaving repetitions. Returns tool → result."""
+    results: dict[str, dict] = {}
+    active: dict[str, tuple[Job, dict, dict]] = {}
+    for tool, job in tools.items():
+        ctx = context(args, fixtures, row, tool)
+        Path(ctx["scratch"]).mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, BERTH_ROOT=ctx["root"], BERTH_RUNROOT=ctx["runroot"])
+        results[tool] = {"status": "ok", "times": [], "command": timed_snippet(args, job, ctx)}
+        if tool == "berth" and not args.berth_ok:
+            results[tool] = {"status": "skipped", "reason": args.berth_missing}
+            continue
+        try:
+            if job.before_all:
+                log(f"{row}/{tool}: preparing")
+                sh(job.before_all.format(**ctx), env, "before_all")
+            active[tool] = (job, ctx, env)
+        except StepFailed as e:
+            fail(results[tool], row, tool, e)
+            run_after_all(job, ctx, env)
+
+    total = args.warmup + args.runs
+    for i in range(total):
+        warm = i < args.warmup
+        for tool in list(active):
+            job, ctx, env = active[tool]
+            try:
+                if job.setup:
+                    sh(job.setup.format(**ctx), env, "setup")
+                t = sh(timed_snippet(args, job, ctx), env, "command")
+                if job.teardown:
+                    sh(job.teardown.format(**ctx), env, "teardown")
+            except StepFailed as e:
+                fail(results[tool], row, tool, e)
+                run_after_all(job, ctx, env)
+                del active[tool]
+                continue
+            label = "warmup" if warm else f"run {i - args.warmup + 1}/{args.runs}"
+            log(f"{row}/{tool}: {label}: {t:.3f}s")
+            if not warm:
+                results[tool]["times"].append(t)
+    for tool, (job, ctx, env) in active.items():
+        run_after_all(job, ctx, env)
+        times = results[tool]["times"]
+        results[tool].update(
+            median=statistics.median(times),
+            min=min(times),
+            max=max(times),
+            stdev=statistics.stdev(times) if len(times) > 1 else 0.0,
+        )
+    return results
+
+
+def timed_snippet(args: argparse.Namespace, job: Job, ctx: dict) -> str:
+    command = job.command.format(**ctx)
+    return f"{command} && sync" if args.durable else command
+
+
+def fail(result: dict, row: str, tool: str, e: StepFailed) -> None:
+    log(f"{row}/{tool}: FAILED: {e}")
+    result.update(status="failed", error=str(e))
+    result.pop("times", None)
+
+
+def run_after_all(job: Job, ctx: dict, env: dict) -> None:
+    if job.after_all:
+        try:
+            sh(job.after_all.format(**ctx), env, "after_all")
+        except StepFailed as e:
+            log(f"warning: {e}")
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_big_rootfs(busybox_tar: Path, dest: Path) -> None:
+    """busybox rootfs + BIG_FILES files of seeded (so reproducible) incompressible bytes."""
+    tmp = dest.with_suffix(".tmp")
+    with tarfile.open(busybox_tar) as src, tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as out:
+        for member in src:
+            out.addfile(member, src.extractfile(member) if member.isreg() else None)
+        d = tarfile.TarInfo("data")
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, FIXTURE_EPOCH
+        out.addfile(d)
+        rng = random.Random(20240101)
+        for i in range(BIG_FILES):
+            info = tarfile.TarInfo(f"data/random-{i}.bin")
+            info.size, info.mode, info.mtime = BIG_FILE_SIZE, 0o644, FIXTURE_EPOCH
+            out.addfile(info, io.BytesIO(rng.randbytes(BIG_FILE_SIZE)))
+    tmp.rename(dest)
+
+
+def prepare_fixtures(args: argparse.Namespace) -> dict:
+    fx = args.workdir / "fixtures"
+    fx.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [str(SCRIPTS / "make-test-images.sh"), str(fx)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if QUIET_FIXTURES else None,
+    )
+    busybox_tar, hello_tar = fx / "busybox-rootfs.tar", fx / "hello-rootfs.tar"
+
+    big_rootfs = fx / "big-rootfs.tar"
+    stamp = fx / "big-rootfs.inputs"
+    inputs = f"{sha256_file(busybox_tar)} {BIG_FILES}x{BIG_FILE_SIZE} v1"
+    if not big_rootfs.exists() or not stamp.exists() or stamp.read_text() != inputs:
+        log(f"building {big_rootfs} ({BIG_FILES} x {BIG_FILE_SIZE >> 20} MiB random + busybox)")
+        make_big_rootfs(busybox_tar, big_rootfs)
+        stamp.write_text(inputs)
+        (fx / "big-image.tar").unlink(missing_ok=True)
+
+    # The archive both tools load: what `docker save` makes of `docker import`ed big-rootfs.tar.
+    big_archive = fx / "big-image.tar"
+    if not big_archive.exists():
+        log(f"docker import + docker save → {big_archive}")
+        docker("import", "--change", 'CMD ["sh"]', str(big_rootfs), BIG_REF, stdout=subprocess.DEVNULL)
+        tmp = big_archive.with_suffix(".tmp")
+        docker("save", "-o", str(tmp), BIG_REF)
+        tmp.rename(big_archive)
+    inspect = subprocess.run(
+        ["skopeo", "inspect", f"docker-archive:{big_archive}"], check=True, capture_output=True, text=True
+    )
+    layers = json.loads(inspect.stdout).get("Layers", [])
+    return {
+        "busybox_tar": busybox_tar,
+        "hello_tar": hello_tar,
+        "big_rootfs": big_rootfs,
+        "big_archive": big_archive,
+        "big_archive_bytes": big_archive.stat().st_size,
+        "big_archive_sha256": sha256_file(big_archive),
+        "big_archive_layers": layers,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def add_ratios(results: dict[str, dict[str, dict]]) -> None:
+    """ratio_vs_berth = tool median / berth median (None when berth has no median)."""
+    for tools in results.values():
+        base = tools.get("berth", {}).get("median")
+        for r in tools.values():
+            if r["status"] == "ok":
+                r["ratio_vs_berth"] = r["median"] / base if base else None
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    lines = [
+        "| row | tool | median (s) | min (s) | max (s) | ratio vs berth |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row, tools in results.items():
+        for tool, r in tools.items():
+            if r["status"] != "ok":  # the reason was logged; it is also in the JSON
+                lines.append(f"| {row} | {tool} | {r['status']} | | | |")
+                continue
+            ratio = "—" if r["ratio_vs_berth"] is None else f"{r['ratio_vs_berth']:.2f}"
+            lines.append(
+                f"| {row} | {tool} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def output(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def host_info(args: argparse.Namespace) -> dict:
+    return {
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "mem_total_kb": next(
+            (int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemTotal")), None
+        ),
+        "workdir_fs": output(["findmnt", "-no", "FSTYPE", "--target", str(args.workdir)]),
+        "docker_version": output([*DOCKER, "version", "--format", "{{.Server.Version}}"]),
+        "docker_storage_driver": output([*DOCKER, "info", "--format", "{{.Driver}}"]),
+        "berth_version": output([str(args.berth), "--version"]) if args.berth_ok else None,
+        "git_commit": output(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
+        "crates_dirty": bool(output(["git", "-C", str(REPO), "status", "--porcelain", "--", "crates"])),
+    }
+
+
+def results_path() -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    day = dt.date.today().isoformat()
+    path, n = RESULTS / f"{day}.json", 2
+    while path.exists():
+        path, n = RESULTS / f"{day}-{n}.json", n + 1
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--berth", type=Path, default=REPO / "target" / "release" / "berth", help="berth binary")
+    p.add_argument("-n", "--runs", type=int, default=5, help="timed repetitions per cell (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
+    p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
+    p.add_argument("--tools", default="berth,docker", help="comma-separated (default berth,docker)")
+    p.add_argument("--workdir", type=Path, default=Path("/var/tmp/berth-bench"), help="fixtures and scratch")
+    p.add_argument(
+        "--durable",
+        action="store_true",
+        help="time `COMMAND && sync`, so data a tool left in the page cache counts too",
+    )
+    p.add_argument("--no-install", action="store_true", help="do not apt-get install anything")
+    p.add_argument("--keep-dockerd", action="store_true", help="leave the test dockerd running")
+    p.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
+    for row in args.rows.split(","):
+        if row not in ROWS:
+            p.error(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
+    args.workdir = args.workdir.resolve()
+    args.berth = args.berth if args.berth.is_absolute() else (Path.cwd() / args.berth)
+    args.berth_ok = args.berth.is_file() and os.access(args.berth, os.X_OK)
+    args.berth_missing = (
+        None if args.berth_ok else f"no berth binary at {args.berth} (cargo build --release, or --berth PATH)"
+    )
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        log("must run as root (it starts a dockerd and berth needs root to run containers)")
+        return 1
+    if not args.berth_ok:
+        log(f"berth rows will be skipped: {args.berth_missing}")
+    if not args.no_install:
+        install_packages(APT_PACKAGES)
+
+    was_running = subprocess.run([str(SCRIPTS / "dockerd.sh"), "status"], capture_output=True).returncode == 0
+    subprocess.run([str(SCRIPTS / "dockerd.sh"), "start"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        host = host_info(args)
+        fixtures = prepare_fixtures(args)
+        log(
+            f"input archive {fixtures['big_archive']}: {fixtures['big_archive_bytes'] / 1e6:.1f} MB,"
+            f" {len(fixtures['big_archive_layers'])} layer(s)"
+        )
+        wanted_tools = args.tools.split(",")
+        results: dict[str, dict[str, dict]] = {}
+        for row in args.rows.split(","):
+            tools = {t: as_job(spec) for t, spec in ROWS[row].items() if t in wanted_tools}
+            results[row] = run_row(args, fixtures, row, tools)
+    finally:
+        if not was_running and not args.keep_dockerd:
+            subprocess.run([str(SCRIPTS / "dockerd.sh"), "stop"], stderr=subprocess.DEVNULL)
+
+    add_ratios(results)
+    print(table(results))
+    if not args.no_save:
+        path = results_path()
+        doc = {
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "runs": args.runs,
+            "warmup": args.warmup,
+            "durable": args.durable,
+            "host": host,
+            "fixtures": {k: str(v) if isinstance(v, Path) else v for k, v in fixtures.items()},
+            "rows": results,
+        }
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        log(f"results written to {path.relative_to(REPO)}")
+    failed = any(r["status"] == "failed" for tools in results.values() for r in tools.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,10 @@
+//! `berth tag SOURCE TARGET`.
+
+use berth_engine::Engine;
+
+use crate::cli::TagArgs;
+
+pub fn run(engine: &mut Engine, args: TagArgs) -> anyhow::Result<()> {
+    engine.tag(&args.source, &args.target)?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Sizes and durations printed the way docker prints them (go-units).
+
+/// `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits ("13.3kB", "516MB").
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut size = bytes as f64;
+    let mut i = 0;
+    while size >= 1000.0 && i < UNITS.len() - 1 {
+        size /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_precision3(size), UNITS[i])
+}
+
+/// Go's `%.*g` with 3 significant digits, without exponent for the sizes we meet.
+fn go_precision3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = v.abs().log10().floor() as i32 + 1;
+    let decimals = (3 - digits).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// `units.HumanDuration`: "Less than a second", "About a minute", "11 months", …
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let minutes = s / 60;
+    // go-units rounds hours to the nearest.
+    let hours = (s + 1800) / 3600;
+    match () {
+        _ if s < 1 => "Less than a second".into(),
+        _ if s == 1 => "1 second".into(),
+        _ if s < 60 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", s / 3600 / 24 / 365),
+    }
+}
+
+/// "11 months ago" from an RFC 3339 timestamp; "N/A" when missing or unreadable.
+pub fn since(rfc3339: Option<&str>) -> String {
+    let Some(t) = rfc3339.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) else {
+        return "N/A".into();
+    };
+    let secs = chrono::Utc::now().signed_duration_since(t).num_seconds();
+    format!("{} ago", human_duration(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_match_docker() {
+        for (n, want) in [
+            (0, "0B"),
+            (13_336, "13.3kB"),
+            (999, "999B"),
+            (1_000, "1kB"),
+            (516_000_000, "516MB"),
+            (113_456_789, "113MB"),
+            (1_250_000, "1.25MB"),
+            (4_261_000, "4.26MB"),
+        ] {
+            assert_eq!(human_size(n), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn durations_match_go_units() {
+        for (s, want) in [
+            (0, "Less than a second"),
+            (1, "1 second"),
+            (11, "11 seconds"),
+            (60, "About a minute"),
+            (52 * 60, "52 minutes"),
+            (3600, "About an hour"),
+            (5 * 3600, "5 hours"),
+            (5 * 86400, "5 days"),
+            (20 * 86400, "2 weeks"),
+            (330 * 86400, "11 months"),
+            (800 * 86400, "2 years"),
+        ] {
+            assert_eq!(human_duration(s), want, "{s}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! `system check` and `system df`: what the store holds, and whether it is consistent.
+//!
+//! `check` separates problems (a blob whose bytes do not match its digest, a record naming
+//! something missing) from garbage (files nothing names, left by an interrupted operation),
+//! which is harmless and which `image prune` removes.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use berth_image::digest::Digest;
+
+use crate::{Engine, EngineError};
+
+/// The findings of `system check`.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub blobs_verified: usize,
+    pub images: usize,
+    pub layers: usize,
+    /// Inconsistencies: each line names the object and what is wrong.
+    pub problems: Vec<String>,
+    /// Harmless leftovers that a prune reclaims.
+    pub garbage: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_consistent(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// `system df` numbers for images.
+#[derive(Debug, Clone, Default)]
+pub struct DiskUsage {
+    pub images: usize,
+    pub active_images: usize,
+    /// Bytes of unpacked layers (shared layers once).
+    pub images_size: u64,
+    pub images_reclaimable: u64,
+    /// Bytes of blobs in the content store.
+    pub blobs_size: u64,
+}
+
+impl Engine {
+    /// Verifies every blob's digest and every reference between records.
+    pub fn check(&mut self) -> Result<CheckReport, EngineError> {
+        let _lock = self.store.lock_shared()?;
+        let mut r = CheckReport::default();
+        let (blobs, foreign) = self.store.content.list()?;
+        for b in &blobs {
+            if !self.store.content.verify(b)? {
+                r.problems
+                    .push(format!("blob {b}: content does not match its digest"));
+            }
+        }
+        r.blobs_verified = blobs.len();
+        r.problems.extend(foreign.iter().map(|p| {
+            format!(
+                "{}: a file in the blob directory that is not named by a digest",
+                p.display()
+            )
+        }));
+        let (images, layers, dangling) = self
+            .store
+            .meta
+            .read(|tx| Ok((tx.images()?, tx.layers()?, tx.dangling_references()?)))?;
+        r.images = images.len();
+        r.layers = layers.len();
+        r.problems.extend(dangling);
+        let on_disk: BTreeSet<&Digest> = blobs.iter().collect();
+        let mut named: BTreeSet<Digest> = BTreeSet::new();
+        for img in &images {
+            for (what, d) in [("manifest", &img.manifest), ("config", &img.id)] {
+                named.insert(d.clone());
+                if !on_disk.contains(d) {
+                    r.problems.push(format!(
+                        "image {}: {what} blob {d} is missing",
+                        img.id.short()
+                    ));
+                }
+            }
+        }
+        for l in &layers {
+            named.insert(l.blob.clone());
+            if !on_disk.contains(&l.blob) {
+                r.problems
+                    .push(format!("layer {}: blob {} is missing", l.chain_id, l.blob));
+            }
+            if !self.store.layers.exists(&l.chain_id) {
+                r.problems.push(format!(
+                    "layer {}: unpacked directory is missing",
+                    l.chain_id
+                ));
+                continue;
+            }
+            match self.store.layers.link(&l.chain_id) {
+                Ok(link) if link == l.link => {
+                    let target = self.store.layers.dir().join("l").join(&link);
+                    if !target.is_dir() {
+                        r.problems.push(format!(
+                            "layer {}: short link l/{link} is missing",
+                            l.chain_id
+                        ));
+                    }
+                }
+                Ok(link) => r.problems.push(format!(
+                    "layer {}: link file says {link}, the database says {}",
+                    l.chain_id, l.link
+                )),
+                Err(e) => r.problems.push(format!("layer {}: {e}", l.chain_id)),
+            }
+        }
+        for b in blobs.iter().filter(|b| !named.contains(*b)) {
+            r.garbage.push(format!("blob {b} is not used by any image"));
+        }
+        let recorded: BTreeSet<&Digest> = layers.iter().map(|l| &l.chain_id).collect();
+        let (dirs, other) = self.store.layers.list()?;
+        for d in dirs.iter().filter(|d| !recorded.contains(d)) {
+            r.garbage
+                .push(format!("layer directory {} is not recorded", d.hex()));
+        }
+        let strays: Vec<PathBuf> = other
+            .into_iter()
+            .chain(self.store.layers.strays()?)
+            .chain(self.store.content.stray_ingests()?)
+            .collect();
+        r.garbage.extend(
+            strays
+                .iter()
+                .map(|p| format!("{} is left over from an interrupted operation", p.display())),
+        );
+        Ok(r)
+    }
+
+    /// Removes the garbage `check` reports: unnamed blobs, unrecorded layer directories and
+    /// leftovers of interrupted operations. Returns the bytes freed.
+    pub fn collect_garbage(&mut self) -> Result<u64, EngineError> {
+        let _lock = self.store.lock_exclusive()?;
+        let mut freed = self.collect_garbage_blobs()?;
+        let recorded: BTreeSet<Digest> = self
+            .store
+            .meta
+            .read(|tx| tx.layers())?
+            .into_iter()
+            .map(|l| l.chain_id)
+            .collect();
+        let (dirs, _) = self.store.layers.list()?;
+        for d in dirs.iter().filter(|d| !recorded.contains(d)) {
+            let link = self.store.layers.link(d).unwrap_or_default();
+            self.store.layers.remove(d, &link)?;
+        }
+        for p in self
+            .store
+            .layers
+            .strays()?
+            .into_iter()
+            .chain(self.store.content.stray_ingests()?)
+        {
+            freed += std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0);
+            let _ = if p.is_dir() && !p.is_symlink() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+        Ok(freed)
+    }
+
+    pub fn disk_usage(&mut self) -> Result<DiskUsage, EngineError> {
+        let (images, layers, tags) = self
+            .store
+            .meta
+            .read(|tx| Ok((tx.images()?, tx.layers()?, tx.tags()?)))?;
+        let (blobs, _) = self.store.content.list()?;
+        let tagged: BTreeSet<&Digest> = tags.iter().map(|t| &t.image_id).collect();
+        let images_size: u64 = layers.iter().map(|l| l.size).sum();
+        // Until containers exist, an image is reclaimable when nothing tags it.
+        let reclaimable: u64 = images
+            .iter()
+            .filter(|i| !tagged.contains(&i.id))
+            .map(|i| i.size)
+            .sum();
+        Ok(DiskUsage {
+            images: images.len(),
+            active_images: 0,
+            images_size,
+            images_reclaimable: reclaimable.min(images_size),
+            blobs_size: blobs
+                .iter()
+                .map(|b| self.store.content.size(b).unwrap_or(0))
+                .sum(),
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! `rmi` and `image prune`, with docker's rules for untagging versus deleting.
+
+use std::collections::BTreeSet;
+
+use berth_image::digest::Digest;
+use berth_image::reference::Reference;
+use berth_store::LayerRecord;
+
+use crate::{Engine, EngineError};
+
+/// One line of `rmi` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveEvent {
+    /// `Untagged: busybox:latest`
+    Untagged(String),
+    /// `Deleted: sha256:…` (images and layers alike, as docker prints them)
+    Deleted(Digest),
+}
+
+/// What `image prune` removed.
+#[derive(Debug, Clone, Default)]
+pub struct PruneReport {
+    pub events: Vec<RemoveEvent>,
+    pub reclaimed: u64,
+}
+
+fn repository_of(full: &str) -> String {
+    Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.name())
+}
+
+impl Engine {
+    /// Removes one image name the way `docker rmi` does: a tag is untagged, and the image is
+    /// deleted once nothing names it; an ID deletes the image, refusing (unless `force`) when
+    /// tags of several repositories name it.
+    pub fn remove_image(
+        &mut self,
+        name: &str,
+        force: bool,
+    ) -> Result<Vec<RemoveEvent>, EngineError> {
+        let _lock = self.store.lock_exclusive()?;
+        self.remove_image_locked(name, force)
+    }
+
+    fn remove_image_locked(
+        &mut self,
+        name: &str,
+        force: bool,
+    ) -> Result<Vec<RemoveEvent>, EngineError> {
+        let id = self.resolve_image(name)?;
+        let by_id = is_id_prefix(&id, name);
+        let mut events = Vec::new();
+        let deleted = self.store.meta.write(|tx| {
+            let tags = tx.tags_of(&id)?;
+            if by_id {
+                let repos: BTreeSet<String> = tags.iter().map(|t| repository_of(&t.name)).collect();
+                if repos.len() > 1 && !force {
+                    return Err(EngineError::Conflict(format!(
+                        "unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                        id.short()
+                    )));
+                }
+                for t in &tags {
+                    tx.remove_tag(&t.name)?;
+                    events.push(RemoveEvent::Untagged(familiar(&t.name)));
+                }
+            } else {
+                let full = Reference::parse(name)
+                    .map(|r| r.with_default_tag().to_string())
+                    .unwrap_or_else(|_| name.to_string());
+                if tx.remove_tag(&full)? {
+                    events.push(RemoveEvent::Untagged(familiar(&full)));
+                }
+                if !tx.tags_of(&id)?.is_empty() {
+                    return Ok(None);
+                }
+            }
+            for d in tx.repo_digests(&id)? {
+                events.push(RemoveEvent::Untagged(familiar(&d)));
+            }
+            let layers = tx.delete_image(&id)?;
+            Ok::<_, EngineError>(Some(layers))
+        });
+        let deleted = deleted?;
+        if let Some(layers) = deleted {
+            events.push(RemoveEvent::Deleted(id.clone()));
+            events.extend(
+                layers
+                    .iter()
+                    .map(|l| RemoveEvent::Deleted(l.chain_id.clone())),
+            );
+            self.reclaim(&id, &layers)?;
+        }
+        self.sync_layout_index()?;
+        Ok(events)
+    }
+
+    /// Deletes the files of a removed image: its layer directories and every blob that no
+    /// record names any more. A crash here leaves only unreferenced files, which `system
+    /// check` reports and prune removes.
+    fn reclaim(&mut self, image: &Digest, layers: &[LayerRecord]) -> Result<u64, EngineError> {
+        let mut freed = 0;
+        for l in layers {
+            self.store.layers.remove(&l.chain_id, &l.link)?;
+            freed += l.size;
+        }
+        self.collect_garbage_blobs()?;
+        let _ = image;
+        Ok(freed)
+    }
+
+    /// Removes every blob that no record names. Returns the bytes freed.
+    pub fn collect_garbage_blobs(&mut self) -> Result<u64, EngineError> {
+        let referenced: BTreeSet<Digest> = self
+            .store
+            .meta
+            .read(|tx| tx.referenced_blobs())?
+            .into_iter()
+            .collect();
+        let (blobs, _) = self.store.content.list()?;
+        let mut freed = 0;
+        for b in blobs.iter().filter(|b| !referenced.contains(b)) {
+            freed += self.store.content.size(b).unwrap_or(0);
+            self.store.content.remove(b)?;
+        }
+        Ok(freed)
+    }
+
+    /// `image prune`: removes dangling images, or with `all` every image no container uses.
+    pub fn prune_images(&mut self, all: bool) -> Result<PruneReport, EngineError> {
+        let _lock = self.store.lock_exclusive()?;
+        let victims: Vec<(Digest, u64)> = self.store.meta.read(|tx| {
+            let tagged: BTreeSet<Digest> = tx.tags()?.into_iter().map(|t| t.image_id).collect();
+            Ok(tx
+                .images()?
+                .into_iter()
+                .filter(|i| all || !tagged.contains(&i.id))
+                .map(|i| (i.id, i.size))
+                .collect())
+        })?;
+        let mut report = PruneReport::default();
+        for (id, _) in victims {
+            let before = self.layer_bytes()?;
+            let events = self.remove_image_locked(&id.to_string(), true)?;
+            report.reclaimed += before.saturating_sub(self.layer_bytes()?);
+            report.events.extend(events);
+        }
+        Ok(report)
+    }
+
+    fn layer_bytes(&mut self) -> Result<u64, EngineError> {
+        Ok(self
+            .store
+            .meta
+            .read(|tx| tx.layers())?
+            .iter()
+            .map(|l| l.size)
+            .sum())
+    }
+}
+
+fn familiar(full: &str) -> String {
+    Reference::parse(full).map_or_else(|_| full.to_string(), |r| r.familiar())
+}
+
+/// Whether `name` named the image by (a prefix of) its ID rather than by a tag.
+fn is_id_prefix(id: &Digest, name: &str) -> bool {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    !hex.is_empty() && id.hex().starts_with(&hex.to_ascii_lowercase())
+}

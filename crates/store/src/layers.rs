@@ -1,0 +1,297 @@
+//! Unpacked layers: one directory per chain ID, and overlay mounts over them.
+//!
+//! ```text
+//! layers/<chain hex>/diff     the layer's files, whiteouts in overlay's form
+//! layers/<chain hex>/link     the short name below
+//! layers/l/<SHORT>            symlink → ../<chain hex>/diff
+//! layers/tmp/                 layers being unpacked or deleted
+//! ```
+//!
+//! A layer is unpacked into `tmp/` and renamed into place whole, so a crash never leaves a
+//! half-unpacked layer under its chain ID. The short links keep overlay's `lowerdir=` option
+//! small: 128 layers take about 2 KiB, well inside the one page the kernel accepts.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use berth_image::digest::Digest;
+use berth_image::layer::{self, UnpackOptions, Unpacked};
+use rand::Rng;
+
+use crate::fsutil::{fsync_dir, remove_tree};
+use crate::StoreError;
+
+/// Length of the short link names.
+const LINK_LEN: usize = 12;
+/// The kernel copies mount options into one page; keep a margin.
+const MAX_MOUNT_DATA: usize = 4000;
+
+/// A layer just unpacked (or found unpacked already).
+#[derive(Debug, Clone)]
+pub struct UnpackedLayer {
+    pub chain_id: Digest,
+    pub link: String,
+    pub unpacked: Unpacked,
+}
+
+/// The unpacked-layer half of the store.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    dir: PathBuf,
+}
+
+impl LayerStore {
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let dir = root.join("layers");
+        for d in [dir.join("l"), dir.join("tmp")] {
+            fs::create_dir_all(&d).map_err(|e| StoreError::io(&d, e))?;
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The directory holding the layer's files.
+    pub fn diff_path(&self, chain_id: &Digest) -> PathBuf {
+        self.dir.join(chain_id.hex()).join("diff")
+    }
+
+    pub fn exists(&self, chain_id: &Digest) -> bool {
+        self.diff_path(chain_id).is_dir()
+    }
+
+    /// The short link name of an unpacked layer.
+    pub fn link(&self, chain_id: &Digest) -> Result<String, StoreError> {
+        let path = self.dir.join(chain_id.hex()).join("link");
+        fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))
+    }
+
+    /// Unpacks a layer stream on top of `parent` (a chain ID). The layer is published under
+    /// the chain ID its content gives; with `expected_diff`, content whose diff ID differs is
+    /// refused and nothing is published. If another process unpacked the same layer
+    /// meanwhile, that copy wins and ours is discarded.
+    pub fn unpack(
+        &self,
+        parent: Option<&Digest>,
+        expected_diff: Option<&Digest>,
+        reader: impl Read,
+        opts: &UnpackOptions,
+    ) -> Result<UnpackedLayer, StoreError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("unpack-")
+            .tempdir_in(self.dir.join("tmp"))
+            .map_err(|e| StoreError::io(&self.dir, e))?;
+        let diff = tmp.path().join("diff");
+        fs::create_dir(&diff).map_err(|e| StoreError::io(&diff, e))?;
+        let unpacked = layer::unpack(reader, &diff, opts).map_err(|source| StoreError::Layer {
+            what: expected_diff.map_or_else(|| "layer".to_string(), |d| format!("layer {d}")),
+            source,
+        })?;
+        if let Some(want) = expected_diff {
+            if *want != unpacked.diff_id {
+                return Err(StoreError::DigestMismatch {
+                    expected: want.clone(),
+                    actual: unpacked.diff_id,
+                });
+            }
+        }
+        let chain_id = match parent {
+            None => unpacked.diff_id.clone(),
+            Some(p) => Digest::of(format!("{p} {}", unpacked.diff_id).as_bytes()),
+        };
+        let link = random_link();
+        fs::write(tmp.path().join("link"), &link).map_err(|e| StoreError::io(tmp.path(), e))?;
+        // Sync the new files before the rename publishes them.
+        sync_tree(tmp.path());
+
+        // The link first (dangling until the rename): a crash leaves at worst a stray link.
+        let link_path = self.dir.join("l").join(&link);
+        std::os::unix::fs::symlink(format!("../{}/diff", chain_id.hex()), &link_path)
+            .map_err(|e| StoreError::io(&link_path, e))?;
+        let final_dir = self.dir.join(chain_id.hex());
+        let tmp_path = tmp.keep();
+        let link = match fs::rename(&tmp_path, &final_dir) {
+            Ok(()) => {
+                fsync_dir(&self.dir)?;
+                link
+            }
+            Err(e) if final_dir.is_dir() => {
+                // Someone else got there first (or a crash left a complete copy): keep it.
+                tracing::debug!(%chain_id, error = %e, "layer already unpacked");
+                let _ = fs::remove_file(&link_path);
+                let _ = remove_tree(&tmp_path);
+                self.link(&chain_id)?
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&link_path);
+                let _ = remove_tree(&tmp_path);
+                return Err(StoreError::io(&final_dir, e));
+            }
+        };
+        Ok(UnpackedLayer {
+            chain_id,
+            link,
+            unpacked,
+        })
+    }
+
+    /// Removes an unpacked layer: renamed out of the way first, so its chain ID never names a
+    /// half-deleted tree.
+    pub fn remove(&self, chain_id: &Digest, link: &str) -> Result<(), StoreError> {
+        let final_dir = self.dir.join(chain_id.hex());
+        let doomed =
+            self.dir
+                .join("tmp")
+                .join(format!("rm-{}-{}", chain_id.short(), random_link()));
+        match fs::rename(&final_dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&final_dir, e)),
+        }
+        let link_path = self.dir.join("l").join(link);
+        match fs::remove_file(&link_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&link_path, e)),
+        }
+        remove_tree(&doomed)
+    }
+
+    /// Chain IDs that have a directory on disk, and anything else found in `layers/`.
+    pub fn list(&self) -> Result<(Vec<Digest>, Vec<PathBuf>), StoreError> {
+        let mut good = Vec::new();
+        let mut other = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| StoreError::io(&self.dir, e))? {
+            let entry = entry.map_err(|e| StoreError::io(&self.dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == "l" || name == "tmp" {
+                continue;
+            }
+            match Digest::from_hex(&name) {
+                Ok(d) => good.push(d),
+                Err(_) => other.push(entry.path()),
+            }
+        }
+        good.sort();
+        Ok((good, other))
+    }
+
+    /// Links in `l/` whose target is gone, and leftovers in `tmp/`.
+    pub fn strays(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut out = Vec::new();
+        let l = self.dir.join("l");
+        for entry in fs::read_dir(&l).map_err(|e| StoreError::io(&l, e))? {
+            let path = entry.map_err(|e| StoreError::io(&l, e))?.path();
+            if !path.exists() {
+                out.push(path);
+            }
+        }
+        let tmp = self.dir.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))? {
+            out.push(entry.map_err(|e| StoreError::io(&tmp, e))?.path());
+        }
+        Ok(out)
+    }
+
+    /// Mounts an overlay of `lowers` (bottom first) with `upper`/`work` on `target`.
+    /// With no upper, the mount is read-only.
+    pub fn mount_overlay(
+        &self,
+        lowers: &[Digest],
+        upper: Option<(&Path, &Path)>,
+        target: &Path,
+    ) -> Result<(), StoreError> {
+        let mut links = Vec::with_capacity(lowers.len());
+        for chain in lowers.iter().rev() {
+            links.push(format!("l/{}", self.link(chain)?));
+        }
+        if links.is_empty() {
+            return Err(StoreError::Mount {
+                target: target.to_path_buf(),
+                reason: "an overlay needs at least one lower layer".into(),
+            });
+        }
+        let upper_opts = upper
+            .map(|(u, w)| format!(",upperdir={},workdir={}", u.display(), w.display()))
+            .unwrap_or_default();
+        let absolute: Vec<String> = links
+            .iter()
+            .map(|l| self.dir.join(l).display().to_string())
+            .collect();
+        let data = format!("lowerdir={}{upper_opts}", absolute.join(":"));
+        if data.len() <= MAX_MOUNT_DATA {
+            return mount_overlay_syscall(&data, target);
+        }
+        // Too long with absolute paths: mount from inside layers/ with the short relative
+        // links. cwd is per process, so do it in a child rather than chdir in ours.
+        let data = format!("lowerdir={}{upper_opts}", links.join(":"));
+        if data.len() > MAX_MOUNT_DATA {
+            return Err(StoreError::Mount {
+                target: target.to_path_buf(),
+                reason: format!(
+                    "{} layers are more than one overlay mount can hold",
+                    lowers.len()
+                ),
+            });
+        }
+        let out = Command::new("mount")
+            .current_dir(&self.dir)
+            .args(["-t", "overlay", "overlay", "-o", &data])
+            .arg(target)
+            .output()
+            .map_err(|e| StoreError::io(Path::new("mount"), e))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(StoreError::Mount {
+                target: target.to_path_buf(),
+                reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+}
+
+fn mount_overlay_syscall(data: &str, target: &Path) -> Result<(), StoreError> {
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        data,
+    )
+    .map_err(|e| StoreError::Mount {
+        target: target.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Unmounts `target` (lazily, so a busy mount still goes away).
+pub fn unmount(target: &Path) -> Result<(), StoreError> {
+    rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH).map_err(|e| {
+        StoreError::Mount {
+            target: target.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+fn random_link() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    (0..LINK_LEN)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Best-effort syncfs of the filesystem holding `path`: one call flushes every file the
+/// unpack wrote, far cheaper than an fsync per file.
+fn sync_tree(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        let _ = rustix::fs::syncfs(&f);
+    }
+}

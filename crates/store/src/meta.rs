@@ -1,0 +1,453 @@
+//! Metadata in SQLite (WAL): images, their layers, tags and repo digests.
+//!
+//! Schema (version 1):
+//!
+//! ```text
+//! layers(chain_id PK, diff_id, parent → layers, blob, blob_size, media_type, size, link UNIQUE)
+//! images(id PK = config digest, manifest, manifest_media_type, manifest_size, created, size, added_at)
+//! image_layers(image_id → images, position, chain_id → layers)   -- bottom layer at position 0
+//! tags(name PK = full normalised reference, image_id → images, tagged_at)
+//! repo_digests(name PK = repo@digest, image_id → images)
+//! ```
+//!
+//! A layer's reference count is not stored: it is the number of `image_layers` rows naming it
+//! (and, from the containers issue on, of containers whose rootfs stacks on it), so it can never
+//! drift from the truth. Blobs live in the content store; the database only names them.
+
+use std::path::Path;
+
+use berth_image::digest::Digest;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::StoreError;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id   TEXT PRIMARY KEY,
+    diff_id    TEXT NOT NULL,
+    parent     TEXT REFERENCES layers(chain_id),
+    blob       TEXT NOT NULL,
+    blob_size  INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    link       TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS images (
+    id                  TEXT PRIMARY KEY,
+    manifest            TEXT NOT NULL,
+    manifest_media_type TEXT NOT NULL,
+    manifest_size       INTEGER NOT NULL,
+    created             TEXT,
+    size                INTEGER NOT NULL,
+    added_at            INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);
+CREATE TABLE IF NOT EXISTS tags (
+    name      TEXT PRIMARY KEY,
+    image_id  TEXT NOT NULL REFERENCES images(id),
+    tagged_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+"#;
+
+/// One unpacked layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRecord {
+    pub chain_id: Digest,
+    pub diff_id: Digest,
+    pub parent: Option<Digest>,
+    /// The (possibly compressed) layer blob as it is distributed.
+    pub blob: Digest,
+    pub blob_size: u64,
+    pub media_type: String,
+    /// Bytes of file content in the unpacked layer.
+    pub size: u64,
+    /// Short name of the layer's `diff` directory under `layers/l/`.
+    pub link: String,
+}
+
+/// One image: its config digest is its ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub id: Digest,
+    pub manifest: Digest,
+    pub manifest_media_type: String,
+    pub manifest_size: u64,
+    /// `created` from the image config, RFC 3339.
+    pub created: Option<String>,
+    /// Sum of the sizes of the image's layers.
+    pub size: u64,
+    /// Unix seconds when the image entered this store.
+    pub added_at: i64,
+    /// Chain IDs, bottom first.
+    pub layers: Vec<Digest>,
+}
+
+/// A tag: a full normalised reference naming an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    pub name: String,
+    pub image_id: Digest,
+    pub tagged_at: i64,
+}
+
+/// The metadata database.
+#[derive(Debug)]
+pub struct Meta {
+    conn: Connection,
+}
+
+fn digest_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Digest> {
+    let s: String = row.get(idx)?;
+    s.parse().map_err(|e: berth_image::digest::DigestError| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn opt_digest_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Digest>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| {
+        s.parse().map_err(|e: berth_image::digest::DigestError| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    })
+    .transpose()
+}
+
+fn layer_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LayerRecord> {
+    Ok(LayerRecord {
+        chain_id: digest_col(row, 0)?,
+        diff_id: digest_col(row, 1)?,
+        parent: opt_digest_col(row, 2)?,
+        blob: digest_col(row, 3)?,
+        blob_size: row.get::<_, i64>(4)? as u64,
+        media_type: row.get(5)?,
+        size: row.get::<_, i64>(6)? as u64,
+        link: row.get(7)?,
+    })
+}
+
+const LAYER_COLS: &str = "chain_id, diff_id, parent, blob, blob_size, media_type, size, link";
+const IMAGE_COLS: &str =
+    "id, manifest, manifest_media_type, manifest_size, created, size, added_at";
+
+impl Meta {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|e| StoreError::db(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| StoreError::db(path, e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| StoreError::db(path, e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| StoreError::db(path, e))?;
+        Ok(Self { conn })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: all of it lands, or none.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let out = f(&Tx { tx: &tx })?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// Read-only access (a consistent snapshot for the duration of `f`).
+    pub fn read<T>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.transaction()?;
+        let out = f(&Tx { tx: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Queries and changes inside one transaction.
+#[derive(Debug)]
+pub struct Tx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+impl Tx<'_> {
+    pub fn layer(&self, chain_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {LAYER_COLS} FROM layers WHERE chain_id = ?1"),
+                [chain_id.to_string()],
+                layer_row,
+            )
+            .optional()?)
+    }
+
+    pub fn layers(&self) -> Result<Vec<LayerRecord>, StoreError> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {LAYER_COLS} FROM layers ORDER BY chain_id"
+        ))?;
+        let rows = stmt.query_map([], layer_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a layer; a layer already recorded is left as it is.
+    pub fn insert_layer(&self, l: &LayerRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO layers ({LAYER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"
+            ),
+            params![
+                l.chain_id.to_string(),
+                l.diff_id.to_string(),
+                l.parent.as_ref().map(ToString::to_string),
+                l.blob.to_string(),
+                l.blob_size as i64,
+                l.media_type,
+                l.size as i64,
+                l.link
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// How many images stack on a layer.
+    pub fn layer_refs(&self, chain_id: &Digest) -> Result<u64, StoreError> {
+        let n: i64 = self.tx.query_row(
+            "SELECT (SELECT COUNT(*) FROM image_layers WHERE chain_id = ?1)
+                  + (SELECT COUNT(*) FROM layers WHERE parent = ?1)",
+            [chain_id.to_string()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Records an image and its layer list (the layers must already be recorded).
+    /// Returns false when the image was already there.
+    pub fn insert_image(&self, img: &ImageRecord) -> Result<bool, StoreError> {
+        let n = self.tx.execute(
+            &format!("INSERT OR IGNORE INTO images ({IMAGE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
+            params![
+                img.id.to_string(),
+                img.manifest.to_string(),
+                img.manifest_media_type,
+                img.manifest_size as i64,
+                img.created,
+                img.size as i64,
+                img.added_at
+            ],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        for (pos, chain) in img.layers.iter().enumerate() {
+            self.tx.execute(
+                "INSERT INTO image_layers (image_id, position, chain_id) VALUES (?1, ?2, ?3)",
+                params![img.id.to_string(), pos as i64, chain.to_string()],
+            )?;
+        }
+        Ok(true)
+    }
+
+    fn image_layers(&self, id: &Digest) -> Result<Vec<Digest>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map([id.to_string()], |r| digest_col(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn image_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+        Ok(ImageRecord {
+            id: digest_col(row, 0)?,
+            manifest: digest_col(row, 1)?,
+            manifest_media_type: row.get(2)?,
+            manifest_size: row.get::<_, i64>(3)? as u64,
+            created: row.get(4)?,
+            size: row.get::<_, i64>(5)? as u64,
+            added_at: row.get(6)?,
+            layers: Vec::new(),
+        })
+    }
+
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRecord>, StoreError> {
+        let img = self
+            .tx
+            .query_row(
+                &format!("SELECT {IMAGE_COLS} FROM images WHERE id = ?1"),
+                [id.to_string()],
+                Self::image_row,
+            )
+            .optional()?;
+        match img {
+            Some(mut img) => {
+                img.layers = self.image_layers(&img.id)?;
+                Ok(Some(img))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {IMAGE_COLS} FROM images ORDER BY added_at DESC, id"
+        ))?;
+        let mut out: Vec<ImageRecord> = stmt
+            .query_map([], Self::image_row)?
+            .collect::<Result<_, _>>()?;
+        for img in &mut out {
+            img.layers = self.image_layers(&img.id)?;
+        }
+        Ok(out)
+    }
+
+    /// Image IDs whose hex starts with `prefix` (hex only, no `sha256:`).
+    pub fn images_by_prefix(&self, prefix: &str) -> Result<Vec<Digest>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id FROM images WHERE id >= ?1 AND id < ?2 ORDER BY id")?;
+        let lo = format!("sha256:{prefix}");
+        let hi = format!("sha256:{prefix}\u{10ffff}");
+        let rows = stmt.query_map([lo, hi], |r| digest_col(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Points `name` at `image_id`; returns the image it pointed at before, if another.
+    pub fn set_tag(
+        &self,
+        name: &str,
+        image_id: &Digest,
+        now: i64,
+    ) -> Result<Option<Digest>, StoreError> {
+        let old = self.tag(name)?;
+        self.tx.execute(
+            "INSERT INTO tags (name, image_id, tagged_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, tagged_at = excluded.tagged_at",
+            params![name, image_id.to_string(), now],
+        )?;
+        Ok(old.filter(|o| o != image_id))
+    }
+
+    pub fn tag(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self
+            .tx
+            .query_row("SELECT image_id FROM tags WHERE name = ?1", [name], |r| {
+                digest_col(r, 0)
+            })
+            .optional()?)
+    }
+
+    pub fn remove_tag(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .execute("DELETE FROM tags WHERE name = ?1", [name])?
+            > 0)
+    }
+
+    pub fn tags(&self) -> Result<Vec<TagRecord>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT name, image_id, tagged_at FROM tags ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TagRecord {
+                name: r.get(0)?,
+                image_id: digest_col(r, 1)?,
+                tagged_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn tags_of(&self, image_id: &Digest) -> Result<Vec<TagRecord>, StoreError> {
+        Ok(self
+            .tags()?
+            .into_iter()
+            .filter(|t| &t.image_id == image_id)
+            .collect())
+    }
+
+    pub fn add_repo_digest(&self, name: &str, image_id: &Digest) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO repo_digests (name, image_id) VALUES (?1, ?2)",
+            params![name, image_id.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn repo_digests(&self, image_id: &Digest) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT name FROM repo_digests WHERE image_id = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([image_id.to_string()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes an image record (its tags must be gone) and every layer no longer used by any
+    /// image, top down. Returns the removed layers so the caller can delete their files.
+    pub fn delete_image(&self, id: &Digest) -> Result<Vec<LayerRecord>, StoreError> {
+        let layers = self.image_layers(id)?;
+        self.tx
+            .execute("DELETE FROM tags WHERE image_id = ?1", [id.to_string()])?;
+        self.tx
+            .execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+        let mut removed = Vec::new();
+        for chain in layers.iter().rev() {
+            if self.layer_refs(chain)? > 0 {
+                break;
+            }
+            if let Some(rec) = self.layer(chain)? {
+                self.tx.execute(
+                    "DELETE FROM layers WHERE chain_id = ?1",
+                    [chain.to_string()],
+                )?;
+                removed.push(rec);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Every digest a record names as a blob (manifests, configs, layer blobs).
+    pub fn referenced_blobs(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut stmt = self.tx.prepare(
+            "SELECT id FROM images UNION SELECT manifest FROM images UNION SELECT blob FROM layers",
+        )?;
+        let rows = stmt.query_map([], |r| digest_col(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// References between records that point at nothing: (what, which).
+    pub fn dangling_references(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let checks = [
+            ("SELECT name || ' -> ' || image_id FROM tags WHERE image_id NOT IN (SELECT id FROM images)", "tag names a missing image"),
+            ("SELECT image_id || ' -> ' || chain_id FROM image_layers WHERE chain_id NOT IN (SELECT chain_id FROM layers)", "image names a missing layer"),
+            ("SELECT chain_id || ' -> ' || parent FROM layers WHERE parent IS NOT NULL AND parent NOT IN (SELECT chain_id FROM layers)", "layer names a missing parent"),
+            ("SELECT name || ' -> ' || image_id FROM repo_digests WHERE image_id NOT IN (SELECT id FROM images)", "repo digest names a missing image"),
+        ];
+        for (sql, what) in checks {
+            let mut stmt = self.tx.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            for row in rows {
+                out.push(format!("{what}: {}", row?));
+            }
+        }
+        Ok(out)
+    }
+}
