@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod output;
+mod parse;
 mod units;
 
 use std::process::ExitCode;
@@ -45,8 +46,9 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,libcgroups=off,libcontainer=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod check;
+pub mod container;
 pub mod image;
 pub use check::{CheckReport, DiskUsage};
 
@@ -30,6 +31,16 @@ pub use image::{ImageFilter, ImageSummary};
 pub enum EngineError {
     #[error("no such image: {0}")]
     ImageNotFound(String),
+    #[error("no such container: {0}")]
+    ContainerNotFound(String),
+    /// The container could not be started; `code` is docker's exit code for it (125 engine
+    /// failure, 126 cannot invoke, 127 not found).
+    #[error("{message}")]
+    StartFailed {
+        id: String,
+        code: i32,
+        message: String,
+    },
     #[error(transparent)]
     Reference(#[from] berth_image::reference::ReferenceError),
     #[error(transparent)]
@@ -66,20 +77,30 @@ impl EngineError {
     /// Whether the error means "the thing named does not exist" (docker exits 1 for these
     /// too, but API front ends map them to 404).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::ImageNotFound(_))
+        matches!(self, Self::ImageNotFound(_) | Self::ContainerNotFound(_))
     }
 }
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Persistent state: blobs, layers, metadata (`/var/lib/berth`).
+    /// Persistent state: blobs, layers, metadata, containers (`/var/lib/berth`).
     pub root: PathBuf,
+    /// State that a reboot clears: runtime state, sockets (`/run/berth`).
+    pub run_root: PathBuf,
+    /// The berth binary, started as each container's monitor.
+    pub exe: PathBuf,
 }
 
 impl EngineConfig {
+    /// A config with `run_root` under `root` and the current executable as monitor.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self {
+            run_root: root.join("run"),
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
+            root,
+        }
     }
 }
 
@@ -87,12 +108,18 @@ impl EngineConfig {
 #[derive(Debug)]
 pub struct Engine {
     store: Store,
+    run_root: PathBuf,
+    exe: PathBuf,
 }
 
 impl Engine {
     pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(&config.run_root)
+            .map_err(|e| EngineError::io(format!("create {}", config.run_root.display()), e))?;
         Ok(Self {
             store: Store::open(&config.root)?,
+            run_root: config.run_root,
+            exe: config.exe,
         })
     }
 

@@ -35,7 +35,7 @@ use berth_image::digest::Digest;
 
 pub use content::{BlobInfo, ContentStore};
 pub use layers::LayerStore;
-pub use meta::{ImageRecord, LayerRecord, Meta, TagRecord};
+pub use meta::{ContainerRecord, ImageRecord, LayerRecord, Meta, TagRecord};
 
 /// What can go wrong in the store. Each variant names the object concerned.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,9 @@
 //! image_layers(image_id → images, position, chain_id → layers)   -- bottom layer at position 0
 //! tags(name PK = full normalised reference, image_id → images, tagged_at)
 //! repo_digests(name PK = repo@digest, image_id → images)
+//! containers(id PK, name UNIQUE, image_id → images, image_name, config JSON, created_at,
+//!            state, pid, monitor_pid, exit_code, started_at, finished_at, restart_count,
+//!            stop_requested, oom_killed, error)        -- times in unix nanoseconds
 //! ```
 //!
 //! A layer's reference count is not stored: it is the number of `image_layers` rows naming it
@@ -54,6 +57,25 @@ CREATE TABLE IF NOT EXISTS tags (
     tagged_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS containers (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    image_id      TEXT NOT NULL REFERENCES images(id),
+    image_name    TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    pid           INTEGER NOT NULL DEFAULT 0,
+    monitor_pid   INTEGER NOT NULL DEFAULT 0,
+    exit_code     INTEGER NOT NULL DEFAULT 0,
+    started_at    INTEGER NOT NULL DEFAULT 0,
+    finished_at   INTEGER NOT NULL DEFAULT 0,
+    restart_count INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    oom_killed    INTEGER NOT NULL DEFAULT 0,
+    error         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 CREATE TABLE IF NOT EXISTS repo_digests (
     name     TEXT PRIMARY KEY,
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
@@ -99,6 +121,54 @@ pub struct TagRecord {
     pub name: String,
     pub image_id: Digest,
     pub tagged_at: i64,
+}
+
+/// One container. `config` is the engine's JSON; the store does not look inside.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    /// The image as the user named it (`busybox`, `streamlit:beta-pre-prod`).
+    pub image_name: String,
+    pub config: String,
+    /// Unix nanoseconds.
+    pub created_at: i64,
+    /// created | running | paused | restarting | exited | dead | removing
+    pub state: String,
+    pub pid: i64,
+    pub monitor_pid: i64,
+    pub exit_code: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub restart_count: i64,
+    pub stop_requested: bool,
+    pub oom_killed: bool,
+    pub error: String,
+}
+
+const CONTAINER_COLS: &str = "id, name, image_id, image_name, config, created_at, state, pid, \
+    monitor_pid, exit_code, started_at, finished_at, restart_count, stop_requested, oom_killed, error";
+
+fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
+    Ok(ContainerRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        image_id: r.get(2)?,
+        image_name: r.get(3)?,
+        config: r.get(4)?,
+        created_at: r.get(5)?,
+        state: r.get(6)?,
+        pid: r.get(7)?,
+        monitor_pid: r.get(8)?,
+        exit_code: r.get(9)?,
+        started_at: r.get(10)?,
+        finished_at: r.get(11)?,
+        restart_count: r.get(12)?,
+        stop_requested: r.get(13)?,
+        oom_killed: r.get(14)?,
+        error: r.get(15)?,
+    })
 }
 
 /// The metadata database.
@@ -175,9 +245,17 @@ impl Meta {
         &mut self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tx = self.conn.transaction()?;
+        self.read_as(f)
+    }
+
+    /// [`Meta::read`] for a closure whose errors are the caller's own type.
+    pub fn read_as<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self.conn.transaction().map_err(StoreError::from)?;
         let out = f(&Tx { tx: &tx })?;
-        tx.commit()?;
+        tx.commit().map_err(StoreError::from)?;
         Ok(out)
     }
 }
@@ -421,6 +499,106 @@ impl Tx<'_> {
             }
         }
         Ok(removed)
+    }
+
+    pub fn insert_container(&self, c: &ContainerRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+            params![
+                c.id, c.name, c.image_id, c.image_name, c.config, c.created_at, c.state, c.pid,
+                c.monitor_pid, c.exit_code, c.started_at, c.finished_at, c.restart_count,
+                c.stop_requested, c.oom_killed, c.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes every field of `c` back (by ID).
+    pub fn update_container(&self, c: &ContainerRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE containers SET name=?2, image_id=?3, image_name=?4, config=?5, created_at=?6,
+                state=?7, pid=?8, monitor_pid=?9, exit_code=?10, started_at=?11, finished_at=?12,
+                restart_count=?13, stop_requested=?14, oom_killed=?15, error=?16 WHERE id=?1",
+            params![
+                c.id,
+                c.name,
+                c.image_id,
+                c.image_name,
+                c.config,
+                c.created_at,
+                c.state,
+                c.pid,
+                c.monitor_pid,
+                c.exit_code,
+                c.started_at,
+                c.finished_at,
+                c.restart_count,
+                c.stop_requested,
+                c.oom_killed,
+                c.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn container(&self, id: &str) -> Result<Option<ContainerRecord>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {CONTAINER_COLS} FROM containers WHERE id = ?1"),
+                [id],
+                container_row,
+            )
+            .optional()?)
+    }
+
+    pub fn container_by_name(&self, name: &str) -> Result<Option<ContainerRecord>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {CONTAINER_COLS} FROM containers WHERE name = ?1"),
+                [name],
+                container_row,
+            )
+            .optional()?)
+    }
+
+    /// IDs starting with `prefix`.
+    pub fn containers_by_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id FROM containers WHERE id >= ?1 AND id < ?2 ORDER BY id")?;
+        let hi = format!("{prefix}\u{10ffff}");
+        let rows = stmt.query_map([prefix, hi.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// All containers, newest first.
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {CONTAINER_COLS} FROM containers ORDER BY created_at DESC, id"
+        ))?;
+        let rows = stmt.query_map([], container_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn delete_container(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .execute("DELETE FROM containers WHERE id = ?1", [id])?
+            > 0)
+    }
+
+    /// Containers created from an image.
+    pub fn containers_of_image(
+        &self,
+        image_id: &Digest,
+    ) -> Result<Vec<ContainerRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {CONTAINER_COLS} FROM containers WHERE image_id = ?1 ORDER BY created_at"
+        ))?;
+        let rows = stmt.query_map([image_id.to_string()], container_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every digest a record names as a blob (manifests, configs, layer blobs).

@@ -1,31 +1,40 @@
 //! One file per verb; `run` dispatches.
 
+mod exec;
 mod history;
 mod images;
 mod import;
 mod inspect;
+mod lifecycle;
 mod load;
+mod logs;
+mod monitor;
 mod prune;
+mod ps;
 mod rmi;
+mod run;
 mod save;
+mod start;
 mod system;
 mod tag;
 
 use berth_engine::{Engine, EngineConfig};
 
-use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let open = || -> anyhow::Result<Engine> {
-        Engine::open(EngineConfig::new(&cli.root)).map_err(Into::into)
+        let mut config = EngineConfig::new(&cli.root);
+        config.run_root = cli.run_root.clone();
+        Engine::open(config).map_err(Into::into)
     };
+    use ContainerCommand as C;
     match cli.command {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(&mut open()?, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(&mut open()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(&mut open()?, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-            inspect::run(&mut open()?, a)
-        }
+        Command::Inspect(a) => inspect::run(&mut open()?, a),
+        Command::Image(ImageCommand::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("image")),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             history::run(&mut open()?, a)
         }
@@ -37,6 +46,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Prune(a)) => prune::run(&mut open()?, a),
         Command::System(SystemCommand::Df(a)) => system::df(&mut open()?, a),
         Command::System(SystemCommand::Check) => system::check(&mut open()?),
+        Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
+        Command::Create(a) | Command::Container(C::Create(a)) => run::create(&mut open()?, a),
+        Command::Start(a) | Command::Container(C::Start(a)) => start::run(&mut open()?, a),
+        Command::Ps(a) | Command::Container(C::Ls(a)) => ps::run(&mut open()?, a),
+        Command::Logs(a) | Command::Container(C::Logs(a)) => logs::run(&mut open()?, a),
+        Command::Exec(a) | Command::Container(C::Exec(a)) => exec::run(&mut open()?, a),
+        Command::Stop(a) | Command::Container(C::Stop(a)) => lifecycle::stop(&mut open()?, a),
+        Command::Restart(a) | Command::Container(C::Restart(a)) => {
+            lifecycle::restart(&mut open()?, a)
+        }
+        Command::Kill(a) | Command::Container(C::Kill(a)) => lifecycle::kill(&mut open()?, a),
+        Command::Rm(a) | Command::Container(C::Rm(a)) => lifecycle::rm(&mut open()?, a),
+        Command::Wait(a) | Command::Container(C::Wait(a)) => lifecycle::wait(&mut open()?, a),
+        Command::Attach(a) | Command::Container(C::Attach(a)) => lifecycle::attach(&mut open()?, a),
+        Command::Container(C::Prune(a)) => lifecycle::prune(&mut open()?, a),
+        Command::Container(C::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("container")),
+        Command::Monitor(a) => monitor::run(&mut open()?, a),
     }
 }
 

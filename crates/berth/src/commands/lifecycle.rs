@@ -1,0 +1,102 @@
+//! `stop`, `restart`, `kill`, `rm`, `wait`, `attach`, `container prune`.
+
+use std::io::{BufRead, Write};
+
+use berth_engine::container::Attach;
+use berth_engine::Engine;
+
+use crate::cli::{AttachArgs, ContainerPruneArgs, KillArgs, NamesArgs, RmArgs, StopArgs};
+use crate::output::write_out;
+use crate::units::human_size;
+use crate::Exit;
+
+pub fn stop(engine: &mut Engine, args: StopArgs) -> anyhow::Result<()> {
+    super::for_each_name(&args.containers, |name| {
+        if let Some(sig) = &args.signal {
+            engine.kill_container(name, sig)?;
+        }
+        engine.stop_container(name, args.time)?;
+        write_out(&format!("{name}\n"))
+    })
+}
+
+pub fn restart(engine: &mut Engine, args: StopArgs) -> anyhow::Result<()> {
+    super::for_each_name(&args.containers, |name| {
+        engine.restart_container(name, args.time)?;
+        write_out(&format!("{name}\n"))
+    })
+}
+
+pub fn kill(engine: &mut Engine, args: KillArgs) -> anyhow::Result<()> {
+    super::for_each_name(&args.containers, |name| {
+        engine.kill_container(name, &args.signal)?;
+        write_out(&format!("{name}\n"))
+    })
+}
+
+pub fn rm(engine: &mut Engine, args: RmArgs) -> anyhow::Result<()> {
+    super::for_each_name(&args.containers, |name| {
+        engine.remove_container(name, args.force)?;
+        write_out(&format!("{name}\n"))
+    })
+}
+
+pub fn wait(engine: &mut Engine, args: NamesArgs) -> anyhow::Result<()> {
+    super::for_each_name(&args.containers, |name| {
+        let code = engine.wait_container(name)?;
+        write_out(&format!("{code}\n"))
+    })
+}
+
+pub fn attach(engine: &mut Engine, args: AttachArgs) -> anyhow::Result<()> {
+    let rec = engine.reconciled(&args.container)?;
+    if rec.state != "running" {
+        anyhow::bail!("you cannot attach to a stopped container, start it first");
+    }
+    let config = berth_engine::container::ContainerConfig::from_json(&rec.config)?;
+    let code = engine.attach(
+        &args.container,
+        Attach {
+            stdin: !args.no_stdin && config.spec.open_stdin,
+            tty: config.spec.tty,
+            sig_proxy: args.sig_proxy,
+        },
+    )?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Exit::code(u8::try_from(code & 0xff).unwrap_or(1)).into())
+    }
+}
+
+pub fn prune(engine: &mut Engine, args: ContainerPruneArgs) -> anyhow::Result<()> {
+    if !args.force {
+        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let stopped = engine.containers(true, &Default::default())?;
+    let mut out = String::new();
+    let mut freed = 0u64;
+    for c in stopped
+        .iter()
+        .filter(|c| matches!(c.record.state.as_str(), "exited" | "created" | "dead"))
+    {
+        freed += engine.container_size(&c.record.id).unwrap_or(0);
+        engine.remove_container(&c.record.id, false)?;
+        if out.is_empty() {
+            out.push_str("Deleted Containers:\n");
+        }
+        out.push_str(&c.record.id);
+        out.push('\n');
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&format!("Total reclaimed space: {}\n", human_size(freed)));
+    write_out(&out)
+}

@@ -1,0 +1,53 @@
+//! `berth logs [-f] [-t] [--tail N] [--since T] [--until T] CONTAINER`.
+
+use std::io::Write;
+
+use berth_engine::container::LogOptions;
+use berth_engine::Engine;
+use berth_runtime::stdio::jsonlog::LogStream;
+
+use crate::cli::LogsArgs;
+use crate::parse;
+
+pub fn run(engine: &mut Engine, args: LogsArgs) -> anyhow::Result<()> {
+    let tail = match args.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}: a number or \"all\""))?,
+        ),
+    };
+    let opts = LogOptions {
+        follow: args.follow,
+        tail,
+        since: args.since.as_deref().map(parse::time_or_ago).transpose()?,
+        until: args.until.as_deref().map(parse::time_or_ago).transpose()?,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    engine.logs(&args.container, &opts, |entry| {
+        let prefix = if args.timestamps {
+            format!(
+                "{} ",
+                entry
+                    .time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            )
+        } else {
+            String::new()
+        };
+        match entry.stream {
+            LogStream::Stdout => {
+                let mut out = stdout.lock();
+                write!(out, "{prefix}{}", entry.log)?;
+                out.flush()
+            }
+            LogStream::Stderr => {
+                let mut err = stderr.lock();
+                write!(err, "{prefix}{}", entry.log)?;
+                err.flush()
+            }
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! `berth ps` / `berth container ls`.
+
+use berth_engine::container::{ContainerFilter, ContainerSummary};
+use berth_engine::Engine;
+use serde_json::json;
+
+use crate::cli::PsArgs;
+use crate::output::print_list;
+use crate::units::{human_duration, human_size};
+
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Ports", "PORTS"),
+    ("Names", "NAMES"),
+    ("Size", "SIZE"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
+
+fn ago(nanos: i64) -> i64 {
+    (chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() - nanos) / 1_000_000_000
+}
+
+/// docker's STATUS column.
+pub fn status(c: &ContainerSummary) -> String {
+    let r = &c.record;
+    match r.state.as_str() {
+        "running" => format!("Up {}", human_duration(ago(r.started_at))),
+        "paused" => format!("Up {} (Paused)", human_duration(ago(r.started_at))),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.exit_code,
+            human_duration(ago(r.finished_at))
+        ),
+        "exited" if r.finished_at > 0 => format!(
+            "Exited ({}) {} ago",
+            r.exit_code,
+            human_duration(ago(r.finished_at))
+        ),
+        "created" | "exited" => "Created".into(),
+        "dead" => "Dead".into(),
+        other => other.to_string(),
+    }
+}
+
+/// docker's COMMAND column: quoted, cut to 20 characters with an ellipsis.
+fn command(c: &ContainerSummary, no_trunc: bool) -> String {
+    let cmd = c.config.command_line();
+    let cmd = if no_trunc || cmd.chars().count() <= 20 {
+        cmd
+    } else {
+        let mut s: String = cmd.chars().take(19).collect();
+        s.push('…');
+        s
+    };
+    format!("\"{cmd}\"")
+}
+
+pub fn run(engine: &mut Engine, args: PsArgs) -> anyhow::Result<()> {
+    let filter = ContainerFilter::parse(&args.filter)?;
+    let all = args.all || args.last.is_some() || args.latest;
+    let mut list = engine.containers(all, &filter)?;
+    if args.latest {
+        list.truncate(1);
+    } else if let Some(n) = args.last {
+        list.truncate(n);
+    }
+    let items: Vec<_> = list
+        .iter()
+        .map(|c| {
+            let r = &c.record;
+            let id = if args.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
+            let size = if args.size {
+                format!("{} (virtual {})", human_size(engine.container_size(&r.id).unwrap_or(0)),
+                    human_size(engine.image_size(&r.image_id).unwrap_or(0)))
+            } else {
+                String::new()
+            };
+            json!({
+                "Command": command(c, args.no_trunc),
+                "CreatedAt": chrono::DateTime::from_timestamp_nanos(r.created_at).format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string(),
+                "ID": id,
+                "Image": r.image_name,
+                "Labels": c.config.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "LocalVolumes": "0",
+                "Mounts": "",
+                "Names": r.name,
+                "Networks": "none",
+                "Ports": "",
+                "RunningFor": format!("{} ago", human_duration(ago(r.created_at))),
+                "Size": size,
+                "State": r.state,
+                "Status": status(c),
+            })
+        })
+        .collect();
+    let default = if args.quiet {
+        "{{.ID}}"
+    } else if args.size {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    let format = if args.quiet {
+        None
+    } else {
+        args.format.as_deref()
+    };
+    print_list(format, default, HEADERS, &items)
+}

@@ -1,0 +1,174 @@
+//! `berth run`, `berth create`: flags → `CreateOptions`, then create, start, and (in the
+//! foreground) attach until the container exits.
+
+use anyhow::Context;
+use berth_engine::container::{Attach, CreateOptions, StartMode};
+use berth_engine::{Engine, EngineError};
+use berth_runtime::spec::ContainerSpec;
+
+use crate::cli::RunArgs;
+use crate::output::write_out;
+use crate::parse;
+use crate::Exit;
+
+/// Turns `run`/`create` flags into what the engine takes; bad flags fail here, before
+/// anything is recorded.
+pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
+    let (image, cmd) = args
+        .image_and_command
+        .split_first()
+        .context("\"run\" requires at least 1 argument: IMAGE [COMMAND] [ARG...]")?;
+    if !args.publish.is_empty() || args.publish_all {
+        anyhow::bail!(
+            "publishing ports (-p/-P) needs container networking, which this build of berth does not have yet"
+        );
+    }
+    if let Some(n) = args.network.as_deref().filter(|n| *n != "none") {
+        anyhow::bail!("--network {n}: only --network none is available in this build of berth");
+    }
+    if let Some(p) = args.platform.as_deref().filter(|p| !p.starts_with("linux")) {
+        anyhow::bail!("--platform {p}: berth runs linux containers");
+    }
+    let mut env = Vec::new();
+    for f in &args.env_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--env-file {}", f.display()))?;
+        env.extend(parse::env_file(&text));
+    }
+    env.extend(args.env.iter().filter_map(|e| parse::env_arg(e)));
+    let mut mounts = Vec::new();
+    for v in &args.volume {
+        mounts.push(parse::volume(v)?);
+    }
+    for m in &args.mount {
+        mounts.push(parse::mount(m)?);
+    }
+    for t in &args.tmpfs {
+        mounts.push(parse::tmpfs(t)?);
+    }
+    let mut ulimits = Vec::new();
+    for u in &args.ulimit {
+        ulimits.push(parse::ulimit(u)?);
+    }
+    let mut no_new_privileges = false;
+    let mut seccomp_unconfined = false;
+    for opt in &args.security_opt {
+        match opt.as_str() {
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
+                no_new_privileges = true
+            }
+            "no-new-privileges:false" | "no-new-privileges=false" => no_new_privileges = false,
+            "seccomp=unconfined" | "seccomp:unconfined" => seccomp_unconfined = true,
+            other => anyhow::bail!(
+                "invalid --security-opt {other:?}: berth supports no-new-privileges and seccomp=unconfined"
+            ),
+        }
+    }
+    if let Some(c) = args.cpus {
+        if c.is_nan() || c <= 0.0 {
+            anyhow::bail!("invalid --cpus {c}: must be a positive number");
+        }
+    }
+    let spec = ContainerSpec {
+        hostname: args.hostname.clone(),
+        entrypoint: args.entrypoint.as_deref().map(parse::entrypoint),
+        cmd: cmd.to_vec(),
+        env,
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        tty: args.tty,
+        open_stdin: args.interactive,
+        read_only: args.read_only,
+        privileged: args.privileged,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        no_new_privileges,
+        seccomp_unconfined,
+        mounts,
+        memory: args
+            .memory
+            .as_deref()
+            .map(parse::ram_in_bytes)
+            .transpose()?,
+        memory_swap: args
+            .memory_swap
+            .as_deref()
+            .map(|s| {
+                if s == "-1" {
+                    Ok(-1)
+                } else {
+                    parse::ram_in_bytes(s)
+                }
+            })
+            .transpose()?,
+        cpus: args.cpus,
+        pids_limit: args.pids_limit,
+        ulimits,
+        init: args.init,
+        stop_signal: args.stop_signal.clone(),
+        labels: parse::labels(&args.label),
+        ..Default::default()
+    };
+    Ok(CreateOptions {
+        name: args.name.clone(),
+        image: image.clone(),
+        spec,
+        restart: args.restart.parse()?,
+        auto_remove: args.rm,
+        stop_timeout: args.stop_timeout,
+    })
+}
+
+/// Docker's exit codes for `run` failures: the engine's own errors are 125.
+fn run_error(e: EngineError) -> anyhow::Error {
+    let code = match &e {
+        EngineError::StartFailed { code, .. } => *code,
+        _ => 125,
+    };
+    Exit {
+        code: u8::try_from(code).unwrap_or(125),
+        message: Some(e.to_string()),
+    }
+    .into()
+}
+
+pub fn create(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
+    let opts = create_options(&args).map_err(|e| Exit {
+        code: 125,
+        message: Some(format!("{e:#}")),
+    })?;
+    let id = engine.create_container(opts).map_err(run_error)?;
+    write_out(&format!("{id}\n"))
+}
+
+pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
+    let opts = create_options(&args).map_err(|e| Exit {
+        code: 125,
+        message: Some(format!("{e:#}")),
+    })?;
+    let id = engine.create_container(opts).map_err(run_error)?;
+    if args.detach {
+        if let Err(e) = engine.start_container(&id, StartMode::Detached) {
+            return Err(run_error(e));
+        }
+        return write_out(&format!("{id}\n"));
+    }
+    engine
+        .start_container(&id, StartMode::WaitAttach)
+        .map_err(run_error)?;
+    let code = engine
+        .attach(
+            &id,
+            Attach {
+                stdin: args.interactive,
+                tty: args.tty,
+                sig_proxy: args.sig_proxy,
+            },
+        )
+        .map_err(run_error)?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Exit::code(u8::try_from(code & 0xff).unwrap_or(1)).into())
+    }
+}

@@ -1,0 +1,182 @@
+//! Preparing a container's bundle for a run: the overlay rootfs, the /etc files docker
+//! provides, and the OCI `config.json`.
+
+use std::path::Path;
+
+use berth_runtime::spec::{build_spec, EtcFiles, HostInfo, SpecInputs};
+use berth_store::ContainerRecord;
+
+use super::ContainerConfig;
+use crate::{Engine, EngineError};
+
+/// Reads the host's hard rlimits, so that the spec never asks for more.
+fn host_info() -> HostInfo {
+    use nix::sys::resource::{getrlimit, Resource};
+    let mut info = HostInfo::default();
+    for (name, res) in [
+        ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE),
+        ("RLIMIT_NPROC", Resource::RLIMIT_NPROC),
+        ("RLIMIT_CORE", Resource::RLIMIT_CORE),
+        ("RLIMIT_STACK", Resource::RLIMIT_STACK),
+        ("RLIMIT_MEMLOCK", Resource::RLIMIT_MEMLOCK),
+        ("RLIMIT_AS", Resource::RLIMIT_AS),
+        ("RLIMIT_FSIZE", Resource::RLIMIT_FSIZE),
+        ("RLIMIT_CPU", Resource::RLIMIT_CPU),
+        ("RLIMIT_DATA", Resource::RLIMIT_DATA),
+        ("RLIMIT_MSGQUEUE", Resource::RLIMIT_MSGQUEUE),
+        ("RLIMIT_NICE", Resource::RLIMIT_NICE),
+        ("RLIMIT_RTPRIO", Resource::RLIMIT_RTPRIO),
+        ("RLIMIT_SIGPENDING", Resource::RLIMIT_SIGPENDING),
+    ] {
+        if let Ok((_, hard)) = getrlimit(res) {
+            info.rlimit_hard.insert(name.to_string(), hard);
+        }
+    }
+    info.cgroup_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    info
+}
+
+/// The host's resolv.conf for a container: loopback resolvers cannot work from another
+/// network namespace, so they are dropped (docker does the same).
+fn container_resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ip) = t.strip_prefix("nameserver") {
+            let ip = ip.trim();
+            if ip.starts_with("127.") || ip == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+impl Engine {
+    /// Mounts the rootfs, writes the /etc files and `config.json` for the next run.
+    pub(crate) fn prepare_bundle(
+        &mut self,
+        rec: &ContainerRecord,
+        config: &ContainerConfig,
+    ) -> Result<(), EngineError> {
+        let paths = self.container_paths(&rec.id);
+        let image_id: berth_image::Digest = rec
+            .image_id
+            .parse()
+            .map_err(|e| EngineError::bad_input(format!("container {}", &rec.id[..12]), e))?;
+        let image = self
+            .store
+            .meta
+            .read(|tx| tx.image(&image_id))?
+            .ok_or_else(|| EngineError::ImageNotFound(rec.image_name.clone()))?;
+        let image_config = self.image_runtime_config(&image_id)?;
+
+        self.unmount_rootfs(&paths.rootfs);
+        std::fs::create_dir_all(&paths.rootfs)
+            .map_err(|e| EngineError::io(format!("create {}", paths.rootfs.display()), e))?;
+        self.store.layers.mount_overlay(
+            &image.layers,
+            Some((&paths.upper, &paths.work)),
+            &paths.rootfs,
+        )?;
+
+        let hostname = config
+            .spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| rec.id[..12].to_string());
+        let etc = EtcFiles {
+            hostname: Some(paths.dir.join("hostname")),
+            hosts: Some(paths.dir.join("hosts")),
+            resolv_conf: Some(paths.dir.join("resolv.conf")),
+        };
+        let hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        );
+        for (path, content) in [
+            (paths.dir.join("hostname"), format!("{hostname}\n")),
+            (paths.dir.join("hosts"), hosts),
+            (paths.dir.join("resolv.conf"), container_resolv_conf()),
+        ] {
+            std::fs::write(&path, content)
+                .map_err(|e| EngineError::io(format!("write {}", path.display()), e))?;
+        }
+
+        let passwd = std::fs::read_to_string(paths.rootfs.join("etc/passwd")).ok();
+        let group = std::fs::read_to_string(paths.rootfs.join("etc/group")).ok();
+        let host = host_info();
+        let cgroups_path = format!("/berth/{}", rec.id);
+        let spec = build_spec(&SpecInputs {
+            container: &config.spec,
+            image: &image_config,
+            rootfs: &paths.rootfs,
+            passwd: passwd.as_deref(),
+            group: group.as_deref(),
+            host: &host,
+            cgroups_path: &cgroups_path,
+            etc_files: &etc,
+            netns: None,
+            init_path: None,
+        })
+        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&spec)
+            .map_err(|e| EngineError::bad_input("runtime spec", e))?;
+        let target = paths.dir.join("config.json");
+        std::fs::write(&target, json)
+            .map_err(|e| EngineError::io(format!("write {}", target.display()), e))?;
+        Ok(())
+    }
+
+    /// Unmounts a container's rootfs if it is mounted.
+    pub(crate) fn unmount_rootfs(&self, rootfs: &Path) {
+        while is_mountpoint(rootfs) {
+            if berth_store::layers::unmount(rootfs).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Whether the kernel OOM-killed something in the container's memory cgroup.
+    pub(crate) fn oom_killed(&self, id: &str) -> bool {
+        let v1 = format!("/sys/fs/cgroup/memory/berth/{id}/memory.oom_control");
+        let v2 = format!("/sys/fs/cgroup/berth/{id}/memory.events");
+        for path in [v1, v2] {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                return text.lines().any(|l| {
+                    let mut parts = l.split_whitespace();
+                    parts.next() == Some("oom_kill")
+                        && parts
+                            .next()
+                            .and_then(|n| n.parse::<u64>().ok())
+                            .unwrap_or(0)
+                            > 0
+                });
+            }
+        }
+        false
+    }
+
+    /// Thaws a paused container (so that it can receive signals).
+    pub(crate) fn unfreeze(&self, rec: &ContainerRecord) {
+        let state = format!("/sys/fs/cgroup/freezer/berth/{}/freezer.state", rec.id);
+        let _ = std::fs::write(state, "THAWED");
+    }
+}
+
+/// Whether `path` is a mount point (listed in our mountinfo).
+pub(crate) fn is_mountpoint(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
+}

@@ -1,0 +1,124 @@
+//! `create`: record a container and lay out its directory; nothing runs yet.
+
+use berth_runtime::spec::{resolve_command, ImageConfig};
+use berth_store::ContainerRecord;
+use rand::RngCore;
+
+use super::{names, now_nanos, ContainerConfig, RestartPolicy};
+use crate::{Engine, EngineError};
+
+/// What `create` / `run` were asked for, parsed at the edge.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    /// The image as the user named it.
+    pub image: String,
+    pub spec: berth_runtime::spec::ContainerSpec,
+    pub restart: RestartPolicy,
+    pub auto_remove: bool,
+    pub stop_timeout: Option<u32>,
+}
+
+impl Engine {
+    /// The `config` section of an image's config, typed.
+    pub(crate) fn image_runtime_config(
+        &mut self,
+        image_id: &berth_image::Digest,
+    ) -> Result<ImageConfig, EngineError> {
+        let config = self.image_config(image_id)?;
+        let section = config
+            .get("config")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        if section.is_null() {
+            return Ok(ImageConfig::default());
+        }
+        serde_json::from_value(section).map_err(|e| {
+            EngineError::bad_input(
+                format!("image {}", image_id.short()),
+                format!("config: {e}"),
+            )
+        })
+    }
+
+    /// Records a new container; returns its ID.
+    pub fn create_container(&mut self, opts: CreateOptions) -> Result<String, EngineError> {
+        if opts.auto_remove && opts.restart != RestartPolicy::No {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: --restart and --rm cannot be used together".into(),
+            ));
+        }
+        if let Some(n) = &opts.name {
+            if !names::valid(n.strip_prefix('/').unwrap_or(n)) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        let image_id = self.resolve_image(&opts.image)?;
+        let image = self.image_runtime_config(&image_id)?;
+        let command = resolve_command(&opts.spec, &image)
+            .map_err(|e| EngineError::InvalidArgument(format!("{}: {e}", opts.image)))?;
+        let mut id_bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut id_bytes);
+        let id = hex::encode(id_bytes);
+        let mut spec = opts.spec.clone();
+        spec.id = id.clone();
+        let config = ContainerConfig {
+            spec,
+            restart: opts.restart,
+            auto_remove: opts.auto_remove,
+            path: command.first().cloned().unwrap_or_default(),
+            args: command.iter().skip(1).cloned().collect(),
+            stop_timeout: opts.stop_timeout,
+        };
+        let config_json = serde_json::to_string(&config)
+            .map_err(|e| EngineError::bad_input("container config", e))?;
+        let paths = self.container_paths(&id);
+        for d in [&paths.dir, &paths.upper, &paths.work, &paths.rootfs] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
+        }
+        let mut rec = ContainerRecord {
+            id: id.clone(),
+            name: String::new(),
+            image_id: image_id.to_string(),
+            image_name: opts.image.clone(),
+            config: config_json,
+            created_at: now_nanos(),
+            state: "created".into(),
+            ..Default::default()
+        };
+        let result = self.store.meta.write(|tx| {
+            rec.name = match &opts.name {
+                Some(n) => {
+                    let n = n.strip_prefix('/').unwrap_or(n).to_string();
+                    if let Some(other) = tx.container_by_name(&n)? {
+                        return Err(EngineError::Conflict(format!(
+                            "the container name \"/{n}\" is already in use by container \"{}\"; remove (or rename) that container to be able to reuse that name",
+                            other.id
+                        )));
+                    }
+                    n
+                }
+                None => {
+                    let mut retry = 0;
+                    loop {
+                        let n = names::generate(retry);
+                        if tx.container_by_name(&n)?.is_none() {
+                            break n;
+                        }
+                        retry += 1;
+                    }
+                }
+            };
+            tx.insert_container(&rec)?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&paths.dir);
+            return Err(e);
+        }
+        Ok(id)
+    }
+}

@@ -1,0 +1,183 @@
+//! `container inspect` in docker's JSON shape, and sizes.
+
+use serde_json::{json, Value};
+
+use super::{rfc3339_nanos, ContainerConfig};
+use crate::{Engine, EngineError};
+
+/// Bytes used by files below `path` (not following symlinks, each inode once).
+pub(crate) fn dir_size(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&p) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() && seen.insert((m.dev(), m.ino())) {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+impl Engine {
+    /// Bytes in the container's writable layer.
+    pub fn container_size(&self, id: &str) -> Result<u64, EngineError> {
+        Ok(dir_size(&self.container_paths(id).upper))
+    }
+
+    /// An image's size by ID string.
+    pub fn image_size(&mut self, id: &str) -> Result<u64, EngineError> {
+        let d: berth_image::Digest = id
+            .parse()
+            .map_err(|e| EngineError::bad_input("image id", e))?;
+        Ok(self
+            .store
+            .meta
+            .read(|tx| tx.image(&d))?
+            .map_or(0, |i| i.size))
+    }
+
+    /// `docker container inspect` for one container.
+    pub fn inspect_container(&mut self, name: &str) -> Result<Value, EngineError> {
+        let r = self.reconciled(name)?;
+        let c = ContainerConfig::from_record(&r)?;
+        let paths = self.container_paths(&r.id);
+        let image: berth_image::Digest = r
+            .image_id
+            .parse()
+            .map_err(|e| EngineError::bad_input("image id", e))?;
+        let image_cfg = self.image_runtime_config(&image).unwrap_or_default();
+        let lowers: Vec<String> = self
+            .store
+            .meta
+            .read(|tx| tx.image(&image))?
+            .map(|i| {
+                i.layers
+                    .iter()
+                    .rev()
+                    .map(|l| self.store.layers.diff_path(l).display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let s = &c.spec;
+        let env: Vec<String> = image_cfg
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(s.env.iter().cloned())
+            .collect();
+        let mounts: Vec<Value> = s
+            .mounts
+            .iter()
+            .map(|m| {
+                json!({
+                    "Type": format!("{:?}", m.kind).to_lowercase(),
+                    "Source": m.source,
+                    "Destination": m.destination,
+                    "Mode": if m.read_only { "ro" } else { "" },
+                    "RW": !m.read_only,
+                    "Propagation": "rprivate",
+                })
+            })
+            .collect();
+        Ok(json!({
+            "Id": r.id,
+            "Created": rfc3339_nanos(r.created_at),
+            "Path": c.path,
+            "Args": c.args,
+            "State": {
+                "Status": r.state,
+                "Running": matches!(r.state.as_str(), "running" | "paused"),
+                "Paused": r.state == "paused",
+                "Restarting": r.state == "restarting",
+                "OOMKilled": r.oom_killed,
+                "Dead": r.state == "dead",
+                "Pid": r.pid,
+                "ExitCode": r.exit_code,
+                "Error": r.error,
+                "StartedAt": rfc3339_nanos(r.started_at),
+                "FinishedAt": rfc3339_nanos(r.finished_at),
+            },
+            "Image": r.image_id,
+            "ResolvConfPath": paths.dir.join("resolv.conf"),
+            "HostnamePath": paths.dir.join("hostname"),
+            "HostsPath": paths.dir.join("hosts"),
+            "LogPath": paths.log,
+            "Name": format!("/{}", r.name),
+            "RestartCount": r.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": Value::Null,
+            "HostConfig": {
+                "Binds": s.mounts.iter().filter(|m| m.kind != berth_runtime::spec::MountKind::Tmpfs)
+                    .map(|m| format!("{}:{}{}", m.source, m.destination, if m.read_only { ":ro" } else { "" }))
+                    .collect::<Vec<_>>(),
+                "NetworkMode": "none",
+                "RestartPolicy": {
+                    "Name": c.restart.name(),
+                    "MaximumRetryCount": match c.restart { super::RestartPolicy::OnFailure(n) => n, _ => 0 },
+                },
+                "AutoRemove": c.auto_remove,
+                "CapAdd": s.cap_add,
+                "CapDrop": s.cap_drop,
+                "Privileged": s.privileged,
+                "ReadonlyRootfs": s.read_only,
+                "SecurityOpt": Value::Null,
+                "Memory": s.memory.unwrap_or(0),
+                "MemorySwap": s.memory_swap.unwrap_or(0),
+                "NanoCpus": s.cpus.map_or(0, |c| (c * 1e9) as i64),
+                "PidsLimit": s.pids_limit,
+                "Init": s.init,
+                "Ulimits": s.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+            },
+            "GraphDriver": {
+                "Data": {
+                    "LowerDir": lowers.join(":"),
+                    "MergedDir": paths.rootfs,
+                    "UpperDir": paths.upper,
+                    "WorkDir": paths.work,
+                },
+                "Name": "overlay2",
+            },
+            "Mounts": mounts,
+            "Config": {
+                "Hostname": s.hostname.clone().unwrap_or_else(|| r.id[..12].to_string()),
+                "Domainname": s.domainname.clone().unwrap_or_default(),
+                "User": s.user.clone().or(image_cfg.user.clone()).unwrap_or_default(),
+                "AttachStdin": s.open_stdin,
+                "AttachStdout": true,
+                "AttachStderr": true,
+                "Tty": s.tty,
+                "OpenStdin": s.open_stdin,
+                "StdinOnce": s.open_stdin,
+                "Env": env,
+                "Cmd": if s.cmd.is_empty() { json!(image_cfg.cmd) } else { json!(s.cmd) },
+                "Image": r.image_name,
+                "Volumes": image_cfg.volumes,
+                "WorkingDir": s.workdir.clone().or(image_cfg.working_dir.clone()).unwrap_or_default(),
+                "Entrypoint": s.entrypoint.clone().or(image_cfg.entrypoint.clone()),
+                "OnBuild": Value::Null,
+                "Labels": s.labels,
+                "StopSignal": s.stop_signal.clone().or(image_cfg.stop_signal.clone()),
+            },
+            "NetworkSettings": {
+                "Bridge": "",
+                "Ports": {},
+                "IPAddress": "",
+                "Networks": {"none": {"IPAddress": "", "Gateway": "", "MacAddress": ""}},
+            },
+        }))
+    }
+}

@@ -1,0 +1,129 @@
+//! `ps`: containers with docker's columns and filters.
+
+use berth_store::ContainerRecord;
+
+use super::ContainerConfig;
+use crate::{Engine, EngineError};
+
+/// `ps -f` filters, parsed at the edge.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFilter {
+    pub status: Vec<String>,
+    pub name: Vec<String>,
+    pub id: Vec<String>,
+    pub label: Vec<String>,
+    pub ancestor: Vec<String>,
+    pub exited: Vec<i64>,
+}
+
+impl ContainerFilter {
+    pub fn parse(filters: &[String]) -> Result<Self, EngineError> {
+        let mut f = Self::default();
+        for raw in filters {
+            let (k, v) = raw.split_once('=').ok_or_else(|| {
+                EngineError::InvalidArgument(format!(
+                    "bad format of filter (expected name=value): {raw}"
+                ))
+            })?;
+            match k {
+                "status" => {
+                    const STATES: [&str; 7] = [
+                        "created",
+                        "restarting",
+                        "running",
+                        "removing",
+                        "paused",
+                        "exited",
+                        "dead",
+                    ];
+                    if !STATES.contains(&v) {
+                        return Err(EngineError::InvalidArgument(format!(
+                            "invalid filter 'status={v}': use one of {}",
+                            STATES.join(", ")
+                        )));
+                    }
+                    f.status.push(v.to_string());
+                }
+                "name" => f.name.push(v.to_string()),
+                "id" => f.id.push(v.to_string()),
+                "label" => f.label.push(v.to_string()),
+                "ancestor" => f.ancestor.push(v.to_string()),
+                "exited" => f.exited.push(v.parse().map_err(|_| {
+                    EngineError::InvalidArgument(format!(
+                        "invalid filter 'exited={v}': not a number"
+                    ))
+                })?),
+                _ => return Err(EngineError::InvalidArgument(format!(
+                    "invalid filter '{k}': ps accepts status, name, id, label, ancestor and exited"
+                ))),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// One row of `ps`.
+#[derive(Debug, Clone)]
+pub struct ContainerSummary {
+    pub record: ContainerRecord,
+    pub config: ContainerConfig,
+}
+
+impl Engine {
+    /// Containers, newest first; only running ones unless `all`.
+    pub fn containers(
+        &mut self,
+        all: bool,
+        filter: &ContainerFilter,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let records = self.reconcile_all()?;
+        let mut ancestors = Vec::new();
+        for a in &filter.ancestor {
+            ancestors.push(self.resolve_image(a)?.to_string());
+        }
+        let mut out = Vec::new();
+        for rec in records {
+            let running = matches!(rec.state.as_str(), "running" | "restarting" | "paused");
+            let filtered = !filter.status.is_empty() || !filter.exited.is_empty();
+            if !all && !running && !filtered {
+                continue;
+            }
+            if !filter.status.is_empty() && !filter.status.contains(&rec.state) {
+                continue;
+            }
+            if !filter.exited.is_empty()
+                && (rec.state != "exited" || !filter.exited.contains(&rec.exit_code))
+            {
+                continue;
+            }
+            if !filter.name.is_empty()
+                && !filter
+                    .name
+                    .iter()
+                    .any(|n| rec.name.contains(n.trim_start_matches('/')))
+            {
+                continue;
+            }
+            if !filter.id.is_empty() && !filter.id.iter().any(|p| rec.id.starts_with(p.as_str())) {
+                continue;
+            }
+            if !ancestors.is_empty() && !ancestors.contains(&rec.image_id) {
+                continue;
+            }
+            let config = ContainerConfig::from_record(&rec)?;
+            let labels = &config.spec.labels;
+            let label_ok = filter.label.iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+                None => labels.contains_key(l),
+            });
+            if !label_ok {
+                continue;
+            }
+            out.push(ContainerSummary {
+                record: rec,
+                config,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,503 @@
+//! The per-container monitor: `berth monitor ID`, one process per running container.
+//!
+//! It is single-threaded on purpose: libcontainer clones without exec, which is only safe in
+//! a process with one thread. It prepares the rootfs, creates and starts the container,
+//! copies the container's output into the json log and to attached clients, forwards input,
+//! resizes and signals, records the exit, cleans up, and applies the restart policy.
+//!
+//! It tells the process that spawned it how the start went with one line on its stdout:
+//! `ready` (created and attachable; it starts the container when the first client attaches),
+//! `started`, or `error CODE MESSAGE`.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use berth_runtime::oci::{RuntimeError, Stdio};
+use berth_runtime::stdio::console::ConsoleSocket;
+use berth_runtime::stdio::frame::{self, ClientMsg, ClientReader};
+use berth_runtime::stdio::jsonlog::{JsonLogOptions, JsonLogWriter, LogStream};
+use berth_runtime::stdio::pty;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::{now_nanos, ContainerConfig};
+use crate::{Engine, EngineError};
+
+/// How the monitor was asked to start.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorOptions {
+    /// Wait for the first attach before starting (a foreground `run`/`start -a`).
+    pub wait_attach: bool,
+}
+
+struct Client {
+    stream: UnixStream,
+    reader: ClientReader<UnixStream>,
+}
+
+/// The result of one run of the container.
+struct Exit {
+    code: i64,
+}
+
+/// Runs the monitor for container `id` until it is done; `report` is the pipe to the spawner.
+pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn Write) -> i32 {
+    let mut report = Some(report);
+    let mut first = true;
+    loop {
+        let outcome = run_once(engine, id, opts, first, &mut report);
+        first = false;
+        let exit = match outcome {
+            Ok(exit) => exit,
+            Err((code, message)) => {
+                tracing::error!(container_id = id, %message, "container failed to start");
+                if let Some(r) = report.take() {
+                    let _ = writeln!(r, "error {code} {message}");
+                }
+                let _ = record_exit(engine, id, i64::from(code), false, &message);
+                cleanup(engine, id);
+                finish(engine, id);
+                return 1;
+            }
+        };
+        cleanup(engine, id);
+        match should_restart(engine, id, exit.code) {
+            Some(delay) => {
+                std::thread::sleep(delay);
+                if let Err(e) = mark_restarting(engine, id) {
+                    tracing::error!(container_id = id, error = %e, "cannot restart");
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    finish(engine, id);
+    0
+}
+
+/// After the last run: `--rm` removes the container; otherwise the monitor only forgets it.
+fn finish(engine: &mut Engine, id: &str) {
+    let Ok(rec) = engine.resolve_container(id) else {
+        return;
+    };
+    let auto_remove = ContainerConfig::from_record(&rec)
+        .map(|c| c.auto_remove)
+        .unwrap_or(false);
+    let _ = engine.store.meta.write(|tx| {
+        if let Some(mut r) = tx.container(id)? {
+            r.monitor_pid = 0;
+            tx.update_container(&r)?;
+        }
+        Ok::<_, EngineError>(())
+    });
+    if auto_remove {
+        if let Err(e) = engine.remove_container_files(&rec) {
+            tracing::error!(container_id = id, error = %e, "--rm: cannot remove the container");
+        }
+    }
+}
+
+fn should_restart(engine: &mut Engine, id: &str, code: i64) -> Option<Duration> {
+    let rec = engine.resolve_container(id).ok()?;
+    let config = ContainerConfig::from_record(&rec).ok()?;
+    if !config
+        .restart
+        .should_restart(code, rec.restart_count, rec.stop_requested)
+    {
+        return None;
+    }
+    // Docker doubles the delay from 100ms; keep it short and bounded.
+    let shift = rec.restart_count.clamp(0, 6) as u32;
+    Some(Duration::from_millis(100u64 << shift))
+}
+
+fn mark_restarting(engine: &mut Engine, id: &str) -> Result<(), EngineError> {
+    engine.store.meta.write(|tx| {
+        let mut r = tx
+            .container(id)?
+            .ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))?;
+        r.state = "restarting".into();
+        r.restart_count += 1;
+        tx.update_container(&r)?;
+        Ok(())
+    })
+}
+
+fn record_exit(
+    engine: &mut Engine,
+    id: &str,
+    code: i64,
+    oom: bool,
+    error: &str,
+) -> Result<(), EngineError> {
+    engine.store.meta.write(|tx| {
+        if let Some(mut r) = tx.container(id)? {
+            r.state = "exited".into();
+            r.exit_code = code;
+            r.pid = 0;
+            r.finished_at = now_nanos();
+            r.oom_killed = oom;
+            r.error = error.to_string();
+            tx.update_container(&r)?;
+        }
+        Ok(())
+    })
+}
+
+/// Undoes what a run set up; every step is tried.
+fn cleanup(engine: &mut Engine, id: &str) {
+    if let Err(e) = engine.oci_runtime().delete(id) {
+        tracing::warn!(container_id = id, error = %e, "runtime delete");
+    }
+    let paths = engine.container_paths(id);
+    engine.unmount_rootfs(&paths.rootfs);
+    let _ = std::fs::remove_file(&paths.attach_socket);
+    let _ = std::fs::remove_file(&paths.console_socket);
+}
+
+type Failure = (i32, String);
+
+fn fail(e: impl std::fmt::Display) -> Failure {
+    (125, e.to_string())
+}
+
+fn run_once(
+    engine: &mut Engine,
+    id: &str,
+    opts: MonitorOptions,
+    first: bool,
+    report: &mut Option<&mut dyn Write>,
+) -> Result<Exit, Failure> {
+    let rec = engine.resolve_container(id).map_err(fail)?;
+    let config = ContainerConfig::from_record(&rec).map_err(fail)?;
+    let paths = engine.container_paths(id);
+    let args0 = config.path.clone();
+    engine.prepare_bundle(&rec, &config).map_err(fail)?;
+
+    let tty = config.spec.tty;
+    let sockets = paths
+        .attach_socket
+        .parent()
+        .map(std::path::Path::to_path_buf);
+    if let Some(dir) = &sockets {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let _ = std::fs::remove_file(&paths.attach_socket);
+    let listener = UnixListener::bind(&paths.attach_socket).map_err(|e| {
+        fail(format!(
+            "attach socket {}: {e}",
+            paths.attach_socket.display()
+        ))
+    })?;
+
+    // Standard streams: pipes, or a pty the runtime makes and hands back over a socket.
+    let mut stdio = Stdio::default();
+    let console = if tty {
+        let c = ConsoleSocket::bind(&paths.console_socket).map_err(fail)?;
+        stdio.console_socket = Some(c.path().to_path_buf());
+        Some(c)
+    } else {
+        None
+    };
+    let mut stdin_w: Option<OwnedFd> = None;
+    let mut out_r: Option<OwnedFd> = None;
+    let mut err_r: Option<OwnedFd> = None;
+    if !tty {
+        let (r, w) = nix::unistd::pipe().map_err(fail)?;
+        out_r = Some(r);
+        stdio.stdout = Some(w);
+        let (r, w) = nix::unistd::pipe().map_err(fail)?;
+        err_r = Some(r);
+        stdio.stderr = Some(w);
+        if config.spec.open_stdin {
+            let (r, w) = nix::unistd::pipe().map_err(fail)?;
+            stdio.stdin = Some(r);
+            stdin_w = Some(w);
+        } else {
+            let null = std::fs::File::open("/dev/null").map_err(fail)?;
+            stdio.stdin = Some(null.into());
+        }
+    }
+
+    // SIGCHLD through a signalfd, so the loop below learns of the exit at once.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().map_err(fail)?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(fail)?;
+
+    let runtime = engine.oci_runtime();
+    let _ = runtime.delete(id);
+    let pid = runtime
+        .create(id, &paths.dir, &args0, stdio)
+        .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
+    let master = match &console {
+        Some(c) => Some(c.accept_master(Duration::from_secs(10)).map_err(fail)?),
+        None => None,
+    };
+    drop(console);
+    if let Some(m) = &master {
+        let _ = pty::set_winsize(m.as_fd(), 24, 80);
+    }
+
+    let mut clients: Vec<Client> = Vec::new();
+    if first && opts.wait_attach {
+        if let Some(r) = report.take() {
+            let _ = writeln!(r, "ready");
+            let _ = r.flush();
+        }
+        match accept_timeout(&listener, Duration::from_secs(30)) {
+            Some(c) => clients.push(c),
+            None => tracing::warn!(
+                container_id = id,
+                "nobody attached within 30s: starting anyway"
+            ),
+        }
+    }
+    runtime
+        .start(id, &args0)
+        .map_err(|e| (e.exit_code(), e.to_string()))?;
+    engine
+        .store
+        .meta
+        .write(|tx| {
+            if let Some(mut r) = tx.container(id)? {
+                r.state = "running".into();
+                r.pid = i64::from(pid);
+                r.monitor_pid = i64::from(std::process::id());
+                r.started_at = now_nanos();
+                r.error.clear();
+                tx.update_container(&r)?;
+            }
+            Ok::<_, EngineError>(())
+        })
+        .map_err(fail)?;
+    if let Some(r) = report.take() {
+        let _ = writeln!(r, "started");
+        let _ = r.flush();
+    }
+
+    let mut log = JsonLogWriter::open(&paths.log, JsonLogOptions::default()).map_err(fail)?;
+    let status = event_loop(
+        pid,
+        &listener,
+        &sigfd,
+        &mut clients,
+        Streams {
+            out: out_r.or_else(|| master.as_ref().and_then(|m| m.try_clone().ok())),
+            err: err_r,
+            stdin: stdin_w,
+            master,
+        },
+        &mut log,
+    );
+    let _ = log.close();
+    let code = match status {
+        WaitStatus::Exited(_, c) => i64::from(c),
+        WaitStatus::Signaled(_, s, _) => 128 + s as i64,
+        _ => 255,
+    };
+    let oom_killed = code == 137 && engine.oom_killed(id);
+    // Recorded before the clients hear of it, so that what they do next sees the exit.
+    if let Err(e) = record_exit(engine, id, code, oom_killed, "") {
+        tracing::error!(container_id = id, error = %e, "cannot record the exit");
+    }
+    for c in &mut clients {
+        let _ = frame::write_exit(&mut c.stream, code as i32);
+    }
+    Ok(Exit { code })
+}
+
+struct Streams {
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    master: Option<OwnedFd>,
+}
+
+fn accept_timeout(listener: &UnixListener, timeout: Duration) -> Option<Client> {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+        Ok(n) if n > 0 => listener.accept().ok().and_then(|(s, _)| client(s)),
+        _ => None,
+    }
+}
+
+fn client(stream: UnixStream) -> Option<Client> {
+    let reader = ClientReader::new(stream.try_clone().ok()?);
+    Some(Client { stream, reader })
+}
+
+/// Copies output until the container's init exits and its streams drain; returns how it
+/// exited.
+fn event_loop(
+    pid: i32,
+    listener: &UnixListener,
+    sigfd: &SignalFd,
+    clients: &mut Vec<Client>,
+    mut streams: Streams,
+    log: &mut JsonLogWriter,
+) -> WaitStatus {
+    let init = Pid::from_raw(pid);
+    let mut exited: Option<WaitStatus> = None;
+    let mut drain_deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(status) = exited {
+            let drained = streams.out.is_none() && streams.err.is_none();
+            if drained || drain_deadline.is_some_and(|d| Instant::now() >= d) {
+                return status;
+            }
+        }
+        // Order: out, err, signalfd, listener, clients.
+        let mut fds: Vec<PollFd> = Vec::new();
+        let out_idx = streams.out.as_ref().map(|f| {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let err_idx = streams.err.as_ref().map(|f| {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        fds.push(PollFd::new(sigfd.as_fd(), PollFlags::POLLIN));
+        let sig_idx = fds.len() - 1;
+        fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+        let listen_idx = fds.len() - 1;
+        let first_client = fds.len();
+        for c in clients.iter() {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if exited.is_some() {
+            PollTimeout::from(50u16)
+        } else {
+            PollTimeout::NONE
+        };
+        if nix::poll::poll(&mut fds, timeout).is_err() {
+            continue;
+        }
+        let ready = |i: usize, fds: &[PollFd]| fds[i].revents().is_some_and(|r| !r.is_empty());
+        let out_ready = out_idx.is_some_and(|i| ready(i, &fds));
+        let err_ready = err_idx.is_some_and(|i| ready(i, &fds));
+        let sig_ready = ready(sig_idx, &fds);
+        let listen_ready = ready(listen_idx, &fds);
+        let client_ready: Vec<bool> = (0..clients.len())
+            .map(|i| ready(first_client + i, &fds))
+            .collect();
+        drop(fds);
+
+        if out_ready {
+            pump(&mut streams.out, frame::STDOUT, &mut buf, clients, log);
+        }
+        if err_ready {
+            pump(&mut streams.err, frame::STDERR, &mut buf, clients, log);
+        }
+        if sig_ready {
+            while let Ok(Some(_)) = sigfd.read_signal() {}
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(s) => {
+                        if s.pid() == Some(init) {
+                            exited = Some(s);
+                            // Output still in the pipes is read for a little while more.
+                            drain_deadline = Some(Instant::now() + Duration::from_millis(500));
+                        }
+                    }
+                }
+            }
+        }
+        if listen_ready {
+            if let Ok((s, _)) = listener.accept() {
+                if let Some(c) = client(s) {
+                    clients.push(c);
+                }
+            }
+        }
+        let mut gone = Vec::new();
+        for (i, is_ready) in client_ready.into_iter().enumerate() {
+            if !is_ready {
+                continue;
+            }
+            match clients[i].reader.next() {
+                Ok(Some(msg)) => handle_client(msg, init, &mut streams),
+                Ok(None) | Err(_) => gone.push(i),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            clients.remove(i);
+        }
+    }
+}
+
+fn handle_client(msg: ClientMsg, init: Pid, streams: &mut Streams) {
+    match msg {
+        ClientMsg::Stdin(data) => {
+            if let Some(fd) = streams.stdin.as_ref().or(streams.master.as_ref()) {
+                write_all_fd(fd, &data);
+            }
+        }
+        ClientMsg::CloseStdin => {
+            streams.stdin = None;
+        }
+        ClientMsg::Resize { rows, cols } => {
+            if let Some(m) = &streams.master {
+                let _ = pty::set_winsize(m.as_fd(), rows, cols);
+                let _ = nix::sys::signal::kill(init, Signal::SIGWINCH);
+            }
+        }
+        ClientMsg::Signal(sig) => {
+            if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(init, s);
+            }
+        }
+    }
+}
+
+fn write_all_fd(fd: &OwnedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return,
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads what is there from one stream into the log and every client; EOF (or EIO, a
+/// closed pty) closes the stream.
+fn pump(
+    stream: &mut Option<OwnedFd>,
+    kind: u8,
+    buf: &mut [u8],
+    clients: &mut Vec<Client>,
+    log: &mut JsonLogWriter,
+) {
+    let Some(fd) = stream.as_ref() else { return };
+    match nix::unistd::read(fd.as_raw_fd(), buf) {
+        Ok(0) | Err(nix::errno::Errno::EIO) => *stream = None,
+        Ok(n) => {
+            let data = &buf[..n];
+            let which = if kind == frame::STDERR {
+                LogStream::Stderr
+            } else {
+                LogStream::Stdout
+            };
+            if let Err(e) = log.write(which, data) {
+                tracing::warn!(error = %e, "json log write");
+            }
+            // The attach stream is always framed (a tty's output as stdout), so that the
+            // exit frame can follow it.
+            clients.retain_mut(|c| frame::write_frame(&mut c.stream, kind, data).is_ok());
+        }
+        Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+        Err(_) => *stream = None,
+    }
+}

@@ -1,0 +1,213 @@
+//! `stop`, `kill`, `rm`, `wait`, `restart`.
+
+use std::time::{Duration, Instant};
+
+use berth_store::ContainerRecord;
+
+use super::ContainerConfig;
+use crate::{Engine, EngineError};
+
+/// Whether process `pid` exists and is not a zombie.
+pub(crate) fn process_alive(pid: i64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the field after the command, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` is gone; false on timeout.
+pub(crate) fn wait_gone(pid: i64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    while process_alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    true
+}
+
+fn signal_number(name: &str) -> Result<nix::sys::signal::Signal, EngineError> {
+    let bad = || EngineError::InvalidArgument(format!("invalid signal: {name}"));
+    if let Ok(n) = name.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse().map_err(|_| bad())
+}
+
+impl Engine {
+    fn signal(
+        &self,
+        rec: &ContainerRecord,
+        sig: nix::sys::signal::Signal,
+    ) -> Result<(), EngineError> {
+        if rec.pid > 0 && process_alive(rec.pid) {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid as i32), sig).map_err(
+                |e| EngineError::io(format!("signal container {}", &rec.id[..12]), e.into()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the monitor to finish with this run (it records the exit, then cleans up).
+    fn wait_monitor(&mut self, rec: &ContainerRecord, timeout: Duration) {
+        if rec.monitor_pid > 0 {
+            wait_gone(rec.monitor_pid, timeout);
+        }
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after the timeout; the restart policy is off
+    /// until the next start.
+    pub fn stop_container(
+        &mut self,
+        name: &str,
+        timeout: Option<u32>,
+    ) -> Result<String, EngineError> {
+        let rec = self.reconciled(name)?;
+        if !matches!(rec.state.as_str(), "running" | "restarting" | "paused") {
+            return Ok(rec.id);
+        }
+        let config = ContainerConfig::from_record(&rec)?;
+        self.store.meta.write(|tx| {
+            if let Some(mut r) = tx.container(&rec.id)? {
+                r.stop_requested = true;
+                tx.update_container(&r)?;
+            }
+            Ok::<_, EngineError>(())
+        })?;
+        let sig = signal_number(config.spec.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        let timeout = timeout.or(config.stop_timeout).unwrap_or(10);
+        if rec.state == "paused" {
+            self.unfreeze(&rec);
+        }
+        self.signal(&rec, sig)?;
+        if !wait_gone(rec.pid, Duration::from_secs(u64::from(timeout))) {
+            self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
+            wait_gone(rec.pid, Duration::from_secs(10));
+        }
+        self.wait_monitor(&rec, Duration::from_secs(10));
+        Ok(rec.id)
+    }
+
+    /// `kill -s SIGNAL`.
+    pub fn kill_container(&mut self, name: &str, signal: &str) -> Result<String, EngineError> {
+        let rec = self.reconciled(name)?;
+        if rec.state != "running" {
+            return Err(EngineError::Conflict(format!(
+                "cannot kill container {name}: container {} is not running",
+                &rec.id[..12]
+            )));
+        }
+        let sig = signal_number(signal)?;
+        self.signal(&rec, sig)?;
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            wait_gone(rec.pid, Duration::from_secs(10));
+        }
+        Ok(rec.id)
+    }
+
+    /// `rm [-f]`: a running container is refused unless forced (then killed first).
+    pub fn remove_container(&mut self, name: &str, force: bool) -> Result<String, EngineError> {
+        let rec = self.reconciled(name)?;
+        if matches!(rec.state.as_str(), "running" | "restarting" | "paused") {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "you cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    rec.id
+                )));
+            }
+            self.store.meta.write(|tx| {
+                if let Some(mut r) = tx.container(&rec.id)? {
+                    r.stop_requested = true;
+                    tx.update_container(&r)?;
+                }
+                Ok::<_, EngineError>(())
+            })?;
+            if rec.state == "paused" {
+                self.unfreeze(&rec);
+            }
+            self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
+            wait_gone(rec.pid, Duration::from_secs(10));
+            self.wait_monitor(&rec, Duration::from_secs(10));
+        }
+        // The monitor of an --rm container may have removed it meanwhile.
+        let rec = match self.resolve_container(&rec.id) {
+            Ok(r) => r,
+            Err(EngineError::ContainerNotFound(_)) => return Ok(rec.id),
+            Err(e) => return Err(e),
+        };
+        self.remove_container_files(&rec)?;
+        Ok(rec.id)
+    }
+
+    /// Deletes a stopped container: runtime state, mounts, files, record. Every step is
+    /// tried; the first failure is reported.
+    pub(crate) fn remove_container_files(
+        &mut self,
+        rec: &ContainerRecord,
+    ) -> Result<(), EngineError> {
+        let paths = self.container_paths(&rec.id);
+        let mut first_err: Option<EngineError> = None;
+        if let Err(e) = self.oci_runtime().delete(&rec.id) {
+            first_err.get_or_insert(EngineError::InvalidArgument(e.to_string()));
+        }
+        self.unmount_rootfs(&paths.rootfs);
+        let _ = std::fs::remove_file(&paths.attach_socket);
+        let _ = std::fs::remove_file(&paths.console_socket);
+        if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                first_err.get_or_insert(EngineError::io(
+                    format!("remove {}", paths.dir.display()),
+                    e,
+                ));
+            }
+        }
+        self.store.meta.write(|tx| tx.delete_container(&rec.id))?;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// `wait`: blocks until the container is not running; returns its exit code.
+    pub fn wait_container(&mut self, name: &str) -> Result<i64, EngineError> {
+        loop {
+            let rec = self.reconciled(name)?;
+            match rec.state.as_str() {
+                "running" | "restarting" | "paused" => {
+                    if rec.monitor_pid > 0 {
+                        wait_gone(rec.monitor_pid, Duration::from_secs(3600));
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                _ => return Ok(rec.exit_code),
+            }
+        }
+    }
+
+    /// `restart`: stop (if running), then start.
+    pub fn restart_container(
+        &mut self,
+        name: &str,
+        timeout: Option<u32>,
+    ) -> Result<String, EngineError> {
+        let id = self.stop_container(name, timeout)?;
+        self.start_container(&id, super::StartMode::Detached)
+    }
+}

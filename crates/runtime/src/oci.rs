@@ -1,0 +1,181 @@
+//! The seam to the OCI runtime: youki's `libcontainer`, driven in-process.
+//!
+//! Every call here that creates a process (`create`, `exec`) clones without exec and so must
+//! run in a single-threaded process (youki#3011: a lock held by another thread at clone time
+//! is never released in the child). The monitor and the CLI are single-threaded; `berth serve`
+//! must go through a monitor.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+
+/// Why the runtime failed. `NotFound` and `NotExecutable` map to exit codes 127 and 126.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotFound(String),
+    #[error("exec: {0:?}: permission denied")]
+    NotExecutable(String),
+    #[error("container {id}: {op}: {reason}")]
+    Failed {
+        id: String,
+        op: &'static str,
+        reason: String,
+    },
+}
+
+impl RuntimeError {
+    /// The exit code docker uses for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::NotFound(_) => 127,
+            Self::NotExecutable(_) => 126,
+            Self::Failed { .. } => 125,
+        }
+    }
+}
+
+/// Where the process's standard streams go. `None` leaves the stream as the runtime gives it
+/// (the caller's own).
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// For a terminal: the socket on which the runtime sends the pty master.
+    pub console_socket: Option<PathBuf>,
+}
+
+/// libcontainer with its state kept below `root` (one directory per container).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+}
+
+fn classify(id: &str, op: &'static str, args0: &str, e: impl std::fmt::Display) -> RuntimeError {
+    // libcontainer reports a failed exec only as text; its executor's wording is stable.
+    let reason = e.to_string();
+    if reason.contains("not found in $PATH") {
+        return RuntimeError::NotFound(args0.to_string());
+    }
+    if reason.contains("does not have correct permissions") {
+        return RuntimeError::NotExecutable(args0.to_string());
+    }
+    RuntimeError::Failed {
+        id: id.to_string(),
+        op,
+        reason,
+    }
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn builder(&self, id: &str, stdio: Stdio) -> Result<ContainerBuilder, RuntimeError> {
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+            .with_executor(DefaultExecutor {})
+            .with_root_path(&self.root)
+            .map_err(|e| classify(id, "create", "", e))?
+            .with_console_socket(stdio.console_socket);
+        if let Some(fd) = stdio.stdin {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = stdio.stdout {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = stdio.stderr {
+            b = b.with_stderr(fd);
+        }
+        Ok(b)
+    }
+
+    /// Creates the container from the bundle (`config.json` + rootfs): its init process
+    /// waits, namespaces and cgroup ready, until `start`. Returns the init's pid, which is a
+    /// child of the calling process.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        args0: &str,
+        stdio: Stdio,
+    ) -> Result<i32, RuntimeError> {
+        let container = self
+            .builder(id, stdio)?
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| classify(id, "create", args0, e))?;
+        container
+            .pid()
+            .map(|p| p.as_raw())
+            .ok_or_else(|| RuntimeError::Failed {
+                id: id.to_string(),
+                op: "create",
+                reason: "the runtime reported no init pid".into(),
+            })
+    }
+
+    fn load(&self, id: &str, op: &'static str) -> Result<Container, RuntimeError> {
+        Container::load(self.root.join(id)).map_err(|e| classify(id, op, "", e))
+    }
+
+    /// Lets the created container's init exec the user's process.
+    pub fn start(&self, id: &str, args0: &str) -> Result<(), RuntimeError> {
+        self.load(id, "start")?
+            .start()
+            .map_err(|e| classify(id, "start", args0, e))
+    }
+
+    /// Sends `signal` (a name like `SIGTERM`/`TERM` or a number) to the container's init.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<(), RuntimeError> {
+        let sig = Signal::try_from(signal).map_err(|e| RuntimeError::Failed {
+            id: id.to_string(),
+            op: "kill",
+            reason: format!("invalid signal {signal:?}: {e}"),
+        })?;
+        self.load(id, "kill")?
+            .kill(sig, true)
+            .map_err(|e| classify(id, "kill", "", e))
+    }
+
+    /// Removes the runtime's state and cgroup of a container (killing what is left).
+    pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
+        if !self.root.join(id).exists() {
+            return Ok(());
+        }
+        self.load(id, "delete")?
+            .delete(true)
+            .map_err(|e| classify(id, "delete", "", e))
+    }
+
+    /// Starts another process in a running container, described by an OCI process JSON file.
+    /// Returns its pid (a child of the caller).
+    pub fn exec(
+        &self,
+        id: &str,
+        process_json: &Path,
+        args0: &str,
+        stdio: Stdio,
+    ) -> Result<i32, RuntimeError> {
+        let pid = self
+            .builder(id, stdio)?
+            .as_tenant()
+            .with_process(Some(process_json))
+            .with_detach(true)
+            .build()
+            .map_err(|e| classify(id, "exec", args0, e))?;
+        Ok(pid.as_raw())
+    }
+}

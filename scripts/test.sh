@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, and every test, the privileged ones
+# included (they need root; run without root they are skipped, and say so).
+# Usage: scripts/test.sh [extra nextest args]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+
+if [ "$(id -u)" = 0 ]; then
+    scripts/setup.sh
+else
+    echo "WARNING: not root: privileged tests will be SKIPPED and nothing is installed" >&2
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== tests"
+# The docker interop tests use a private dockerd; stop it afterwards if we started it.
+started_docker=0
+if [ "$(id -u)" = 0 ] && ! scripts/dockerd.sh status >/dev/null 2>&1; then
+    started_docker=1
+fi
+cleanup() { [ "$started_docker" = 1 ] && scripts/dockerd.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+profile=default
+[ "${CI:-}" = true ] && profile=ci
+cargo nextest run --workspace --profile "$profile" --no-fail-fast "$@"
