@@ -33,7 +33,26 @@ fn host_info() -> HostInfo {
         }
     }
     info.cgroup_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    info.cap_bounding = bounding_caps();
     info
+}
+
+/// The capabilities this process may pass on (`CapBnd` of /proc/self/status), by name.
+fn bounding_caps() -> Option<Vec<String>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
+    let mask = u64::from_str_radix(hex, 16).ok()?;
+    Some(
+        berth_runtime::spec::ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+            .map(|(_, name)| name.to_string())
+            .collect(),
+    )
 }
 
 /// The host's resolv.conf for a container: loopback resolvers cannot work from another

@@ -53,9 +53,11 @@ impl ContainerFilter {
                         "invalid filter 'exited={v}': not a number"
                     ))
                 })?),
-                _ => return Err(EngineError::InvalidArgument(format!(
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
                     "invalid filter '{k}': ps accepts status, name, id, label, ancestor and exited"
-                ))),
+                )))
+                }
             }
         }
         Ok(f)

@@ -143,7 +143,9 @@ fn process(inputs: &SpecInputs, caps: &[String]) -> Result<Process, SpecError> {
         .set_cwd(workdir(inputs)?)
         .set_capabilities(Some(linux_capabilities(caps)?))
         .set_rlimits((!rlimits.is_empty()).then_some(rlimits))
-        .set_no_new_privileges(Some(c.no_new_privileges))
+        // Absent, not false, when unset: libcontainer treats any value as "set" and then
+        // loads seccomp after dropping CAP_SYS_ADMIN, which fails.
+        .set_no_new_privileges(c.no_new_privileges.then_some(true))
         .set_apparmor_profile(None)
         .set_oom_score_adj(Some(0))
         .set_selinux_label(None)
@@ -189,7 +191,12 @@ fn linux(
 /// The OCI runtime spec for `inputs`, with Docker's defaults. See the module docs.
 pub fn build_spec(inputs: &SpecInputs) -> Result<Spec, SpecError> {
     let c = inputs.container;
-    let caps = resolve_caps(&c.cap_add, &c.cap_drop, c.privileged)?;
+    let caps = resolve_caps(
+        &c.cap_add,
+        &c.cap_drop,
+        c.privileged,
+        inputs.host.cap_bounding.as_deref(),
+    )?;
     let process = process(inputs, &caps)?;
     let table = build_mounts(&MountInputs {
         user: &c.mounts,

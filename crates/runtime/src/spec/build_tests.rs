@@ -33,6 +33,7 @@ fn fixture() -> Fixture {
         host: HostInfo {
             rlimit_hard: BTreeMap::from([("RLIMIT_NOFILE".to_string(), 20_000)]),
             cgroup_v2: false,
+            cap_bounding: None,
         },
         etc: EtcFiles {
             hostname: Some("/run/berth/c/hostname".into()),
@@ -89,7 +90,7 @@ fn docker_defaults() {
     assert_eq!(p.args().as_deref(), Some(&["python3".to_string()][..]));
     assert_eq!(p.cwd(), Path::new("/"));
     assert_eq!(p.terminal(), Some(false));
-    assert_eq!(p.no_new_privileges(), Some(false));
+    assert_eq!(p.no_new_privileges(), None, "absent, as Docker writes it");
     assert_eq!(p.oom_score_adj(), Some(0));
     assert_eq!(p.rlimits(), &None, "no youki default rlimits");
     assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
@@ -228,6 +229,16 @@ fn privileged() {
     f.container.privileged = true;
     let s = build(&f, None, None).expect("spec");
     assert_eq!(bounding(&s).len(), 41);
+    f.host.cap_bounding = Some(
+        crate::spec::ALL_CAPS
+            .iter()
+            .filter(|c| **c != "CAP_SYS_RESOURCE")
+            .map(|c| c.to_string())
+            .collect(),
+    );
+    let bounded = build(&f, None, None).expect("spec");
+    assert_eq!(bounding(&bounded).len(), 40, "only what the host can grant");
+    assert!(!bounding(&bounded).contains(&Capability::SysResource));
     let l = linux(&s);
     assert!(l.seccomp().is_none());
     assert_eq!(l.masked_paths().as_ref().map(Vec::len), Some(0));

@@ -104,23 +104,36 @@ fn push_unique(out: &mut Vec<String>, cap: String) {
 /// The capability names the container gets: Docker's defaults minus `drop` plus `add`;
 /// `ALL` in `add` starts from every capability, `ALL` in `drop` from none; privileged gets
 /// every capability.
+///
+/// `available` is the creating process's bounding set (`None`: every known capability). A
+/// capability outside it cannot be granted (capset fails), so "every capability" and the
+/// defaults are cut down to it, and naming one in `add` is an error.
 pub fn resolve_caps(
     add: &[String],
     drop: &[String],
     privileged: bool,
+    available: Option<&[String]>,
 ) -> Result<Vec<String>, SpecError> {
-    let all = || ALL_CAPS.iter().map(|c| c.to_string());
+    let usable = |c: &str| available.is_none_or(|a| a.iter().any(|x| x == c));
+    let all = || ALL_CAPS.iter().filter(|c| usable(c)).map(|c| c.to_string());
     if privileged {
         return Ok(all().collect());
     }
     let add = normalize_all(add)?;
     let drop = normalize_all(drop)?;
+    if let Some(missing) = add.iter().find(|c| *c != ALL && !usable(c)) {
+        return Err(SpecError::CapabilityUnavailable(missing.clone()));
+    }
     let base: Vec<String> = if add.iter().any(|c| c == ALL) {
         all().collect()
     } else if drop.iter().any(|c| c == ALL) {
         Vec::new()
     } else {
-        DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()
+        DEFAULT_CAPS
+            .iter()
+            .filter(|c| usable(c))
+            .map(|c| c.to_string())
+            .collect()
     };
     let mut out = Vec::new();
     for cap in base.into_iter().filter(|c| !drop.contains(c)) {
@@ -243,19 +256,47 @@ mod tests {
             ),
         ];
         for (name, add, drop, privileged, want) in rows {
-            assert_eq!(resolve_caps(&add, &drop, privileged), Ok(want), "{name}");
+            assert_eq!(
+                resolve_caps(&add, &drop, privileged, None),
+                Ok(want),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn unknown_capability() {
-        let err = resolve_caps(&v(&["NET_ADMN"]), &[], false);
+        let err = resolve_caps(&v(&["NET_ADMN"]), &[], false, None);
         assert_eq!(err, Err(SpecError::UnknownCapability("NET_ADMN".into())));
         assert_eq!(
             SpecError::UnknownCapability("NET_ADMN".into()).to_string(),
             "unknown capability: NET_ADMN"
         );
-        assert!(resolve_caps(&[], &v(&["BOGUS"]), false).is_err());
+        assert!(resolve_caps(&[], &v(&["BOGUS"]), false, None).is_err());
+    }
+
+    #[test]
+    fn bounded_by_the_host() {
+        // This host: everything but CAP_SYS_RESOURCE.
+        let host: Vec<String> = ALL_CAPS
+            .iter()
+            .filter(|c| **c != "CAP_SYS_RESOURCE")
+            .map(|c| c.to_string())
+            .collect();
+        let privileged = resolve_caps(&[], &[], true, Some(&host)).expect("privileged");
+        assert_eq!(privileged.len(), 40);
+        assert!(!privileged.contains(&"CAP_SYS_RESOURCE".to_string()));
+        let all = resolve_caps(&v(&["ALL"]), &[], false, Some(&host)).expect("add ALL");
+        assert_eq!(all, privileged);
+        assert_eq!(
+            resolve_caps(&v(&["SYS_RESOURCE"]), &[], false, Some(&host)),
+            Err(SpecError::CapabilityUnavailable("CAP_SYS_RESOURCE".into()))
+        );
+        let small = v(&["CAP_CHOWN", "CAP_KILL"]);
+        assert_eq!(
+            resolve_caps(&[], &[], false, Some(&small)),
+            Ok(small.clone())
+        );
     }
 
     #[test]

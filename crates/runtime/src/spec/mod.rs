@@ -161,6 +161,10 @@ pub struct HostInfo {
     pub rlimit_hard: BTreeMap<String, u64>,
     /// Pure cgroup v2 (unified). False on v1 and on v1+v2 hybrids.
     pub cgroup_v2: bool,
+    /// Capabilities in the creating process's bounding set ("CAP_CHOWN", …); `None` = all
+    /// known. `--privileged` and `--cap-add ALL` grant only these (this host lacks
+    /// CAP_SYS_RESOURCE, and asking for a capability the runtime lacks fails at start).
+    pub cap_bounding: Option<Vec<String>>,
 }
 
 /// Host paths of the files bind-mounted over the container's `/etc/hostname`, `/etc/hosts`
@@ -198,6 +202,8 @@ pub enum SpecError {
     NoCommand,
     #[error("unknown capability: {0}")]
     UnknownCapability(String),
+    #[error("capability {0} is not available on this host")]
+    CapabilityUnavailable(String),
     #[error("unable to find user {0}: no matching entries in passwd file")]
     UserNotFound(String),
     #[error("unable to find group {0}: no matching entries in group file")]
