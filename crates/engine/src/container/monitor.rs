@@ -65,7 +65,9 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
                 return 1;
             }
         };
+        let t = Instant::now();
         cleanup(engine, id);
+        tracing::debug!(container_id = id, ms = t.elapsed().as_secs_f64() * 1000.0, "cleaned up");
         match should_restart(engine, id, exit.code) {
             Some(delay) => {
                 std::thread::sleep(delay);
@@ -174,11 +176,14 @@ fn run_once(
     first: bool,
     report: &mut Option<&mut dyn Write>,
 ) -> Result<Exit, Failure> {
+    let t0 = Instant::now();
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     let rec = engine.resolve_container(id).map_err(fail)?;
     let config = ContainerConfig::from_record(&rec).map_err(fail)?;
     let paths = engine.container_paths(id);
     let args0 = config.path.clone();
     engine.prepare_bundle(&rec, &config).map_err(fail)?;
+    tracing::debug!(container_id = id, ms = ms(t0), "bundle prepared");
 
     let tty = config.spec.tty;
     let sockets = paths
@@ -237,6 +242,7 @@ fn run_once(
     let pid = runtime
         .create(id, &paths.dir, &args0, stdio)
         .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
+    tracing::debug!(container_id = id, ms = ms(t0), "created");
     let master = match &console {
         Some(c) => Some(c.accept_master(Duration::from_secs(10)).map_err(fail)?),
         None => None,
@@ -282,6 +288,7 @@ fn run_once(
         let _ = writeln!(r, "started");
         let _ = r.flush();
     }
+    tracing::debug!(container_id = id, ms = ms(t0), "started");
 
     let mut log = JsonLogWriter::open(&paths.log, JsonLogOptions::default()).map_err(fail)?;
     let status = event_loop(
@@ -303,6 +310,7 @@ fn run_once(
         WaitStatus::Signaled(_, s, _) => 128 + s as i64,
         _ => 255,
     };
+    tracing::debug!(container_id = id, ms = ms(t0), code, "exited");
     let oom_killed = code == 137 && engine.oom_killed(id);
     // Recorded before the clients hear of it, so that what they do next sees the exit.
     if let Err(e) = record_exit(engine, id, code, oom_killed, "") {
