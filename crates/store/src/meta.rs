@@ -224,8 +224,11 @@ impl Meta {
         // Every berth command opens and closes the database; a checkpoint (and its fsyncs)
         // at each close would cost more than the command. SQLite checkpoints the WAL
         // automatically as it grows instead.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(|e| StoreError::db(path, e))?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(|e| StoreError::db(path, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError::db(path, e))?;
         Ok(Self { conn })

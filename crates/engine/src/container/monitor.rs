@@ -67,7 +67,11 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
         };
         let t = Instant::now();
         cleanup(engine, id);
-        tracing::debug!(container_id = id, ms = t.elapsed().as_secs_f64() * 1000.0, "cleaned up");
+        tracing::debug!(
+            container_id = id,
+            ms = t.elapsed().as_secs_f64() * 1000.0,
+            "cleaned up"
+        );
         match should_restart(engine, id, exit.code) {
             Some(delay) => {
                 std::thread::sleep(delay);

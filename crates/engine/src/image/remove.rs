@@ -74,6 +74,27 @@ impl Engine {
                     return Ok(None);
                 }
             }
+            // Containers stack on the image's layers: a running one blocks the delete even
+            // when forced; a stopped one unless forced, and then the image stays, untagged,
+            // until its containers are gone.
+            let users = tx.containers_of_image(&id)?;
+            if let Some(c) = users.iter().find(|c| matches!(c.state.as_str(), "running" | "restarting" | "paused")) {
+                return Err(EngineError::Conflict(format!(
+                    "unable to delete {} (cannot be forced) - image is being used by running container {}",
+                    id.short(),
+                    &c.id[..12]
+                )));
+            }
+            if let Some(c) = users.first() {
+                if !force {
+                    return Err(EngineError::Conflict(format!(
+                        "unable to delete {} (must be forced) - image is being used by stopped container {}",
+                        id.short(),
+                        &c.id[..12]
+                    )));
+                }
+                return Ok(None);
+            }
             for d in tx.repo_digests(&id)? {
                 events.push(RemoveEvent::Untagged(familiar(&d)));
             }
@@ -130,12 +151,14 @@ impl Engine {
         let _lock = self.store.lock_exclusive()?;
         let victims: Vec<(Digest, u64)> = self.store.meta.read(|tx| {
             let tagged: BTreeSet<Digest> = tx.tags()?.into_iter().map(|t| t.image_id).collect();
-            Ok(tx
-                .images()?
-                .into_iter()
-                .filter(|i| all || !tagged.contains(&i.id))
-                .map(|i| (i.id, i.size))
-                .collect())
+            let mut out = Vec::new();
+            for i in tx.images()? {
+                let unused = tx.containers_of_image(&i.id)?.is_empty();
+                if unused && (all || !tagged.contains(&i.id)) {
+                    out.push((i.id, i.size));
+                }
+            }
+            Ok(out)
         })?;
         let mut report = PruneReport::default();
         for (id, _) in victims {
