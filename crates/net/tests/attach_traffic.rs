@@ -1,0 +1,238 @@
+//! Privileged: attach containers (namespaces we create) and send real traffic to them —
+//! directly, through published ports on 127.0.0.1 and on the host's address, and from a
+//! second container through the host port (hairpin).
+
+mod common;
+
+use std::net::Ipv4Addr;
+
+use berth_net::{parse_publish, Network};
+use common::*;
+
+#[test]
+fn attach_configures_eth0_and_detach_removes_everything() {
+    if !privileged("attach_configures_eth0_and_detach_removes_everything") {
+        return;
+    }
+    let mut fx = fixture(1);
+    let ns = fx.net.create_netns("c1").unwrap();
+    assert!(berth_net::is_netns(&ns));
+    let att = fx
+        .net
+        .attach(
+            "c1",
+            &ns,
+            "web",
+            &["www".into()],
+            &parse_publish("8000").unwrap(),
+        )
+        .unwrap();
+    assert_eq!(att.ip, Ipv4Addr::new(10, 201, 1, 2));
+    assert_eq!(att.gateway, Ipv4Addr::new(10, 201, 1, 1));
+    assert_eq!(att.prefix_len, 24);
+    assert_eq!(att.mac, "02:42:0a:c9:01:02");
+    assert_eq!(att.ifname, "eth0");
+    assert!(att.veth_host.starts_with("vb") && att.veth_host.len() == 10);
+    assert_ne!(att.ports[0].host_port, 0, "a random host port was chosen");
+
+    let inside = in_netns(&ns, || {
+        (
+            sh(&["ip", "-o", "addr", "show"]),
+            sh(&["ip", "route", "show"]),
+            sh(&["ip", "-o", "link", "show"]),
+        )
+    });
+    assert!(
+        inside.0.contains("eth0    inet 10.201.1.2/24"),
+        "{}",
+        inside.0
+    );
+    assert!(
+        inside.0.contains("lo    inet 127.0.0.1/8"),
+        "lo is up: {}",
+        inside.0
+    );
+    assert!(
+        inside.1.contains("default via 10.201.1.1 dev eth0"),
+        "{}",
+        inside.1
+    );
+    assert!(inside.2.contains("02:42:0a:c9:01:02"), "{}", inside.2);
+
+    // Host side: the veth is a port of our bridge, the bridge has the gateway address.
+    let ports = sh(&["ip", "-o", "link", "show", "master", &fx.cfg.bridge]);
+    assert!(ports.contains(&att.veth_host), "{ports}");
+    let br = sh(&["ip", "-o", "-4", "addr", "show", "dev", &fx.cfg.bridge]);
+    assert!(br.contains("10.201.1.1/24"), "{br}");
+    assert_eq!(map_elements(&fx.cfg.table, "hp_any").len(), 1);
+    assert_eq!(fx.net.attachments(), vec![att.clone()]);
+
+    fx.net.detach("c1").unwrap();
+    assert!(!links().contains(&att.veth_host));
+    assert!(map_elements(&fx.cfg.table, "hp_any").is_empty());
+    assert!(fx.net.attachments().is_empty());
+    assert!(!ns.exists(), "netns file removed");
+    assert!(mounts_under(&fx.netns_dir()).is_empty());
+    // Detaching again is a no-op.
+    fx.net.detach("c1").unwrap();
+}
+
+#[test]
+fn traffic_direct_published_loopback_host_address_and_hairpin() {
+    if !privileged("traffic_direct_published_loopback_host_address_and_hairpin") {
+        return;
+    }
+    let mut fx = fixture(2);
+    let ns1 = fx.net.create_netns("c1").unwrap();
+    // One random host port on every address, one fixed port on 127.0.0.1 only.
+    let fixed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut ports = parse_publish("8000").unwrap();
+    ports.extend(parse_publish(&format!("127.0.0.1:{fixed}:8000")).unwrap());
+    let a1 = fx.net.attach("c1", &ns1, "web", &[], &ports).unwrap();
+    let hp = a1.ports[0].host_port;
+    assert_eq!(a1.ports[1].host_port, fixed);
+    fx.serve(&ns1, "0.0.0.0", 8000, "hello from c1");
+
+    // (a) host → container IP.
+    assert_eq!(http_get(sa(a1.ip, 8000)).unwrap(), "hello from c1");
+    // (b) published port on 127.0.0.1 (random and fixed mappings).
+    assert_eq!(
+        http_get(sa(Ipv4Addr::LOCALHOST, hp)).unwrap(),
+        "hello from c1"
+    );
+    assert_eq!(
+        http_get(sa(Ipv4Addr::LOCALHOST, fixed)).unwrap(),
+        "hello from c1"
+    );
+    // (c) published port on the host's own address (the 127.0.0.1-only one is not there).
+    let host = host_address().expect("the host has a global IPv4 address");
+    assert_eq!(http_get(sa(host, hp)).unwrap(), "hello from c1");
+    assert!(http_get(sa(host, fixed)).is_err(), "127.0.0.1-only mapping");
+
+    // (d) a second container on the same bridge: the host port (hairpin) and c1's own IP.
+    let ns2 = fx.net.create_netns("c2").unwrap();
+    let a2 = fx.net.attach("c2", &ns2, "client", &[], &[]).unwrap();
+    assert_eq!(a2.ip, Ipv4Addr::new(10, 201, 2, 3));
+    assert_eq!(http_get_in(&ns2, sa(a1.ip, 8000)).unwrap(), "hello from c1");
+    assert_eq!(
+        http_get_in(&ns2, sa(a2.gateway, hp)).unwrap(),
+        "hello from c1"
+    );
+    assert_eq!(http_get_in(&ns2, sa(host, hp)).unwrap(), "hello from c1");
+    // A container reaching its own published port through the host (bridge hairpin mode).
+    assert_eq!(http_get_in(&ns1, sa(host, hp)).unwrap(), "hello from c1");
+
+    // After detach the published port is gone from every address.
+    fx.net.detach("c1").unwrap();
+    assert!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).is_err());
+    assert!(http_get(sa(host, hp)).is_err());
+    fx.net.detach("c2").unwrap();
+}
+
+#[test]
+fn open_is_idempotent_and_state_survives_a_restart() {
+    if !privileged("open_is_idempotent_and_state_survives_a_restart") {
+        return;
+    }
+    let mut fx = fixture(3);
+    let rules = rule_count(&fx.cfg.table);
+    let ns = fx.net.create_netns("c1").unwrap();
+    let att = fx
+        .net
+        .attach("c1", &ns, "web", &[], &parse_publish("8000").unwrap())
+        .unwrap();
+    fx.serve(&ns, "0.0.0.0", 8000, "still here");
+    let hp = att.ports[0].host_port;
+
+    // A second process (or the next CLI run) opens the same state: nothing duplicated,
+    // nothing lost, traffic unaffected.
+    let again = Network::open(fx.cfg.clone()).unwrap();
+    let _third = Network::open(fx.cfg.clone()).unwrap();
+    assert_eq!(rule_count(&fx.cfg.table), rules);
+    assert_eq!(again.attachments(), vec![att.clone()]);
+    assert_eq!(map_elements(&fx.cfg.table, "hp_any").len(), 1);
+    assert_eq!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).unwrap(), "still here");
+
+    // Even a flushed table (a firewall reload) is rebuilt from state by the next open.
+    sh(&["nft", "flush", "table", "ip", &fx.cfg.table]);
+    assert!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).is_err());
+    let _ = Network::open(fx.cfg.clone()).unwrap();
+    assert_eq!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).unwrap(), "still here");
+
+    // A changed default subnet is refused while used… and the old one kept.
+    let mut cfg = fx.cfg.clone();
+    cfg.subnet = "10.201.103.0/24".parse().unwrap();
+    let moved = Network::open(cfg.clone()).unwrap();
+    assert_eq!(moved.network("bridge").unwrap().subnet, fx.cfg.subnet);
+    fx.net.detach("c1").unwrap();
+    // …and taken once the network is empty.
+    let moved = Network::open(cfg).unwrap();
+    assert_eq!(
+        moved.network("bridge").unwrap().gateway,
+        Ipv4Addr::new(10, 201, 103, 1)
+    );
+}
+
+#[test]
+fn diagnose_reads_listeners_of_a_real_namespace() {
+    if !privileged("diagnose_reads_listeners_of_a_real_namespace") {
+        return;
+    }
+    let mut fx = fixture(4);
+    let ns = fx.net.create_netns("c1").unwrap();
+    let published = parse_publish("3000:8051").unwrap();
+    fx.net.attach("c1", &ns, "web", &[], &published).unwrap();
+    fx.serve(&ns, "0.0.0.0", 8501, "streamlit");
+    let pid = fx.last_pid();
+    fx.serve(&ns, "127.0.0.1", 9000, "admin");
+
+    let by_pid = berth_net::diagnose::listeners(pid).unwrap();
+    let by_ns = berth_net::diagnose::listeners_in_netns(&ns).unwrap();
+    assert_eq!(by_pid, by_ns);
+    let ports: Vec<(u16, String)> = by_ns.iter().map(|l| (l.port, l.addr.to_string())).collect();
+    assert!(ports.contains(&(8501, "0.0.0.0".into())), "{ports:?}");
+    assert!(ports.contains(&(9000, "127.0.0.1".into())), "{ports:?}");
+
+    let hints = berth_net::diagnose::hint("web", &published, &by_ns);
+    assert_eq!(
+        hints,
+        vec!["warning: web: nothing listens on 8051/tcp inside the container; it listens on 8501/tcp — publish it with -p 3000:8501"]
+    );
+    let right = parse_publish("3000:8501").unwrap();
+    assert!(berth_net::diagnose::hint("web", &right, &by_ns).is_empty());
+    fx.net.detach("c1").unwrap();
+}
+
+#[test]
+fn firewall_none_touches_no_firewall() {
+    if !privileged("firewall_none_touches_no_firewall") {
+        return;
+    }
+    let mut fx = fixture(5);
+    let mut cfg = fx.cfg.clone();
+    cfg.firewall = berth_net::FirewallKind::None;
+    cfg.table = format!("bt_{}", hex(8));
+    cfg.state_dir = fx.state.path().join("none");
+    cfg.bridge = format!("bt{}", hex(6));
+    cfg.subnet = "10.201.6.0/24".parse().unwrap();
+    fx.bridges.push(cfg.bridge.clone());
+    let mut net = Network::open(cfg.clone()).unwrap();
+    assert!(
+        !try_sh(&["nft", "list", "table", "ip", &cfg.table]),
+        "no table"
+    );
+    let ns = net.create_netns("c1").unwrap();
+    let a = net
+        .attach("c1", &ns, "web", &[], &parse_publish("8000").unwrap())
+        .unwrap();
+    assert_ne!(
+        a.ports[0].host_port, 0,
+        "ports are still chosen and recorded"
+    );
+    net.destroy().unwrap();
+    assert!(!links().contains(&cfg.bridge));
+}
