@@ -90,6 +90,8 @@ pub struct EngineConfig {
     pub run_root: PathBuf,
     /// The berth binary, started as each container's monitor.
     pub exe: PathBuf,
+    /// Bridge, subnets and firewall table of container networking.
+    pub net: berth_net::NetConfig,
 }
 
 impl EngineConfig {
@@ -99,6 +101,7 @@ impl EngineConfig {
         Self {
             run_root: root.join("run"),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
+            net: berth_net::NetConfig::new(root.join("net")),
             root,
         }
     }
@@ -110,6 +113,8 @@ pub struct Engine {
     store: Store,
     run_root: PathBuf,
     exe: PathBuf,
+    net_config: berth_net::NetConfig,
+    net: Option<berth_net::Network>,
 }
 
 impl Engine {
@@ -120,6 +125,8 @@ impl Engine {
             store: Store::open(&config.root)?,
             run_root: config.run_root,
             exe: config.exe,
+            net_config: config.net,
+            net: None,
         })
     }
 

@@ -10,7 +10,8 @@
 //! repo_digests(name PK = repo@digest, image_id → images)
 //! containers(id PK, name UNIQUE, image_id → images, image_name, config JSON, created_at,
 //!            state, pid, monitor_pid, exit_code, started_at, finished_at, restart_count,
-//!            stop_requested, oom_killed, error)        -- times in unix nanoseconds
+//!            stop_requested, oom_killed, error, net)   -- times in unix nanoseconds; net is the
+//!                                                      -- engine's JSON of the live network attachments
 //! ```
 //!
 //! A layer's reference count is not stored: it is the number of `image_layers` rows naming it
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS containers (
     restart_count INTEGER NOT NULL DEFAULT 0,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     oom_killed    INTEGER NOT NULL DEFAULT 0,
-    error         TEXT NOT NULL DEFAULT ''
+    error         TEXT NOT NULL DEFAULT '',
+    net           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 CREATE TABLE IF NOT EXISTS repo_digests (
@@ -81,6 +83,23 @@ CREATE TABLE IF NOT EXISTS repo_digests (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
 "#;
+
+/// Columns added after a table was first created: added in place to older databases.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("containers", "net", "TEXT NOT NULL DEFAULT ''")];
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let present: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
 
 /// One unpacked layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,10 +164,12 @@ pub struct ContainerRecord {
     pub stop_requested: bool,
     pub oom_killed: bool,
     pub error: String,
+    /// The network attachments of the running container (engine JSON; empty when none).
+    pub net: String,
 }
 
 const CONTAINER_COLS: &str = "id, name, image_id, image_name, config, created_at, state, pid, \
-    monitor_pid, exit_code, started_at, finished_at, restart_count, stop_requested, oom_killed, error";
+    monitor_pid, exit_code, started_at, finished_at, restart_count, stop_requested, oom_killed, error, net";
 
 fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
     Ok(ContainerRecord {
@@ -168,6 +189,7 @@ fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
         stop_requested: r.get(13)?,
         oom_killed: r.get(14)?,
         error: r.get(15)?,
+        net: r.get(16)?,
     })
 }
 
@@ -231,6 +253,7 @@ impl Meta {
         .map_err(|e| StoreError::db(path, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError::db(path, e))?;
+        migrate(&conn).map_err(|e| StoreError::db(path, e))?;
         Ok(Self { conn })
     }
 
@@ -511,11 +534,11 @@ impl Tx<'_> {
 
     pub fn insert_container(&self, c: &ContainerRecord) -> Result<(), StoreError> {
         self.tx.execute(
-            &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+            &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
             params![
                 c.id, c.name, c.image_id, c.image_name, c.config, c.created_at, c.state, c.pid,
                 c.monitor_pid, c.exit_code, c.started_at, c.finished_at, c.restart_count,
-                c.stop_requested, c.oom_killed, c.error
+                c.stop_requested, c.oom_killed, c.error, c.net
             ],
         )?;
         Ok(())
@@ -526,7 +549,7 @@ impl Tx<'_> {
         self.tx.execute(
             "UPDATE containers SET name=?2, image_id=?3, image_name=?4, config=?5, created_at=?6,
                 state=?7, pid=?8, monitor_pid=?9, exit_code=?10, started_at=?11, finished_at=?12,
-                restart_count=?13, stop_requested=?14, oom_killed=?15, error=?16 WHERE id=?1",
+                restart_count=?13, stop_requested=?14, oom_killed=?15, error=?16, net=?17 WHERE id=?1",
             params![
                 c.id,
                 c.name,
@@ -543,7 +566,8 @@ impl Tx<'_> {
                 c.restart_count,
                 c.stop_requested,
                 c.oom_killed,
-                c.error
+                c.error,
+                c.net
             ],
         )?;
         Ok(())

@@ -9,6 +9,8 @@ mod lifecycle;
 mod load;
 mod logs;
 mod monitor;
+mod network;
+mod port;
 mod prune;
 mod ps;
 mod rmi;
@@ -26,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let open = || -> anyhow::Result<Engine> {
         let mut config = EngineConfig::new(&cli.root);
         config.run_root = cli.run_root.clone();
+        net_settings(&mut config.net)?;
         Engine::open(config).map_err(Into::into)
     };
     use ContainerCommand as C;
@@ -63,7 +66,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Container(C::Prune(a)) => lifecycle::prune(&mut open()?, a),
         Command::Container(C::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("container")),
         Command::Monitor(a) => monitor::run(&mut open()?, a),
+        Command::Port(a) => port::run(&mut open()?, a),
+        Command::Network(c) => network::run(&mut open()?, c),
     }
+}
+
+/// Networking settings from the environment: tests and side-by-side installs use their own
+/// bridge, subnets and nft table.
+fn net_settings(net: &mut berth_net::NetConfig) -> anyhow::Result<()> {
+    if let Ok(b) = std::env::var("BERTH_BRIDGE") {
+        net.bridge = b;
+    }
+    if let Ok(s) = std::env::var("BERTH_SUBNET") {
+        net.subnet = s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("BERTH_SUBNET={s}: {e}"))?;
+    }
+    if let Ok(s) = std::env::var("BERTH_NET_POOL") {
+        net.pool = s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("BERTH_NET_POOL={s}: {e}"))?;
+    }
+    if let Ok(t) = std::env::var("BERTH_NFT_TABLE") {
+        net.table = t;
+    }
+    Ok(())
 }
 
 /// Runs `f` for each name, printing each failure as docker does and going on; fails at the

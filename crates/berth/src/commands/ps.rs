@@ -92,8 +92,12 @@ pub fn run(engine: &mut Engine, args: PsArgs) -> anyhow::Result<()> {
                 "LocalVolumes": "0",
                 "Mounts": "",
                 "Names": r.name,
-                "Networks": "none",
-                "Ports": "",
+                "Networks": c.config.network.name(),
+                "Ports": berth_engine::container::NetSummary::from_record(r)
+                    .iter()
+                    .flat_map(|n| n.ports.iter().map(ToString::to_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 "RunningFor": format!("{} ago", human_duration(ago(r.created_at))),
                 "Size": size,
                 "State": r.state,

@@ -18,14 +18,12 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         .image_and_command
         .split_first()
         .context("\"run\" requires at least 1 argument: IMAGE [COMMAND] [ARG...]")?;
-    if !args.publish.is_empty() || args.publish_all {
-        anyhow::bail!(
-            "publishing ports (-p/-P) needs container networking, which this build of berth does not have yet"
-        );
+    let mut ports = Vec::new();
+    for p in &args.publish {
+        ports.extend(berth_net::parse_publish(p)?);
     }
-    if let Some(n) = args.network.as_deref().filter(|n| *n != "none") {
-        anyhow::bail!("--network {n}: only --network none is available in this build of berth");
-    }
+    let network: berth_engine::container::NetworkMode =
+        args.network.as_deref().unwrap_or("bridge").parse()?;
     if let Some(p) = args.platform.as_deref().filter(|p| !p.starts_with("linux")) {
         anyhow::bail!("--platform {p}: berth runs linux containers");
     }
@@ -116,6 +114,11 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         restart: args.restart.parse()?,
         auto_remove: args.rm,
         stop_timeout: args.stop_timeout,
+        network,
+        ports,
+        publish_all: args.publish_all,
+        aliases: args.network_alias.clone(),
+        dns: args.dns.clone(),
     })
 }
 
@@ -147,15 +150,30 @@ pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
         message: Some(format!("{e:#}")),
     })?;
     let id = engine.create_container(opts).map_err(run_error)?;
-    if args.detach {
-        if let Err(e) = engine.start_container(&id, StartMode::Detached) {
-            return Err(run_error(e));
-        }
-        return write_out(&format!("{id}\n"));
+    let mode = if args.detach {
+        StartMode::Detached
+    } else {
+        StartMode::WaitAttach
+    };
+    if let Err(e) = engine.start_container(&id, mode) {
+        // A run that could not start leaves nothing behind (a port conflict, a missing
+        // executable): the container it created goes too.
+        let _ = engine.remove_container(&id, true);
+        return Err(run_error(e));
     }
-    engine
-        .start_container(&id, StartMode::WaitAttach)
-        .map_err(run_error)?;
+    if args.detach {
+        write_out(&format!("{id}\n"))?;
+        if !args.publish.is_empty() || args.publish_all {
+            // The tutorial's trap: the app listens on another port than the one published.
+            for hint in engine
+                .port_hints(&id, std::time::Duration::from_secs(3))
+                .unwrap_or_default()
+            {
+                eprintln!("{hint}");
+            }
+        }
+        return Ok(());
+    }
     let code = engine
         .attach(
             &id,

@@ -55,38 +55,14 @@ fn bounding_caps() -> Option<Vec<String>> {
     )
 }
 
-/// The host's resolv.conf for a container: loopback resolvers cannot work from another
-/// network namespace, so they are dropped (docker does the same).
-fn container_resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut out = String::new();
-    let mut servers = 0;
-    for line in host.lines() {
-        let t = line.trim();
-        if let Some(ip) = t.strip_prefix("nameserver") {
-            let ip = ip.trim();
-            if ip.starts_with("127.") || ip == "::1" {
-                continue;
-            }
-            servers += 1;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    out
-}
-
 impl Engine {
-    /// Mounts the rootfs, writes the /etc files and `config.json` for the next run.
+    /// Connects the network, mounts the rootfs, writes the /etc files and `config.json` for
+    /// the next run. Returns the network attachments.
     pub(crate) fn prepare_bundle(
         &mut self,
         rec: &ContainerRecord,
         config: &ContainerConfig,
-    ) -> Result<(), EngineError> {
-        let paths = self.container_paths(&rec.id);
+    ) -> Result<Vec<super::NetSummary>, EngineError> {
         let image_id: berth_image::Digest = rec
             .image_id
             .parse()
@@ -98,6 +74,25 @@ impl Engine {
             .ok_or_else(|| EngineError::ImageNotFound(rec.image_name.clone()))?;
         let image_config = self.image_runtime_config(&image_id)?;
 
+        let net = self.network_up(rec, config)?;
+        match self.prepare_rootfs_and_spec(rec, config, &image, &image_config, &net) {
+            Ok(()) => Ok(net.attachments),
+            Err(e) => {
+                self.network_down(&rec.id, config);
+                Err(e)
+            }
+        }
+    }
+
+    fn prepare_rootfs_and_spec(
+        &mut self,
+        rec: &ContainerRecord,
+        config: &ContainerConfig,
+        image: &berth_store::ImageRecord,
+        image_config: &berth_runtime::spec::ImageConfig,
+        net: &super::network::NetSetup,
+    ) -> Result<(), EngineError> {
+        let paths = self.container_paths(&rec.id);
         self.unmount_rootfs(&paths.rootfs);
         std::fs::create_dir_all(&paths.rootfs)
             .map_err(|e| EngineError::io(format!("create {}", paths.rootfs.display()), e))?;
@@ -117,13 +112,16 @@ impl Engine {
             hosts: Some(paths.dir.join("hosts")),
             resolv_conf: Some(paths.dir.join("resolv.conf")),
         };
-        let hosts = format!(
+        let hosts = net.hosts.clone().unwrap_or_else(|| format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-        );
+        ));
         for (path, content) in [
             (paths.dir.join("hostname"), format!("{hostname}\n")),
             (paths.dir.join("hosts"), hosts),
-            (paths.dir.join("resolv.conf"), container_resolv_conf()),
+            (
+                paths.dir.join("resolv.conf"),
+                super::network::resolv_conf(&config.dns),
+            ),
         ] {
             std::fs::write(&path, content)
                 .map_err(|e| EngineError::io(format!("write {}", path.display()), e))?;
@@ -135,14 +133,14 @@ impl Engine {
         let cgroups_path = format!("/berth/{}", rec.id);
         let spec = build_spec(&SpecInputs {
             container: &config.spec,
-            image: &image_config,
+            image: image_config,
             rootfs: &paths.rootfs,
             passwd: passwd.as_deref(),
             group: group.as_deref(),
             host: &host,
             cgroups_path: &cgroups_path,
             etc_files: &etc,
-            netns: None,
+            netns: net.netns.as_deref(),
             init_path: None,
         })
         .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;

@@ -17,6 +17,12 @@ pub struct CreateOptions {
     pub restart: RestartPolicy,
     pub auto_remove: bool,
     pub stop_timeout: Option<u32>,
+    pub network: super::NetworkMode,
+    pub ports: Vec<berth_net::PortMapping>,
+    /// `-P`: publish every port the image exposes, each on a random host port.
+    pub publish_all: bool,
+    pub aliases: Vec<String>,
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 impl Engine {
@@ -59,6 +65,28 @@ impl Engine {
         let image = self.image_runtime_config(&image_id)?;
         let command = resolve_command(&opts.spec, &image)
             .map_err(|e| EngineError::InvalidArgument(format!("{}: {e}", opts.image)))?;
+        let mut ports = opts.ports.clone();
+        if opts.publish_all {
+            for key in image.exposed_ports.iter().flat_map(|m| m.keys()) {
+                let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+                let parsed = berth_net::parse_publish(&format!("{num}/{proto}"))
+                    .map_err(|e| EngineError::InvalidArgument(format!("EXPOSE {key}: {e}")))?;
+                ports.extend(parsed);
+            }
+        }
+        if !ports.is_empty() && !matches!(opts.network, super::NetworkMode::Bridge(_)) {
+            return Err(EngineError::InvalidArgument(format!(
+                "published ports are discarded when using {} network mode: publish ports on a bridge network",
+                opts.network.name()
+            )));
+        }
+        if let super::NetworkMode::Bridge(name) = &opts.network {
+            if name != berth_net::DEFAULT_NETWORK {
+                self.network()?.network(name).map_err(|_| {
+                    EngineError::InvalidArgument(format!("network {name} not found"))
+                })?;
+            }
+        }
         let mut id_bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut id_bytes);
         let id = hex::encode(id_bytes);
@@ -71,6 +99,10 @@ impl Engine {
             path: command.first().cloned().unwrap_or_default(),
             args: command.iter().skip(1).cloned().collect(),
             stop_timeout: opts.stop_timeout,
+            network: opts.network.clone(),
+            ports,
+            aliases: opts.aliases.clone(),
+            dns: opts.dns.clone(),
         };
         let config_json = serde_json::to_string(&config)
             .map_err(|e| EngineError::bad_input("container config", e))?;

@@ -124,7 +124,8 @@ impl Engine {
                 "Binds": s.mounts.iter().filter(|m| m.kind != berth_runtime::spec::MountKind::Tmpfs)
                     .map(|m| format!("{}:{}{}", m.source, m.destination, if m.read_only { ":ro" } else { "" }))
                     .collect::<Vec<_>>(),
-                "NetworkMode": "none",
+                "NetworkMode": c.network.name(),
+                "PortBindings": port_bindings(&c.ports),
                 "RestartPolicy": {
                     "Name": c.restart.name(),
                     "MaximumRetryCount": match c.restart { super::RestartPolicy::OnFailure(n) => n, _ => 0 },
@@ -172,12 +173,70 @@ impl Engine {
                 "Labels": s.labels,
                 "StopSignal": s.stop_signal.clone().or(image_cfg.stop_signal.clone()),
             },
-            "NetworkSettings": {
-                "Bridge": "",
-                "Ports": {},
-                "IPAddress": "",
-                "Networks": {"none": {"IPAddress": "", "Gateway": "", "MacAddress": ""}},
-            },
+            "NetworkSettings": network_settings(&super::NetSummary::from_record(&r), &c),
         }))
     }
+}
+
+/// docker's `Ports` map: `"8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5000"}]`.
+fn ports_map(ports: &[berth_net::PortMapping]) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let entry = map.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({
+                "HostIp": p.host_ip.map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string()),
+                "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+            }));
+        }
+    }
+    map
+}
+
+fn port_bindings(ports: &[berth_net::PortMapping]) -> Value {
+    Value::Object(ports_map(ports))
+}
+
+fn network_settings(nets: &[super::NetSummary], c: &ContainerConfig) -> Value {
+    let first = nets.first();
+    let ip = |n: Option<&super::NetSummary>| {
+        n.and_then(|n| n.ip)
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    };
+    let gw = |n: Option<&super::NetSummary>| {
+        n.and_then(|n| n.gateway)
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    };
+    let mut networks = serde_json::Map::new();
+    if nets.is_empty() {
+        networks.insert(
+            c.network.name(),
+            json!({"IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "", "Aliases": c.aliases}),
+        );
+    }
+    for n in nets {
+        networks.insert(
+            n.network.clone(),
+            json!({
+                "IPAddress": ip(Some(n)),
+                "Gateway": gw(Some(n)),
+                "IPPrefixLen": n.prefix_len,
+                "MacAddress": n.mac,
+                "Aliases": c.aliases,
+            }),
+        );
+    }
+    let ports: Vec<berth_net::PortMapping> = nets.iter().flat_map(|n| n.ports.clone()).collect();
+    json!({
+        "Bridge": "",
+        "Ports": Value::Object(ports_map(&ports)),
+        "IPAddress": ip(first),
+        "Gateway": gw(first),
+        "IPPrefixLen": first.map_or(0, |n| n.prefix_len),
+        "MacAddress": first.map(|n| n.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
 }

@@ -48,6 +48,7 @@ impl Engine {
             root,
             run_root,
             exe,
+            net: self.net_config.clone(),
         })?;
         reader
             .follow(

@@ -21,6 +21,7 @@ mod list;
 mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 mod reconcile;
 mod start;
 mod stop;
@@ -35,6 +36,7 @@ pub use create::CreateOptions;
 pub use exec::ExecOptions;
 pub use list::{ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
+pub use network::{NetSummary, NetworkMode};
 pub use start::{Attach, StartMode};
 
 use crate::{Engine, EngineError};
@@ -96,6 +98,7 @@ impl RestartPolicy {
 
 /// What the engine keeps about a container beyond the store's columns (as JSON).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ContainerConfig {
     pub spec: ContainerSpec,
     pub restart: RestartPolicy,
@@ -105,6 +108,13 @@ pub struct ContainerConfig {
     pub args: Vec<String>,
     /// Seconds `stop` waits before SIGKILL.
     pub stop_timeout: Option<u32>,
+    pub network: NetworkMode,
+    /// Ports to publish (`-p`, and `-P`'s choice made at create time).
+    pub ports: Vec<berth_net::PortMapping>,
+    /// `--network-alias`
+    pub aliases: Vec<String>,
+    /// `--dns`
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 impl ContainerConfig {

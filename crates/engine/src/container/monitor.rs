@@ -161,6 +161,18 @@ fn cleanup(engine: &mut Engine, id: &str) {
     if let Err(e) = engine.oci_runtime().delete(id) {
         tracing::warn!(container_id = id, error = %e, "runtime delete");
     }
+    if let Ok(rec) = engine.resolve_container(id) {
+        if let Ok(config) = ContainerConfig::from_record(&rec) {
+            engine.network_down(id, &config);
+        }
+        let _ = engine.store.meta.write(|tx| {
+            if let Some(mut r) = tx.container(id)? {
+                r.net.clear();
+                tx.update_container(&r)?;
+            }
+            Ok::<_, EngineError>(())
+        });
+    }
     let paths = engine.container_paths(id);
     engine.unmount_rootfs(&paths.rootfs);
     let _ = std::fs::remove_file(&paths.attach_socket);
@@ -186,7 +198,8 @@ fn run_once(
     let config = ContainerConfig::from_record(&rec).map_err(fail)?;
     let paths = engine.container_paths(id);
     let args0 = config.path.clone();
-    engine.prepare_bundle(&rec, &config).map_err(fail)?;
+    let attachments = engine.prepare_bundle(&rec, &config).map_err(fail)?;
+    let net_json = serde_json::to_string(&attachments).unwrap_or_default();
     tracing::debug!(container_id = id, ms = ms(t0), "bundle prepared");
 
     let tty = config.spec.tty;
@@ -283,6 +296,7 @@ fn run_once(
                 r.monitor_pid = i64::from(std::process::id());
                 r.started_at = now_nanos();
                 r.error.clear();
+                r.net = net_json.clone();
                 tx.update_container(&r)?;
             }
             Ok::<_, EngineError>(())

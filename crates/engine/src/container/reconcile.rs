@@ -50,6 +50,9 @@ impl Engine {
             super::stop::wait_gone(rec.pid, std::time::Duration::from_secs(5));
         }
         let _ = self.oci_runtime().delete(&rec.id);
+        if let Ok(config) = super::ContainerConfig::from_record(&rec) {
+            self.network_down(&rec.id, &config);
+        }
         let paths = self.container_paths(&rec.id);
         self.unmount_rootfs(&paths.rootfs);
         let _ = std::fs::remove_file(&paths.attach_socket);
@@ -68,6 +71,7 @@ impl Engine {
             r.monitor_pid = 0;
             r.finished_at = now_nanos();
             r.error = "the container's monitor died".into();
+            r.net.clear();
             tx.update_container(&r)?;
             Ok::<_, EngineError>(r)
         })

@@ -166,6 +166,11 @@ impl Engine {
         if let Err(e) = self.oci_runtime().delete(&rec.id) {
             first_err.get_or_insert(EngineError::InvalidArgument(e.to_string()));
         }
+        if !rec.net.is_empty() {
+            if let Ok(config) = ContainerConfig::from_record(rec) {
+                self.network_down(&rec.id, &config);
+            }
+        }
         self.unmount_rootfs(&paths.rootfs);
         let _ = std::fs::remove_file(&paths.attach_socket);
         let _ = std::fs::remove_file(&paths.console_socket);

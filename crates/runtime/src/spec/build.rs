@@ -78,11 +78,16 @@ fn namespaces(netns: Option<&Path>, cgroup_v2: bool) -> Vec<LinuxNamespace> {
     };
     let mut out = vec![
         ns(LinuxNamespaceType::Mount, None),
-        ns(LinuxNamespaceType::Network, netns),
         ns(LinuxNamespaceType::Uts, None),
         ns(LinuxNamespaceType::Pid, None),
         ns(LinuxNamespaceType::Ipc, None),
     ];
+    // `--network host`: no network namespace entry, so the container keeps the runtime's
+    // (the host's) rather than joining it through a /proc path libcontainer rejects.
+    let host = netns.is_some_and(|p| HOST_NETNS.iter().any(|h| p == Path::new(h)));
+    if !host {
+        out.insert(1, ns(LinuxNamespaceType::Network, netns));
+    }
     // Docker's default cgroupns mode: private on cgroup v2, host on v1 and hybrids.
     if cgroup_v2 {
         out.push(ns(LinuxNamespaceType::Cgroup, None));

@@ -308,6 +308,14 @@ fn resources_rlimits_and_namespaces() {
         Some(0),
         "no net sysctls in the host netns"
     );
+    assert!(
+        !linux(&host)
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::Network),
+        "--network host: no network namespace entry"
+    );
 
     f.container.memory = Some(1024);
     assert!(matches!(

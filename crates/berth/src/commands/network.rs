@@ -1,0 +1,175 @@
+//! `berth network create|ls|inspect|rm|connect|disconnect|prune`.
+
+use berth_engine::Engine;
+use serde_json::json;
+
+use crate::cli::{
+    ContainerPruneArgs, NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkInspectArgs,
+    NetworkLsArgs, NetworkRmArgs,
+};
+use crate::output::{print_list, print_objects, write_out};
+
+pub fn run(engine: &mut Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
+    match cmd {
+        NetworkCommand::Create(a) => create(engine, a),
+        NetworkCommand::Ls(a) => ls(engine, a),
+        NetworkCommand::Inspect(a) => inspect(engine, a),
+        NetworkCommand::Rm(a) => rm(engine, a),
+        NetworkCommand::Connect(a) => {
+            engine.network_connect(&a.network, &a.container, &a.alias)?;
+            Ok(())
+        }
+        NetworkCommand::Disconnect(NetworkConnectArgs {
+            network, container, ..
+        }) => {
+            engine.network_disconnect(&network, &container)?;
+            Ok(())
+        }
+        NetworkCommand::Prune(a) => prune(engine, a),
+    }
+}
+
+fn create(engine: &mut Engine, a: NetworkCreateArgs) -> anyhow::Result<()> {
+    if a.driver != "bridge" {
+        anyhow::bail!(
+            "network create: driver {:?} is not supported: berth networks are bridges",
+            a.driver
+        );
+    }
+    let subnet = a
+        .subnet
+        .as_deref()
+        .map(str::parse::<berth_net::Ipv4Net>)
+        .transpose()?;
+    let info = engine.network()?.create_network(&berth_net::NetworkSpec {
+        name: a.name.clone(),
+        subnet,
+        gateway: a.gateway,
+        internal: a.internal,
+        bridge: None,
+    })?;
+    write_out(&format!("{}\n", info.id))
+}
+
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+];
+
+fn ls(engine: &mut Engine, a: NetworkLsArgs) -> anyhow::Result<()> {
+    let mut items = Vec::new();
+    for n in engine.network()?.networks()? {
+        let id = if a.no_trunc {
+            n.id.clone()
+        } else {
+            n.id[..12].to_string()
+        };
+        items.push(
+            json!({"ID": id, "Name": n.name, "Driver": "bridge", "Scope": "local",
+            "Internal": n.internal, "IPv6": false, "Labels": ""}),
+        );
+    }
+    for name in ["host", "none"] {
+        let id = berth_image::Digest::of(name.as_bytes()).hex().to_string();
+        let id = if a.no_trunc { id } else { id[..12].to_string() };
+        items.push(
+            json!({"ID": id, "Name": name, "Driver": if name == "host" { "host" } else { "null" },
+            "Scope": "local", "Internal": false, "IPv6": false, "Labels": ""}),
+        );
+    }
+    let default = if a.quiet {
+        "{{.ID}}"
+    } else {
+        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+    };
+    let format = if a.quiet { None } else { a.format.as_deref() };
+    print_list(format, default, HEADERS, &items)
+}
+
+fn inspect(engine: &mut Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for name in &a.networks {
+        match engine.network()?.network(name) {
+            Ok(n) => {
+                let mut containers = serde_json::Map::new();
+                for att in engine
+                    .network()?
+                    .attachments()
+                    .iter()
+                    .filter(|x| x.network == n.name)
+                {
+                    containers.insert(
+                        att.container_id.clone(),
+                        json!({
+                            "Name": att.name,
+                            "MacAddress": att.mac,
+                            "IPv4Address": format!("{}/{}", att.ip, att.prefix_len),
+                            "IPv6Address": "",
+                        }),
+                    );
+                }
+                out.push(json!({
+                    "Name": n.name,
+                    "Id": n.id,
+                    "Created": chrono::DateTime::from_timestamp(n.created as i64, 0)
+                        .map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    "Scope": "local",
+                    "Driver": "bridge",
+                    "EnableIPv6": false,
+                    "IPAM": {"Driver": "default", "Options": null,
+                        "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
+                    "Internal": n.internal,
+                    "Attachable": false,
+                    "Containers": containers,
+                    "Options": {"com.docker.network.bridge.name": n.bridge},
+                    "Labels": {},
+                }));
+            }
+            Err(_) => {
+                eprintln!("Error: No such network: {name}");
+                failed = true;
+            }
+        }
+    }
+    print_objects(a.format.as_deref(), &out)?;
+    if failed {
+        return Err(crate::Exit::code(1).into());
+    }
+    Ok(())
+}
+
+fn rm(engine: &mut Engine, a: NetworkRmArgs) -> anyhow::Result<()> {
+    super::for_each_name(&a.networks, |name| {
+        engine.network()?.remove_network(name)?;
+        write_out(&format!("{name}\n"))
+    })
+}
+
+fn prune(engine: &mut Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
+    if !a.force {
+        use std::io::{BufRead, Write};
+        eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let mut out = String::new();
+    let nets = engine.network()?.networks()?;
+    for n in nets
+        .iter()
+        .filter(|n| !n.predefined && n.containers.is_empty())
+    {
+        engine.network()?.remove_network(&n.name)?;
+        if out.is_empty() {
+            out.push_str("Deleted Networks:\n");
+        }
+        out.push_str(&format!("{}\n", n.name));
+    }
+    write_out(&out)
+}

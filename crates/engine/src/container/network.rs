@@ -1,0 +1,343 @@
+//! A container's network for one run: its namespace, its attachment to a bridge network with
+//! published ports, and the `/etc/hosts` and `resolv.conf` that go with it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use berth_net::{EndpointSpec, Network, PortMapping};
+use berth_store::ContainerRecord;
+use serde::{Deserialize, Serialize};
+
+use super::ContainerConfig;
+use crate::{Engine, EngineError};
+
+/// `--network`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    /// Loopback only.
+    None,
+    /// The host's network namespace.
+    Host,
+    /// A bridge network: `bridge` (the default) or one made with `network create`.
+    Bridge(String),
+    /// Another container's network namespace.
+    Container(String),
+}
+
+impl Default for NetworkMode {
+    fn default() -> Self {
+        Self::Bridge(berth_net::DEFAULT_NETWORK.to_string())
+    }
+}
+
+impl FromStr for NetworkMode {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "" | "default" | "bridge" => Self::default(),
+            "none" => Self::None,
+            "host" => Self::Host,
+            _ => match s.strip_prefix("container:") {
+                Some("") => {
+                    return Err(EngineError::InvalidArgument(
+                        "--network container: needs a container name or ID".into(),
+                    ))
+                }
+                Some(c) => Self::Container(c.to_string()),
+                None => Self::Bridge(s.to_string()),
+            },
+        })
+    }
+}
+
+impl NetworkMode {
+    pub fn name(&self) -> String {
+        match self {
+            Self::None => "none".into(),
+            Self::Host => "host".into(),
+            Self::Bridge(n) => n.clone(),
+            Self::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+/// What a container is attached to while it runs (kept in its record, for ps and inspect).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSummary {
+    pub network: String,
+    pub ip: Option<Ipv4Addr>,
+    pub gateway: Option<Ipv4Addr>,
+    pub prefix_len: u8,
+    pub mac: String,
+    /// Published ports with the host ports actually chosen.
+    pub ports: Vec<PortMapping>,
+}
+
+impl NetSummary {
+    pub fn from_record(rec: &ContainerRecord) -> Vec<NetSummary> {
+        serde_json::from_str(&rec.net).unwrap_or_default()
+    }
+}
+
+/// What a run's network set-up gives the spec and the /etc files.
+#[derive(Debug, Default)]
+pub(crate) struct NetSetup {
+    /// `None`: a fresh namespace with loopback only.
+    pub netns: Option<PathBuf>,
+    /// `/etc/hosts` content when the network provides one.
+    pub hosts: Option<String>,
+    pub attachments: Vec<NetSummary>,
+}
+
+impl Engine {
+    /// The network layer, opened on first use (opening checks bridges and the firewall).
+    pub fn network(&mut self) -> Result<&mut Network, EngineError> {
+        if self.net.is_none() {
+            let net = Network::open(self.net_config.clone()).map_err(net_err)?;
+            self.net = Some(net);
+        }
+        self.net
+            .as_mut()
+            .ok_or_else(|| EngineError::InvalidArgument("network unavailable".into()))
+    }
+
+    /// Connects a container for a run. On failure nothing of it is left.
+    pub(crate) fn network_up(
+        &mut self,
+        rec: &ContainerRecord,
+        config: &ContainerConfig,
+    ) -> Result<NetSetup, EngineError> {
+        match &config.network {
+            NetworkMode::None => Ok(NetSetup::default()),
+            NetworkMode::Host => Ok(NetSetup {
+                netns: Some(PathBuf::from("/proc/self/ns/net")),
+                ..Default::default()
+            }),
+            NetworkMode::Container(other) => {
+                let o = self.reconciled(other)?;
+                if o.state != "running" {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join the network of container {other}: it is not running"
+                    )));
+                }
+                let via_net = self.network()?.netns_path(&o.id);
+                let netns = if berth_net::is_netns(&via_net) {
+                    via_net
+                } else {
+                    PathBuf::from(format!("/proc/{}/ns/net", o.pid))
+                };
+                Ok(NetSetup {
+                    netns: Some(netns),
+                    hosts: std::fs::read_to_string(self.container_paths(&o.id).dir.join("hosts"))
+                        .ok(),
+                    attachments: NetSummary::from_record(&o),
+                })
+            }
+            NetworkMode::Bridge(name) => {
+                let id = rec.id.clone();
+                let spec = EndpointSpec {
+                    network: name.clone(),
+                    name: rec.name.clone(),
+                    hostname: config
+                        .spec
+                        .hostname
+                        .clone()
+                        .or_else(|| Some(id[..12].to_string())),
+                    aliases: config.aliases.clone(),
+                    ports: config.ports.clone(),
+                    ip: None,
+                };
+                let net = self.network()?;
+                let _ = net.detach(&id);
+                let netns = net.create_netns(&id).map_err(net_err)?;
+                let att = match net.connect(&id, &netns, &spec) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = net.detach(&id);
+                        let _ = net.remove_netns(&id);
+                        return Err(net_err(e));
+                    }
+                };
+                let hosts = net.hosts_for(&id).map_err(net_err)?;
+                let summary = NetSummary {
+                    network: att.network.clone(),
+                    ip: Some(att.ip),
+                    gateway: Some(att.gateway),
+                    prefix_len: att.prefix_len,
+                    mac: att.mac.clone(),
+                    ports: att.ports.clone(),
+                };
+                self.refresh_peer_hosts(&id);
+                Ok(NetSetup {
+                    netns: Some(netns),
+                    hosts: Some(hosts),
+                    attachments: vec![summary],
+                })
+            }
+        }
+    }
+
+    /// Disconnects a container after a run; every step is tried.
+    pub(crate) fn network_down(&mut self, id: &str, config: &ContainerConfig) {
+        if !matches!(config.network, NetworkMode::Bridge(_)) {
+            return;
+        }
+        match self.network() {
+            Ok(net) => {
+                if let Err(errs) = net.detach(id) {
+                    for e in errs {
+                        tracing::warn!(container_id = id, error = %e, "network teardown");
+                    }
+                }
+                let _ = net.remove_netns(id);
+            }
+            Err(e) => tracing::warn!(container_id = id, error = %e, "network teardown"),
+        }
+        self.refresh_peer_hosts(id);
+    }
+
+    /// Rewrites the /etc/hosts of the other containers on the same networks (in place: their
+    /// bind mounts keep the inode), so they find each other by name.
+    fn refresh_peer_hosts(&mut self, changed: &str) {
+        let root = self.store.root().join("containers");
+        let Ok(net) = self.network() else { return };
+        let _ = net.refresh_hosts(&|cid, text| {
+            if cid != changed {
+                let _ = berth_net::write_in_place(&root.join(cid).join("hosts"), text);
+            }
+        });
+    }
+}
+
+fn net_err(e: berth_net::NetError) -> EngineError {
+    EngineError::InvalidArgument(e.to_string())
+}
+
+/// The resolv.conf for a container on a bridge network: the host's, without loopback
+/// resolvers (unreachable from another namespace), plus `--dns` servers first.
+pub(crate) fn resolv_conf(dns: &[IpAddr]) -> String {
+    let host = std::fs::read_to_string("/run/systemd/resolve/resolv.conf")
+        .or_else(|_| std::fs::read_to_string("/etc/resolv.conf"))
+        .unwrap_or_default();
+    berth_net::resolv_conf(&host, dns)
+}
+
+impl Engine {
+    /// The published ports of a running container (host ports as chosen).
+    pub fn published_ports(&mut self, name: &str) -> Result<Vec<PortMapping>, EngineError> {
+        let rec = self.reconciled(name)?;
+        Ok(NetSummary::from_record(&rec)
+            .into_iter()
+            .flat_map(|n| n.ports)
+            .collect())
+    }
+
+    /// Port diagnosis: watches the container's listening sockets for up to `watch` and
+    /// returns hints when a published port has no listener but another port has, or when
+    /// the app listens only on loopback. Returns early once every published port listens.
+    pub fn port_hints(
+        &mut self,
+        name: &str,
+        watch: std::time::Duration,
+    ) -> Result<Vec<String>, EngineError> {
+        let deadline = std::time::Instant::now() + watch;
+        loop {
+            let rec = self.reconciled(name)?;
+            let ports = self.published_ports(&rec.id)?;
+            if rec.state != "running" || ports.is_empty() {
+                return Ok(Vec::new());
+            }
+            let listeners = berth_net::diagnose::listeners(rec.pid as i32).unwrap_or_default();
+            let served = ports.iter().all(|p| {
+                listeners
+                    .iter()
+                    .any(|l| l.port == p.container_port && l.proto == p.proto && l.reachable())
+            });
+            if served || std::time::Instant::now() >= deadline {
+                return Ok(berth_net::diagnose::hint(&rec.name, &ports, &listeners));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Engine {
+    /// `network connect`: attaches a running container to another network.
+    pub fn network_connect(
+        &mut self,
+        network: &str,
+        container: &str,
+        aliases: &[String],
+    ) -> Result<(), EngineError> {
+        let rec = self.reconciled(container)?;
+        if rec.state != "running" {
+            return Err(EngineError::Conflict(format!(
+                "container {container} is not running: start it with --network {network} instead"
+            )));
+        }
+        let netns = self.network()?.netns_path(&rec.id);
+        if !berth_net::is_netns(&netns) {
+            return Err(EngineError::Conflict(format!(
+                "container {container} has no network of its own to connect (it runs with --network none, host or container:)"
+            )));
+        }
+        let spec = EndpointSpec {
+            network: network.to_string(),
+            name: rec.name.clone(),
+            hostname: Some(rec.id[..12].to_string()),
+            aliases: aliases.to_vec(),
+            ports: Vec::new(),
+            ip: None,
+        };
+        let att = self
+            .network()?
+            .connect(&rec.id, &netns, &spec)
+            .map_err(net_err)?;
+        let mut nets = NetSummary::from_record(&rec);
+        nets.push(NetSummary {
+            network: att.network,
+            ip: Some(att.ip),
+            gateway: Some(att.gateway),
+            prefix_len: att.prefix_len,
+            mac: att.mac,
+            ports: Vec::new(),
+        });
+        self.save_net(&rec.id, &nets)?;
+        let hosts = self.network()?.hosts_for(&rec.id).map_err(net_err)?;
+        let _ = berth_net::write_in_place(&self.container_paths(&rec.id).dir.join("hosts"), &hosts);
+        self.refresh_peer_hosts(&rec.id);
+        Ok(())
+    }
+
+    /// `network disconnect`.
+    pub fn network_disconnect(
+        &mut self,
+        network: &str,
+        container: &str,
+    ) -> Result<(), EngineError> {
+        let rec = self.reconciled(container)?;
+        self.network()?
+            .disconnect(&rec.id, network)
+            .map_err(|errs| net_err(berth_net::NetError::from_many(errs)))?;
+        let nets: Vec<NetSummary> = NetSummary::from_record(&rec)
+            .into_iter()
+            .filter(|n| n.network != network)
+            .collect();
+        self.save_net(&rec.id, &nets)?;
+        self.refresh_peer_hosts("");
+        Ok(())
+    }
+
+    fn save_net(&mut self, id: &str, nets: &[NetSummary]) -> Result<(), EngineError> {
+        let json = serde_json::to_string(nets).unwrap_or_default();
+        self.store.meta.write(|tx| {
+            if let Some(mut r) = tx.container(id)? {
+                r.net = json;
+                tx.update_container(&r)?;
+            }
+            Ok::<_, EngineError>(())
+        })
+    }
+}
