@@ -166,7 +166,7 @@ pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
         if !args.publish.is_empty() || args.publish_all {
             // The tutorial's trap: the app listens on another port than the one published.
             for hint in engine
-                .port_hints(&id, std::time::Duration::from_secs(3))
+                .port_hints(&id, std::time::Duration::from_secs(5))
                 .unwrap_or_default()
             {
                 eprintln!("{hint}");

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -72,11 +73,37 @@ impl Berth {
         self.root.path()
     }
 
+    /// This berth's runtime state (`BERTH_RUNROOT`): inside its root, so tests never share it.
+    pub fn run_root(&self) -> PathBuf {
+        self.root.path().join("run")
+    }
+
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         c.env("BERTH_ROOT", self.root.path());
+        c.env("BERTH_RUNROOT", self.run_root());
+        // Each test has its own bridge, subnets and nft table, so tests run side by side.
+        let (bridge, table, subnet, pool) = self.net_names();
+        c.env("BERTH_BRIDGE", bridge)
+            .env("BERTH_NFT_TABLE", table)
+            .env("BERTH_SUBNET", subnet)
+            .env("BERTH_NET_POOL", pool);
         c.stdin(Stdio::null());
         c
+    }
+
+    /// Bridge, nft table, subnet and user-network pool of this berth, derived from its root
+    /// (unique per test), in 10.160.0.0 - 10.199.255.255, clear of the defaults (10.213, 10.214).
+    pub fn net_names(&self) -> (String, String, String, String) {
+        let h = berth_hash(self.root.path().to_string_lossy().as_bytes());
+        let n = (h % (64 * 128)) as u32;
+        let (a, b) = (160 + n % 40, (n / 64) * 2);
+        (
+            format!("bt{:08x}", h as u32),
+            format!("bt{:08x}", h as u32),
+            format!("10.{a}.{b}.0/24"),
+            format!("10.{a}.{}.0/24", b + 1),
+        )
     }
 
     /// Runs berth with `args`, whatever its exit code.
@@ -181,6 +208,420 @@ pub fn tarball(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+fn berth_hash(bytes: &[u8]) -> u64 {
+    // FNV-1a: stable and dependency-free.
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        // Containers are the Sandbox's to remove; the test's own bridge and table go here.
+        let (bridge, table, _, _) = self.net_names();
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
+        if let Ok(rd) = std::fs::read_dir(self.root.path().join("net/netns")) {
+            for e in rd.flatten() {
+                let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
+            }
+        }
+    }
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Containers: a berth whose containers, mounts, monitors and cgroups are checked and removed
+// when the test ends, even when it fails.
+
+/// How long one berth command may take before the test calls it hung.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A [`Berth`] for container tests. Dropping it runs `rm -f` on every container of its root,
+/// then checks that nothing is left behind: no mount under the root, no monitor process, no
+/// cgroup. Leftovers are removed by force and fail the test (unless it is already failing).
+pub struct Sandbox {
+    pub berth: Berth,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("root", &self.root())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = Berth;
+    fn deref(&self) -> &Berth {
+        &self.berth
+    }
+}
+
+/// The name of the running test (libtest names the test's thread after it).
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string()
+}
+
+impl Sandbox {
+    /// A fresh sandbox, or `None` (after a loud SKIPPED line) when we are not root:
+    /// containers need root.
+    pub fn new() -> Option<Self> {
+        if !is_root() {
+            eprintln!("SKIPPED (needs root): {}", test_name());
+            println!("SKIPPED (needs root): {}", test_name());
+            return None;
+        }
+        Some(Self {
+            berth: Berth::new(),
+        })
+    }
+
+    /// A sandbox with the busybox test image imported as `busybox:latest`.
+    pub fn with_busybox() -> Option<Self> {
+        let s = Self::new()?;
+        s.busybox("busybox:latest");
+        Some(s)
+    }
+
+    /// Runs berth with `args`, whatever its exit code; panics if it hangs.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_timeout(args, COMMAND_TIMEOUT)
+            .unwrap_or_else(|| panic!("berth {args:?} did not finish in {COMMAND_TIMEOUT:?}"))
+    }
+
+    /// Runs berth with `args`; `None` (the process killed) when it takes longer than `limit`.
+    pub fn run_timeout(&self, args: &[&str], limit: Duration) -> Option<Run> {
+        run_with_timeout(self.command().args(args), limit)
+    }
+
+    /// Runs berth and asserts it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "berth {args:?} failed ({}):\n{}{}",
+            r.code, r.stdout, r.stderr
+        );
+        r.stdout
+    }
+
+    /// `berth inspect --format FORMAT NAME`, trimmed.
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        self.ok(&["inspect", "--format", format, name])
+            .trim()
+            .to_string()
+    }
+
+    /// `berth inspect NAME` as JSON (the one object of the array).
+    pub fn inspect_json(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(&["inspect", name]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v[0].clone()
+    }
+
+    /// The full IDs of every container this berth knows (from `ps -aq --no-trunc` and from the
+    /// container directories, in case the metadata disagrees).
+    pub fn all_container_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .run_timeout(&["ps", "-aq", "--no-trunc"], COMMAND_TIMEOUT)
+            .map(|r| r.stdout.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        if let Ok(rd) = std::fs::read_dir(self.root().join("containers")) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.len() == 64 && is_hex(&n) && !ids.contains(&n) {
+                    ids.push(n);
+                }
+            }
+        }
+        ids
+    }
+
+    /// Mount points at or under this berth's root.
+    pub fn mounts(&self) -> Vec<String> {
+        mounts_under(self.root())
+    }
+
+    /// What container `id` left behind: mounts of its directory, its monitor, its cgroups.
+    pub fn leftovers_of(&self, id: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .mounts()
+            .into_iter()
+            .filter(|m| m.contains(id))
+            .map(|m| format!("mount {m}"))
+            .collect();
+        out.extend(
+            monitor_pids(id)
+                .into_iter()
+                .map(|p| format!("monitor pid {p}")),
+        );
+        out.extend(
+            cgroup_dirs(id)
+                .into_iter()
+                .map(|d| format!("cgroup {}", d.display())),
+        );
+        out
+    }
+
+    fn leftovers(&self, ids: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .mounts()
+            .into_iter()
+            .map(|m| format!("mount {m}"))
+            .collect();
+        for id in ids {
+            out.extend(
+                monitor_pids(id)
+                    .into_iter()
+                    .map(|p| format!("monitor pid {p}")),
+            );
+            out.extend(
+                cgroup_dirs(id)
+                    .into_iter()
+                    .map(|d| format!("cgroup {}", d.display())),
+            );
+        }
+        out
+    }
+
+    /// Last resort when `rm -f` left something: kill, unmount, remove by hand.
+    fn force_cleanup(&self, ids: &[String]) {
+        for id in ids {
+            for p in monitor_pids(id) {
+                kill9(p);
+            }
+            for d in cgroup_dirs(id) {
+                if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                    for p in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+                        kill9(p);
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for id in ids {
+            for d in cgroup_dirs(id) {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        let mut mounts = self.mounts();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = rustix::mount::unmount(m.as_str(), rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let mut problems = Vec::new();
+        let ids = self.all_container_ids();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            match self.run_timeout(&args, COMMAND_TIMEOUT) {
+                Some(r) if r.code == 0 => {}
+                Some(r) => problems.push(format!(
+                    "berth rm -f (all) failed ({}): {}{}",
+                    r.code, r.stdout, r.stderr
+                )),
+                None => problems.push("berth rm -f (all) hung".to_string()),
+            }
+        }
+        // Mounts must be gone when rm returns; give the cgroups and the monitors' last
+        // steps a moment.
+        let mounts = self.mounts();
+        if !mounts.is_empty() {
+            problems.push(format!(
+                "mounts left under the root after rm -f: {mounts:?}"
+            ));
+        }
+        let t = Instant::now();
+        let mut left = self.leftovers(&ids);
+        while !left.is_empty() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+            left = self.leftovers(&ids);
+        }
+        if !left.is_empty() {
+            problems.push(format!("left behind 5 s after rm -f: {left:?}"));
+            self.force_cleanup(&ids);
+        }
+        if problems.is_empty() {
+            return;
+        }
+        let msg = format!(
+            "cleanup of {}:\n  {}",
+            self.root().display(),
+            problems.join("\n  ")
+        );
+        if std::thread::panicking() {
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg}");
+        }
+    }
+}
+
+/// Runs `cmd` with piped output; `None` (after killing it) when it outlives `limit`.
+pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Option<Run> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        let _ = tx.send((1, b));
+    });
+    std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        let _ = tx2.send((2, b));
+    });
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        // A grandchild that kept our pipes open must not hang the test.
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok((1, b)) => stdout = b,
+            Ok((_, b)) => stderr = b,
+            Err(_) => break,
+        }
+    }
+    let status = status?;
+    Some(Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+pub fn is_hex(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Polls `cond` every 10 ms for up to `limit`; whether it became true.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if t.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Mount points (from /proc/self/mountinfo) at or under `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| *m == dir || m.starts_with(&format!("{dir}/")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Pids of live `berth monitor ID` processes.
+pub fn monitor_pids(id: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.contains(&&b"monitor"[..]) && args.contains(&id.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The cgroup directories of container `id` (`/sys/fs/cgroup/*/berth/ID`) that still exist.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut bases = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        bases.extend(rd.flatten().map(|e| e.path()));
+    }
+    for b in bases {
+        let d = b.join("berth").join(id);
+        if d.is_dir() {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Whether `pid` is a live process (not a zombie).
+pub fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// The parent pid of `pid`.
+pub fn parent_pid(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = s.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// SIGKILL to `pid`.
+pub fn kill9(pid: i32) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::Kill);
+    }
+}
+
+/// A field of /proc/PID/status text such as "CapEff".
+pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(str::trim)
+    })
 }

@@ -10,7 +10,7 @@
 //!                                  upper/ work/ (the writable layer), hostname hosts
 //!                                  resolv.conf, <id>-json.log, monitor.log
 //! RUNROOT/lc/<id>/                 libcontainer's state
-//! RUNROOT/s/<id>.sock              the monitor's attach socket
+//! RUNROOT/s/<short id>.sock        the monitor's attach socket (short: sun_path is 108 bytes)
 //! ```
 
 mod bundle;
@@ -164,8 +164,9 @@ impl Engine {
             work: dir.join("work"),
             log: dir.join(format!("{id}-json.log")),
             monitor_log: dir.join("monitor.log"),
-            attach_socket: sockets.join(format!("{id}.sock")),
-            console_socket: sockets.join(format!("{id}.tty")),
+            // Socket paths must fit in sun_path (108 bytes): name them by the short ID.
+            attach_socket: sockets.join(format!("{}.sock", short(id))),
+            console_socket: sockets.join(format!("{}.tty", short(id))),
             dir,
         }
     }
@@ -204,6 +205,10 @@ impl Engine {
             Err(not_found())
         })
     }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// Unix nanoseconds now.

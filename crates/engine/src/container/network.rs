@@ -236,7 +236,9 @@ impl Engine {
 
     /// Port diagnosis: watches the container's listening sockets for up to `watch` and
     /// returns hints when a published port has no listener but another port has, or when
-    /// the app listens only on loopback. Returns early once every published port listens.
+    /// the app listens only on loopback. Returns as soon as every published port listens or
+    /// a hint is certain; only a container that listens on nothing at all is watched for the
+    /// whole time.
     pub fn port_hints(
         &mut self,
         name: &str,
@@ -255,7 +257,10 @@ impl Engine {
                     .iter()
                     .any(|l| l.port == p.container_port && l.proto == p.proto && l.reachable())
             });
-            if served || std::time::Instant::now() >= deadline {
+            // Something already listens where it should not: the hint cannot change by
+            // waiting for more.
+            let telling = !berth_net::diagnose::hint(&rec.name, &ports, &listeners).is_empty();
+            if served || telling || std::time::Instant::now() >= deadline {
                 return Ok(berth_net::diagnose::hint(&rec.name, &ports, &listeners));
             }
             std::thread::sleep(std::time::Duration::from_millis(200));

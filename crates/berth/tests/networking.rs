@@ -1,0 +1,346 @@
+//! End to end: published ports, container IPs, user networks, the port hint, and exact
+//! teardown, each test on its own bridge, subnets and nft table.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{wait_for, Sandbox};
+
+/// An HTTP GET with a short timeout, through curl (what a user would type).
+fn http_get(url: &str) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-m", "3", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The host's first global IPv4 address.
+fn host_address() -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        l.split_whitespace()
+            .nth(3)
+            .map(|a| a.split('/').next().unwrap_or("").to_string())
+    })
+}
+
+/// Serves `text` from busybox httpd on `port` inside a detached container.
+fn web(s: &Sandbox, name: &str, publish: &str, port: u16, text: &str) -> String {
+    let www = s.root().join(format!("www-{name}"));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), text).unwrap();
+    let vol = format!("{}:/www:ro", www.display());
+    let p = port.to_string();
+    let mut args = vec!["run", "-d", "--name", name, "-v", &vol];
+    if !publish.is_empty() {
+        args.extend(["-p", publish]);
+    }
+    args.extend(["busybox", "httpd", "-f", "-p", &p, "-h", "/www"]);
+    s.ok(&args).trim().to_string()
+}
+
+fn host_port(s: &Sandbox, name: &str, container_port: &str) -> u16 {
+    let out = s.ok(&["port", name, container_port]);
+    out.trim().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_published_port_answers_on_localhost_the_host_address_and_the_container_ip() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    web(&s, "web", "8000", 8000, "hello from berth\n");
+    let port = host_port(&s, "web", "8000/tcp");
+    assert!(
+        wait_for(Duration::from_secs(5), || http_get(&format!(
+            "http://127.0.0.1:{port}/"
+        ))
+        .is_some()),
+        "nothing answers on 127.0.0.1:{port}"
+    );
+    assert_eq!(
+        http_get(&format!("http://127.0.0.1:{port}/")).unwrap(),
+        "hello from berth\n"
+    );
+    if let Some(host) = host_address() {
+        assert_eq!(
+            http_get(&format!("http://{host}:{port}/")).as_deref(),
+            Some("hello from berth\n"),
+            "via the host's address {host}"
+        );
+    }
+    let ip = s.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    assert!(
+        ip.parse::<std::net::Ipv4Addr>().is_ok(),
+        "inspect IPAddress: {ip:?}"
+    );
+    assert_eq!(
+        http_get(&format!("http://{ip}:8000/")).as_deref(),
+        Some("hello from berth\n")
+    );
+    // ps shows the mapping docker's way.
+    let ps = s.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(ps.trim(), format!("0.0.0.0:{port}->8000/tcp"));
+    // Another container reaches it through the host port (hairpin).
+    let gw = s.inspect("web", "{{.NetworkSettings.Gateway}}");
+    let got = s.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        &format!("http://{gw}:{port}/"),
+    ]);
+    assert_eq!(got, "hello from berth\n");
+}
+
+#[test]
+fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let net = format!("n{}", &s.net_names().0[2..]);
+    s.ok(&["network", "create", &net]);
+    struct RmNet<'a>(&'a Sandbox, String);
+    impl Drop for RmNet<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["rm", "-f", "srv", "late"]);
+            let _ = self.0.run(&["network", "rm", &self.1]);
+        }
+    }
+    let _rm = RmNet(&s, net.clone());
+    assert!(s
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .lines()
+        .any(|l| l == net));
+    let www = s.root().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "by name\n").unwrap();
+    let vol = format!("{}:/www:ro", www.display());
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        &net,
+        "--network-alias",
+        "api",
+        "-v",
+        &vol,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8000",
+        "-h",
+        "/www",
+    ]);
+    for host in ["srv", "api"] {
+        let got = s.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "wget",
+            "-qO-",
+            &format!("http://{host}:8000/"),
+        ]);
+        assert_eq!(got, "by name\n", "via {host}");
+    }
+    // A container started later is known to the earlier one.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let hosts = s.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.split_whitespace().any(|w| w == "late")),
+        "{hosts}"
+    );
+    // Removing a network in use is refused.
+    let r = s.run(&["network", "rm", &net]);
+    assert_ne!(r.code, 0);
+}
+
+#[test]
+fn the_tutorials_port_trap_gets_a_hint_and_the_right_port_none() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let r = s.run(&[
+        "run", "-d", "--name", "trap", "-p", "8051", "busybox", "httpd", "-f", "-p", "8501",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: trap: nothing listens on 8051/tcp inside the container; it listens on 8501/tcp")
+            && r.stderr.contains("publish it with -p"),
+        "{}",
+        r.stderr
+    );
+    let r = s.run(&["port", "--check", "trap"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("it listens on 8501/tcp"), "{}", r.stderr);
+
+    let r = s.run(&[
+        "run", "-d", "--name", "right", "-p", "8501", "busybox", "httpd", "-f", "-p", "8501",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("warning"),
+        "no hint when the right port is published: {}",
+        r.stderr
+    );
+    assert!(s
+        .ok(&["port", "--check", "right"])
+        .contains("every published port has a listener"));
+
+    let r = s.run(&[
+        "run",
+        "-d",
+        "--name",
+        "lo",
+        "-p",
+        "8501",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "127.0.0.1:8501",
+    ]);
+    assert!(
+        r.stderr.contains("listens only on 127.0.0.1:8501") && r.stderr.contains("bind 0.0.0.0"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_port_conflict_fails_run_and_changes_nothing() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    web(&s, "first", "8000", 8000, "x");
+    let port = host_port(&s, "first", "8000/tcp");
+    let before_ps = s.ok(&["ps", "-aq"]);
+    let links_before = links(&s);
+    let publish = format!("{port}:8000");
+    let r = s.run(&[
+        "run", "-d", "--name", "second", "-p", &publish, "busybox", "httpd", "-f", "-p", "8000",
+    ]);
+    assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!("port {port} is already in use")) && r.stderr.contains("first"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        s.ok(&["ps", "-aq"]),
+        before_ps,
+        "the failed run left no container"
+    );
+    assert_eq!(links(&s), links_before, "no veth left behind");
+    // A port taken by another program on the host is refused too.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let taken = listener.local_addr().unwrap().port();
+    let r = s.run(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("{taken}:8000"),
+        "busybox",
+        "sleep",
+        "5",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr
+            .contains(&format!("port {taken} is already in use")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.ok(&["ps", "-aq"]), before_ps);
+    drop(TcpStream::connect(("127.0.0.1", taken)));
+}
+
+/// The veths on this sandbox's bridge.
+fn links(s: &Sandbox) -> Vec<String> {
+    let (bridge, ..) = s.net_names();
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", &bridge])
+        .output()
+        .unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split(':')
+                .nth(1)
+                .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn nft_rules(s: &Sandbox) -> String {
+    let (_, table, ..) = s.net_names();
+    let out = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &table])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn fifty_create_and_remove_cycles_leave_nothing() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    // One run first, so the bridge and table exist for the baseline.
+    s.ok(&["run", "--rm", "busybox", "true"]);
+    let links_before = links(&s);
+    let rules_before = nft_rules(&s);
+    let netns_dir = s.root().join("net/netns");
+    for i in 0..50 {
+        // A container that listens on its published port: `run -d -p` returns at once.
+        let id = s
+            .ok(&[
+                "run", "-d", "-p", "8000", "busybox", "httpd", "-f", "-p", "8000",
+            ])
+            .trim()
+            .to_string();
+        if i == 0 {
+            assert_ne!(links(&s), links_before, "a running container has a veth");
+            assert!(nft_rules(&s).contains("8000"), "and a DNAT entry");
+        }
+        s.ok(&["rm", "-f", &id]);
+    }
+    assert_eq!(links(&s), links_before, "no veth left");
+    assert_eq!(nft_rules(&s), rules_before, "no nft element left");
+    let left: Vec<_> = std::fs::read_dir(&netns_dir)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no netns left: {left:?}");
+    let leases = std::fs::read_dir(s.root().join("net/containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(leases, 0, "no IP lease left");
+}
