@@ -1,5 +1,6 @@
 //! End to end: published ports, container IPs, user networks, the port hint, and exact
 //! teardown, each test on its own bridge, subnets and nft table.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
