@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmarks: berth against its anchors (docker) on the same work, in the same run.
+"""Side-by-side benchmarks: berth against docker, podman and runc on the same work, in the same run.
 
-    sudo python3 bench/bench.py [--berth target/release/berth] [-n 5] [--rows load,save]
+    sudo python3 bench/bench.py [--berth target/release/berth] [-n 5] [--rows run-true,ps-1000]
 
-Python 3 standard library only. It installs what it needs from Debian (docker.io, skopeo, ...),
+Python 3 standard library only. It installs what it needs from Debian (docker.io, podman, ...),
 starts the private test dockerd (scripts/dockerd.sh), builds the fixtures once (cached in
 --workdir), then for every row and every tool runs: before_all, then N times (after --warmup
 untimed runs) setup → timed command → teardown, then after_all. Repetitions of the tools in a row
-are interleaved (berth, docker, berth, docker, ...) so drift hits both alike. It prints a markdown
-table (median seconds; ratio = tool median / berth median, so docker 2.00 means docker took twice
-as long as berth) and writes everything to bench/results/<date>.json.
+are interleaved (berth, docker, podman, runc, berth, ...) so drift hits all alike. It prints a
+markdown table (median seconds; ratio = tool median / berth median, so docker 2.00 means docker
+took twice as long as berth), the rows' goals as PASS/FAIL, and writes everything to
+bench/results/<date>.json.
 
-Rows are pluggable: ROWS below maps row name → {tool: Job}; a plain (setup, command, teardown)
-tuple works too. Commands are bash snippets formatted with the context from `context()`
-({berth}, {docker}, {archive}, {root}, {out}, ...); a berth snippet runs with BERTH_ROOT and
-BERTH_RUNROOT set to the row's temporary directories.
+Rows are pluggable: ROWS below maps row name → Row(jobs={tool: Job}, title, runs, goals); a plain
+(setup, command, teardown) tuple works as a Job too. Commands are bash snippets formatted with the
+context from `context()` ({berth}, {docker}, {podman}, {runc}, {busybox_ref}, {root}, {runroot},
+...) and the Job's `vars`; a berth snippet runs with BERTH_ROOT and BERTH_RUNROOT set to the row's
+temporary directories.
 
 Until the berth binary exists the berth side is skipped with a message; a berth command that fails
 (e.g. a verb not written yet) marks that cell failed and the run goes on.
@@ -31,11 +33,14 @@ import json
 import os
 import platform
 import random
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +49,7 @@ RESULTS = REPO / "bench" / "results"
 DOCKER_SOCK = "/run/berth-test-docker.sock"
 DOCKER_BIN = "/usr/bin/docker"  # Debian's client, same version as its dockerd
 DOCKER = [DOCKER_BIN, "-H", f"unix://{DOCKER_SOCK}"]
+RUN_BASE = Path("/run/berth-bench")  # the tools' run roots: BERTH_RUNROOT, podman --runroot, runc --root
 APT_PACKAGES = ["docker.io", "skopeo", "busybox-static", "gcc", "libc6-dev", "tar"]
 
 BIG_REF = "berth-bench/big:latest"
@@ -66,6 +72,8 @@ class Job:
     teardown: str | None = None  # after each repetition, untimed
     before_all: str | None = None  # once before the repetitions (and warmups)
     after_all: str | None = None  # once at the end, also after a failure
+    describe: str | None = None  # after before_all; its stdout is kept as the cell's note
+    vars: dict[str, str | int] = dataclasses.field(default_factory=dict)  # extra {names}
 
 
 def as_job(spec: Job | tuple) -> Job:
@@ -75,79 +83,284 @@ def as_job(spec: Job | tuple) -> Job:
     return Job(command=command, setup=setup, teardown=teardown)
 
 
+@dataclasses.dataclass
+class Goal:
+    """A target printed under the table: `check(results of the row)` → (passed, text)."""
+
+    name: str
+    check: Callable[[dict[str, dict]], tuple[bool, str]]
+
+
+def median_at_most(seconds: float, tool: str = "berth") -> Goal:
+    def check(cells: dict[str, dict]) -> tuple[bool, str]:
+        m = cells[tool]["median"]
+        return m <= seconds, f"{tool} median {m * 1000:.1f} ms; goal ≤ {seconds * 1000:.0f} ms"
+
+    return Goal(f"{tool} median ≤ {seconds * 1000:.0f} ms", check)
+
+
+def faster_than(other: str, factor: float, tool: str = "berth") -> Goal:
+    def check(cells: dict[str, dict]) -> tuple[bool, str]:
+        ratio = cells[other]["median"] / cells[tool]["median"]
+        return ratio >= factor, f"{other} median / {tool} median = {ratio:.1f}; goal ≥ {factor:g}"
+
+    return Goal(f"{tool} ≥ {factor:g}× faster than {other}", check)
+
+
+@dataclasses.dataclass
+class Row:
+    jobs: dict[str, Job | tuple]  # tool → its part
+    title: str = ""  # what the table shows (default: the row's name)
+    runs: int = 5  # timed repetitions unless -n is given
+    goals: list[Goal] = dataclasses.field(default_factory=list)
+
+
 FRESH_ROOT = "rm -rf {root} {runroot} && mkdir -p {root} {runroot}"
 DOCKER_HAS_BIG = (
     "{docker} image inspect {big_ref} >/dev/null 2>&1 || {docker} load -q -i {archive} >/dev/null"
 )
 DOCKER_RM_BIG = "{docker} rmi -f {big_ref} >/dev/null 2>&1 || true"
 HELLO_CMD = """--change 'CMD ["/hello"]'"""
+BUSYBOX_REF = "berth-bench/busybox:latest"
+BUSYBOX_CMD = """--change 'CMD ["sh"]'"""
 
-ROWS: dict[str, dict[str, Job | tuple]] = {
+# The same busybox-rootfs.tar, imported by each tool into its own store. The test dockerd is
+# shared with other users, so docker's copy has our own name and our containers our own label.
+BERTH_HAS_BUSYBOX = (
+    FRESH_ROOT + " && {berth} import " + BUSYBOX_CMD + " {busybox_tar} {busybox_ref} >/dev/null"
+)
+DOCKER_HAS_BUSYBOX = (
+    "{docker} image inspect {busybox_ref} >/dev/null 2>&1"
+    " || {docker} import " + BUSYBOX_CMD + " {busybox_tar} {busybox_ref} >/dev/null"
+)
+# podman's overlay driver bind-mounts {root}/overlay onto itself.
+PODMAN_CLEAN = (
+    "{{ {podman} rm -a -f >/dev/null 2>&1 || true; }}; {{ umount {root}/overlay 2>/dev/null || true; }};"
+    " rm -rf {root} {runroot} {scratch}/tmp"
+)
+PODMAN_HAS_BUSYBOX = (
+    PODMAN_CLEAN + " && {podman} import -q " + BUSYBOX_CMD + " {busybox_tar} {busybox_ref} >/dev/null"
+)
+# An OCI bundle: `runc spec`'s default config (its own pid, net, ipc, uts, mount namespaces; only
+# lo in the network namespace) with args ["true"] and no terminal; rootfs = busybox-rootfs.tar.
+RUNC_BUNDLE = (
+    "rm -rf {scratch}/bundle {runroot} && mkdir -p {scratch}/bundle/rootfs {runroot}"
+    " && tar -xf {busybox_tar} -C {scratch}/bundle/rootfs && cd {scratch}/bundle && runc spec"
+    """ && jq '.process.args = ["true"] | .process.terminal = false' config.json > config.json.new"""
+    " && mv config.json.new config.json"
+)
+
+
+def run_detached_then_rm(cli: str, label: str) -> str:
+    """`{n}` × `CLI run -d ... sleep 1000`, then one `CLI rm -f` of all their ids."""
+    return (
+        'ids=(); for _ in $(seq {n}); do ids+=("$('
+        + cli
+        + f' run -d --network none --label {label} {{busybox_ref}} sleep 1000)"); done; '
+        + cli
+        + ' rm -f "${{ids[@]}}" >/dev/null'
+    )
+
+
+def create_n(cli: str, label: str) -> str:
+    """`{n}` × `CLI create` of a `sleep 1000` container (not started)."""
+    return (
+        "for _ in $(seq {n}); do "
+        + cli
+        + f" create --network none --label {label} {{busybox_ref}} sleep 1000 >/dev/null; done"
+    )
+
+
+def docker_rm_label(label: str) -> str:
+    return "{docker} ps -aq --filter label=" + label + " | xargs -r {docker} rm -f >/dev/null"
+
+
+def docker_none_left(label: str) -> str:
+    return 'test -z "$({docker} ps -aq --filter label=' + label + ')"'
+
+
+BERTH_RM_ALL = "{berth} ps -aq | xargs -r {berth} rm -f >/dev/null"
+BERTH_NONE_LEFT = 'test -z "$({berth} ps -aq)"'
+
+
+def count_containers(cli: str, label: str) -> str:
+    return (
+        f'echo "$({cli} ps -aq | wc -l) containers in ps -a'
+        f" ($({cli} ps -aq --filter label={label} | wc -l) of them created by the bench),"
+        f' $({cli} ps -q | wc -l) running"'
+    )
+
+
+ROWS: dict[str, Row] = {
     # `load -i` of a docker-save archive of a ~200 MB single-layer image, into an empty store
     # (berth: a fresh BERTH_ROOT; docker: the image and its layer removed first).
-    "load": {
-        "berth": Job(
-            setup=FRESH_ROOT,
-            command="{berth} load -i {archive}",
-            teardown="sync",
-            after_all="rm -rf {root} {runroot}",
-        ),
-        "docker": Job(
-            setup=DOCKER_RM_BIG + "; sync",
-            command="{docker} load -i {archive}",
-            teardown="sync",
-        ),
-    },
+    "load": Row(
+        {
+            "berth": Job(
+                setup=FRESH_ROOT,
+                command="{berth} load -i {archive}",
+                teardown="sync",
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                setup=DOCKER_RM_BIG + "; sync",
+                command="{docker} load -i {archive}",
+                teardown="sync",
+            ),
+        }
+    ),
     # `save -o` of that image (already in the store) to a new file.
-    "save": {
-        "berth": Job(
-            before_all=FRESH_ROOT + " && {berth} load -i {archive} >/dev/null",
-            setup="rm -f {out} && sync",
-            command="{berth} save -o {out} {big_ref}",
-            teardown="rm -f {out}",
-            after_all="rm -rf {root} {runroot} {out}",
-        ),
-        "docker": Job(
-            before_all=DOCKER_HAS_BIG,
-            setup="rm -f {out} && sync",
-            command="{docker} save -o {out} {big_ref}",
-            teardown="rm -f {out}",
-            after_all="rm -f {out}",
-        ),
-    },
+    "save": Row(
+        {
+            "berth": Job(
+                before_all=FRESH_ROOT + " && {berth} load -i {archive} >/dev/null",
+                setup="rm -f {out} && sync",
+                command="{berth} save -o {out} {big_ref}",
+                teardown="rm -f {out}",
+                after_all="rm -rf {root} {runroot} {out}",
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BIG,
+                setup="rm -f {out} && sync",
+                command="{docker} save -o {out} {big_ref}",
+                teardown="rm -f {out}",
+                after_all="rm -f {out}",
+            ),
+        }
+    ),
     # `run --rm` of the static hello-world image (no network), output discarded.
-    "run": {
-        "berth": Job(
-            before_all=FRESH_ROOT
-            + " && {berth} import "
-            + HELLO_CMD
-            + " {hello_tar} hello-world:latest >/dev/null",
-            command="{berth} run --rm --network none hello-world:latest >/dev/null",
-            after_all="rm -rf {root} {runroot}",
-        ),
-        "docker": Job(
-            before_all="{docker} image inspect hello-world:latest >/dev/null 2>&1"
-            + " || {docker} import "
-            + HELLO_CMD
-            + " {hello_tar} hello-world:latest >/dev/null",
-            command="{docker} run --rm --network none hello-world:latest >/dev/null",
-        ),
-    },
+    "run": Row(
+        {
+            "berth": Job(
+                before_all=FRESH_ROOT
+                + " && {berth} import "
+                + HELLO_CMD
+                + " {hello_tar} hello-world:latest >/dev/null",
+                command="{berth} run --rm --network none hello-world:latest >/dev/null",
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                before_all="{docker} image inspect hello-world:latest >/dev/null 2>&1"
+                + " || {docker} import "
+                + HELLO_CMD
+                + " {hello_tar} hello-world:latest >/dev/null",
+                command="{docker} run --rm --network none hello-world:latest >/dev/null",
+            ),
+        }
+    ),
+    # create + start + wait + remove of `true` in busybox; runc = the bare runtime, no engine.
+    "run-true": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command="{berth} run --rm --network none {busybox_ref} true",
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX,
+                command="{docker} run --rm --network none {busybox_ref} true",
+            ),
+            "podman": Job(
+                before_all=PODMAN_HAS_BUSYBOX,
+                command="{podman} run --rm --network none {podman_ulimits} {busybox_ref} true",
+                after_all=PODMAN_CLEAN,
+            ),
+            "runc": Job(
+                before_all=RUNC_BUNDLE,
+                # $$ = this repetition's bash: a fresh container id each time; `runc run`
+                # deletes the container when it exits.
+                command="{runc} run --bundle {scratch}/bundle bench-$$",
+                after_all="rm -rf {scratch}/bundle {runroot}",
+            ),
+        },
+        title="run --rm busybox true",
+        runs=20,
+        goals=[median_at_most(0.015), faster_than("docker", 20)],
+    ),
+    # {n} × `run -d ... sleep 1000`, then one `rm -f` of all of them.
+    "run-d-100": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command=run_detached_then_rm("{berth}", "berth-bench=run-d"),
+                teardown=BERTH_NONE_LEFT,
+                after_all=BERTH_RM_ALL + "; rm -rf {root} {runroot}",
+                vars={"n": 100},
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX + " && " + docker_rm_label("berth-bench=run-d"),
+                command=run_detached_then_rm("{docker}", "berth-bench=run-d"),
+                teardown=docker_none_left("berth-bench=run-d"),
+                after_all=docker_rm_label("berth-bench=run-d"),
+                vars={"n": 100},
+            ),
+        },
+        title="run -d + rm -f of 100 containers",
+        runs=3,
+    ),
+    # `ps -a` with {n} created (never started) containers in the store.
+    "ps-1000": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX + " && " + create_n("{berth}", "berth-bench=ps"),
+                describe=count_containers("{berth}", "berth-bench=ps"),
+                command="{berth} ps -a >/dev/null",
+                after_all=BERTH_RM_ALL + "; rm -rf {root} {runroot}",
+                vars={"n": 1000},
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX
+                + " && "
+                + docker_rm_label("berth-bench=ps")
+                + " && "
+                + create_n("{docker}", "berth-bench=ps"),
+                describe=count_containers("{docker}", "berth-bench=ps"),  # the dockerd is shared
+                command="{docker} ps -a >/dev/null",
+                after_all=docker_rm_label("berth-bench=ps"),
+                vars={"n": 1000},
+            ),
+        },
+        title="ps -a with 1000 containers",
+        runs=10,
+        goals=[median_at_most(0.050)],
+    ),
 }
-DEFAULT_ROWS = ["load", "save", "run"]
+DEFAULT_ROWS = ["load", "save", "run", "run-true", "run-d-100", "ps-1000"]
+TOOLS = ["berth", "docker", "podman", "runc"]
+TOOL_PACKAGES = {"podman": ["podman", "runc"], "runc": ["runc", "jq"]}
+
+# podman 4.3 as root asks runc for RLIMIT_NOFILE 1048576 (`--ulimit host` too; with only nofile
+# given, for RLIMIT_NPROC 1048576), which fails here (hard limits 20000 and 96365, no
+# CAP_SYS_RESOURCE): give it both, at the limits its runc actually has.
+PODMAN_NPROC_CAP = 32768  # RLIMIT_NPROC of podman's conmon/runc on this host
+
+
+def podman_ulimits() -> str:
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], PODMAN_NPROC_CAP)
+    return f"--ulimit nofile={nofile}:{nofile} --ulimit nproc={nproc}:{nproc}"
 
 
 def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> dict[str, str]:
     scratch = args.workdir / "scratch" / row / tool
+    # Run roots under /run, where each tool keeps them by default (/run/berth,
+    # /run/berth-test-docker, /run/containers/storage, /run/runc).
+    root, runroot = scratch / "root", RUN_BASE / row / tool
     return {
         "berth": str(args.berth),
         "docker": " ".join(DOCKER),
+        # private store, state and tmp dirs; the same runc the other tools use; no systemd here
+        "podman": f"podman --root {root} --runroot {runroot} --tmpdir {scratch}/tmp --storage-driver overlay"
+        " --runtime runc --cgroup-manager cgroupfs --events-backend file",
+        "podman_ulimits": podman_ulimits(),
+        "runc": f"runc --root {runroot}",
         "archive": str(fixtures["big_archive"]),
         "big_ref": BIG_REF,
+        "busybox_ref": BUSYBOX_REF,
         "busybox_tar": str(fixtures["busybox_tar"]),
         "hello_tar": str(fixtures["hello_tar"]),
-        "root": str(scratch / "root"),
-        "runroot": str(scratch / "run"),
+        "root": str(root),
+        "runroot": str(runroot),
         "out": str(scratch / "out.tar"),
         "scratch": str(scratch),
     }
@@ -167,25 +380,36 @@ class StepFailed(Exception):
 
 def sh(snippet: str, env: dict[str, str] | None = None, what: str = "") -> float:
     """Run a bash snippet; return its wall time in seconds; raise StepFailed if it fails."""
+    return run_snippet(snippet, env, what)[0]
+
+
+def sh_output(snippet: str, env: dict[str, str] | None = None, what: str = "") -> str:
+    """Run a bash snippet; return its stdout, stripped; raise StepFailed if it fails."""
+    return run_snippet(snippet, env, what)[1].decode(errors="replace").strip()
+
+
+def run_snippet(snippet: str, env: dict[str, str] | None, what: str) -> tuple[float, bytes]:
     start = time.perf_counter()
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", snippet],
+        check=False,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
     )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-5:]
         raise StepFailed(f"{what or 'command'} exited {proc.returncode}: `{snippet}`: " + " | ".join(tail))
-    return elapsed
+    return elapsed, proc.stdout
 
 
 def install_packages(packages: list[str]) -> None:
     missing = []
-    for pkg in packages:
-        q = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    for pkg in dict.fromkeys(packages):
+        q = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", pkg], check=False, capture_output=True, text=True
+        )
         if q.stdout.strip() != "install ok installed":
             missing.append(pkg)
     if not missing:
@@ -193,7 +417,7 @@ def install_packages(packages: list[str]) -> None:
     log(f"installing {' '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
-    if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+    if subprocess.run(cmd, check=False, env=env, stdout=subprocess.DEVNULL).returncode != 0:
         subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
 
@@ -202,12 +426,14 @@ def docker(*argv: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*DOCKER, *argv], check=True, **kw)
 
 
-def run_row(args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str, Job]) -> dict[str, dict]:
+def run_row(
+    args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str, Job], runs: int
+) -> dict[str, dict]:
     """Run one row for all its tools, interleaving repetitions. Returns tool → result."""
     results: dict[str, dict] = {}
     active: dict[str, tuple[Job, dict, dict]] = {}
     for tool, job in tools.items():
-        ctx = context(args, fixtures, row, tool)
+        ctx = context(args, fixtures, row, tool) | {k: str(v) for k, v in job.vars.items()}
         Path(ctx["scratch"]).mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, BERTH_ROOT=ctx["root"], BERTH_RUNROOT=ctx["runroot"])
         results[tool] = {"status": "ok", "times": [], "command": timed_snippet(args, job, ctx)}
@@ -217,13 +443,19 @@ def run_row(args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str,
         try:
             if job.before_all:
                 log(f"{row}/{tool}: preparing")
+                start = time.perf_counter()
                 sh(job.before_all.format(**ctx), env, "before_all")
+                results[tool]["before_all_seconds"] = round(time.perf_counter() - start, 3)
+            if job.describe:
+                note = sh_output(job.describe.format(**ctx), env, "describe")
+                log(f"{row}/{tool}: {note}")
+                results[tool]["note"] = note
             active[tool] = (job, ctx, env)
         except StepFailed as e:
             fail(results[tool], row, tool, e)
             run_after_all(job, ctx, env)
 
-    total = args.warmup + args.runs
+    total = args.warmup + runs
     for i in range(total):
         warm = i < args.warmup
         for tool in list(active):
@@ -239,7 +471,7 @@ def run_row(args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str,
                 run_after_all(job, ctx, env)
                 del active[tool]
                 continue
-            label = "warmup" if warm else f"run {i - args.warmup + 1}/{args.runs}"
+            label = "warmup" if warm else f"run {i - args.warmup + 1}/{runs}"
             log(f"{row}/{tool}: {label}: {t:.3f}s")
             if not warm:
                 results[tool]["times"].append(t)
@@ -361,24 +593,49 @@ def add_ratios(results: dict[str, dict[str, dict]]) -> None:
 
 def table(results: dict[str, dict[str, dict]]) -> str:
     lines = [
-        "| row | tool | median (s) | min (s) | max (s) | ratio vs berth |",
-        "|---|---|---:|---:|---:|---:|",
+        "| row | tool | runs | median (s) | min (s) | max (s) | ratio vs berth |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
+    notes = []
     for row, tools in results.items():
+        title = ROWS[row].title or row
         for tool, r in tools.items():
+            if r.get("note"):
+                notes.append(f"- {title}, {tool}: {r['note']} (setup {r.get('before_all_seconds', 0):.1f} s)")
             if r["status"] != "ok":  # the reason was logged; it is also in the JSON
-                lines.append(f"| {row} | {tool} | {r['status']} | | | |")
+                lines.append(f"| {title} | {tool} | | {r['status']} | | | |")
                 continue
             ratio = "—" if r["ratio_vs_berth"] is None else f"{r['ratio_vs_berth']:.2f}"
             lines.append(
-                f"| {row} | {tool} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {ratio} |"
+                f"| {title} | {tool} | {len(r['times'])} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {ratio} |"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def check_goals(results: dict[str, dict[str, dict]]) -> list[dict]:
+    """Every goal of every row that ran: PASS, FAIL, or n/a when a cell it needs has no median."""
+    checked = []
+    for row, cells in results.items():
+        for goal in ROWS[row].goals:
+            try:
+                passed, text = goal.check(cells)
+                verdict = "PASS" if passed else "FAIL"
+            except (KeyError, ZeroDivisionError):
+                verdict, text = "n/a", "a cell it needs did not run"
+            checked.append({"row": row, "goal": goal.name, "verdict": verdict, "detail": text})
+    return checked
+
+
+def goals_text(checked: list[dict]) -> str:
+    return "\n".join(
+        f"goal {ROWS[g['row']].title or g['row']}: {g['goal']}: {g['verdict']} ({g['detail']})"
+        for g in checked
+    )
 
 
 def output(cmd: list[str]) -> str:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+        return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -394,6 +651,11 @@ def host_info(args: argparse.Namespace) -> dict:
         "docker_version": output([*DOCKER, "version", "--format", "{{.Server.Version}}"]),
         "docker_storage_driver": output([*DOCKER, "info", "--format", "{{.Driver}}"]),
         "berth_version": output([str(args.berth), "--version"]) if args.berth_ok else None,
+        "berth_binary": str(args.berth_source) if args.berth_ok else None,
+        "berth_sha256": sha256_file(args.berth) if args.berth_ok else None,
+        "podman_version": output(["podman", "--version"]),
+        "runc_version": output(["runc", "--version"]).split("\n")[0],
+        "loadavg_at_start": os.getloadavg(),
         "git_commit": output(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
         "crates_dirty": bool(output(["git", "-C", str(REPO), "status", "--porcelain", "--", "crates"])),
     }
@@ -414,10 +676,10 @@ def results_path() -> Path:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--berth", type=Path, default=REPO / "target" / "release" / "berth", help="berth binary")
-    p.add_argument("-n", "--runs", type=int, default=5, help="timed repetitions per cell (default 5)")
+    p.add_argument("-n", "--runs", type=int, help="timed repetitions per cell (default: the row's, 3 to 20)")
     p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
-    p.add_argument("--tools", default="berth,docker", help="comma-separated (default berth,docker)")
+    p.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated (default {','.join(TOOLS)})")
     p.add_argument("--workdir", type=Path, default=Path("/var/tmp/berth-bench"), help="fixtures and scratch")
     p.add_argument(
         "--durable",
@@ -428,7 +690,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keep-dockerd", action="store_true", help="leave the test dockerd running")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     args = p.parse_args(argv)
-    if args.runs < 1:
+    if args.runs is not None and args.runs < 1:
         p.error("--runs must be at least 1")
     for row in args.rows.split(","):
         if row not in ROWS:
@@ -442,6 +704,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def snapshot_berth(args: argparse.Namespace) -> None:
+    """Time a private copy: others may rebuild target/release/berth while the bench runs."""
+    copy = args.workdir / "berth-under-test"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(args.berth, copy)
+    args.berth_source, args.berth = args.berth, copy
+    log(f"timing a copy of {args.berth_source} ({sha256_file(copy)[:12]})")
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -449,10 +720,14 @@ def main(argv: list[str]) -> int:
         return 1
     if not args.berth_ok:
         log(f"berth rows will be skipped: {args.berth_missing}")
+    else:
+        snapshot_berth(args)
+    wanted_tools = args.tools.split(",")
     if not args.no_install:
-        install_packages(APT_PACKAGES)
+        install_packages(APT_PACKAGES + [pkg for t in wanted_tools for pkg in TOOL_PACKAGES.get(t, [])])
 
-    was_running = subprocess.run([str(SCRIPTS / "dockerd.sh"), "status"], capture_output=True).returncode == 0
+    status = subprocess.run([str(SCRIPTS / "dockerd.sh"), "status"], check=False, capture_output=True)
+    was_running = status.returncode == 0
     subprocess.run([str(SCRIPTS / "dockerd.sh"), "start"], check=True, stdout=subprocess.DEVNULL)
     try:
         host = host_info(args)
@@ -461,27 +736,32 @@ def main(argv: list[str]) -> int:
             f"input archive {fixtures['big_archive']}: {fixtures['big_archive_bytes'] / 1e6:.1f} MB,"
             f" {len(fixtures['big_archive_layers'])} layer(s)"
         )
-        wanted_tools = args.tools.split(",")
         results: dict[str, dict[str, dict]] = {}
+        runs: dict[str, int] = {}
         for row in args.rows.split(","):
-            tools = {t: as_job(spec) for t, spec in ROWS[row].items() if t in wanted_tools}
-            results[row] = run_row(args, fixtures, row, tools)
+            tools = {t: as_job(spec) for t, spec in ROWS[row].jobs.items() if t in wanted_tools}
+            runs[row] = args.runs or ROWS[row].runs
+            results[row] = run_row(args, fixtures, row, tools, runs[row])
     finally:
         if not was_running and not args.keep_dockerd:
-            subprocess.run([str(SCRIPTS / "dockerd.sh"), "stop"], stderr=subprocess.DEVNULL)
+            subprocess.run([str(SCRIPTS / "dockerd.sh"), "stop"], check=False, stderr=subprocess.DEVNULL)
 
     add_ratios(results)
+    goals = check_goals(results)
     print(table(results))
+    if goals:
+        print("\n" + goals_text(goals))
     if not args.no_save:
         path = results_path()
         doc = {
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "runs": args.runs,
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "runs": runs,
             "warmup": args.warmup,
             "durable": args.durable,
             "host": host,
             "fixtures": {k: str(v) if isinstance(v, Path) else v for k, v in fixtures.items()},
             "rows": results,
+            "goals": goals,
         }
         path.write_text(json.dumps(doc, indent=2) + "\n")
         log(f"results written to {path.relative_to(REPO)}")
