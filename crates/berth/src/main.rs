@@ -39,6 +39,15 @@ fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {
+            // docker's wording for an unknown flag, which scripts match on.
+            if e.kind() == clap::error::ErrorKind::UnknownArgument {
+                if let Some(clap::error::ContextValue::String(flag)) =
+                    e.get(clap::error::ContextKind::InvalidArg)
+                {
+                    eprintln!("unknown flag: {flag}\nSee 'berth --help'.");
+                    return ExitCode::from(125);
+                }
+            }
             let _ = e.print();
             // docker exits 125 on usage errors, 0 for --help/--version.
             return ExitCode::from(if e.use_stderr() { 125 } else { 0 });

@@ -17,6 +17,7 @@
 pub mod check;
 pub mod container;
 pub mod image;
+pub mod volume;
 pub use check::{CheckReport, DiskUsage};
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub enum EngineError {
     ImageNotFound(String),
     #[error("no such container: {0}")]
     ContainerNotFound(String),
+    #[error("no such volume: {0}")]
+    VolumeNotFound(String),
     /// The container could not be started; `code` is docker's exit code for it (125 engine
     /// failure, 126 cannot invoke, 127 not found).
     #[error("{message}")]
@@ -77,7 +80,10 @@ impl EngineError {
     /// Whether the error means "the thing named does not exist" (docker exits 1 for these
     /// too, but API front ends map them to 404).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::ImageNotFound(_) | Self::ContainerNotFound(_))
+        matches!(
+            self,
+            Self::ImageNotFound(_) | Self::ContainerNotFound(_) | Self::VolumeNotFound(_)
+        )
     }
 }
 

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
 /// Why the runtime failed. `NotFound` and `NotExecutable` map to exit codes 127 and 126.
 #[derive(Debug, thiserror::Error)]
@@ -162,20 +164,50 @@ impl Runtime {
 
     /// Starts another process in a running container, described by an OCI process JSON file.
     /// Returns its pid (a child of the caller).
+    ///
+    /// libcontainer 0.7 builds the exec'd process's spec without the container's seccomp
+    /// profile; `seccomp` is the container's, re-applied by our executor just before exec.
+    /// Loading a filter without CAP_SYS_ADMIN needs no_new_privs, so an exec'd process under
+    /// seccomp runs with no_new_privs (setuid binaries do not gain privileges in it).
     pub fn exec(
         &self,
         id: &str,
         process_json: &Path,
         args0: &str,
         stdio: Stdio,
+        seccomp: Option<LinuxSeccomp>,
     ) -> Result<i32, RuntimeError> {
         let pid = self
             .builder(id, stdio)?
+            .with_executor(SeccompExecutor { seccomp })
             .as_tenant()
             .with_process(Some(process_json))
             .with_detach(true)
             .build()
             .map_err(|e| classify(id, "exec", args0, e))?;
         Ok(pid.as_raw())
+    }
+}
+
+/// Runs the workload as libcontainer's default executor does, after loading a seccomp
+/// filter when one is given (see [`Runtime::exec`]).
+#[derive(Clone)]
+struct SeccompExecutor {
+    seccomp: Option<LinuxSeccomp>,
+}
+
+impl Executor for SeccompExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(profile) = &self.seccomp {
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(|e| ExecutorError::Other(format!("set no_new_privs: {e}")))?;
+            libcontainer::seccomp::initialize_seccomp(profile)
+                .map_err(|e| ExecutorError::Other(format!("load the seccomp profile: {e}")))?;
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
     }
 }

@@ -36,7 +36,7 @@ pub fn kill(engine: &mut Engine, args: KillArgs) -> anyhow::Result<()> {
 
 pub fn rm(engine: &mut Engine, args: RmArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.containers, |name| {
-        engine.remove_container(name, args.force)?;
+        engine.remove_container(name, args.force, args.volumes)?;
         write_out(&format!("{name}\n"))
     })
 }
@@ -87,7 +87,7 @@ pub fn prune(engine: &mut Engine, args: ContainerPruneArgs) -> anyhow::Result<()
         .filter(|c| matches!(c.record.state.as_str(), "exited" | "created" | "dead"))
     {
         freed += engine.container_size(&c.record.id).unwrap_or(0);
-        engine.remove_container(&c.record.id, false)?;
+        engine.remove_container(&c.record.id, false, false)?;
         if out.is_empty() {
             out.push_str("Deleted Containers:\n");
         }

@@ -19,6 +19,7 @@ mod save;
 mod start;
 mod system;
 mod tag;
+mod volume;
 
 use berth_engine::{Engine, EngineConfig};
 
@@ -68,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Monitor(a) => monitor::run(&mut open()?, a),
         Command::Port(a) => port::run(&mut open()?, a),
         Command::Network(c) => network::run(&mut open()?, c),
+        Command::Volume(c) => volume::run(&mut open()?, c),
     }
 }
 

@@ -50,9 +50,18 @@ pub fn status(c: &ContainerSummary) -> String {
     }
 }
 
-/// docker's COMMAND column: quoted, cut to 20 characters with an ellipsis.
+/// docker's COMMAND column: arguments with spaces in single quotes, cut to 20 characters
+/// with an ellipsis, then quoted as Go's `strconv.Quote` does.
 fn command(c: &ContainerSummary, no_trunc: bool) -> String {
-    let cmd = c.config.command_line();
+    let mut cmd = c.config.path.clone();
+    for a in &c.config.args {
+        cmd.push(' ');
+        if a.contains(' ') {
+            cmd.push_str(&format!("'{a}'"));
+        } else {
+            cmd.push_str(a);
+        }
+    }
     let cmd = if no_trunc || cmd.chars().count() <= 20 {
         cmd
     } else {
@@ -60,7 +69,25 @@ fn command(c: &ContainerSummary, no_trunc: bool) -> String {
         s.push('…');
         s
     };
-    format!("\"{cmd}\"")
+    go_quote(&cmd)
+}
+
+/// Go's `strconv.Quote` for the characters a command line holds.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 pub fn run(engine: &mut Engine, args: PsArgs) -> anyhow::Result<()> {
@@ -78,8 +105,9 @@ pub fn run(engine: &mut Engine, args: PsArgs) -> anyhow::Result<()> {
             let r = &c.record;
             let id = if args.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
             let size = if args.size {
-                format!("{} (virtual {})", human_size(engine.container_size(&r.id).unwrap_or(0)),
-                    human_size(engine.image_size(&r.image_id).unwrap_or(0)))
+                let own = engine.container_size(&r.id).unwrap_or(0);
+                let image = engine.image_size(&r.image_id).unwrap_or(0);
+                format!("{} (virtual {})", human_size(own), human_size(own + image))
             } else {
                 String::new()
             };

@@ -158,7 +158,7 @@ pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
     if let Err(e) = engine.start_container(&id, mode) {
         // A run that could not start leaves nothing behind (a port conflict, a missing
         // executable): the container it created goes too.
-        let _ = engine.remove_container(&id, true);
+        let _ = engine.remove_container(&id, true, true);
         return Err(run_error(e));
     }
     if args.detach {

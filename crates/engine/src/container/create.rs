@@ -87,11 +87,32 @@ impl Engine {
                 })?;
             }
         }
+        // Volumes: names become directories; `-v /path` and the image's VOLUMEs not
+        // covered by a mount get anonymous ones.
+        let mut spec_mounts = opts.spec.mounts.clone();
+        for vol in image.volumes.iter().flat_map(|v| v.keys()) {
+            if !spec_mounts.iter().any(|m| m.destination == *vol) {
+                spec_mounts.push(berth_runtime::spec::MountSpec {
+                    source: String::new(),
+                    destination: vol.clone(),
+                    kind: berth_runtime::spec::MountKind::Volume,
+                    ..Default::default()
+                });
+            }
+        }
+        for m in spec_mounts
+            .iter_mut()
+            .filter(|m| m.kind == berth_runtime::spec::MountKind::Volume)
+        {
+            let (_, data) = self.create_volume(&m.source)?;
+            m.source = data.to_string_lossy().into_owned();
+        }
         let mut id_bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut id_bytes);
         let id = hex::encode(id_bytes);
         let mut spec = opts.spec.clone();
         spec.id = id.clone();
+        spec.mounts = spec_mounts;
         let config = ContainerConfig {
             spec,
             restart: opts.restart,

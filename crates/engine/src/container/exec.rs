@@ -153,9 +153,20 @@ impl Engine {
             std::fs::write(&process_path, serde_json::to_vec(&p).unwrap_or_default())
                 .map_err(|e| EngineError::io("exec: write process.json", e))?;
         }
+        let seccomp = spec
+            .pointer("/linux/seccomp")
+            .filter(|v| !v.is_null())
+            .map(|v| serde_json::from_value(v.clone()))
+            .transpose()
+            .map_err(|e| {
+                EngineError::bad_input(
+                    format!("container {}", &rec.id[..12]),
+                    format!("seccomp profile: {e}"),
+                )
+            })?;
         let pid = self
             .oci_runtime()
-            .exec(&rec.id, &process_path, &opts.cmd[0], stdio)
+            .exec(&rec.id, &process_path, &opts.cmd[0], stdio, seccomp)
             .map_err(|e| EngineError::StartFailed {
                 id: rec.id.clone(),
                 code: e.exit_code(),

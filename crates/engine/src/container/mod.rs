@@ -17,6 +17,7 @@ mod bundle;
 mod create;
 mod exec;
 mod inspect;
+pub(crate) use inspect::dir_size;
 mod list;
 mod logs;
 pub mod monitor;

@@ -42,7 +42,8 @@ struct Client {
 
 /// The result of one run of the container.
 struct Exit {
-    code: i64,
+    /// Set when the restart policy starts the container again after this back-off.
+    restart: Option<Duration>,
 }
 
 /// Runs the monitor for container `id` until it is done; `report` is the pipe to the spawner.
@@ -59,7 +60,7 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
                 if let Some(r) = report.take() {
                     let _ = writeln!(r, "error {code} {message}");
                 }
-                let _ = record_exit(engine, id, i64::from(code), false, &message);
+                let _ = record_exit(engine, id, i64::from(code), false, &message, "exited");
                 cleanup(engine, id);
                 finish(engine, id);
                 return 1;
@@ -72,10 +73,16 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
             ms = t.elapsed().as_secs_f64() * 1000.0,
             "cleaned up"
         );
-        match should_restart(engine, id, exit.code) {
+        match exit.restart {
             Some(delay) => {
+                // The record says "restarting" through the back-off, as docker shows it; a
+                // stop meanwhile cancels the restart.
                 std::thread::sleep(delay);
-                if let Err(e) = mark_restarting(engine, id) {
+                if stop_was_requested(engine, id) {
+                    let _ = set_state(engine, id, "exited");
+                    break;
+                }
+                if let Err(e) = count_restart(engine, id) {
                     tracing::error!(container_id = id, error = %e, "cannot restart");
                     break;
                 }
@@ -106,6 +113,10 @@ fn finish(engine: &mut Engine, id: &str) {
         if let Err(e) = engine.remove_container_files(&rec) {
             tracing::error!(container_id = id, error = %e, "--rm: cannot remove the container");
         }
+        // Like docker's --rm, the container's anonymous volumes go with it.
+        if let Ok(config) = ContainerConfig::from_record(&rec) {
+            engine.remove_anonymous_volumes(&config);
+        }
     }
 }
 
@@ -123,14 +134,30 @@ fn should_restart(engine: &mut Engine, id: &str, code: i64) -> Option<Duration> 
     Some(Duration::from_millis(100u64 << shift))
 }
 
-fn mark_restarting(engine: &mut Engine, id: &str) -> Result<(), EngineError> {
+fn count_restart(engine: &mut Engine, id: &str) -> Result<(), EngineError> {
     engine.store.meta.write(|tx| {
         let mut r = tx
             .container(id)?
             .ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))?;
-        r.state = "restarting".into();
         r.restart_count += 1;
         tx.update_container(&r)?;
+        Ok(())
+    })
+}
+
+fn stop_was_requested(engine: &mut Engine, id: &str) -> bool {
+    engine
+        .resolve_container(id)
+        .map(|r| r.stop_requested)
+        .unwrap_or(true)
+}
+
+fn set_state(engine: &mut Engine, id: &str, state: &str) -> Result<(), EngineError> {
+    engine.store.meta.write(|tx| {
+        if let Some(mut r) = tx.container(id)? {
+            r.state = state.to_string();
+            tx.update_container(&r)?;
+        }
         Ok(())
     })
 }
@@ -141,10 +168,11 @@ fn record_exit(
     code: i64,
     oom: bool,
     error: &str,
+    state: &str,
 ) -> Result<(), EngineError> {
     engine.store.meta.write(|tx| {
         if let Some(mut r) = tx.container(id)? {
-            r.state = "exited".into();
+            r.state = state.to_string();
             r.exit_code = code;
             r.pid = 0;
             r.finished_at = now_nanos();
@@ -292,6 +320,7 @@ fn run_once(
         .write(|tx| {
             if let Some(mut r) = tx.container(id)? {
                 r.state = "running".into();
+                r.exit_code = 0;
                 r.pid = i64::from(pid);
                 r.monitor_pid = i64::from(std::process::id());
                 r.started_at = now_nanos();
@@ -331,13 +360,19 @@ fn run_once(
     tracing::debug!(container_id = id, ms = ms(t0), code, "exited");
     let oom_killed = code == 137 && engine.oom_killed(id);
     // Recorded before the clients hear of it, so that what they do next sees the exit.
-    if let Err(e) = record_exit(engine, id, code, oom_killed, "") {
+    let restart = should_restart(engine, id, code);
+    let state = if restart.is_some() {
+        "restarting"
+    } else {
+        "exited"
+    };
+    if let Err(e) = record_exit(engine, id, code, oom_killed, "", state) {
         tracing::error!(container_id = id, error = %e, "cannot record the exit");
     }
     for c in &mut clients {
         let _ = frame::write_exit(&mut c.stream, code as i32);
     }
-    Ok(Exit { code })
+    Ok(Exit { restart })
 }
 
 struct Streams {

@@ -9,7 +9,7 @@ use super::stop::process_alive;
 use crate::{Engine, EngineError};
 
 /// Whether `pid` is the monitor of container `id` (pids are reused).
-fn is_monitor_of(pid: i64, id: &str) -> bool {
+pub(crate) fn is_monitor_of(pid: i64, id: &str) -> bool {
     if !process_alive(pid) {
         return false;
     }

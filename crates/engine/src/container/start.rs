@@ -39,9 +39,14 @@ impl Engine {
     /// Starts a container's monitor and waits until it reports: started, ready for an
     /// attach, or failed (the error carries docker's exit code: 125, 126 or 127).
     pub fn start_container(&mut self, name: &str, mode: StartMode) -> Result<String, EngineError> {
-        let rec = self.resolve_container(name)?;
+        let rec = self.reconciled(name)?;
         if matches!(rec.state.as_str(), "running" | "restarting") {
             return Ok(rec.id);
+        }
+        // The previous run's monitor records the exit before it cleans up: let it finish,
+        // or it would unmount and disconnect what this start sets up.
+        if rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id) {
+            super::stop::wait_gone(rec.monitor_pid, std::time::Duration::from_secs(15));
         }
         let paths = self.container_paths(&rec.id);
         // A fresh start resets what the previous run left.

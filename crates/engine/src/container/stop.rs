@@ -83,6 +83,18 @@ impl Engine {
             return Ok(rec.id);
         }
         let config = ContainerConfig::from_record(&rec)?;
+        if rec.state == "restarting" {
+            // Between two runs: cancel the restart and let the monitor go.
+            self.store.meta.write(|tx| {
+                if let Some(mut r) = tx.container(&rec.id)? {
+                    r.stop_requested = true;
+                    tx.update_container(&r)?;
+                }
+                Ok::<_, EngineError>(())
+            })?;
+            self.wait_monitor(&rec, Duration::from_secs(15));
+            return Ok(rec.id);
+        }
         self.store.meta.write(|tx| {
             if let Some(mut r) = tx.container(&rec.id)? {
                 r.stop_requested = true;
@@ -121,8 +133,14 @@ impl Engine {
         Ok(rec.id)
     }
 
-    /// `rm [-f]`: a running container is refused unless forced (then killed first).
-    pub fn remove_container(&mut self, name: &str, force: bool) -> Result<String, EngineError> {
+    /// `rm [-f] [-v]`: a running container is refused unless forced (then killed first);
+    /// with `volumes`, the anonymous volumes it used go too.
+    pub fn remove_container(
+        &mut self,
+        name: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
         if matches!(rec.state.as_str(), "running" | "restarting" | "paused") {
             if !force {
@@ -152,6 +170,11 @@ impl Engine {
             Err(e) => return Err(e),
         };
         self.remove_container_files(&rec)?;
+        if volumes {
+            if let Ok(config) = ContainerConfig::from_record(&rec) {
+                self.remove_anonymous_volumes(&config);
+            }
+        }
         Ok(rec.id)
     }
 
