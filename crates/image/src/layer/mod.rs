@@ -19,6 +19,7 @@
 //! ```
 
 mod extract;
+mod pack;
 mod path;
 mod tree;
 
@@ -28,6 +29,7 @@ use std::path::Path;
 use crate::digest::{Digest, Hasher};
 
 pub use extract::Refusal;
+pub use pack::{pack, PackOptions, Packed};
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
