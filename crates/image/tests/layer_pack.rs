@@ -35,14 +35,14 @@ fn pack_then_unpack_round_trips_with_whiteouts() {
     tree(&src);
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &src.join("etc/gone"),
+        src.join("etc/gone"),
         rustix::fs::FileType::CharacterDevice,
         rustix::fs::Mode::from_raw_mode(0),
         0,
     )
     .unwrap();
     rustix::fs::setxattr(
-        &src.join("opaque"),
+        src.join("opaque"),
         "trusted.overlay.opaque",
         b"y",
         rustix::fs::XattrFlags::empty(),
