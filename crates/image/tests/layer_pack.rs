@@ -92,7 +92,7 @@ fn pack_then_unpack_round_trips_with_whiteouts() {
     assert!(std::os::unix::fs::FileTypeExt::is_char_device(&gone.file_type()) && gone.rdev() == 0);
     let mut v = [0u8; 2];
     assert_eq!(
-        rustix::fs::lgetxattr(&dst.join("opaque"), "trusted.overlay.opaque", &mut v).unwrap(),
+        rustix::fs::lgetxattr(dst.join("opaque"), "trusted.overlay.opaque", &mut v).unwrap(),
         1
     );
 }
