@@ -8,6 +8,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -1091,5 +1092,101 @@ fn start_right_after_kill_is_not_disturbed_by_the_old_monitor() {
         "{} of 36 kill+start+rm cycles failed:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+#[test]
+fn commit_cp_diff_export_rename_pause_top_stats() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /hello.txt; rm /bin/vi; sleep 100",
+    ]);
+    assert!(common::wait_for(Duration::from_secs(5), || b
+        .run(&["exec", "box", "test", "-f", "/hello.txt"])
+        .code
+        == 0));
+    let diff = b.ok(&["diff", "box"]);
+    assert!(diff.lines().any(|l| l == "A /hello.txt"), "{diff}");
+    assert!(diff.lines().any(|l| l == "D /bin/vi"), "{diff}");
+    assert!(
+        !diff.contains("/etc/hosts"),
+        "mount points are not changes: {diff}"
+    );
+
+    // cp both ways, and a symlink in the container never leads out of it.
+    let host = b.root().join("in.txt");
+    std::fs::write(&host, "data\n").unwrap();
+    b.ok(&["cp", host.to_str().unwrap(), "box:/tmp/"]);
+    assert_eq!(b.ok(&["exec", "box", "cat", "/tmp/in.txt"]), "data\n");
+    let out = b.root().join("out.txt");
+    b.ok(&["cp", "box:/hello.txt", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hi\n");
+    b.ok(&["exec", "box", "ln", "-s", "/", "/escape"]);
+    let outside = b.root().join("outside-marker");
+    b.ok(&["cp", host.to_str().unwrap(), "box:/escape/outside-marker"]);
+    assert!(!Path::new("/outside-marker").exists() && !outside.exists());
+    assert_eq!(
+        b.ok(&["exec", "box", "cat", "/outside-marker"]),
+        "data\n",
+        "landed in the container's root"
+    );
+
+    // pause, top, stats, rename.
+    b.ok(&["pause", "box"]);
+    assert!(b
+        .ok(&["ps", "--format", "{{.Status}}"])
+        .contains("(Paused)"));
+    b.ok(&["unpause", "box"]);
+    let top = b.ok(&["top", "box"]);
+    assert!(top.starts_with("UID") && top.contains("sleep 100"), "{top}");
+    let stats = b.ok(&["stats", "--no-stream", "box"]);
+    assert!(
+        stats.starts_with("CONTAINER ID   NAME") && stats.contains("box"),
+        "{stats}"
+    );
+    b.ok(&["rename", "box", "box2"]);
+    assert_eq!(b.ok(&["ps", "--format", "{{.Names}}"]), "box2\n");
+
+    // commit: the change is in the new image, the mount points are not.
+    let id = b.ok(&["commit", "box2", "snap:v1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(
+        b.ok(&["run", "--rm", "snap:v1", "cat", "/hello.txt"]),
+        "hi\n"
+    );
+    let hist = b.ok(&["history", "-q", "snap:v1"]);
+    assert_eq!(hist.lines().count(), 2, "{hist}");
+
+    // export: the whole filesystem.
+    let tar = b.command().args(["export", "box2"]).output().unwrap();
+    assert!(tar.status.success());
+    let names: Vec<String> = ::tar::Archive::new(&tar.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "hello.txt") && names.iter().any(|n| n == "bin/busybox"));
+}
+
+#[test]
+fn init_runs_the_command_under_an_init() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let ps = b.ok(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,args"]);
+    assert!(
+        ps.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("/sbin/docker-init")),
+        "{ps}"
     );
 }

@@ -55,6 +55,7 @@ fn pack_then_unpack_round_trips_with_whiteouts() {
         &mut tar,
         &PackOptions {
             mtime_clamp: Some(1_700_000_000),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -106,6 +107,7 @@ fn the_same_tree_packs_to_the_same_bytes() {
     tree(&b);
     let opts = PackOptions {
         mtime_clamp: Some(1_000_000),
+        ..Default::default()
     };
     let (mut ta, mut tb) = (Vec::new(), Vec::new());
     let pa = pack(&a, &mut ta, &opts).unwrap();

@@ -152,6 +152,20 @@ impl Runtime {
             .map_err(|e| classify(id, "kill", "", e))
     }
 
+    /// Freezes every process of the container (cgroup freezer).
+    pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id, "pause")?
+            .pause()
+            .map_err(|e| classify(id, "pause", "", e))
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id, "resume")?
+            .resume()
+            .map_err(|e| classify(id, "resume", "", e))
+    }
+
     /// Removes the runtime's state and cgroup of a container (killing what is left).
     pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
         if !self.root.join(id).exists() {

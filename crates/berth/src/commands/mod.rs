@@ -1,6 +1,7 @@
 //! One file per verb; `run` dispatches.
 
 mod exec;
+mod files;
 mod history;
 mod images;
 mod import;
@@ -67,7 +68,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Container(C::Prune(a)) => lifecycle::prune(&mut open()?, a),
         Command::Container(C::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("container")),
         Command::Monitor(a) => monitor::run(&mut open()?, a),
-        Command::Port(a) => port::run(&mut open()?, a),
+        Command::Port(a) | Command::Container(C::Port(a)) => port::run(&mut open()?, a),
+        Command::Commit(a) | Command::Container(C::Commit(a)) => files::commit(&mut open()?, a),
+        Command::Cp(a) | Command::Container(C::Cp(a)) => files::cp(&mut open()?, a),
+        Command::Diff(a) | Command::Container(C::Diff(a)) => files::diff(&mut open()?, a),
+        Command::Export(a) | Command::Container(C::Export(a)) => files::export(&mut open()?, a),
+        Command::Rename(a) | Command::Container(C::Rename(a)) => {
+            open()?.rename_container(&a.container, &a.new_name)?;
+            Ok(())
+        }
+        Command::Pause(a) | Command::Container(C::Pause(a)) => files::pause(&mut open()?, a, true),
+        Command::Unpause(a) | Command::Container(C::Unpause(a)) => {
+            files::pause(&mut open()?, a, false)
+        }
+        Command::Top(a) | Command::Container(C::Top(a)) => files::top(&mut open()?, a),
+        Command::Stats(a) | Command::Container(C::Stats(a)) => files::stats(&mut open()?, a),
         Command::Network(c) => network::run(&mut open()?, c),
         Command::Volume(c) => volume::run(&mut open()?, c),
     }

@@ -141,6 +141,11 @@ impl Engine {
                 .map_err(|e| EngineError::io(format!("write {}", path.display()), e))?;
         }
 
+        let init = if config.spec.init {
+            Some(find_init()?)
+        } else {
+            None
+        };
         let passwd = std::fs::read_to_string(paths.rootfs.join("etc/passwd")).ok();
         let group = std::fs::read_to_string(paths.rootfs.join("etc/group")).ok();
         let host = host_info();
@@ -155,7 +160,7 @@ impl Engine {
             cgroups_path: &cgroups_path,
             etc_files: &etc,
             netns: net.netns.as_deref(),
-            init_path: None,
+            init_path: init.as_deref(),
         })
         .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         let json = serde_json::to_vec_pretty(&spec)
@@ -202,6 +207,30 @@ impl Engine {
     }
 }
 
+/// A static init for `--init` (tini, as docker's docker-init is): `BERTH_INIT`, or the one
+/// Debian's `tini` package installs.
+fn find_init() -> Result<std::path::PathBuf, EngineError> {
+    let candidates = std::env::var_os("BERTH_INIT")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/usr/bin/tini-static",
+                "/usr/bin/docker-init",
+                "/usr/libexec/docker/docker-init",
+            ]
+            .map(std::path::PathBuf::from),
+        );
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    Err(EngineError::InvalidArgument(
+        "--init needs a static init binary: install Debian's tini package (/usr/bin/tini-static) or set BERTH_INIT".into(),
+    ))
+}
+
 /// Whether `path` is a mount point (listed in our mountinfo).
 pub(crate) fn is_mountpoint(path: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -210,6 +239,54 @@ pub(crate) fn is_mountpoint(path: &Path) -> bool {
     let want = path.to_string_lossy();
     info.lines()
         .any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
+}
+
+/// Where `path` (as the container sees it) is inside `root`, following symlinks the way the
+/// container would, never out of `root`. The last component is followed only when
+/// `follow_last` (`cp` copies a symlink itself, but copies into what a symlinked directory
+/// points at).
+pub(crate) fn resolve_in_root(
+    root: &Path,
+    path: &str,
+    follow_last: bool,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::collections::VecDeque;
+    let split = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect()
+    };
+    let mut todo: VecDeque<String> = split(path).into();
+    let mut current = std::path::PathBuf::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            current.pop();
+            continue;
+        }
+        let candidate = current.join(&c);
+        let full = root.join(&candidate);
+        let last = todo.is_empty();
+        match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.file_type().is_symlink() && (!last || follow_last) => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(std::io::Error::other("too many levels of symbolic links"));
+                }
+                let target = std::fs::read_link(&full)?;
+                let target = target.to_string_lossy();
+                if target.starts_with('/') {
+                    current = std::path::PathBuf::new();
+                }
+                for part in split(&target).into_iter().rev() {
+                    todo.push_front(part);
+                }
+            }
+            _ => current = candidate,
+        }
+    }
+    Ok(root.join(current))
 }
 
 /// Creates `path` (as the container sees it) inside `root`. Symlinks are followed the way the

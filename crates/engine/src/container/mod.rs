@@ -14,8 +14,10 @@
 //! ```
 
 mod bundle;
+mod commit;
 mod create;
 mod exec;
+mod files;
 mod inspect;
 pub(crate) use inspect::dir_size;
 mod list;
@@ -23,6 +25,7 @@ mod logs;
 pub mod monitor;
 pub mod names;
 pub mod network;
+mod ops;
 mod reconcile;
 mod start;
 mod stop;
@@ -33,11 +36,14 @@ use berth_runtime::spec::ContainerSpec;
 use berth_store::ContainerRecord;
 use serde::{Deserialize, Serialize};
 
+pub use commit::CommitOptions;
 pub use create::CreateOptions;
 pub use exec::ExecOptions;
+pub use files::Change;
 pub use list::{ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};
+pub use ops::Stats;
 pub use start::{Attach, StartMode};
 
 use crate::{Engine, EngineError};

@@ -20,6 +20,8 @@ use crate::digest::{Digest, Hasher};
 pub struct PackOptions {
     /// Clamp every mtime to at most this (unix seconds).
     pub mtime_clamp: Option<u64>,
+    /// Relative paths left out (a container's mount points for /etc/hosts and friends).
+    pub skip: Vec<String>,
 }
 
 /// What [`pack`] wrote.
@@ -111,6 +113,9 @@ fn walk<W: Write>(
         } else {
             format!("{rel}/{name}")
         };
+        if opts.skip.contains(&rel_path) {
+            continue;
+        }
         let meta = fs::symlink_metadata(&path)?;
         let ft = meta.file_type();
         if is_whiteout_device(&meta) {
