@@ -39,6 +39,16 @@ pub struct DiskUsage {
     pub images_reclaimable: u64,
     /// Bytes of blobs in the content store.
     pub blobs_size: u64,
+    pub containers: usize,
+    pub running_containers: usize,
+    /// Bytes in the containers' writable layers.
+    pub containers_size: u64,
+    /// Of which in stopped containers.
+    pub containers_reclaimable: u64,
+    pub volumes: usize,
+    pub volumes_active: usize,
+    pub volumes_size: u64,
+    pub volumes_reclaimable: u64,
 }
 
 impl Engine {
@@ -167,28 +177,54 @@ impl Engine {
     }
 
     pub fn disk_usage(&mut self) -> Result<DiskUsage, EngineError> {
-        let (images, layers, tags) = self
+        let (images, layers) = self
             .store
             .meta
-            .read(|tx| Ok((tx.images()?, tx.layers()?, tx.tags()?)))?;
+            .read(|tx| Ok((tx.images()?, tx.layers()?)))?;
         let (blobs, _) = self.store.content.list()?;
-        let tagged: BTreeSet<&Digest> = tags.iter().map(|t| &t.image_id).collect();
+        let containers = self.reconcile_all()?;
+        let used: BTreeSet<String> = containers.iter().map(|c| c.image_id.clone()).collect();
         let images_size: u64 = layers.iter().map(|l| l.size).sum();
-        // Until containers exist, an image is reclaimable when nothing tags it.
+        // An image is reclaimable when no container uses it (what `image prune -a` frees).
         let reclaimable: u64 = images
             .iter()
-            .filter(|i| !tagged.contains(&i.id))
+            .filter(|i| !used.contains(&i.id.to_string()))
             .map(|i| i.size)
             .sum();
-        Ok(DiskUsage {
+        let mut u = DiskUsage {
             images: images.len(),
-            active_images: 0,
+            active_images: images
+                .iter()
+                .filter(|i| used.contains(&i.id.to_string()))
+                .count(),
             images_size,
             images_reclaimable: reclaimable.min(images_size),
             blobs_size: blobs
                 .iter()
                 .map(|b| self.store.content.size(b).unwrap_or(0))
                 .sum(),
-        })
+            containers: containers.len(),
+            ..Default::default()
+        };
+        for c in &containers {
+            let size = self.container_size(&c.id).unwrap_or(0);
+            u.containers_size += size;
+            if matches!(c.state.as_str(), "running" | "paused" | "restarting") {
+                u.running_containers += 1;
+            } else {
+                u.containers_reclaimable += size;
+            }
+        }
+        for v in self.volumes()? {
+            let size = crate::container::dir_size(&v.mountpoint);
+            u.volumes += 1;
+            u.volumes_size += size;
+            if v.used_by.is_empty() {
+                u.volumes_reclaimable += size;
+            } else {
+                u.volumes_active += 1;
+            }
+        }
+        Ok(u)
     }
 }

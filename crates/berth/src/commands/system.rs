@@ -36,8 +36,20 @@ pub fn df(engine: &mut Engine, args: DfArgs) -> anyhow::Result<()> {
             u.images_size,
             reclaimable(u.images_reclaimable, u.images_size),
         ),
-        row("Containers", 0, 0, 0, human_size(0)),
-        row("Local Volumes", 0, 0, 0, human_size(0)),
+        row(
+            "Containers",
+            u.containers,
+            u.running_containers,
+            u.containers_size,
+            reclaimable(u.containers_reclaimable, u.containers_size),
+        ),
+        row(
+            "Local Volumes",
+            u.volumes,
+            u.volumes_active,
+            u.volumes_size,
+            reclaimable(u.volumes_reclaimable, u.volumes_size),
+        ),
         row("Build Cache", 0, 0, 0, human_size(0)),
     ];
     if args.verbose {
