@@ -8,6 +8,7 @@
 //! image_layers(image_id → images, position, chain_id → layers)   -- bottom layer at position 0
 //! tags(name PK = full normalised reference, image_id → images, tagged_at)
 //! repo_digests(name PK = repo@digest, image_id → images)
+//! build_cache(key PK = a build step's cache key, image_id → images, created_at)
 //! containers(id PK, name UNIQUE, image_id → images, image_name, config JSON, created_at,
 //!            state, pid, monitor_pid, exit_code, started_at, finished_at, restart_count,
 //!            stop_requested, oom_killed, error, net)   -- times in unix nanoseconds; net is the
@@ -78,6 +79,12 @@ CREATE TABLE IF NOT EXISTS containers (
     net           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key        TEXT PRIMARY KEY,
+    image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
 CREATE TABLE IF NOT EXISTS repo_digests (
     name     TEXT PRIMARY KEY,
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
@@ -631,6 +638,42 @@ impl Tx<'_> {
         ))?;
         let rows = stmt.query_map([image_id.to_string()], container_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The image a build step produced before, by its cache key.
+    pub fn cache_get(&self, key: &Digest) -> Result<Option<Digest>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT image_id FROM build_cache WHERE key = ?1",
+                [key.to_string()],
+                |r| digest_col(r, 0),
+            )
+            .optional()?)
+    }
+
+    pub fn cache_put(&self, key: &Digest, image_id: &Digest, now: i64) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO build_cache (key, image_id, created_at) VALUES (?1, ?2, ?3)",
+            params![key.to_string(), image_id.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Image IDs the build cache holds.
+    pub fn cached_images(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT DISTINCT image_id FROM build_cache ORDER BY image_id")?;
+        let rows = stmt.query_map([], |r| digest_col(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets every cache entry; returns the images they named.
+    pub fn cache_clear(&self) -> Result<Vec<Digest>, StoreError> {
+        let images = self.cached_images()?;
+        self.tx.execute("DELETE FROM build_cache", [])?;
+        Ok(images)
     }
 
     /// Every digest a record names as a blob (manifests, configs, layer blobs).

@@ -26,7 +26,8 @@ pub fn run(engine: &mut Engine, args: ImagesArgs) -> anyhow::Result<()> {
     if let Some(repo) = &args.repository {
         filters.push(format!("reference={repo}"));
     }
-    let filter = ImageFilter::parse(&filters)?;
+    let mut filter = ImageFilter::parse(&filters)?;
+    filter.all = args.all;
     let images = engine.images(&filter)?;
     let items: Vec<_> = images
         .iter()

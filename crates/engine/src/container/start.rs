@@ -110,11 +110,21 @@ impl Engine {
     /// Attaches our stdio to a container's monitor until the container exits; returns its
     /// exit code.
     pub fn attach(&mut self, name: &str, opts: Attach) -> Result<i32, EngineError> {
+        self.attach_with(name, opts, None)
+    }
+
+    /// [`Engine::attach`] with the output handed to `sink` (stream type, bytes).
+    pub(crate) fn attach_with(
+        &mut self,
+        name: &str,
+        opts: Attach,
+        sink: OutputSink<'_>,
+    ) -> Result<i32, EngineError> {
         let rec = self.resolve_container(name)?;
         let paths = self.container_paths(&rec.id);
         let stream = UnixStream::connect(&paths.attach_socket)
             .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
-        let code = attach_loop(stream, opts)
+        let code = attach_loop(stream, opts, sink)
             .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
         let code = match code {
             Some(c) => c,
@@ -135,7 +145,14 @@ impl Engine {
     }
 }
 
-fn attach_loop(stream: UnixStream, opts: Attach) -> std::io::Result<Option<i32>> {
+/// Where attached output goes: our stdout/stderr, or a callback (the builder's log).
+pub(crate) type OutputSink<'a> = Option<&'a mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>>;
+
+fn attach_loop(
+    stream: UnixStream,
+    opts: Attach,
+    mut sink: OutputSink<'_>,
+) -> std::io::Result<Option<i32>> {
     let stdin = std::io::stdin();
     let stdout_fd = std::io::stdout();
     let _raw = if opts.tty && pty::is_tty(stdin.as_fd()) {
@@ -190,6 +207,11 @@ fn attach_loop(stream: UnixStream, opts: Attach) -> std::io::Result<Option<i32>>
             match reader.next()? {
                 None => return Ok(None),
                 Some((frame::EXIT, payload)) => return frame::exit_code(&payload).map(Some),
+                Some((kind, data)) if sink.is_some() => {
+                    if let Some(f) = sink.as_mut() {
+                        f(kind, &data)?;
+                    }
+                }
                 Some((frame::STDERR, data)) => {
                     err.write_all(&data)?;
                     err.flush()?;

@@ -17,6 +17,8 @@ pub struct ImageFilter {
     /// `before=IMAGE`, `since=IMAGE`
     pub before: Option<String>,
     pub since: Option<String>,
+    /// `-a`: also the build's intermediate images.
+    pub all: bool,
 }
 
 impl ImageFilter {
@@ -97,7 +99,15 @@ impl Engine {
         let rows = self.store.meta.read(|tx| {
             let mut out = Vec::new();
             let tags = tx.tags()?;
+            let cached: std::collections::BTreeSet<Digest> =
+                tx.cached_images()?.into_iter().collect();
             for img in tx.images()? {
+                // A build's intermediate images are shown only with -a (`images -a`), as
+                // docker hides images that are parents of others.
+                let intermediate = cached.contains(&img.id);
+                if intermediate && !filter.all && !tags.iter().any(|t| t.image_id == img.id) {
+                    continue;
+                }
                 let repo_tags: Vec<String> = tags
                     .iter()
                     .filter(|t| t.image_id == img.id)

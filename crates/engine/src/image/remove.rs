@@ -152,7 +152,12 @@ impl Engine {
         let victims: Vec<(Digest, u64)> = self.store.meta.read(|tx| {
             let tagged: BTreeSet<Digest> = tx.tags()?.into_iter().map(|t| t.image_id).collect();
             let mut out = Vec::new();
+            let cached: BTreeSet<Digest> = tx.cached_images()?.into_iter().collect();
             for i in tx.images()? {
+                // The build cache's images go with `builder prune`, not here.
+                if cached.contains(&i.id) {
+                    continue;
+                }
                 let unused = tx.containers_of_image(&i.id)?.is_empty();
                 if unused && (all || !tagged.contains(&i.id)) {
                     out.push((i.id, i.size));
@@ -189,4 +194,26 @@ fn familiar(full: &str) -> String {
 fn is_id_prefix(id: &Digest, name: &str) -> bool {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     !hex.is_empty() && id.hex().starts_with(&hex.to_ascii_lowercase())
+}
+
+impl Engine {
+    /// `builder prune`: forgets the build cache and deletes the images only it kept.
+    /// Returns the bytes freed.
+    pub fn prune_build_cache(&mut self) -> Result<u64, EngineError> {
+        let _lock = self.store.lock_exclusive()?;
+        let before = self.layer_bytes()?;
+        let images = self.store.meta.write(|tx| tx.cache_clear())?;
+        for id in images {
+            let keep = self.store.meta.read(|tx| {
+                Ok(!tx.tags_of(&id)?.is_empty() || !tx.containers_of_image(&id)?.is_empty())
+            })?;
+            if !keep {
+                match self.remove_image_locked(&id.to_string(), true) {
+                    Ok(_) | Err(EngineError::ImageNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(before.saturating_sub(self.layer_bytes()?))
+    }
 }
