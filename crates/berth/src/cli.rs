@@ -59,6 +59,11 @@ pub enum Command {
     System(SystemCommand),
     /// Create and run a new container from an image
     Run(RunArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Create a new container
     Create(RunArgs),
     /// Start one or more stopped containers
@@ -438,6 +443,67 @@ pub struct AttachArgs {
 
 #[derive(Debug, Args)]
 pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the 'name:tag' format
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: PATH/Dockerfile)
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// Set build-time variables
+    #[arg(long)]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set metadata for an image
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Networking mode for the RUN instructions during build (bridge, host, none)
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Type of progress output (auto, plain, tty)
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Remove intermediate containers after a successful build (always)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rm: bool,
+    /// Always remove intermediate containers
+    #[arg(long)]
+    pub force_rm: bool,
+    /// The build context: a directory, or - for a tar archive on standard input
+    pub path: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,

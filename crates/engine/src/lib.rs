@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 pub mod check;
 pub mod container;
 pub mod image;
@@ -36,6 +37,9 @@ pub enum EngineError {
     ContainerNotFound(String),
     #[error("no such volume: {0}")]
     VolumeNotFound(String),
+    /// A build step failed; the CLI shows the step, its output's tail and the log.
+    #[error("{} (Dockerfile:{}) failed with exit code {}", .0.header, .0.line, .0.code)]
+    BuildFailed(Box<build::StepFailure>),
     /// The container could not be started; `code` is docker's exit code for it (125 engine
     /// failure, 126 cannot invoke, 127 not found).
     #[error("{message}")]

@@ -22,6 +22,7 @@ pub fn commit(engine: &mut Engine, a: CommitArgs) -> anyhow::Result<()> {
             changes: a.change.clone(),
             message: a.message.clone(),
             author: a.author.clone(),
+            record_container: true,
             ..Default::default()
         },
     );

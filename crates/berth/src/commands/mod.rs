@@ -1,5 +1,6 @@
 //! One file per verb; `run` dispatches.
 
+mod build;
 mod exec;
 mod files;
 mod history;
@@ -52,6 +53,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(SystemCommand::Df(a)) => system::df(&mut open()?, a),
         Command::System(SystemCommand::Check) => system::check(&mut open()?),
         Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
+        Command::Build(a) => build::run(&mut open()?, a),
+        Command::Builder(crate::cli::BuilderCommand::Prune(a)) => build::prune(&mut open()?, a),
         Command::Create(a) | Command::Container(C::Create(a)) => run::create(&mut open()?, a),
         Command::Start(a) | Command::Container(C::Start(a)) => start::run(&mut open()?, a),
         Command::Ps(a) | Command::Container(C::Ls(a)) => ps::run(&mut open()?, a),

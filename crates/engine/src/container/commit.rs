@@ -27,6 +27,9 @@ pub struct CommitOptions {
     pub config: Option<Value>,
     /// Record the history entry with `empty_layer` when the layer holds nothing.
     pub omit_empty_layer: bool,
+    /// Name the container in the config (`docker commit` does; a build does not, so that
+    /// its images are reproducible).
+    pub record_container: bool,
 }
 
 /// Adds `KEY=VALUE` entries to an env list, replacing an entry with the same key.
@@ -124,7 +127,11 @@ impl Engine {
         let empty = opts.omit_empty_layer && packed.size == 0 && is_empty_dir(&paths.upper);
         image["config"] = section;
         image["created"] = json!(created);
-        image["container"] = json!(rec.id);
+        if opts.record_container {
+            image["container"] = json!(rec.id);
+        } else if let Some(o) = image.as_object_mut() {
+            o.remove("container");
+        }
         if let Some(a) = &opts.author {
             image["author"] = json!(a);
         }

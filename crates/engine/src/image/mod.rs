@@ -10,7 +10,7 @@ mod remove;
 
 pub use add::LayerSource;
 pub use archive_load::LoadEvent;
-pub use import::{apply_change, ImportOptions};
+pub use import::{apply_change, go_arch, ImportOptions};
 pub use inspect::HistoryEntry;
 pub use list::{ImageFilter, ImageSummary};
 pub use remove::{PruneReport, RemoveEvent};

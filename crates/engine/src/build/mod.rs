@@ -1,0 +1,361 @@
+//! `build`: the executor of a Dockerfile, on top of the pure planner in `berth-build`.
+//!
+//! Each stage starts from its base (an image, an earlier stage, or scratch). Metadata
+//! instructions only change the config; `RUN` runs a container on the current image and
+//! commits its writable layer; `COPY`/`ADD` write a layer tar straight from the context (no
+//! container). Every step that makes a layer is cached under a key of the state it starts
+//! from, its text, its build args and (COPY/ADD) the content hash of its sources, so a change
+//! to `app.py` does not re-run `pip install` when `requirements.txt` was copied first.
+//!
+//! A failed step reports its header, Dockerfile line, exit code and last lines; the full
+//! output is kept in `ROOT/build-logs/`. No tag moves unless the whole build succeeds.
+
+mod copy;
+mod step;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use berth_build::plan::Base;
+use berth_build::{cache_key, Kind, Matcher, PlanOptions};
+use berth_image::digest::Digest;
+use berth_image::reference::Reference;
+use serde_json::{json, Value};
+
+use crate::container::NetworkMode;
+use crate::image::LayerSource;
+use crate::{Engine, EngineError};
+
+/// Options of `build`, parsed at the edge.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile (default `CONTEXT/Dockerfile`).
+    pub dockerfile: Option<PathBuf>,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub no_cache: bool,
+    /// RUN steps' network (`--network`, default bridge).
+    pub network: NetworkMode,
+    /// `SOURCE_DATE_EPOCH`: fixed times, for reproducible images.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// Why a build failed at a step, with what the user needs to fix it.
+#[derive(Debug, Clone)]
+pub struct StepFailure {
+    pub header: String,
+    pub line: usize,
+    pub code: i32,
+    pub tail: Vec<String>,
+    pub log: PathBuf,
+}
+
+/// The state of a stage between steps.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    /// The stored image that matches `config` exactly, if any.
+    pub image: Option<Digest>,
+    pub config: Value,
+    pub layers: Vec<LayerSource>,
+    /// The state's cache identity: the base image ID, then a key per step.
+    pub key: Option<Digest>,
+    /// CMD was set in this stage (an ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
+}
+
+/// The build's output: lines for the user and the full log.
+pub(crate) struct Output<'a> {
+    pub print: &'a mut dyn FnMut(&str),
+    pub log: std::fs::File,
+    pub log_path: PathBuf,
+    pub tail: VecDeque<String>,
+}
+
+impl Output<'_> {
+    pub fn line(&mut self, text: &str) {
+        (self.print)(text);
+        let _ = writeln!(self.log, "{text}");
+    }
+
+    /// Output of a RUN step: to the user and the log, the last 20 lines kept.
+    pub fn run_output(&mut self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let _ = self.log.write_all(bytes);
+        for l in text.lines() {
+            if self.tail.len() == 20 {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(l.to_string());
+        }
+        (self.print)(text.trim_end_matches('\n'));
+    }
+}
+
+pub(crate) fn now_rfc3339(epoch: Option<i64>) -> String {
+    match epoch {
+        Some(t) => chrono::DateTime::from_timestamp(t, 0).unwrap_or_default(),
+        None => chrono::Utc::now(),
+    }
+    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Engine {
+    /// Builds the Dockerfile of `opts`; returns the image ID. `print` receives docker's
+    /// `Step N/M` lines and the steps' output.
+    pub fn build(
+        &mut self,
+        opts: &BuildOptions,
+        print: &mut dyn FnMut(&str),
+    ) -> Result<Digest, EngineError> {
+        // Everything the user typed is checked before anything runs.
+        let tags: Vec<Reference> = opts
+            .tags
+            .iter()
+            .map(|t| Reference::parse(t).map(Reference::with_default_tag))
+            .collect::<Result<_, _>>()?;
+        let dockerfile = opts
+            .dockerfile
+            .clone()
+            .map(|d| {
+                if d.is_absolute() {
+                    d
+                } else {
+                    opts.context.join(d)
+                }
+            })
+            .unwrap_or_else(|| opts.context.join("Dockerfile"));
+        let text = std::fs::read_to_string(&dockerfile).map_err(|e| {
+            EngineError::io(format!("read the Dockerfile {}", dockerfile.display()), e)
+        })?;
+        let df = berth_build::parse(&text).map_err(build_err)?;
+        let ignore = match std::fs::read_to_string(opts.context.join(".dockerignore")) {
+            Ok(t) => Matcher::parse(&t).map_err(build_err)?,
+            Err(_) => Matcher::empty(),
+        };
+        let mut plan_opts = PlanOptions {
+            target: opts.target.clone(),
+            build_args: opts.build_args.clone(),
+            ..Default::default()
+        };
+        // Plan once to learn the base images, then again with their environments.
+        let first = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
+        for stage in first.needed() {
+            if let Base::Image(name) = &stage.base {
+                let id = self.resolve_image(name).map_err(|e| match e {
+                    EngineError::ImageNotFound(_) => EngineError::InvalidArgument(format!(
+                        "Dockerfile:{}: base image {name} not found: pull or load it first",
+                        stage.line
+                    )),
+                    other => other,
+                })?;
+                let cfg = self.image_config(&id)?;
+                let strings = |k: &str| -> Vec<String> {
+                    cfg.pointer(&format!("/config/{k}"))
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                plan_opts.base_env.insert(name.clone(), strings("Env"));
+                plan_opts
+                    .base_onbuild
+                    .insert(name.clone(), strings("OnBuild"));
+            }
+        }
+        let plan = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
+        for unused in &plan.unused_build_args {
+            print(&format!(
+                "[Warning] One or more build-args [{unused}] were not consumed"
+            ));
+        }
+
+        let logs = self.store.root().join("build-logs");
+        std::fs::create_dir_all(&logs).map_err(|e| EngineError::io("build logs", e))?;
+        let log_path = logs.join(format!(
+            "{}-{}.log",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"),
+            std::process::id()
+        ));
+        let log = std::fs::File::create(&log_path).map_err(|e| EngineError::io("build log", e))?;
+        let mut out = Output {
+            print,
+            log,
+            log_path,
+            tail: VecDeque::new(),
+        };
+        for step in &plan.preamble {
+            out.line(&step.header());
+        }
+
+        // Stages in Dockerfile order (dependencies always come earlier).
+        let mut results: BTreeMap<usize, Digest> = BTreeMap::new();
+        for stage in plan.needed() {
+            let mut state = self.stage_base(&stage.base, &results, opts)?;
+            for step in &stage.steps {
+                out.line(&step.header());
+                if let Kind::From(_) = step.instruction.kind {
+                    if let Some(id) = &state.image {
+                        out.line(&format!(" ---> {}", id.short()));
+                    }
+                    continue;
+                }
+                self.run_step(step, &mut state, opts, &ignore, &results, &mut out)?;
+            }
+            let id = self.materialize(&mut state, opts, stage.index == plan.target)?;
+            results.insert(stage.index, id);
+        }
+        let id = results
+            .get(&plan.target)
+            .cloned()
+            .ok_or_else(|| EngineError::InvalidArgument("the target stage was not built".into()))?;
+        out.line(&format!("Successfully built {}", id.short()));
+        let now = crate::now_unix();
+        self.store.meta.write(|tx| {
+            for t in &tags {
+                tx.set_tag(&t.to_string(), &id, now)?;
+            }
+            Ok::<_, EngineError>(())
+        })?;
+        self.sync_layout_index()?;
+        for t in &tags {
+            out.line(&format!("Successfully tagged {}", t.familiar()));
+        }
+        Ok(id)
+    }
+
+    /// The state a stage starts from.
+    fn stage_base(
+        &mut self,
+        base: &Base,
+        results: &BTreeMap<usize, Digest>,
+        opts: &BuildOptions,
+    ) -> Result<State, EngineError> {
+        let id = match base {
+            Base::Scratch => {
+                return Ok(State {
+                    image: None,
+                    config: json!({
+                        "architecture": crate::image::go_arch(),
+                        "os": "linux",
+                        "config": {"Env": [format!("PATH={}", berth_runtime::spec::DEFAULT_PATH)]},
+                        "rootfs": {"type": "layers", "diff_ids": []},
+                        "history": [],
+                    }),
+                    layers: Vec::new(),
+                    key: None,
+                    cmd_set: false,
+                })
+            }
+            Base::Image(name) => self.resolve_image(name)?,
+            Base::Stage(i) => results.get(i).cloned().ok_or_else(|| {
+                EngineError::InvalidArgument(format!("stage {i} was not built before its use"))
+            })?,
+        };
+        let mut config = self.image_config(&id)?;
+        // A new image: the base's identity fields do not carry over.
+        if let Some(o) = config.as_object_mut() {
+            o.remove("container");
+            o.remove("container_config");
+        }
+        let _ = opts;
+        Ok(State {
+            layers: self.image_layer_sources(&id)?,
+            config,
+            key: Some(id.clone()),
+            image: Some(id),
+            cmd_set: false,
+        })
+    }
+
+    /// Makes sure the state is a stored image (the target gets the build's labels).
+    fn materialize(
+        &mut self,
+        state: &mut State,
+        opts: &BuildOptions,
+        is_target: bool,
+    ) -> Result<Digest, EngineError> {
+        if is_target && !opts.labels.is_empty() {
+            for (k, v) in &opts.labels {
+                state.config["config"]["Labels"][k] = json!(v);
+            }
+            state.image = None;
+        }
+        if let Some(id) = &state.image {
+            return Ok(id.clone());
+        }
+        if let Some(t) = opts.source_date_epoch {
+            state.config["created"] = json!(now_rfc3339(Some(t)));
+        }
+        let bytes =
+            serde_json::to_vec(&state.config).map_err(|e| EngineError::bad_input("build", e))?;
+        let rec = self.add_image(&bytes, &state.layers, "build")?;
+        state.image = Some(rec.id.clone());
+        Ok(rec.id)
+    }
+
+    /// Looks a step up in the build cache.
+    pub(crate) fn cache_lookup(&mut self, key: &Digest) -> Result<Option<Digest>, EngineError> {
+        let hit = self.store.meta.read(|tx| tx.cache_get(key))?;
+        Ok(hit.filter(|id| self.store.content.contains(id)))
+    }
+
+    /// Takes a cached image as the new state.
+    pub(crate) fn adopt(
+        &mut self,
+        state: &mut State,
+        id: &Digest,
+        key: Digest,
+    ) -> Result<(), EngineError> {
+        state.config = self.image_config(id)?;
+        state.layers = self.image_layer_sources(id)?;
+        state.image = Some(id.clone());
+        state.key = Some(key);
+        Ok(())
+    }
+
+    pub(crate) fn cache_store(&mut self, key: &Digest, id: &Digest) -> Result<(), EngineError> {
+        let now = crate::now_unix();
+        self.store.meta.write(|tx| tx.cache_put(key, id, now))?;
+        Ok(())
+    }
+}
+
+/// The next state key.
+pub(crate) fn next_key(
+    state: &State,
+    text: &str,
+    sources: Option<&Digest>,
+    args: &[String],
+) -> Digest {
+    cache_key(state.key.as_ref(), text, sources, args)
+}
+
+pub(crate) fn build_err(e: berth_build::BuildError) -> EngineError {
+    EngineError::InvalidArgument(e.to_string())
+}
+
+/// Where a relative path lands: under the state's working directory.
+pub(crate) fn in_workdir(config: &Value, path: &str) -> String {
+    if path.starts_with('/') {
+        return path.to_string();
+    }
+    let wd = config
+        .pointer("/config/WorkingDir")
+        .and_then(Value::as_str)
+        .filter(|w| !w.is_empty())
+        .unwrap_or("/");
+    let joined = Path::new(wd).join(path);
+    let mut s = joined.to_string_lossy().into_owned();
+    if path.ends_with('/') && !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}

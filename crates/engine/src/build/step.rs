@@ -1,0 +1,291 @@
+//! One step: metadata instructions change the config; RUN runs a container and commits it.
+
+use berth_build::parse::{Command, Healthcheck, RunScript};
+use berth_build::{Kind, Matcher, Step};
+use berth_image::digest::Digest;
+use berth_runtime::spec::ContainerSpec;
+use serde_json::{json, Value};
+
+use super::{in_workdir, next_key, now_rfc3339, BuildOptions, Output, State, StepFailure};
+use crate::container::{Attach, CommitOptions, CreateOptions, NetworkMode, StartMode};
+use crate::{Engine, EngineError};
+
+fn shell_of(config: &Value) -> Vec<String> {
+    config
+        .pointer("/config/Shell")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .filter(|v: &Vec<String>| !v.is_empty())
+        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+}
+
+fn command(config: &Value, c: &Command) -> Value {
+    match c {
+        Command::Exec(args) => json!(args),
+        Command::Shell(line) => {
+            let mut v = shell_of(config);
+            v.push(line.clone());
+            json!(v)
+        }
+    }
+}
+
+fn nanos(d: Option<std::time::Duration>) -> Option<u128> {
+    d.map(|d| d.as_nanos())
+}
+
+/// Applies a metadata instruction to the config section.
+fn apply(kind: &Kind, config: &mut Value, cmd_set: &mut bool) {
+    let c = &mut config["config"];
+    if c.is_null() {
+        *c = json!({});
+    }
+    match kind {
+        Kind::Env(kvs) => {
+            let mut env: Vec<Value> = c
+                .get("Env")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for kv in kvs {
+                env.retain(|e| {
+                    e.as_str().and_then(|s| s.split('=').next()) != Some(kv.key.as_str())
+                });
+                env.push(json!(format!("{}={}", kv.key, kv.value)));
+            }
+            c["Env"] = json!(env);
+        }
+        Kind::Label(kvs) => {
+            for kv in kvs {
+                c["Labels"][&kv.key] = json!(kv.value);
+            }
+        }
+        Kind::Maintainer(m) => config["author"] = json!(m),
+        Kind::Expose(ports) => {
+            for p in ports {
+                let key = if p.contains('/') {
+                    p.clone()
+                } else {
+                    format!("{p}/tcp")
+                };
+                c["ExposedPorts"][&key] = json!({});
+            }
+        }
+        Kind::Workdir(w) => {
+            let dir = in_workdir(config, w);
+            config["config"]["WorkingDir"] = json!(dir);
+        }
+        Kind::Cmd(cmd) => {
+            let v = command(config, cmd);
+            config["config"]["Cmd"] = v;
+            *cmd_set = true;
+        }
+        Kind::Entrypoint(cmd) => {
+            let v = command(config, cmd);
+            config["config"]["Entrypoint"] = v;
+            // An ENTRYPOINT drops the CMD the base image had (not one set in this stage).
+            if !*cmd_set {
+                config["config"]["Cmd"] = Value::Null;
+            }
+        }
+        Kind::User(u) => c["User"] = json!(u),
+        Kind::Volume(v) => {
+            for p in &v.paths {
+                c["Volumes"][p] = json!({});
+            }
+        }
+        Kind::Healthcheck(h) => {
+            let mut hc = json!({"Test": h.test()});
+            if let Healthcheck::Check(check) = h {
+                for (k, v) in [
+                    ("Interval", nanos(check.interval)),
+                    ("Timeout", nanos(check.timeout)),
+                    ("StartPeriod", nanos(check.start_period)),
+                    ("StartInterval", nanos(check.start_interval)),
+                ] {
+                    if let Some(v) = v {
+                        hc[k] = json!(v);
+                    }
+                }
+                if let Some(r) = check.retries {
+                    hc["Retries"] = json!(r);
+                }
+            }
+            c["Healthcheck"] = hc;
+        }
+        Kind::Shell(s) => c["Shell"] = json!(s),
+        Kind::StopSignal(s) => c["StopSignal"] = json!(s),
+        Kind::Onbuild(inner) => {
+            let text = inner.original.clone();
+            let mut list: Vec<Value> = c
+                .get("OnBuild")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            list.push(json!(text));
+            c["OnBuild"] = json!(list);
+        }
+        Kind::Arg(_) | Kind::From(_) | Kind::Run(_) | Kind::Copy(_) | Kind::Add(_) => {}
+    }
+}
+
+pub(crate) fn push_history(config: &mut Value, created: &str, created_by: &str, empty: bool) {
+    let mut entry = json!({"created": created, "created_by": created_by});
+    if empty {
+        entry["empty_layer"] = json!(true);
+    }
+    let mut h: Vec<Value> = config
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    h.push(entry);
+    config["history"] = json!(h);
+}
+
+impl Engine {
+    pub(crate) fn run_step(
+        &mut self,
+        step: &Step,
+        state: &mut State,
+        opts: &BuildOptions,
+        ignore: &Matcher,
+        results: &std::collections::BTreeMap<usize, Digest>,
+        out: &mut Output<'_>,
+    ) -> Result<(), EngineError> {
+        let text = step.cache_text();
+        match &step.instruction.kind {
+            Kind::Run(run) => self.step_run(step, run, state, opts, out),
+            Kind::Copy(c) => self.step_copy(step, c, false, state, opts, ignore, results, out),
+            Kind::Add(c) => self.step_copy(step, c, true, state, opts, ignore, results, out),
+            kind => {
+                let mut cmd_set = state.cmd_set;
+                apply(kind, &mut state.config, &mut cmd_set);
+                state.cmd_set = cmd_set;
+                let created = now_rfc3339(opts.source_date_epoch);
+                push_history(
+                    &mut state.config,
+                    &created,
+                    &format!("/bin/sh -c #(nop)  {}", step.text),
+                    true,
+                );
+                state.image = None;
+                state.key = Some(next_key(state, &text, None, &step.build_args));
+                Ok(())
+            }
+        }
+    }
+
+    fn step_run(
+        &mut self,
+        step: &Step,
+        run: &berth_build::parse::Run,
+        state: &mut State,
+        opts: &BuildOptions,
+        out: &mut Output<'_>,
+    ) -> Result<(), EngineError> {
+        let key = next_key(state, &step.cache_text(), None, &step.build_args);
+        if !opts.no_cache {
+            if let Some(id) = self.cache_lookup(&key)? {
+                out.line(" ---> Using cache");
+                out.line(&format!(" ---> {}", id.short()));
+                return self.adopt(state, &id, key);
+            }
+        }
+        let cmd: Vec<String> = match run.script() {
+            RunScript::Exec(args) => args.to_vec(),
+            RunScript::Shell(line) => {
+                let mut v = shell_of(&state.config);
+                v.push(line);
+                v
+            }
+            RunScript::File(doc) => {
+                // A `#!` heredoc: write it to a file and run that, as BuildKit does.
+                let script = format!(
+                    "cat > /tmp/{n} <<'BERTH_HEREDOC_EOF'\n{body}BERTH_HEREDOC_EOF\nchmod 0755 /tmp/{n} && exec /tmp/{n}",
+                    n = doc.name,
+                    body = doc.body()
+                );
+                vec!["/bin/sh".into(), "-c".into(), script]
+            }
+        };
+        let network = match run.network.as_deref() {
+            Some("none") => NetworkMode::None,
+            Some("host") => NetworkMode::Host,
+            _ => opts.network.clone(),
+        };
+        let base = self.materialize(state, opts, false)?;
+        let mut env = step.build_args.clone();
+        env.extend(step.proxy_args.iter().cloned());
+        let id = self.create_container(CreateOptions {
+            image: base.to_string(),
+            spec: ContainerSpec {
+                entrypoint: Some(Vec::new()),
+                cmd,
+                env,
+                ..Default::default()
+            },
+            network,
+            ..Default::default()
+        })?;
+        out.line(&format!(" ---> Running in {}", &id[..12]));
+        let result = self
+            .start_container(&id, StartMode::WaitAttach)
+            .and_then(|_| {
+                let mut sink = |_: u8, data: &[u8]| -> std::io::Result<()> {
+                    out.run_output(data);
+                    Ok(())
+                };
+                self.attach_with(&id, Attach::default(), Some(&mut sink))
+            });
+        let code = match result {
+            Ok(c) => c,
+            Err(EngineError::StartFailed { code, message, .. }) => {
+                out.run_output(format!("{message}\n").as_bytes());
+                code
+            }
+            Err(e) => {
+                let _ = self.remove_container(&id, true, true);
+                return Err(e);
+            }
+        };
+        if code != 0 {
+            let _ = self.remove_container(&id, true, true);
+            return Err(EngineError::BuildFailed(Box::new(StepFailure {
+                header: step.header(),
+                line: step.line,
+                code,
+                tail: out.tail.iter().cloned().collect(),
+                log: out.log_path.clone(),
+            })));
+        }
+        let section = state
+            .config
+            .get("config")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let committed = self.commit_container(
+            &id,
+            &CommitOptions {
+                config: Some(section),
+                created_by: Some(format!(
+                    "/bin/sh -c {}",
+                    step.text.trim_start_matches("RUN ")
+                )),
+                source_date_epoch: opts.source_date_epoch,
+                record_container: false,
+                ..Default::default()
+            },
+        );
+        let _ = self.remove_container(&id, true, true);
+        let image = committed?;
+        out.line(&format!("Removing intermediate container {}", &id[..12]));
+        out.line(&format!(" ---> {}", image.short()));
+        self.cache_store(&key, &image)?;
+        self.adopt(state, &image, key)
+    }
+}
