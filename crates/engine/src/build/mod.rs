@@ -342,20 +342,55 @@ pub(crate) fn build_err(e: berth_build::BuildError) -> EngineError {
     EngineError::InvalidArgument(e.to_string())
 }
 
-/// Where a relative path lands: under the state's working directory.
+/// Where a relative path lands: under the state's working directory, cleaned of `.` and
+/// `..`. A path naming a directory (`.`, `./`, `dir/`, `/app/.`) keeps a trailing `/`.
 pub(crate) fn in_workdir(config: &Value, path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
-    }
     let wd = config
         .pointer("/config/WorkingDir")
         .and_then(Value::as_str)
         .filter(|w| !w.is_empty())
         .unwrap_or("/");
-    let joined = Path::new(wd).join(path);
-    let mut s = joined.to_string_lossy().into_owned();
-    if path.ends_with('/') && !s.ends_with('/') {
+    let full = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{path}", wd.trim_end_matches('/'))
+    };
+    let is_dir = path == "." || path.ends_with('/') || path.ends_with("/.") || path == "..";
+    let mut parts: Vec<&str> = Vec::new();
+    for c in full.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut s = format!("/{}", parts.join("/"));
+    if is_dir && !s.ends_with('/') {
         s.push('/');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_resolve_under_the_workdir() {
+        let cfg = json!({"config": {"WorkingDir": "/app"}});
+        for (dest, want) in [
+            (".", "/app/"),
+            ("./", "/app/"),
+            ("x", "/app/x"),
+            ("x/", "/app/x/"),
+            ("../etc/y", "/etc/y"),
+            ("/abs/z", "/abs/z"),
+            ("/abs/.", "/abs/"),
+        ] {
+            assert_eq!(in_workdir(&cfg, dest), want, "{dest}");
+        }
+        assert_eq!(in_workdir(&json!({}), "f"), "/f");
+    }
 }

@@ -1,0 +1,322 @@
+//! End to end: `berth build` — the tutorial's Dockerfile shape, the layer cache, failures a
+//! person can read, multi-stage, .dockerignore, reproducible images.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{wait_for, Sandbox};
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, c).unwrap();
+    }
+}
+
+fn context(s: &Sandbox, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = s.root().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, files);
+    dir
+}
+
+const TUTORIAL: &str = r#"# base image
+FROM busybox
+# metadata info
+LABEL maintainer="Henri Vandersleyen" email="hvandersleyen@gmail.com"
+# exposing container port
+EXPOSE 8000
+# set work directly so that paths can be relative
+WORKDIR /usr/src/app
+# copy to make usage of caching
+COPY requirements.txt ./
+#install dependencies
+RUN echo "installing $(cat requirements.txt)" && mkdir -p /deps && cp requirements.txt /deps/installed
+# copy code itself from local file to image
+COPY . .
+CMD httpd -f -p $PORT -h /usr/src/app/src
+"#;
+
+#[test]
+fn the_tutorials_dockerfile_builds_runs_and_reuses_the_install_layer() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let ctx = context(
+        &s,
+        "site",
+        &[
+            ("Dockerfile", TUTORIAL),
+            ("requirements.txt", "streamlit\n"),
+            ("src/index.html", "Hello World!\n"),
+        ],
+    );
+    let out = s.ok(&[
+        "build",
+        "-t",
+        "streamlit:beta-pre-prod",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.contains("Step 1/8 : FROM busybox"), "{out}");
+    assert!(out.contains("Step 6/8 : RUN echo"), "{out}");
+    assert!(out.contains("installing streamlit"), "{out}");
+    assert!(
+        out.contains("Successfully tagged streamlit:beta-pre-prod"),
+        "{out}"
+    );
+
+    // The image runs with the tutorial's fixed command line.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "personal-website",
+        "-e",
+        "PORT=8000",
+        "-p",
+        "8000",
+        "streamlit:beta-pre-prod",
+    ]);
+    let port = s
+        .ok(&["port", "personal-website", "8000/tcp"])
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("http://127.0.0.1:{port}/index.html");
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            std::process::Command::new("curl")
+                .args(["-sf", "-m", "2", &url])
+                .output()
+                .is_ok_and(|o| o.stdout == b"Hello World!\n")
+        }),
+        "the site answers at {url}"
+    );
+
+    // Touch app code: the install step comes from the cache.
+    write(&ctx, &[("src/index.html", "Hello again!\n")]);
+    let out = s.ok(&[
+        "build",
+        "-t",
+        "streamlit:beta-pre-prod",
+        ctx.to_str().unwrap(),
+    ]);
+    let after_run = out.split("Step 6/8").nth(1).unwrap();
+    let run_part = after_run.split("Step 7/8").next().unwrap();
+    assert!(
+        run_part.contains("Using cache") && !run_part.contains("Running in"),
+        "{out}"
+    );
+    let copy_part = out.split("Step 7/8").nth(1).unwrap();
+    assert!(
+        !copy_part.contains("Using cache"),
+        "the changed COPY is rebuilt: {out}"
+    );
+
+    // The config is what docker would write.
+    let cfg = s.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config}}",
+        "streamlit:beta-pre-prod",
+    ]);
+    let cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(cfg["WorkingDir"], "/usr/src/app");
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["/bin/sh", "-c", "httpd -f -p $PORT -h /usr/src/app/src"])
+    );
+    assert!(cfg["ExposedPorts"].get("8000/tcp").is_some());
+    assert_eq!(cfg["Labels"]["maintainer"], "Henri Vandersleyen");
+    let hist = s.ok(&["history", "--no-trunc", "streamlit:beta-pre-prod"]);
+    assert!(
+        hist.contains("WORKDIR /usr/src/app") && hist.contains("installing"),
+        "{hist}"
+    );
+}
+
+#[test]
+fn a_failing_step_is_reported_and_no_tag_moves() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let ok = context(
+        &s,
+        "ok",
+        &[("Dockerfile", "FROM busybox\nRUN echo v1 > /v\n")],
+    );
+    let first = s
+        .ok(&["build", "-q", "-t", "app:latest", ok.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let bad = context(
+        &s,
+        "bad",
+        &[("Dockerfile", "FROM busybox\nRUN echo v2 > /v\nRUN for i in $(seq 1 30); do echo line $i; done; exit 7\n")],
+    );
+    let r = s.run(&["build", "-t", "app:latest", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Step 3/3 : RUN for i in") && r.stderr.contains("(Dockerfile:3)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("exit code 7"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 30") && !r.stderr.contains("line 10\n"),
+        "the last 20 lines: {}",
+        r.stderr
+    );
+    let log = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("the full log: "))
+        .unwrap();
+    let full = std::fs::read_to_string(log).unwrap();
+    assert!(
+        full.contains("line 1\n") && full.contains("line 30"),
+        "the log has everything"
+    );
+    assert_eq!(
+        s.ok(&["images", "-q", "--no-trunc", "app:latest"]).trim(),
+        first,
+        "the tag did not move"
+    );
+    assert_eq!(s.ok(&["ps", "-aq"]), "", "no build container left");
+}
+
+#[test]
+fn bad_dockerfiles_get_one_line_errors_with_line_numbers() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    for (df, needle) in [
+        (
+            "FROM busybox\nRUNN x\n",
+            "Dockerfile:2: unknown instruction: RUNN",
+        ),
+        (
+            "FROM busybox\nCOPY missing.txt /\n",
+            "Dockerfile:2: COPY failed: missing.txt",
+        ),
+        (
+            "FROM busybox\nENV A=${B\n",
+            "Dockerfile:2: failed to process",
+        ),
+        (
+            "FROM nosuchbase:1\n",
+            "Dockerfile:1: base image nosuchbase:1 not found",
+        ),
+        (
+            "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /x /x\n",
+            "circular dependency",
+        ),
+    ] {
+        let ctx = context(&s, "err", &[("Dockerfile", df)]);
+        let before = s.ok(&["images", "-aq"]);
+        let r = s.run(&["build", ctx.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{df}");
+        let err_lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(err_lines.len(), 1, "{df}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{df}: {}", r.stderr);
+        assert_eq!(s.ok(&["images", "-aq"]), before, "{df}: nothing stored");
+    }
+}
+
+#[test]
+fn multi_stage_target_dockerignore_and_stdin_context() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let ctx = context(
+        &s,
+        "ms",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox AS builder\nRUN mkdir /out && echo built > /out/artifact\n\
+                 FROM busybox AS final\nCOPY --from=builder /out/artifact /app/artifact\nCOPY . /ctx/\n\
+                 FROM busybox AS other\nRUN exit 1\n",
+            ),
+            (".dockerignore", "secret*\n!secret-ok.txt\n"),
+            ("secret.key", "no"),
+            ("secret-ok.txt", "yes"),
+            ("keep.txt", "k"),
+        ],
+    );
+    let out = s.ok(&[
+        "build",
+        "--target",
+        "final",
+        "-t",
+        "ms:final",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(
+        !out.contains("RUN exit 1"),
+        "the unneeded stage is skipped: {out}"
+    );
+    assert_eq!(
+        s.ok(&["run", "--rm", "ms:final", "cat", "/app/artifact"]),
+        "built\n"
+    );
+    let ls = s.ok(&["run", "--rm", "ms:final", "ls", "/ctx"]);
+    assert!(
+        ls.contains("keep.txt") && ls.contains("secret-ok.txt") && !ls.contains("secret.key"),
+        "{ls}"
+    );
+
+    // A context as a tar on standard input.
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, c) in [
+        ("Dockerfile", "FROM busybox\nCOPY hello.txt /\n"),
+        ("hello.txt", "from stdin\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(c.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, p, c.as_bytes()).unwrap();
+    }
+    let r = s.run_stdin(&["build", "-t", "stdin:ctx", "-"], &b.into_inner().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        s.ok(&["run", "--rm", "stdin:ctx", "cat", "/hello.txt"]),
+        "from stdin\n"
+    );
+}
+
+#[test]
+fn source_date_epoch_makes_builds_reproducible_across_stores() {
+    let Some(a) = Sandbox::with_busybox() else {
+        return;
+    };
+    let Some(b) = Sandbox::new() else { return };
+    // The same base image in both stores.
+    let archive = a.root().join("busybox.tar");
+    a.ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    b.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let df = "FROM busybox\nENV A=1\nWORKDIR /app\nCOPY f.txt .\nRUN echo made > /app/made\nCMD [\"cat\", \"/app/made\"]\n";
+    let mut ids = Vec::new();
+    for s in [&a, &b] {
+        let ctx = context(s, "repro", &[("Dockerfile", df), ("f.txt", "same\n")]);
+        let r = s
+            .command()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "-q", ctx.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        ids.push(String::from_utf8_lossy(&r.stdout).trim().to_string());
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "the same image digest from two clean stores"
+    );
+}
