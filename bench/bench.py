@@ -8,11 +8,13 @@ starts the private test dockerd (scripts/dockerd.sh), builds the fixtures once (
 --workdir), then for every row and every tool runs: before_all, then N times (after --warmup
 untimed runs) setup → timed command → teardown, then after_all. Repetitions of the tools in a row
 are interleaved (berth, docker, podman, runc, berth, ...) so drift hits all alike. It prints a
-markdown table (median seconds; ratio = tool median / berth median, so docker 2.00 means docker
-took twice as long as berth), the rows' goals as PASS/FAIL, and writes everything to
-bench/results/<date>.json.
+markdown table (median seconds, or the row's metric, e.g. requests/s; ratio = how many times better
+berth is: tool median / berth median for times, so docker 2.00 means docker took twice as long as
+berth, berth median / tool median for "higher is better" metrics), the rows' goals as PASS/FAIL,
+and writes everything to bench/results/<date>.json.
 
-Rows are pluggable: ROWS below maps row name → Row(jobs={tool: Job}, title, runs, goals); a plain
+Rows are pluggable: ROWS below maps row name → Row(jobs={tool: Job}, title, runs, goals, metric,
+dockerd); a plain
 (setup, command, teardown) tuple works as a Job too. Commands are bash snippets formatted with the
 context from `context()` ({berth}, {docker}, {podman}, {runc}, {busybox_ref}, {root}, {runroot},
 ...) and the Job's `vars`; a berth snippet runs with BERTH_ROOT and BERTH_RUNROOT set to the row's
@@ -49,6 +51,9 @@ RESULTS = REPO / "bench" / "results"
 DOCKER_SOCK = "/run/berth-test-docker.sock"
 DOCKER_BIN = "/usr/bin/docker"  # Debian's client, same version as its dockerd
 DOCKER = [DOCKER_BIN, "-H", f"unix://{DOCKER_SOCK}"]
+# `scripts/dockerd.sh start --bridge`: a second dockerd with docker0 and its iptables rules
+DOCKER_NET_SOCK = "/run/berth-test-docker-net.sock"
+DOCKER_NET = [DOCKER_BIN, "-H", f"unix://{DOCKER_NET_SOCK}"]
 RUN_BASE = Path("/run/berth-bench")  # the tools' run roots: BERTH_RUNROOT, podman --runroot, runc --root
 APT_PACKAGES = ["docker.io", "skopeo", "busybox-static", "gcc", "libc6-dev", "tar"]
 
@@ -57,6 +62,7 @@ BIG_FILES = 4  # incompressible files in the big image ...
 BIG_FILE_SIZE = 50 * 1024 * 1024  # ... of 50 MiB each
 QUIET_FIXTURES = True  # hide make-test-images.sh's progress lines
 FIXTURE_EPOCH = 1704067200  # mtime of every fixture tar entry (2024-01-01)
+HTTP_FILE_SIZE = 4096  # www/index.html of the httpd image
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,6 +80,7 @@ class Job:
     after_all: str | None = None  # once at the end, also after a failure
     describe: str | None = None  # after before_all; its stdout is kept as the cell's note
     vars: dict[str, str | int] = dataclasses.field(default_factory=dict)  # extra {names}
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # extra environment variables
 
 
 def as_job(spec: Job | tuple) -> Job:
@@ -107,12 +114,63 @@ def faster_than(other: str, factor: float, tool: str = "berth") -> Goal:
     return Goal(f"{tool} ≥ {factor:g}× faster than {other}", check)
 
 
+def at_least(other: str, factor: float = 1.0, tool: str = "berth") -> Goal:
+    """For a "higher is better" metric: tool median ≥ factor × other median."""
+
+    def check(cells: dict[str, dict]) -> tuple[bool, str]:
+        mine, theirs = cells[tool]["median"], cells[other]["median"]
+        unit = cells[tool].get("unit", "")
+        ratio = mine / theirs
+        return ratio >= factor, (
+            f"{tool} median {mine:.0f} {unit}, {other} {theirs:.0f} {unit}: {ratio:.2f}×; goal ≥ {factor:g}×"
+        )
+
+    return Goal(f"{tool} ≥ {factor:g}× {other}" if factor != 1 else f"{tool} ≥ {other}", check)
+
+
+@dataclasses.dataclass
+class Metric:
+    """What a row measures instead of the command's wall time: parse(stdout) → (value, note)."""
+
+    unit: str
+    parse: Callable[[str], tuple[float, str]]  # raises ValueError when the output is unusable
+    higher_is_better: bool = True
+
+
+def wrk_requests_per_second(out: str) -> tuple[float, str]:
+    """`Requests/sec:` of wrk's report; refuses a run with non-2xx answers or many socket errors."""
+    rate = requests = None
+    errors = ""
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            rate = float(words[1])
+        elif "requests in" in line:
+            requests = int(words[0])
+        elif line.strip().startswith("Socket errors:"):
+            errors = line.strip()
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            raise ValueError(f"wrk: {line.strip()}")
+    if rate is None or not requests:
+        raise ValueError("no `Requests/sec:` or no requests in wrk's output")
+    if errors:
+        count = sum(int(w.rstrip(",")) for w in errors.split()[2:] if w.rstrip(",").isdigit())
+        if count > requests / 100:
+            raise ValueError(f"wrk: {errors} for {requests} requests")
+    return rate, f"{requests} requests" + (f"; {errors}" if errors else "")
+
+
+WRK = Metric(unit="req/s", parse=wrk_requests_per_second)
+
+
 @dataclasses.dataclass
 class Row:
     jobs: dict[str, Job | tuple]  # tool → its part
     title: str = ""  # what the table shows (default: the row's name)
     runs: int = 5  # timed repetitions unless -n is given
     goals: list[Goal] = dataclasses.field(default_factory=list)
+    metric: Metric | None = None  # None: the command's wall time in seconds, lower is better
+    dockerd: str = "plain"  # "bridge": {docker} is the dockerd with docker0 + iptables
 
 
 FRESH_ROOT = "rm -rf {root} {runroot} && mkdir -p {root} {runroot}"
@@ -189,6 +247,50 @@ def count_containers(cli: str, label: str) -> str:
         f" ($({cli} ps -aq --filter label={label} | wc -l) of them created by the bench),"
         f' $({cli} ps -q | wc -l) running"'
     )
+
+
+# The http row: busybox httpd -f serving www/index.html (4 KiB) of the httpd image, published on
+# a host port, loaded by wrk on 127.0.0.1. berth gets its own bridge, subnets and nft table so
+# that it does not touch berth0 / table `berth` of other berth roots on this host.
+HTTPD_REF = "berth-bench/httpd:latest"
+HTTP_LABEL = "berth-bench=http"
+BERTH_BENCH_NET = {
+    "BERTH_BRIDGE": "berthbench0",
+    "BERTH_SUBNET": "10.219.0.0/16",
+    "BERTH_NET_POOL": "10.220.0.0/16",
+    "BERTH_NFT_TABLE": "berth_bench",
+}
+WRK_CMD = "wrk -t2 -c32 -d10s http://127.0.0.1:{port}/index.html"
+# Until the published port answers with the whole file (≤ 10 s).
+HTTP_READY = (
+    "for _ in $(seq 100); do"
+    " test \"$(curl -sS -m 2 -o /dev/null -w '%{{http_code}} %{{size_download}}'"
+    " http://127.0.0.1:{port}/index.html 2>/dev/null)\" = '200 {size}' && exit 0; sleep 0.1; done;"
+    " echo 'http://127.0.0.1:{port}/index.html did not answer 200 with {size} bytes' >&2; exit 1"
+)
+HTTPD_RUN = (
+    " run -d --name berth-bench-http --label " + HTTP_LABEL + " -p {port}:8000 {httpd_ref}"
+    " httpd -f -p 8000 -h /www >/dev/null"
+)
+# berth's bench network: its table, bridge and the rules it put into Docker's chains.
+BERTH_NET_CLEAN = (
+    "nft delete table ip berth_bench 2>/dev/null || true; ip link delete berthbench0 2>/dev/null || true;"
+    " for c in DOCKER-USER FORWARD; do nft -a list chain ip filter $c 2>/dev/null"
+    " | sed -n 's/.*comment \"berth:berth_bench:.*# handle \\([0-9]*\\)$/\\1/p'"
+    " | xargs -r -n1 nft delete rule ip filter $c handle; done"
+)
+DOCKER_NET_INFO = (
+    'echo "bridge dockerd pid $(cat /run/berth-test-docker-net.pid),'
+    " $(tr '\\0' ' ' </proc/$(cat /run/berth-test-docker-net.pid)/cmdline"
+    " | grep -o -- '--userland-proxy=[a-z]*'), FORWARD policy"
+    ' $(iptables -S FORWARD | sed -n "s/^-P FORWARD //p"),'
+    ' $(pgrep -c -x docker-proxy || true) docker-proxy processes"'
+)
+BERTH_NET_INFO = (
+    'echo "bridge berthbench0 (BERTH_BRIDGE etc.), FORWARD policy'
+    ' $(iptables -S FORWARD | sed -n "s/^-P FORWARD //p"),'
+    ' $(iptables -S 2>/dev/null | grep -c "berth:berth_bench:" || true) berth rules in ip filter"'
+)
 
 
 ROWS: dict[str, Row] = {
@@ -324,10 +426,53 @@ ROWS: dict[str, Row] = {
         runs=10,
         goals=[median_at_most(0.050)],
     ),
+    # HTTP throughput through a published port: requests/s of `wrk` on 127.0.0.1 against
+    # busybox httpd -f (a fork per connection) serving a 4 KiB file; docker = the bridge dockerd.
+    "http": Row(
+        {
+            "berth": Job(
+                before_all=FRESH_ROOT
+                + " && {berth} import "
+                + BUSYBOX_CMD
+                + " {httpd_tar} {httpd_ref} >/dev/null && {berth}"
+                + HTTPD_RUN
+                + " && "
+                + HTTP_READY,
+                describe=BERTH_NET_INFO,
+                command=WRK_CMD,
+                after_all="{berth} rm -f berth-bench-http >/dev/null 2>&1 || true; "
+                + BERTH_NET_CLEAN
+                + "; rm -rf {root} {runroot}",
+                vars={"port": 18480, "size": HTTP_FILE_SIZE},
+                env=BERTH_BENCH_NET,
+            ),
+            "docker": Job(
+                before_all="{docker} image inspect {httpd_ref} >/dev/null 2>&1 || {docker} import "
+                + BUSYBOX_CMD
+                + " {httpd_tar} {httpd_ref} >/dev/null; "
+                + docker_rm_label(HTTP_LABEL)
+                + " && {docker}"
+                + HTTPD_RUN
+                + " && "
+                + HTTP_READY,
+                describe=DOCKER_NET_INFO,
+                command=WRK_CMD,
+                after_all=docker_rm_label(HTTP_LABEL),
+                vars={"port": 18481, "size": HTTP_FILE_SIZE},
+            ),
+        },
+        title="http: wrk -c32 10 s, 4 KiB file",
+        runs=3,
+        goals=[at_least("docker")],
+        metric=WRK,
+        dockerd="bridge",
+    ),
 }
+# not "http": it starts the bridge dockerd, which changes the host firewall (docs/bench.md)
 DEFAULT_ROWS = ["load", "save", "run", "run-true", "run-d-100", "ps-1000"]
 TOOLS = ["berth", "docker", "podman", "runc"]
 TOOL_PACKAGES = {"podman": ["podman", "runc"], "runc": ["runc", "jq"]}
+ROW_PACKAGES = {"http": ["wrk", "curl", "iptables", "nftables"]}
 
 # podman 4.3 as root asks runc for RLIMIT_NOFILE 1048576 (`--ulimit host` too; with only nofile
 # given, for RLIMIT_NPROC 1048576), which fails here (hard limits 20000 and 96365, no
@@ -348,7 +493,7 @@ def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> di
     root, runroot = scratch / "root", RUN_BASE / row / tool
     return {
         "berth": str(args.berth),
-        "docker": " ".join(DOCKER),
+        "docker": " ".join(DOCKER_NET if ROWS[row].dockerd == "bridge" else DOCKER),
         # private store, state and tmp dirs; the same runc the other tools use; no systemd here
         "podman": f"podman --root {root} --runroot {runroot} --tmpdir {scratch}/tmp --storage-driver overlay"
         " --runtime runc --cgroup-manager cgroupfs --events-backend file",
@@ -359,6 +504,8 @@ def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> di
         "busybox_ref": BUSYBOX_REF,
         "busybox_tar": str(fixtures["busybox_tar"]),
         "hello_tar": str(fixtures["hello_tar"]),
+        "httpd_ref": HTTPD_REF,
+        "httpd_tar": str(fixtures["httpd_tar"]),
         "root": str(root),
         "runroot": str(runroot),
         "out": str(scratch / "out.tar"),
@@ -430,13 +577,19 @@ def run_row(
     args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str, Job], runs: int
 ) -> dict[str, dict]:
     """Run one row for all its tools, interleaving repetitions. Returns tool → result."""
+    metric = ROWS[row].metric
     results: dict[str, dict] = {}
     active: dict[str, tuple[Job, dict, dict]] = {}
     for tool, job in tools.items():
         ctx = context(args, fixtures, row, tool) | {k: str(v) for k, v in job.vars.items()}
         Path(ctx["scratch"]).mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, BERTH_ROOT=ctx["root"], BERTH_RUNROOT=ctx["runroot"])
+        env = dict(os.environ, BERTH_ROOT=ctx["root"], BERTH_RUNROOT=ctx["runroot"]) | job.env
         results[tool] = {"status": "ok", "times": [], "command": timed_snippet(args, job, ctx)}
+        if metric:
+            results[tool] |= {"unit": metric.unit, "higher_is_better": metric.higher_is_better}
+            results[tool] |= {"values": [], "run_notes": []}
+        if job.env:
+            results[tool]["env"] = job.env
         if tool == "berth" and not args.berth_ok:
             results[tool] = {"status": "skipped", "reason": args.berth_missing}
             continue
@@ -463,7 +616,13 @@ def run_row(
             try:
                 if job.setup:
                     sh(job.setup.format(**ctx), env, "setup")
-                t = sh(timed_snippet(args, job, ctx), env, "command")
+                t, out = run_snippet(timed_snippet(args, job, ctx), env, "command")
+                if metric:
+                    text = out.decode(errors="replace")
+                    try:
+                        value, note = metric.parse(text)
+                    except ValueError as e:
+                        raise StepFailed(f"command output: {e}: " + " | ".join(text.splitlines()[-8:])) from e
                 if job.teardown:
                     sh(job.teardown.format(**ctx), env, "teardown")
             except StepFailed as e:
@@ -472,19 +631,30 @@ def run_row(
                 del active[tool]
                 continue
             label = "warmup" if warm else f"run {i - args.warmup + 1}/{runs}"
-            log(f"{row}/{tool}: {label}: {t:.3f}s")
+            log(
+                f"{row}/{tool}: {label}: {t:.3f}s"
+                + (f": {value:.1f} {metric.unit} ({note})" if metric else "")
+            )
             if not warm:
                 results[tool]["times"].append(t)
+                if metric:
+                    results[tool]["values"].append(value)
+                    results[tool]["run_notes"].append(note)
     for tool, (job, ctx, env) in active.items():
         run_after_all(job, ctx, env)
-        times = results[tool]["times"]
+        xs = samples(results[tool])
         results[tool].update(
-            median=statistics.median(times),
-            min=min(times),
-            max=max(times),
-            stdev=statistics.stdev(times) if len(times) > 1 else 0.0,
+            median=statistics.median(xs),
+            min=min(xs),
+            max=max(xs),
+            stdev=statistics.stdev(xs) if len(xs) > 1 else 0.0,
         )
     return results
+
+
+def samples(result: dict) -> list[float]:
+    """What a cell's median is of: the metric's values if the row has one, else the wall times."""
+    return result["values"] if "values" in result else result["times"]
 
 
 def timed_snippet(args: argparse.Namespace, job: Job, ctx: dict) -> str:
@@ -496,6 +666,7 @@ def fail(result: dict, row: str, tool: str, e: StepFailed) -> None:
     log(f"{row}/{tool}: FAILED: {e}")
     result.update(status="failed", error=str(e))
     result.pop("times", None)
+    result.pop("values", None)
 
 
 def run_after_all(job: Job, ctx: dict, env: dict) -> None:
@@ -535,6 +706,32 @@ def make_big_rootfs(busybox_tar: Path, dest: Path) -> None:
     tmp.rename(dest)
 
 
+def http_page() -> bytes:
+    """HTTP_FILE_SIZE bytes of seeded (so reproducible) text: the page the http row serves."""
+    rng = random.Random(20240102)
+    words = ["berth", "bench", "static", "page", "served", "by", "busybox", "httpd", "through", "a", "port"]
+    text = "<!doctype html><title>berth bench</title><pre>\n"
+    while len(text) < HTTP_FILE_SIZE:
+        text += " ".join(rng.choice(words) for _ in range(10)) + "\n"
+    return text[: HTTP_FILE_SIZE - 1].encode() + b"\n"
+
+
+def make_httpd_rootfs(busybox_tar: Path, dest: Path) -> None:
+    """busybox rootfs + www/index.html (HTTP_FILE_SIZE bytes)."""
+    tmp = dest.with_suffix(".tmp")
+    with tarfile.open(busybox_tar) as src, tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as out:
+        for member in src:
+            out.addfile(member, src.extractfile(member) if member.isreg() else None)
+        d = tarfile.TarInfo("www")
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, FIXTURE_EPOCH
+        out.addfile(d)
+        page = http_page()
+        info = tarfile.TarInfo("www/index.html")
+        info.size, info.mode, info.mtime = len(page), 0o644, FIXTURE_EPOCH
+        out.addfile(info, io.BytesIO(page))
+    tmp.rename(dest)
+
+
 def prepare_fixtures(args: argparse.Namespace) -> dict:
     fx = args.workdir / "fixtures"
     fx.mkdir(parents=True, exist_ok=True)
@@ -555,6 +752,14 @@ def prepare_fixtures(args: argparse.Namespace) -> dict:
         stamp.write_text(inputs)
         (fx / "big-image.tar").unlink(missing_ok=True)
 
+    httpd_tar = fx / "httpd-rootfs.tar"
+    stamp = fx / "httpd-rootfs.inputs"
+    inputs = f"{sha256_file(busybox_tar)} {hashlib.sha256(http_page()).hexdigest()} v1"
+    if not httpd_tar.exists() or not stamp.exists() or stamp.read_text() != inputs:
+        log(f"building {httpd_tar} (busybox + www/index.html, {HTTP_FILE_SIZE} bytes)")
+        make_httpd_rootfs(busybox_tar, httpd_tar)
+        stamp.write_text(inputs)
+
     # The archive both tools load: what `docker save` makes of `docker import`ed big-rootfs.tar.
     big_archive = fx / "big-image.tar"
     if not big_archive.exists():
@@ -570,6 +775,8 @@ def prepare_fixtures(args: argparse.Namespace) -> dict:
     return {
         "busybox_tar": busybox_tar,
         "hello_tar": hello_tar,
+        "httpd_tar": httpd_tar,
+        "httpd_tar_sha256": sha256_file(httpd_tar),
         "big_rootfs": big_rootfs,
         "big_archive": big_archive,
         "big_archive_bytes": big_archive.stat().st_size,
@@ -583,18 +790,25 @@ def prepare_fixtures(args: argparse.Namespace) -> dict:
 
 
 def add_ratios(results: dict[str, dict[str, dict]]) -> None:
-    """ratio_vs_berth = tool median / berth median (None when berth has no median)."""
+    """ratio_vs_berth = how many times better berth is (None when berth has no median): tool median
+    / berth median for times, berth median / tool median for "higher is better" metrics."""
     for tools in results.values():
         base = tools.get("berth", {}).get("median")
         for r in tools.values():
-            if r["status"] == "ok":
-                r["ratio_vs_berth"] = r["median"] / base if base else None
+            if r["status"] != "ok":
+                continue
+            if not base:
+                r["ratio_vs_berth"] = None
+            elif r.get("higher_is_better"):
+                r["ratio_vs_berth"] = base / r["median"]
+            else:
+                r["ratio_vs_berth"] = r["median"] / base
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
     lines = [
-        "| row | tool | runs | median (s) | min (s) | max (s) | ratio vs berth |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| row | tool | runs | median | min | max | unit | ratio vs berth |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
     ]
     notes = []
     for row, tools in results.items():
@@ -603,11 +817,13 @@ def table(results: dict[str, dict[str, dict]]) -> str:
             if r.get("note"):
                 notes.append(f"- {title}, {tool}: {r['note']} (setup {r.get('before_all_seconds', 0):.1f} s)")
             if r["status"] != "ok":  # the reason was logged; it is also in the JSON
-                lines.append(f"| {title} | {tool} | | {r['status']} | | | |")
+                lines.append(f"| {title} | {tool} | | {r['status']} | | | | |")
                 continue
             ratio = "—" if r["ratio_vs_berth"] is None else f"{r['ratio_vs_berth']:.2f}"
+            unit, fmt = (f"{r['unit']} ↑", "{:.0f}") if "unit" in r else ("s", "{:.3f}")
+            median, lo, hi = (fmt.format(r[k]) for k in ("median", "min", "max"))
             lines.append(
-                f"| {title} | {tool} | {len(r['times'])} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {ratio} |"
+                f"| {title} | {tool} | {len(samples(r))} | {median} | {lo} | {hi} | {unit} | {ratio} |"
             )
     return "\n".join(lines + ([""] + notes if notes else []))
 
@@ -649,6 +865,7 @@ def host_info(args: argparse.Namespace) -> dict:
         ),
         "workdir_fs": output(["findmnt", "-no", "FSTYPE", "--target", str(args.workdir)]),
         "docker_version": output([*DOCKER, "version", "--format", "{{.Server.Version}}"]),
+        "wrk_version": output(["dpkg-query", "-W", "-f=${Version}", "wrk"]),
         "docker_storage_driver": output([*DOCKER, "info", "--format", "{{.Driver}}"]),
         "berth_version": output([str(args.berth), "--version"]) if args.berth_ok else None,
         "berth_binary": str(args.berth_source) if args.berth_ok else None,
@@ -687,7 +904,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="time `COMMAND && sync`, so data a tool left in the page cache counts too",
     )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install anything")
-    p.add_argument("--keep-dockerd", action="store_true", help="leave the test dockerd running")
+    p.add_argument(
+        "--keep-dockerd", action="store_true", help="leave the test dockerds (plain, bridge) running"
+    )
+    p.add_argument(
+        "--cleanup-firewall",
+        action="store_true",
+        help="after stopping the bridge dockerd, remove what it added to the firewall"
+        " (scripts/dockerd.sh cleanup-firewall)",
+    )
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     args = p.parse_args(argv)
     if args.runs is not None and args.runs < 1:
@@ -702,6 +927,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         None if args.berth_ok else f"no berth binary at {args.berth} (cargo build --release, or --berth PATH)"
     )
     return args
+
+
+def run_row_with_bridge_dockerd(
+    args: argparse.Namespace, fixtures: dict, row: str, tools: dict[str, Job], runs: int
+) -> dict[str, dict]:
+    """Start `dockerd.sh start --bridge` for this row, run it, stop that dockerd again (unless it was
+    already running, or --keep-dockerd); after stopping it, --cleanup-firewall undoes its firewall
+    changes."""
+    dockerd = str(SCRIPTS / "dockerd.sh")
+    was_running = (
+        subprocess.run([dockerd, "status", "--bridge"], check=False, capture_output=True).returncode == 0
+    )
+    start = subprocess.run([dockerd, "start", "--bridge"], check=False, capture_output=True, text=True)
+    if start.returncode != 0:
+        reason = f"dockerd.sh start --bridge failed: {start.stderr.strip()[-500:]}"
+        log(f"{row}/docker: {reason}")
+        tools = {t: job for t, job in tools.items() if t != "docker"}
+        results = run_row(args, fixtures, row, tools, runs)
+        results["docker"] = {"status": "failed", "error": reason}
+        return results
+    try:
+        return run_row(args, fixtures, row, tools, runs)
+    finally:
+        if not was_running and not args.keep_dockerd:
+            subprocess.run([dockerd, "stop", "--bridge"], check=False, stderr=subprocess.DEVNULL)
+            if args.cleanup_firewall:
+                subprocess.run([dockerd, "cleanup-firewall"], check=False)
+            else:
+                log("the bridge dockerd left its chains and FORWARD policy DROP in the firewall;")
+                log("`scripts/dockerd.sh cleanup-firewall` removes them (docs/bench.md)")
 
 
 def snapshot_berth(args: argparse.Namespace) -> None:
@@ -724,7 +979,11 @@ def main(argv: list[str]) -> int:
         snapshot_berth(args)
     wanted_tools = args.tools.split(",")
     if not args.no_install:
-        install_packages(APT_PACKAGES + [pkg for t in wanted_tools for pkg in TOOL_PACKAGES.get(t, [])])
+        install_packages(
+            APT_PACKAGES
+            + [pkg for t in wanted_tools for pkg in TOOL_PACKAGES.get(t, [])]
+            + [pkg for r in args.rows.split(",") for pkg in ROW_PACKAGES.get(r, [])]
+        )
 
     status = subprocess.run([str(SCRIPTS / "dockerd.sh"), "status"], check=False, capture_output=True)
     was_running = status.returncode == 0
@@ -741,7 +1000,10 @@ def main(argv: list[str]) -> int:
         for row in args.rows.split(","):
             tools = {t: as_job(spec) for t, spec in ROWS[row].jobs.items() if t in wanted_tools}
             runs[row] = args.runs or ROWS[row].runs
-            results[row] = run_row(args, fixtures, row, tools, runs[row])
+            if ROWS[row].dockerd == "bridge" and "docker" in tools:
+                results[row] = run_row_with_bridge_dockerd(args, fixtures, row, tools, runs[row])
+            else:
+                results[row] = run_row(args, fixtures, row, tools, runs[row])
     finally:
         if not was_running and not args.keep_dockerd:
             subprocess.run([str(SCRIPTS / "dockerd.sh"), "stop"], check=False, stderr=subprocess.DEVNULL)

@@ -198,3 +198,35 @@ fn many_files_hash_deterministically_in_parallel() {
     write(root, "d6/f293.txt", "changed\n");
     assert_ne!(hash(root, &["."]), first);
 }
+
+#[test]
+fn walk_reports_kinds_modes_sizes_and_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "bin/run.sh", "#!/bin/sh\n");
+    fs::set_permissions(root.join("bin/run.sh"), fs::Permissions::from_mode(0o4755)).unwrap();
+    symlink("run.sh", root.join("bin/run")).unwrap();
+    let got: Vec<(String, EntryKind, u32, u64, Option<String>)> = walk(root, &Matcher::empty())
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let link = e.link.map(|l| l.to_string_lossy().into_owned());
+            (e.rel, e.kind, e.mode, e.size, link)
+        })
+        .collect();
+    let dir_mode = fs::metadata(root.join("bin")).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        got,
+        [
+            ("bin".into(), EntryKind::Dir, dir_mode, 0, None),
+            (
+                "bin/run".into(),
+                EntryKind::Symlink,
+                0o777,
+                0,
+                Some("run.sh".into())
+            ),
+            ("bin/run.sh".into(), EntryKind::File, 0o4755, 10, None),
+        ]
+    );
+}

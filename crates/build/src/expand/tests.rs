@@ -155,7 +155,7 @@ fn instructions_docker_expands() {
         "ARG Q=a",
         "RUN echo $A",
         "CMD echo $A",
-        "COPY <<EOF <<RAW /etc/\nv=a\nEOF\nv=$A\nRAW",
+        "COPY <<EOF <<\"RAW\" /etc/\nv=a\nEOF\nv=$A\nRAW",
     ];
     assert_eq!(got, want);
 }

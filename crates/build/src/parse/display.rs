@@ -132,14 +132,23 @@ fn copy(f: &mut fmt::Formatter<'_>, c: &CopyArgs) -> fmt::Result {
         write!(f, " --exclude={e}")?;
     }
     let mut words: Vec<String> = c.srcs.clone();
-    for doc in &c.heredocs {
-        words.push(format!("<<{}", doc.name));
-    }
+    words.extend(c.heredocs.iter().map(marker));
     words.push(c.dest.clone());
     if c.json {
         write!(f, " {}", json(&words))
     } else {
         write_words(f, &words)
+    }
+}
+
+/// `<<EOF`, `<<-EOF`, `<<"EOF"`: what decides how the body is read is part of the text.
+fn marker(doc: &Heredoc) -> String {
+    let fd = doc.fd.map(|n| n.to_string()).unwrap_or_default();
+    let chomp = if doc.chomp { "-" } else { "" };
+    if doc.expand {
+        format!("{fd}<<{chomp}{}", doc.name)
+    } else {
+        format!("{fd}<<{chomp}\"{}\"", doc.name)
     }
 }
 

@@ -292,6 +292,16 @@ fn display_is_canonical() {
     }
     let df = parse("COPY <<EOF /d\nx\nEOF").unwrap();
     assert_eq!(df.instructions[0].cache_text(), "COPY <<EOF /d\nx\nEOF");
+    let chomped = parse("COPY <<-EOF /d\n\tx\n\tEOF").unwrap();
+    let quoted = parse("COPY <<'EOF' /d\n\tx\nEOF").unwrap();
+    assert_eq!(
+        chomped.instructions[0].cache_text(),
+        "COPY <<-EOF /d\n\tx\nEOF"
+    );
+    assert_eq!(
+        quoted.instructions[0].cache_text(),
+        "COPY <<\"EOF\" /d\n\tx\nEOF"
+    );
 }
 
 #[test]

@@ -112,6 +112,20 @@ pub(super) fn mark_needed(stages: &mut [Stage], target: usize) {
     }
 }
 
+/// The needed stages in Dockerfile order, except that a stage waits for the stages it depends
+/// on: without forward references this is plain Dockerfile order.
+pub(super) fn build_order(stages: &[Stage]) -> Vec<usize> {
+    let mut done = vec![false; stages.len()];
+    let mut order = Vec::new();
+    while let Some(i) = (0..stages.len())
+        .find(|&i| stages[i].needed && !done[i] && stages[i].deps.iter().all(|&d| done[d]))
+    {
+        done[i] = true;
+        order.push(i);
+    }
+    order
+}
+
 /// Groups the needed stages so that every stage comes after all its dependencies: each level
 /// only depends on earlier levels, so the stages of one level can be built in parallel.
 pub(super) fn levels(stages: &[Stage]) -> Vec<Vec<usize>> {

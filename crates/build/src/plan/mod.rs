@@ -3,8 +3,9 @@
 //!
 //! Stage references follow BuildKit: `FROM <stage>` and `COPY --from=<stage>` may name any
 //! other stage (a cycle is an error), while a numeric `--from=<index>` must point at an earlier
-//! stage, as in the classic builder. Only the stages the target needs get steps; `levels`
-//! orders them so that stages in one level can be built in parallel.
+//! stage, as in the classic builder. Only the stages the target needs get steps. `order`
+//! lists them for a one-at-a-time build (dependencies first), `levels` groups them so that
+//! the stages of one level can be built in parallel.
 
 mod graph;
 mod stage;
@@ -56,6 +57,10 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// Index of the stage to build.
     pub target: usize,
+    /// Needed stage indices in the order to build them one after the other: Dockerfile
+    /// order, except that a stage comes after the stages it depends on (BuildKit allows
+    /// `FROM <later stage>`). Steps are numbered in this order.
+    pub order: Vec<usize>,
     /// Needed stage indices grouped by dependency depth: every stage of a level depends only
     /// on stages of earlier levels.
     pub levels: Vec<Vec<usize>>,
@@ -68,9 +73,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The needed stages in Dockerfile order.
+    /// The needed stages in build order (see [`Plan::order`]): every stage comes after the
+    /// stages it depends on.
     pub fn needed(&self) -> impl Iterator<Item = &Stage> {
-        self.stages.iter().filter(|s| s.needed)
+        self.order.iter().map(|&i| &self.stages[i])
     }
 }
 
@@ -200,15 +206,17 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<Plan> {
     };
     graph::mark_needed(&mut stages, target);
     let levels = graph::levels(&stages);
-    for &i in levels.iter().flatten() {
+    let order = graph::build_order(&stages);
+    for &i in &order {
         ctx.steps(&mut stages, i, groups[i])?;
     }
-    let total_steps = number_steps(&mut preamble, &mut stages);
+    let total_steps = number_steps(&mut preamble, &mut stages, &order);
     Ok(Plan {
         preamble,
         unused_build_args: ctx.unused_build_args(),
         stages,
         target,
+        order,
         levels,
         total_steps,
         escape: df.escape,
@@ -227,8 +235,8 @@ fn group_stages(body: &[Instruction]) -> Vec<&[Instruction]> {
     starts.windows(2).map(|w| &body[w[0]..w[1]]).collect()
 }
 
-/// Numbers preamble steps and the steps of needed stages in Dockerfile order.
-fn number_steps(preamble: &mut [Step], stages: &mut [Stage]) -> usize {
+/// Numbers preamble steps, then the steps of needed stages in build order.
+fn number_steps(preamble: &mut [Step], stages: &mut [Stage], order: &[usize]) -> usize {
     let counted = |s: &Step| !s.trigger;
     let total = preamble.len()
         + stages
@@ -237,10 +245,14 @@ fn number_steps(preamble: &mut [Step], stages: &mut [Stage]) -> usize {
             .filter(|s| counted(s))
             .count();
     let mut n = 0;
-    for step in preamble
-        .iter_mut()
-        .chain(stages.iter_mut().flat_map(|s| s.steps.iter_mut()))
-    {
+    let mut steps: Vec<&mut Step> = preamble.iter_mut().collect();
+    let mut by_index: Vec<Option<&mut Stage>> = stages.iter_mut().map(Some).collect();
+    for &i in order {
+        if let Some(stage) = by_index.get_mut(i).and_then(Option::take) {
+            steps.extend(stage.steps.iter_mut());
+        }
+    }
+    for step in steps {
         if counted(step) {
             n += 1;
         }

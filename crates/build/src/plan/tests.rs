@@ -126,6 +126,7 @@ fn independent_stages_share_a_level() {
     let p = plan_of(MULTI, &PlanOptions::default()).unwrap();
     assert_eq!(p.target, 3);
     assert_eq!(p.levels, vec![vec![0, 1], vec![3]]);
+    assert_eq!(p.order, [0, 1, 3]);
     assert_eq!(p.stages[3].deps, [0, 1]);
     assert!(!p.stages[2].needed && p.stages[2].steps.is_empty());
     assert_eq!(p.total_steps, 7);
@@ -159,6 +160,15 @@ fn stages_may_refer_forward_but_not_in_a_cycle() {
     };
     let p = plan_of("FROM b AS a\nRUN x\nFROM alpine AS b\n", &target_a).unwrap();
     assert_eq!(p.levels, vec![vec![1], vec![0]]);
+    assert_eq!(p.order, [1, 0]);
+    assert_eq!(
+        headers(&p),
+        [
+            "Step 1/3 : FROM alpine AS b",
+            "Step 2/3 : FROM b AS a",
+            "Step 3/3 : RUN x"
+        ]
+    );
     assert_eq!(p.stages[0].base, Base::Stage(1));
     assert_eq!(
         err("FROM b AS a\nFROM a AS b\n", &PlanOptions::default()),

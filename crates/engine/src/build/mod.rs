@@ -15,7 +15,7 @@ mod step;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_build::plan::Base;
 use berth_build::{cache_key, Kind, Matcher, PlanOptions};
