@@ -297,6 +297,13 @@ impl Engine {
         let bytes =
             serde_json::to_vec(&state.config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &state.layers, "build")?;
+        // An intermediate image (a RUN's base) belongs to the build cache: hidden from
+        // `images`, reused by the next build, removed by `builder prune`.
+        if !is_target {
+            if let Some(key) = &state.key {
+                self.cache_store(key, &rec.id)?;
+            }
+        }
         state.image = Some(rec.id.clone());
         Ok(rec.id)
     }

@@ -258,10 +258,15 @@ impl Engine {
                     .any(|l| l.port == p.container_port && l.proto == p.proto && l.reachable())
             });
             // Something already listens where it should not: the hint cannot change by
-            // waiting for more.
-            let telling = !berth_net::diagnose::hint(&rec.name, &ports, &listeners).is_empty();
-            if served || telling || std::time::Instant::now() >= deadline {
-                return Ok(berth_net::diagnose::hint(&rec.name, &ports, &listeners));
+            // waiting for more. While nothing listens at all the app may still be starting,
+            // and that alone is not worth a warning.
+            let hints = if listeners.is_empty() {
+                Vec::new()
+            } else {
+                berth_net::diagnose::hint(&rec.name, &ports, &listeners)
+            };
+            if served || !hints.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(hints);
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }

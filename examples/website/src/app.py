@@ -1,0 +1,9 @@
+import streamlit as st
+
+
+def helloworld():
+    st.title("Henri Vandersleyen's Website")
+    st.header("Hello World!")
+
+
+helloworld()
