@@ -61,6 +61,17 @@ pub enum Command {
     Run(RunArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Run a registry: Docker Hub in miniature
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),
@@ -491,6 +502,90 @@ pub struct BuildArgs {
     pub force_rm: bool,
     /// The build context: a directory, or - for a tar archive on standard input
     pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Download all tagged images in the repository
+    #[arg(short, long)]
+    pub all_tags: bool,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Push all tags of an image to the repository
+    #[arg(short, long)]
+    pub all_tags: bool,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the OCI distribution API (with users, tokens, public and private repositories)
+    Serve(RegistryServeArgs),
+    /// Remove blobs no manifest references
+    Gc(RegistryGcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryServeArgs {
+    /// Where the registry keeps its data
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: PathBuf,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub listen: std::net::SocketAddr,
+    /// Users: an htpasswd file with bcrypt hashes (without it, anyone may push and pull)
+    #[arg(long)]
+    pub htpasswd: Option<PathBuf>,
+    /// New repositories are private (owner only) unless made public
+    #[arg(long)]
+    pub private_by_default: bool,
+    /// TLS certificate (PEM)
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryGcArgs {
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: PathBuf,
+    /// Only report what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

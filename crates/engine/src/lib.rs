@@ -17,6 +17,7 @@
 pub mod build;
 pub mod check;
 pub mod container;
+pub mod distribution;
 pub mod image;
 pub mod volume;
 pub use check::{CheckReport, DiskUsage};

@@ -168,12 +168,18 @@ impl Runtime {
 
     /// Removes the runtime's state and cgroup of a container (killing what is left).
     pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
-        if !self.root.join(id).exists() {
+        let gone = || !self.root.join(id).exists();
+        if gone() {
             return Ok(());
         }
-        self.load(id, "delete")?
-            .delete(true)
-            .map_err(|e| classify(id, "delete", "", e))
+        // Another process (the monitor, or rm) may delete it meanwhile: gone is done.
+        let result = self
+            .load(id, "delete")
+            .and_then(|mut c| c.delete(true).map_err(|e| classify(id, "delete", "", e)));
+        match result {
+            Err(_) if gone() => Ok(()),
+            other => other,
+        }
     }
 
     /// Starts another process in a running container, described by an OCI process JSON file.

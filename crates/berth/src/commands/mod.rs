@@ -1,6 +1,7 @@
 //! One file per verb; `run` dispatches.
 
 mod build;
+mod distribution;
 mod exec;
 mod files;
 mod history;
@@ -54,6 +55,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(SystemCommand::Check) => system::check(&mut open()?),
         Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
         Command::Build(a) => build::run(&mut open()?, a),
+        Command::Pull(a) => distribution::pull(&mut open()?, a),
+        Command::Push(a) => distribution::push(&mut open()?, a),
+        Command::Login(a) => distribution::login(&open()?, a),
+        Command::Logout(a) => distribution::logout(&open()?, a),
+        Command::Registry(c) => distribution::registry(c),
         Command::Builder(crate::cli::BuilderCommand::Prune(a)) => build::prune(&mut open()?, a),
         Command::Create(a) | Command::Container(C::Create(a)) => run::create(&mut open()?, a),
         Command::Start(a) | Command::Container(C::Start(a)) => start::run(&mut open()?, a),

@@ -56,6 +56,18 @@ impl Engine {
         layers: &[LayerSource],
         what: &str,
     ) -> Result<ImageRecord, EngineError> {
+        self.add_image_with_manifest(config_bytes, layers, None, what)
+    }
+
+    /// [`Engine::add_image`] keeping a manifest that came with the image (a pull's: its
+    /// digest is the registry's), instead of writing one.
+    pub fn add_image_with_manifest(
+        &mut self,
+        config_bytes: &[u8],
+        layers: &[LayerSource],
+        manifest: Option<(BlobInfo, String)>,
+        what: &str,
+    ) -> Result<ImageRecord, EngineError> {
         let config: serde_json::Value = serde_json::from_slice(config_bytes)
             .map_err(|e| EngineError::bad_input(what, format!("image config is not JSON: {e}")))?;
         let diff_ids = config_diff_ids(&config, what)?;
@@ -111,21 +123,26 @@ impl Engine {
         }
 
         let config_blob = self.store.content.put(config_bytes)?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_blob.digest.to_string(), "size": config_blob.size},
-            "layers": records.iter().map(|l| json!({
-                "mediaType": l.media_type, "digest": l.blob.to_string(), "size": l.blob_size,
-            })).collect::<Vec<_>>(),
-        });
-        let manifest_bytes =
-            serde_json::to_vec(&manifest).map_err(|e| EngineError::bad_input(what, e))?;
-        let manifest_blob = self.store.content.put(&manifest_bytes)?;
+        let (manifest_blob, manifest_media_type) = match manifest {
+            Some(m) => m,
+            None => {
+                let manifest = json!({
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": config_blob.digest.to_string(), "size": config_blob.size},
+                    "layers": records.iter().map(|l| json!({
+                        "mediaType": l.media_type, "digest": l.blob.to_string(), "size": l.blob_size,
+                    })).collect::<Vec<_>>(),
+                });
+                let bytes =
+                    serde_json::to_vec(&manifest).map_err(|e| EngineError::bad_input(what, e))?;
+                (self.store.content.put(&bytes)?, OCI_MANIFEST.to_string())
+            }
+        };
         let image = ImageRecord {
             id: config_blob.digest.clone(),
             manifest: manifest_blob.digest,
-            manifest_media_type: OCI_MANIFEST.to_string(),
+            manifest_media_type,
             manifest_size: manifest_blob.size,
             created: config
                 .get("created")

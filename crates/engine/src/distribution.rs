@@ -1,0 +1,188 @@
+//! `pull`, `push`, `login`, `logout`: the registry client over the store.
+//!
+//! Blobs stream straight into the content store's layout (`blobs/sha256/<hex>`, partial
+//! downloads in `ingest/<hex>` so that a retry after a kill resumes them) and are verified
+//! before they become visible; an image is recorded only once its config and every layer
+//! check out. Registries listed in berth's config as insecure may be reached over plain
+//! HTTP, and docker.io can go through mirrors (`registry-mirrors`), as docker's daemon.json.
+
+use std::path::PathBuf;
+
+use berth_image::digest::Digest;
+use berth_image::reference::Reference;
+use berth_registry::blob::BlobDir;
+use berth_registry::client::{Client, ClientConfig, CredentialStore, Event, PushImage};
+use berth_registry::manifest::Descriptor;
+use berth_registry::platform::Platform;
+use berth_store::BlobInfo;
+use serde::Deserialize;
+
+use crate::image::LayerSource;
+use crate::{Engine, EngineError};
+
+/// berth's own settings for registries (docker's daemon.json keys).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RegistrySettings {
+    #[serde(rename = "insecure-registries")]
+    pub insecure_registries: Vec<String>,
+    #[serde(rename = "registry-mirrors")]
+    pub registry_mirrors: Vec<String>,
+}
+
+impl RegistrySettings {
+    /// Reads `BERTH_CONFIG`, else `/etc/berth/config.json`; missing means defaults.
+    pub fn load() -> Result<Self, EngineError> {
+        let path = std::env::var_os("BERTH_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/berth/config.json"));
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| EngineError::bad_input(format!("berth config {}", path.display()), e)),
+            Err(_) => Ok(Self::default()),
+        }
+    }
+}
+
+fn reg_err(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidArgument(format!("{what}: {e}"))
+}
+
+impl Engine {
+    fn registry_client(&self) -> Result<Client, EngineError> {
+        let s = RegistrySettings::load()?;
+        Client::new(ClientConfig {
+            insecure_registries: s.insecure_registries,
+            mirrors: s.registry_mirrors,
+            auth: CredentialStore::from_env(),
+            ..Default::default()
+        })
+        .map_err(|e| reg_err("registry client", e))
+    }
+
+    /// `pull NAME[:TAG|@DIGEST]`: returns the image ID and the repo digest.
+    pub fn pull(
+        &mut self,
+        name: &str,
+        platform: Option<&str>,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Result<(Digest, String), EngineError> {
+        let reference = Reference::parse(name)?.with_default_tag();
+        let what = format!("pull {}", reference);
+        let platform = match platform {
+            Some(p) => Platform::parse(p).map_err(|e| reg_err(&what, format!("platform {e:?}")))?,
+            None => Platform::host(),
+        };
+        let client = self.registry_client()?;
+        let _lock = self.store.lock_shared()?;
+        let sink = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
+        let pulled = client
+            .pull(&reference, &platform, &sink, progress)
+            .map_err(|e| reg_err(&what, e))?;
+        let manifest = self.store.content.put(&pulled.manifest_bytes)?;
+        if manifest.digest != pulled.manifest_digest {
+            return Err(reg_err(&what, "the manifest changed while it was stored"));
+        }
+        if let Some(index) = &pulled.index {
+            self.store.content.put(&index.bytes)?;
+        }
+        let layers: Vec<LayerSource> = pulled
+            .layers
+            .iter()
+            .map(|d: &Descriptor| LayerSource {
+                blob: BlobInfo {
+                    digest: d.digest.clone(),
+                    size: d.size,
+                },
+                media_type: Some(d.media_type.clone()),
+            })
+            .collect();
+        let image = self.add_image_with_manifest(
+            &pulled.config_bytes,
+            &layers,
+            Some((manifest, pulled.manifest_media_type.clone())),
+            &what,
+        )?;
+        let now = crate::now_unix();
+        let repo_digest = pulled.repo_digest.clone();
+        self.store.meta.write(|tx| {
+            if reference.tag().is_some() && reference.digest().is_none() {
+                tx.set_tag(&reference.to_string(), &image.id, now)?;
+            }
+            tx.add_repo_digest(&repo_digest, &image.id)?;
+            Ok::<_, EngineError>(())
+        })?;
+        self.sync_layout_index()?;
+        Ok((image.id, repo_digest))
+    }
+
+    /// `push NAME[:TAG]`: returns the manifest digest the registry has.
+    pub fn push(
+        &mut self,
+        name: &str,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Result<Digest, EngineError> {
+        let reference = Reference::parse(name)?.with_default_tag();
+        let what = format!("push {}", reference.familiar());
+        if reference.digest().is_some() {
+            return Err(reg_err(&what, "push a tag, not a digest"));
+        }
+        // docker pushes only what the tag names.
+        let id = self
+            .store
+            .meta
+            .read(|tx| tx.tag(&reference.to_string()))?
+            .ok_or_else(|| {
+                EngineError::ImageNotFound(format!(
+                    "{} (tag an image with `berth tag IMAGE {}` first)",
+                    reference.familiar(),
+                    reference.familiar()
+                ))
+            })?;
+        let img = self
+            .store
+            .meta
+            .read(|tx| tx.image(&id))?
+            .ok_or_else(|| EngineError::ImageNotFound(name.to_string()))?;
+        let manifest_bytes = self.store.content.read(&img.manifest)?;
+        let manifest: berth_registry::manifest::ImageManifest =
+            serde_json::from_slice(&manifest_bytes)
+                .map_err(|e| reg_err(&what, format!("stored manifest: {e}")))?;
+        let client = self.registry_client()?;
+        let _lock = self.store.lock_shared()?;
+        let source = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
+        let digest = client
+            .push(
+                &reference,
+                &PushImage {
+                    manifest_bytes: &manifest_bytes,
+                    media_type: &img.manifest_media_type,
+                    config: &manifest.config,
+                    layers: &manifest.layers,
+                    mount_from: &[],
+                },
+                &source,
+                progress,
+            )
+            .map_err(|e| reg_err(&what, e))?;
+        let repo_digest = format!("{}@{}", reference.name(), digest);
+        self.store
+            .meta
+            .write(|tx| tx.add_repo_digest(&repo_digest, &id))?;
+        Ok(digest)
+    }
+
+    /// `login`: checks the credentials with the registry, then stores them where docker does.
+    pub fn login(&self, registry: &str, user: &str, password: &str) -> Result<(), EngineError> {
+        self.registry_client()?
+            .login(registry, user, password)
+            .map_err(|e| reg_err(&format!("login to {registry}"), e))
+    }
+
+    /// `logout`: returns whether there was something to remove.
+    pub fn logout(&self, registry: &str) -> Result<bool, EngineError> {
+        self.registry_client()?
+            .logout(registry)
+            .map_err(|e| reg_err(&format!("logout from {registry}"), e))
+    }
+}

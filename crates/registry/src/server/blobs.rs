@@ -1,0 +1,140 @@
+//! Blob GET (with `Range` → 206), HEAD and DELETE.
+
+use std::io::SeekFrom;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{header, Method, Response, StatusCode};
+use berth_image::Digest;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::server::error::ApiError;
+use crate::server::routes::authorize;
+use crate::server::App;
+
+pub(crate) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    s.parse::<Digest>()
+        .map_err(|e| ApiError::digest_invalid(e.to_string()))
+}
+
+pub(crate) async fn handle(
+    app: &Arc<App>,
+    parts: &Parts,
+    name: &str,
+    digest: &str,
+) -> Result<Response<Body>, ApiError> {
+    let m = &parts.method;
+    if m == Method::DELETE {
+        authorize(app, parts, Some((name, &["delete"]))).await?;
+        let d = parse_digest(digest)?;
+        let removed = app
+            .store
+            .unlink_blob(name, &d)
+            .map_err(|e| ApiError::internal("delete blob", e))?;
+        if !removed {
+            return Err(ApiError::blob_unknown(&d));
+        }
+        return Ok(Response::builder()
+            .status(StatusCode::ACCEPTED)
+            .header(header::CONTENT_LENGTH, 0)
+            .body(Body::empty())
+            .unwrap_or_default());
+    }
+    if m != Method::GET && m != Method::HEAD {
+        return Err(ApiError::unsupported());
+    }
+    authorize(app, parts, Some((name, &["pull"]))).await?;
+    let d = parse_digest(digest)?;
+    if !app.store.blob_in_repo(name, &d) {
+        return Err(ApiError::blob_unknown(&d));
+    }
+    let path = app.store.blob_path(&d);
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::blob_unknown(&d))?;
+    let size = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal("stat blob", e))?
+        .len();
+    let range = match parts
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(r) => Some(parse_range(r, size).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UNKNOWN",
+                "requested range not satisfiable",
+            )
+            .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+        })?),
+        None => None,
+    };
+    let (status, start, len) = match range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        None => (StatusCode::OK, 0, size),
+    };
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, len)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, format!("\"{d}\""))
+        .header("Docker-Content-Digest", d.to_string());
+    if status == StatusCode::PARTIAL_CONTENT {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{size}", start + len - 1),
+        );
+    }
+    if m == Method::HEAD {
+        // A pusher HEADs a blob it is about to reference: restart its GC grace period.
+        app.store.touch_blob(&d);
+        return Ok(builder.body(Body::empty()).unwrap_or_default());
+    }
+    if start > 0 {
+        file.seek(SeekFrom::Start(start))
+            .await
+            .map_err(|e| ApiError::internal("seek blob", e))?;
+    }
+    let stream = ReaderStream::with_capacity(file.take(len), 256 << 10);
+    Ok(builder.body(Body::from_stream(stream)).unwrap_or_default())
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` against `size` → inclusive (start, end).
+pub(crate) fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || size == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.saturating_sub(n), size - 1)
+        }
+        (a, "") => (a.parse().ok()?, size - 1),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(size - 1)),
+    };
+    (start <= end && start < size).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=5-1", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

@@ -1,0 +1,376 @@
+//! The upload state machine: POST (session, single-POST with `?digest=`, or cross-repository
+//! mount), PATCH (append; a `Content-Range` that does not follow is a 416), PUT `?digest=`
+//! (complete, verify, publish), GET (status) and DELETE (cancel).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{header, Method, Response, StatusCode};
+use berth_image::Digest;
+use http_body_util::BodyExt;
+use sha2::{Digest as _, Sha256};
+
+use crate::server::blobs::parse_digest;
+use crate::server::error::ApiError;
+use crate::server::routes::{authorize, valid_name};
+use crate::server::App;
+
+/// An upload's running hash, kept between requests while the upload is idle.
+pub(crate) enum Slot {
+    Busy,
+    Idle { offset: u64, hash: Sha256 },
+}
+
+fn query(parts: &Parts) -> HashMap<String, String> {
+    url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn location(name: &str, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+fn progress_response(status: StatusCode, name: &str, id: &str, offset: u64) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::LOCATION, location(name, id))
+        .header(header::RANGE, format!("0-{}", offset.saturating_sub(1)))
+        .header(header::CONTENT_LENGTH, 0)
+        .header("Docker-Upload-UUID", id)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+fn created(name: &str, d: &Digest) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v2/{name}/blobs/{d}"))
+        .header(header::CONTENT_LENGTH, 0)
+        .header("Docker-Content-Digest", d.to_string())
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("storage task", e))?
+}
+
+/// `POST /v2/<name>/blobs/uploads/`
+pub(crate) async fn start(
+    app: &Arc<App>,
+    parts: &Parts,
+    body: Body,
+    name: &str,
+) -> Result<Response<Body>, ApiError> {
+    let user = authorize(app, parts, Some((name, &["pull", "push"]))).await?;
+    let q = query(parts);
+    {
+        let (app2, name2) = (app.clone(), name.to_owned());
+        let private = app.access.private_by_default;
+        blocking(move || {
+            app2.store
+                .ensure_repo_meta(&name2, &user, private)
+                .map_err(|e| ApiError::internal("repository metadata", e))
+        })
+        .await?;
+    }
+    if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
+        let d = parse_digest(mount)?;
+        if valid_name(from)
+            && authorize(app, parts, Some((from, &["pull"]))).await.is_ok()
+            && app.store.blob_in_repo(from, &d)
+        {
+            let (app2, name2, d2) = (app.clone(), name.to_owned(), d.clone());
+            blocking(move || {
+                app2.store
+                    .link_blob(&name2, &d2)
+                    .map_err(|e| ApiError::internal("mount blob", e))
+            })
+            .await?;
+            return Ok(created(name, &d));
+        }
+    }
+    let id = app
+        .store
+        .create_upload(name)
+        .map_err(|e| ApiError::internal("create upload", e))?;
+    let Some(digest) = q.get("digest") else {
+        return Ok(progress_response(StatusCode::ACCEPTED, name, &id, 0));
+    };
+    let d = parse_digest(digest).inspect_err(|_| app.store.remove_upload(&id))?;
+    let mut slot = SlotGuard::take(app, &id, 0)?;
+    append(app, &id, &mut slot, body).await?;
+    finish(app, name, &id, slot, d).await
+}
+
+/// PATCH, PUT, GET and DELETE on `/v2/<name>/blobs/uploads/<id>`.
+pub(crate) async fn handle(
+    app: &Arc<App>,
+    parts: &Parts,
+    body: Body,
+    name: &str,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    authorize(app, parts, Some((name, &["pull", "push"]))).await?;
+    let (repo, offset) = app
+        .store
+        .upload_info(id)
+        .ok_or_else(ApiError::upload_unknown)?;
+    if repo != name {
+        return Err(ApiError::upload_unknown());
+    }
+    let m = &parts.method;
+    if m == Method::GET {
+        return Ok(progress_response(StatusCode::NO_CONTENT, name, id, offset));
+    }
+    if m == Method::DELETE {
+        app.store.remove_upload(id);
+        app.uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        return Ok(Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Body::empty())
+            .unwrap_or_default());
+    }
+    if m != Method::PATCH && m != Method::PUT {
+        return Err(ApiError::unsupported());
+    }
+    let digest = if m == Method::PUT {
+        let q = query(parts);
+        let raw = q
+            .get("digest")
+            .ok_or_else(|| ApiError::digest_invalid("digest parameter missing"))?;
+        Some(parse_digest(raw)?)
+    } else {
+        None
+    };
+    let range = content_range(parts)?;
+    if let Some((start, _)) = range {
+        if start != offset {
+            return Err(ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UPLOAD_INVALID",
+                format!("content range starts at {start}, the upload holds {offset} bytes"),
+            )
+            .header(header::LOCATION, location(name, id))
+            .header(header::RANGE, format!("0-{}", offset.saturating_sub(1)))
+            .header(header::HeaderName::from_static("docker-upload-uuid"), id));
+        }
+    }
+    let mut slot = SlotGuard::take(app, id, offset)?;
+    let written = append(app, id, &mut slot, body).await?;
+    if let Some((start, end)) = range {
+        if written != end - start + 1 {
+            return Err(ApiError::upload_invalid(format!(
+                "content range {start}-{end} announced {} bytes, received {written}",
+                end - start + 1
+            )));
+        }
+    }
+    match digest {
+        Some(d) => finish(app, name, id, slot, d).await,
+        None => Ok(progress_response(
+            StatusCode::ACCEPTED,
+            name,
+            id,
+            slot.offset,
+        )),
+    }
+}
+
+/// `Content-Range: a-b` (also `bytes a-b/*` and `bytes=a-b`), inclusive.
+fn content_range(parts: &Parts) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(v) = parts.headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::upload_invalid("malformed Content-Range");
+    let s = v.to_str().map_err(|_| bad())?.trim();
+    let s = s
+        .strip_prefix("bytes=")
+        .or_else(|| s.strip_prefix("bytes "))
+        .unwrap_or(s);
+    let s = s.split('/').next().unwrap_or("");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if b < a {
+        return Err(bad());
+    }
+    Ok(Some((a, b)))
+}
+
+/// Holds an upload's hash while one request works on it; puts it back when dropped.
+pub(crate) struct SlotGuard {
+    app: Arc<App>,
+    id: String,
+    pub offset: u64,
+    hash: Option<Sha256>,
+}
+
+impl SlotGuard {
+    fn take(app: &Arc<App>, id: &str, offset: u64) -> Result<SlotGuard, ApiError> {
+        let mut slots = app.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        let hash = match slots.insert(id.to_owned(), Slot::Busy) {
+            Some(Slot::Busy) => {
+                return Err(ApiError::upload_invalid(
+                    "another request is writing this upload",
+                ))
+            }
+            Some(Slot::Idle { offset: o, hash }) if o == offset => Some(hash),
+            None if offset == 0 => Some(Sha256::new()),
+            _ => None,
+        };
+        Ok(SlotGuard {
+            app: app.clone(),
+            id: id.to_owned(),
+            offset,
+            hash,
+        })
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut slots = self.app.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        match self.hash.take() {
+            Some(hash) if self.app.store.upload_info(&self.id).is_some() => {
+                slots.insert(
+                    self.id.clone(),
+                    Slot::Idle {
+                        offset: self.offset,
+                        hash,
+                    },
+                );
+            }
+            _ => {
+                slots.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// Streams the request body onto the upload's data file from a blocking thread, hashing as it
+/// goes; returns the bytes appended.
+async fn append(
+    app: &Arc<App>,
+    id: &str,
+    slot: &mut SlotGuard,
+    mut body: Body,
+) -> Result<u64, ApiError> {
+    let path = app.store.upload_data(id);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(32);
+    let mut hash = slot.hash.take();
+    let writer = tokio::task::spawn_blocking(move || {
+        let result = (|| {
+            let file = std::fs::OpenOptions::new().append(true).open(&path)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                w.write_all(&chunk)?;
+                if let Some(h) = hash.as_mut() {
+                    h.update(&chunk);
+                }
+                written += chunk.len() as u64;
+            }
+            w.flush()?;
+            Ok::<u64, std::io::Error>(written)
+        })();
+        (result, hash)
+    });
+    let mut body_error = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    if tx.send(data).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                body_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let (result, hash) = writer
+        .await
+        .map_err(|e| ApiError::internal("upload writer", e))?;
+    match result {
+        Ok(written) => {
+            slot.offset += written;
+            slot.hash = hash;
+            match body_error {
+                Some(e) => Err(ApiError::upload_invalid(format!("request body: {e}"))),
+                None => Ok(written),
+            }
+        }
+        Err(e) => {
+            // The file may hold part of the chunk: the hash no longer matches it.
+            slot.offset = std::fs::metadata(app.store.upload_data(id))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            Err(ApiError::internal("write upload", e))
+        }
+    }
+}
+
+/// Verifies the upload against `d` and publishes it.
+async fn finish(
+    app: &Arc<App>,
+    name: &str,
+    id: &str,
+    mut slot: SlotGuard,
+    d: Digest,
+) -> Result<Response<Body>, ApiError> {
+    let hash = slot.hash.take();
+    let (app2, id2, name2, d2) = (app.clone(), id.to_owned(), name.to_owned(), d.clone());
+    blocking(move || {
+        let data = app2.store.upload_data(&id2);
+        let actual = match hash {
+            Some(h) => hex::encode(h.finalize()),
+            None => {
+                let mut h = Sha256::new();
+                let mut f =
+                    std::fs::File::open(&data).map_err(|e| ApiError::internal("read upload", e))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .map_err(|e| ApiError::internal("read upload", e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                hex::encode(h.finalize())
+            }
+        };
+        if actual != d2.hex() {
+            app2.store.remove_upload(&id2);
+            return Err(ApiError::digest_invalid(format!(
+                "provided digest {d2} does not match uploaded content sha256:{actual}"
+            ))
+            .detail(serde_json::json!({ "digest": d2.to_string() })));
+        }
+        app2.store
+            .commit_upload(&id2, &name2, &d2)
+            .map_err(|e| ApiError::internal("commit upload", e))
+    })
+    .await?;
+    drop(slot);
+    Ok(created(name, &d))
+}
