@@ -9,7 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" = 0 ] || die "run as root: berth manages mounts, namespaces and cgroups"
 
 need_pkgs busybox-static gcc libc6-dev pkg-config libseccomp-dev skopeo umoci docker.io \
-    iproute2 nftables util-linux tar coreutils jq ca-certificates tini curl procps
+    iproute2 nftables util-linux tar coreutils jq ca-certificates tini curl procps \
+    debootstrap docker-registry openssl chromium apache2-utils
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "installing cargo-nextest" >&2

@@ -146,13 +146,23 @@ impl Engine {
         let first = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
         for stage in first.needed() {
             if let Base::Image(name) = &stage.base {
-                let id = self.resolve_image(name).map_err(|e| match e {
-                    EngineError::ImageNotFound(_) => EngineError::InvalidArgument(format!(
-                        "Dockerfile:{}: base image {name} not found: pull or load it first",
-                        stage.line
-                    )),
-                    other => other,
-                })?;
+                // A base image that is not here is pulled, as docker does.
+                let id = match self.resolve_image(name) {
+                    Ok(id) => id,
+                    Err(EngineError::ImageNotFound(_)) => {
+                        print(&format!("Pulling {name}"));
+                        match self.pull(name, None, &|_| {}) {
+                            Ok((id, _)) => id,
+                            Err(e) => {
+                                return Err(EngineError::InvalidArgument(format!(
+                                    "Dockerfile:{}: base image {name} not found here, and pulling it failed: {e}",
+                                    stage.line
+                                )))
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                };
                 let cfg = self.image_config(&id)?;
                 let strings = |k: &str| -> Vec<String> {
                     cfg.pointer(&format!("/config/{k}"))
