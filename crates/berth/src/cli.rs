@@ -61,6 +61,8 @@ pub enum Command {
     Run(RunArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Create a Dockerfile, .dockerignore and requirements.txt for a Python app
+    Init(crate::init::InitArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod init;
 mod output;
 mod parse;
 mod units;

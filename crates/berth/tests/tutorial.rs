@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_for, workspace, Berth, Sandbox};
+use common::{base_images, wait_for, workspace, Berth, Sandbox};
 
 /// A registry server for the test, stopped when dropped.
 struct Registry {
@@ -52,30 +51,6 @@ fn start_registry(s: &Sandbox, htpasswd: &std::path::Path) -> Registry {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     }));
     Registry { child, port }
-}
-
-/// The python base image archive of scripts/make-base-images.sh (made once per machine).
-fn base_images() -> PathBuf {
-    let out = workspace().join("target/base-images");
-    let archive = out.join("python-3.11-slim.tar");
-    if !archive.exists() {
-        let scratch = Berth::new();
-        let status = Command::new("flock")
-            .arg(workspace().join("target/base-images.lock"))
-            .arg(workspace().join("scripts/make-base-images.sh"))
-            .arg(&out)
-            .env("BERTH", env!("CARGO_BIN_EXE_berth"))
-            .env("BERTH_ROOT", scratch.root())
-            .env("BERTH_RUNROOT", scratch.root().join("run"))
-            .env("BERTH_BRIDGE", scratch.net_names().0)
-            .env("BERTH_NFT_TABLE", scratch.net_names().1)
-            .env("BERTH_SUBNET", scratch.net_names().2)
-            .env("BERTH_NET_POOL", scratch.net_names().3)
-            .status()
-            .unwrap();
-        assert!(status.success(), "scripts/make-base-images.sh failed");
-    }
-    archive
 }
 
 /// `node check-page.js`, installing playwright-core (npm registry) on first use.

@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(SystemCommand::Check) => system::check(&mut open()?),
         Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
         Command::Build(a) => build::run(&mut open()?, a),
+        Command::Init(a) => crate::init::run(a),
         Command::Pull(a) => distribution::pull(&mut open()?, a),
         Command::Push(a) => distribution::push(&mut open()?, a),
         Command::Login(a) => distribution::login(&open()?, a),

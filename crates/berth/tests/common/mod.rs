@@ -625,3 +625,27 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
             .map(str::trim)
     })
 }
+
+/// The python base image archive of scripts/make-base-images.sh (made once per machine).
+pub fn base_images() -> PathBuf {
+    let out = workspace().join("target/base-images");
+    let archive = out.join("python-3.11-slim.tar");
+    if !archive.exists() {
+        let scratch = Berth::new();
+        let status = Command::new("flock")
+            .arg(workspace().join("target/base-images.lock"))
+            .arg(workspace().join("scripts/make-base-images.sh"))
+            .arg(&out)
+            .env("BERTH", env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_ROOT", scratch.root())
+            .env("BERTH_RUNROOT", scratch.root().join("run"))
+            .env("BERTH_BRIDGE", scratch.net_names().0)
+            .env("BERTH_NFT_TABLE", scratch.net_names().1)
+            .env("BERTH_SUBNET", scratch.net_names().2)
+            .env("BERTH_NET_POOL", scratch.net_names().3)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/make-base-images.sh failed");
+    }
+    archive
+}
