@@ -1,6 +1,6 @@
 //! `berth build` and `berth builder prune`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use anyhow::Context;
 use berth_engine::build::BuildOptions;
@@ -111,14 +111,8 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
 }
 
 pub fn prune(engine: &mut Engine, a: BuilderPruneArgs) -> anyhow::Result<()> {
-    if !a.force {
-        eprint!("WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !a.force && !super::confirm("WARNING! This will remove all dangling build cache.")? {
+        return Ok(());
     }
     let freed = engine.prune_build_cache()?;
     write_out(&format!("Total reclaimed space: {}\n", human_size(freed)))

@@ -1,7 +1,5 @@
 //! `stop`, `restart`, `kill`, `rm`, `wait`, `attach`, `container prune`.
 
-use std::io::{BufRead, Write};
-
 use berth_engine::container::Attach;
 use berth_engine::Engine;
 
@@ -70,14 +68,8 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> anyhow::Result<()> {
 }
 
 pub fn prune(engine: &mut Engine, args: ContainerPruneArgs) -> anyhow::Result<()> {
-    if !args.force {
-        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !args.force && !super::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(());
     }
     let stopped = engine.containers(true, &Default::default())?;
     let mut out = String::new();

@@ -120,6 +120,16 @@ fn net_settings(net: &mut berth_net::NetConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker's prune prompt: true when the user answers yes.
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 /// Runs `f` for each name, printing each failure as docker does and going on; fails at the
 /// end if any did.
 pub fn for_each_name(

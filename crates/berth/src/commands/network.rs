@@ -149,15 +149,12 @@ fn rm(engine: &mut Engine, a: NetworkRmArgs) -> anyhow::Result<()> {
 }
 
 fn prune(engine: &mut Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
-    if !a.force {
-        use std::io::{BufRead, Write};
-        eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !a.force
+        && !super::confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )?
+    {
+        return Ok(());
     }
     let mut out = String::new();
     let nets = engine.network()?.networks()?;

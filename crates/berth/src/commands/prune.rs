@@ -1,7 +1,5 @@
 //! `berth image prune`.
 
-use std::io::{BufRead, Write};
-
 use berth_engine::image::RemoveEvent;
 use berth_engine::Engine;
 
@@ -19,11 +17,7 @@ pub fn run(engine: &mut Engine, args: PruneArgs) -> anyhow::Result<()> {
         } else {
             "WARNING! This will remove all dangling images."
         };
-        eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !super::confirm(warning)? {
             return Ok(());
         }
     }

@@ -1,7 +1,5 @@
 //! `berth volume create|ls|inspect|rm|prune`.
 
-use std::io::{BufRead, Write};
-
 use berth_engine::volume::VolumeInfo;
 use berth_engine::Engine;
 use serde_json::json;
@@ -88,14 +86,12 @@ fn inspect(engine: &mut Engine, a: VolumeInspectArgs) -> anyhow::Result<()> {
 }
 
 fn prune(engine: &mut Engine, a: VolumePruneArgs) -> anyhow::Result<()> {
-    if !a.force {
-        eprint!("WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !a.force
+        && !super::confirm(
+            "WARNING! This will remove anonymous local volumes not used by at least one container.",
+        )?
+    {
+        return Ok(());
     }
     let (removed, freed) = engine.prune_volumes(a.all)?;
     let mut out = String::new();

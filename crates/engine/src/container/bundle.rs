@@ -242,15 +242,31 @@ pub(crate) fn is_mountpoint(path: &Path) -> bool {
 }
 
 /// Where `path` (as the container sees it) is inside `root`, following symlinks the way the
-/// container would, never out of `root`. The last component is followed only when
-/// `follow_last` (`cp` copies a symlink itself, but copies into what a symlinked directory
-/// points at).
+/// container would, never out of `root`: an absolute target restarts from `root`, and `..`
+/// never climbs above it. The last component is followed only when `follow_last` (`cp` copies
+/// a symlink itself, but copies into what a symlinked directory points at).
 pub(crate) fn resolve_in_root(
     root: &Path,
     path: &str,
     follow_last: bool,
 ) -> std::io::Result<std::path::PathBuf> {
+    walk_in_root(root, path, follow_last, false)
+}
+
+/// Creates `path` (as the container sees it) inside `root`, resolving symlinks as
+/// [`resolve_in_root`] does.
+pub(crate) fn mkdir_in_root(root: &Path, path: &str) -> std::io::Result<()> {
+    walk_in_root(root, path, true, true).map(|_| ())
+}
+
+fn walk_in_root(
+    root: &Path,
+    path: &str,
+    follow_last: bool,
+    create: bool,
+) -> std::io::Result<std::path::PathBuf> {
     use std::collections::VecDeque;
+    use std::io::{Error, ErrorKind};
     let split = |p: &str| -> Vec<String> {
         p.split('/')
             .filter(|c| !c.is_empty() && *c != ".")
@@ -272,49 +288,6 @@ pub(crate) fn resolve_in_root(
             Ok(m) if m.file_type().is_symlink() && (!last || follow_last) => {
                 hops += 1;
                 if hops > 40 {
-                    return Err(std::io::Error::other("too many levels of symbolic links"));
-                }
-                let target = std::fs::read_link(&full)?;
-                let target = target.to_string_lossy();
-                if target.starts_with('/') {
-                    current = std::path::PathBuf::new();
-                }
-                for part in split(&target).into_iter().rev() {
-                    todo.push_front(part);
-                }
-            }
-            _ => current = candidate,
-        }
-    }
-    Ok(root.join(current))
-}
-
-/// Creates `path` (as the container sees it) inside `root`. Symlinks are followed the way the
-/// container would follow them: an absolute target restarts from `root`, and `..` never
-/// climbs above it.
-pub(crate) fn mkdir_in_root(root: &Path, path: &str) -> std::io::Result<()> {
-    use std::collections::VecDeque;
-    use std::io::{Error, ErrorKind};
-    let split = |p: &str| -> Vec<String> {
-        p.split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .map(str::to_string)
-            .collect()
-    };
-    let mut todo: VecDeque<String> = split(path).into();
-    let mut current = std::path::PathBuf::new();
-    let mut hops = 0;
-    while let Some(c) = todo.pop_front() {
-        if c == ".." {
-            current.pop();
-            continue;
-        }
-        let candidate = current.join(&c);
-        let full = root.join(&candidate);
-        match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.file_type().is_symlink() => {
-                hops += 1;
-                if hops > 40 {
                     return Err(Error::other("too many levels of symbolic links"));
                 }
                 let target = std::fs::read_link(&full)?;
@@ -326,21 +299,21 @@ pub(crate) fn mkdir_in_root(root: &Path, path: &str) -> std::io::Result<()> {
                     todo.push_front(part);
                 }
             }
-            Ok(m) if m.is_dir() => current = candidate,
-            Ok(_) => {
+            Ok(m) if create && !m.is_dir() => {
                 return Err(Error::other(format!(
                     "/{} exists and is not a directory",
                     candidate.display()
                 )))
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(e) if create && e.kind() == ErrorKind::NotFound => {
                 std::fs::create_dir(&full)?;
                 current = candidate;
             }
-            Err(e) => return Err(e),
+            Err(e) if create => return Err(e),
+            _ => current = candidate,
         }
     }
-    Ok(())
+    Ok(root.join(current))
 }
 
 #[cfg(test)]

@@ -51,6 +51,18 @@ fn signal_number(name: &str) -> Result<nix::sys::signal::Signal, EngineError> {
 }
 
 impl Engine {
+    /// Marks a container as stopped by the user: its restart policy stays off until the next
+    /// start.
+    fn request_stop(&mut self, id: &str) -> Result<(), EngineError> {
+        self.store.meta.write(|tx| {
+            if let Some(mut r) = tx.container(id)? {
+                r.stop_requested = true;
+                tx.update_container(&r)?;
+            }
+            Ok(())
+        })
+    }
+
     fn signal(
         &self,
         rec: &ContainerRecord,
@@ -85,23 +97,11 @@ impl Engine {
         let config = ContainerConfig::from_record(&rec)?;
         if rec.state == "restarting" {
             // Between two runs: cancel the restart and let the monitor go.
-            self.store.meta.write(|tx| {
-                if let Some(mut r) = tx.container(&rec.id)? {
-                    r.stop_requested = true;
-                    tx.update_container(&r)?;
-                }
-                Ok::<_, EngineError>(())
-            })?;
+            self.request_stop(&rec.id)?;
             self.wait_monitor(&rec, Duration::from_secs(15));
             return Ok(rec.id);
         }
-        self.store.meta.write(|tx| {
-            if let Some(mut r) = tx.container(&rec.id)? {
-                r.stop_requested = true;
-                tx.update_container(&r)?;
-            }
-            Ok::<_, EngineError>(())
-        })?;
+        self.request_stop(&rec.id)?;
         let sig = signal_number(config.spec.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
         let timeout = timeout.or(config.stop_timeout).unwrap_or(10);
         if rec.state == "paused" {
@@ -149,13 +149,7 @@ impl Engine {
                     rec.id
                 )));
             }
-            self.store.meta.write(|tx| {
-                if let Some(mut r) = tx.container(&rec.id)? {
-                    r.stop_requested = true;
-                    tx.update_container(&r)?;
-                }
-                Ok::<_, EngineError>(())
-            })?;
+            self.request_stop(&rec.id)?;
             if rec.state == "paused" {
                 self.unfreeze(&rec);
             }
