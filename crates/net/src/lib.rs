@@ -154,6 +154,19 @@ impl Network {
     }
 
     /// Where the namespace of `container_id` is (or would be) bound.
+    /// Re-adds berth's accept rules to another firewall's drop-policy FORWARD chain (Docker's
+    /// `DOCKER-USER`) when they went missing — Docker started after berth, say. Cheap when
+    /// nothing changed (one `nft` listing); berth's monitors call it now and then, since berth
+    /// has no daemon to notice.
+    pub fn ensure_neighbours(&self) -> Result<(), NetError> {
+        if self.cfg.firewall == FirewallKind::None {
+            return Ok(());
+        }
+        let nets = self.store.networks()?;
+        let bridges: Vec<&str> = nets.iter().map(|n| n.bridge.as_str()).collect();
+        firewall::docker::ensure(&self.cfg.table, &bridges)
+    }
+
     pub fn netns_path(&self, container_id: &str) -> PathBuf {
         self.store.netns_path(container_id)
     }

@@ -338,6 +338,16 @@ fn run_once(
     tracing::debug!(container_id = id, ms = ms(t0), "started");
 
     let mut log = JsonLogWriter::open(&paths.log, JsonLogOptions::default()).map_err(fail)?;
+    let bridged = matches!(config.network, super::NetworkMode::Bridge(_));
+    let mut tick = || {
+        if bridged {
+            if let Ok(net) = engine.network() {
+                if let Err(e) = net.ensure_neighbours() {
+                    tracing::warn!(container_id = id, error = %e, "firewall neighbours");
+                }
+            }
+        }
+    };
     let status = event_loop(
         pid,
         &listener,
@@ -350,6 +360,7 @@ fn run_once(
             master,
         },
         &mut log,
+        &mut tick,
     );
     let _ = log.close();
     let code = match status {
@@ -405,6 +416,7 @@ fn event_loop(
     clients: &mut Vec<Client>,
     mut streams: Streams,
     log: &mut JsonLogWriter,
+    tick: &mut dyn FnMut(),
 ) -> WaitStatus {
     let init = Pid::from_raw(pid);
     let mut exited: Option<WaitStatus> = None;
@@ -435,13 +447,20 @@ fn event_loop(
         for c in clients.iter() {
             fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
         }
+        // While the container runs, wake every 10 s for housekeeping (`tick`).
         let timeout = if exited.is_some() {
             PollTimeout::from(50u16)
         } else {
-            PollTimeout::NONE
+            PollTimeout::from(10_000u16)
         };
-        if nix::poll::poll(&mut fds, timeout).is_err() {
-            continue;
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) if exited.is_none() => {
+                drop(fds);
+                tick();
+                continue;
+            }
+            Err(_) => continue,
+            _ => {}
         }
         let ready = |i: usize, fds: &[PollFd]| fds[i].revents().is_some_and(|r| !r.is_empty());
         let out_ready = out_idx.is_some_and(|i| ready(i, &fds));

@@ -1,7 +1,7 @@
 //! The firewall seam: what berth needs from a packet filter, and two implementations —
 //! nftables (one table of berth's own, see `nft.rs` for its layout) and none.
 
-mod docker;
+pub(crate) mod docker;
 mod nft;
 
 use std::net::Ipv4Addr;
