@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmarks: berth against docker, podman and runc on the same work, in the same run.
+"""Side-by-side benchmarks: berth against docker, podman, runc, buildah, skopeo and docker-registry
+on the same work, in the same run.
 
     sudo python3 bench/bench.py [--berth target/release/berth] [-n 5] [--rows run-true,ps-1000]
 
@@ -8,13 +9,13 @@ starts the private test dockerd (scripts/dockerd.sh), builds the fixtures once (
 --workdir), then for every row and every tool runs: before_all, then N times (after --warmup
 untimed runs) setup → timed command → teardown, then after_all. Repetitions of the tools in a row
 are interleaved (berth, docker, podman, runc, berth, ...) so drift hits all alike. It prints a
-markdown table (median seconds, or the row's metric, e.g. requests/s; ratio = how many times better
-berth is: tool median / berth median for times, so docker 2.00 means docker took twice as long as
-berth, berth median / tool median for "higher is better" metrics), the rows' goals as PASS/FAIL,
-and writes everything to bench/results/<date>.json.
+markdown table (median seconds, or the row's metric, e.g. requests/s or MB/s; ratio = how many times
+better berth is: tool median / berth median for times, so docker 2.00 means docker took twice as
+long as berth, berth median / tool median for "higher is better" metrics; peak RSS when the row
+measures it), the rows' goals as PASS/FAIL, and writes everything to bench/results/<date>.json.
 
-Rows are pluggable: ROWS below maps row name → Row(jobs={tool: Job}, title, runs, goals, metric,
-dockerd); a plain
+Rows are pluggable: ROWS below maps row name → Row(jobs={cell: Job}, title, runs, goals, metric,
+dockerd); a cell is a tool, or TOOL:VARIANT (skopeo:raw), and --tools picks by TOOL; a plain
 (setup, command, teardown) tuple works as a Job too. Commands are bash snippets formatted with the
 context from `context()` ({berth}, {docker}, {podman}, {runc}, {busybox_ref}, {root}, {runroot},
 ...) and the Job's `vars`; a berth snippet runs with BERTH_ROOT and BERTH_RUNROOT set to the row's
@@ -35,6 +36,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import statistics
@@ -63,6 +65,7 @@ BIG_FILE_SIZE = 50 * 1024 * 1024  # ... of 50 MiB each
 QUIET_FIXTURES = True  # hide make-test-images.sh's progress lines
 FIXTURE_EPOCH = 1704067200  # mtime of every fixture tar entry (2024-01-01)
 HTTP_FILE_SIZE = 4096  # www/index.html of the httpd image
+HUGE_FILE_SIZE = 1 << 30  # the one file of registry-1g's image
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,6 +82,7 @@ class Job:
     before_all: str | None = None  # once before the repetitions (and warmups)
     after_all: str | None = None  # once at the end, also after a failure
     describe: str | None = None  # after before_all; its stdout is kept as the cell's note
+    measure: str | None = None  # right after each timed command, untimed; its stdout goes to the metric too
     vars: dict[str, str | int] = dataclasses.field(default_factory=dict)  # extra {names}
     env: dict[str, str] = dataclasses.field(default_factory=dict)  # extra environment variables
 
@@ -128,16 +132,32 @@ def at_least(other: str, factor: float = 1.0, tool: str = "berth") -> Goal:
     return Goal(f"{tool} ≥ {factor:g}× {other}" if factor != 1 else f"{tool} ≥ {other}", check)
 
 
+def rss_at_most(megabytes: float, tool: str = "berth") -> Goal:
+    """The highest peak RSS of the tool's repetitions (a row with Metric(rss=True))."""
+
+    def check(cells: dict[str, dict]) -> tuple[bool, str]:
+        peak = max(cells[tool]["peak_rss_kb"]) * 1024 / 1e6
+        return (
+            peak <= megabytes,
+            f"{tool} peak RSS {peak:.1f} MB (highest of its runs); goal ≤ {megabytes:g} MB",
+        )
+
+    return Goal(f"{tool} peak RSS ≤ {megabytes:g} MB", check)
+
+
 @dataclasses.dataclass
 class Metric:
-    """What a row measures instead of the command's wall time: parse(stdout) → (value, note)."""
+    """What a row measures instead of the command's wall time: parse(stdout, seconds, context) →
+    (value, note); stdout is the command's, then the Job's `measure`'s. With rss=True the
+    `NAME-rss-kb N` lines of that output (see with_rss) are kept too, as `NAME_rss_kb` lists."""
 
     unit: str
-    parse: Callable[[str], tuple[float, str]]  # raises ValueError when the output is unusable
+    parse: Callable[[str, float, dict], tuple[float, str]]  # raises ValueError when the output is unusable
     higher_is_better: bool = True
+    rss: bool = False
 
 
-def wrk_requests_per_second(out: str) -> tuple[float, str]:
+def wrk_requests_per_second(out: str, seconds: float = 0.0, ctx: dict | None = None) -> tuple[float, str]:
     """`Requests/sec:` of wrk's report; refuses a run with non-2xx answers or many socket errors."""
     rate = requests = None
     errors = ""
@@ -161,6 +181,27 @@ def wrk_requests_per_second(out: str) -> tuple[float, str]:
 
 
 WRK = Metric(unit="req/s", parse=wrk_requests_per_second)
+
+
+def throughput(bytes_var: str) -> Callable[[str, float, dict], tuple[float, str]]:
+    """MB/s: the context's `bytes_var` (bytes of the image's layers, uncompressed) / wall time."""
+
+    def parse(out: str, seconds: float, ctx: dict) -> tuple[float, str]:
+        return int(ctx[bytes_var]) / 1e6 / seconds, f"{seconds:.3f} s"
+
+    return parse
+
+
+RSS_LINE = re.compile(r"^([a-z][a-z-]*-rss)-kb (\d+)$")
+
+
+def rss_values(out: str) -> dict[str, int]:
+    """`peak-rss-kb 14092` → {"peak_rss_kb": 14092} (the last of each name)."""
+    found = {}
+    for line in out.splitlines():
+        if m := RSS_LINE.match(line.strip()):
+            found[m.group(1).replace("-", "_") + "_kb"] = int(m.group(2))
+    return found
 
 
 @dataclasses.dataclass
@@ -290,6 +331,186 @@ BERTH_NET_INFO = (
     'echo "bridge berthbench0 (BERTH_BRIDGE etc.), FORWARD policy'
     ' $(iptables -S FORWARD | sed -n "s/^-P FORWARD //p"),'
     ' $(iptables -S 2>/dev/null | grep -c "berth:berth_bench:" || true) berth rules in ip filter"'
+)
+
+# Builds (issue 5): the same Dockerfile and context (fixtures/build-context, BUILD_DOCKERFILE) and
+# the same busybox-rootfs.tar, imported by each tool as {busybox_ref}; the result is {built_ref}.
+BUILT_REF = "berth-bench/built:latest"
+# RUN steps with --network none for every tool: the test dockerd has no bridge, and berth's default
+# bridge (berth0, nft table `berth`) is host-wide, shared with other berth roots on this host.
+BERTH_BUILD = "{berth} build --network none -t {built_ref} {build_ctx}"
+DOCKER_BUILD = (
+    "DOCKER_BUILDKIT=0 {docker} build --network none -t {built_ref} {build_ctx}"  # the classic builder
+)
+BUILDAH_BUILD = "{buildah} bud --network none --pull=never -t {built_ref}"  # + flags + {build_ctx}
+# containers/storage (buildah, skopeo's containers-storage:) leaves the overlay mounts of the layers
+# it used, and its bind mount of {root}/overlay: unmount all under {root}, deepest first, then delete.
+STORAGE_CLEAN = (
+    "{{ awk '{{print $5}}' /proc/self/mountinfo | grep '^{root}/' || true; }} | sort -r | xargs -r -n1 umount -l;"
+    " rm -rf {root} {runroot}"
+)
+BUILDAH_CLEAN = "{{ {buildah} rm -a >/dev/null 2>&1 || true; }}; " + STORAGE_CLEAN
+# buildah has no `import`: a scratch container, the same tarball added at / (`buildah add`
+# extracts a local tar), CMD sh, committed under the same name.
+BUILDAH_HAS_BUSYBOX = (
+    BUILDAH_CLEAN + " && mkdir -p {root} {runroot} && c=$({buildah} from scratch)"
+    " && {buildah} add $c {busybox_tar} / >/dev/null && {buildah} config --cmd sh $c"
+    " && {buildah} commit -q $c {busybox_ref} >/dev/null && {buildah} rm $c >/dev/null"
+)
+
+
+def cache_hits(build: str) -> str:
+    """describe: one more build with the warm cache; how many steps printed `Using cache`."""
+    return (
+        'echo "warm cache: $('
+        + build
+        + " | {{ grep -c 'Using cache' || true; }}) of 10 steps printed 'Using cache'\""
+    )
+
+
+# Registries (issue 6). THE registry of the push/pull rows: Debian's docker-registry on 127.0.0.1,
+# emptied (restarted on an empty directory) before every push; bench/registry.sh runs it.
+REG_PORT = 18500
+REG = f"127.0.0.1:{REG_PORT}"
+REG_DIR = "{regbase}/docker-registry"
+REG_RESET = f"{{registry_sh}} reset docker-registry {REG_PORT} {REG_DIR} && sync"
+REG_STOP = f"{{registry_sh}} stop {REG_DIR} && rm -rf {REG_DIR}/data"
+
+
+def with_rss(cmd: str) -> str:
+    """The command under GNU time, its output discarded; READ_RSS prints its peak RSS (KiB)."""
+    return "/usr/bin/time -f 'peak-rss-kb %M' -o {scratch}/peak-rss " + cmd + " >/dev/null"
+
+
+READ_RSS = "cat {scratch}/peak-rss"
+
+
+def server_rss(regdir: str) -> str:
+    """The registry's VmHWM (its peak RSS since it started: the reset before this push)."""
+    return "echo \"server-peak-rss-kb $(awk '/^VmHWM/{{print $2}}' /proc/$(cat " + regdir + '/pid)/status)"'
+
+
+def berth_load_tagged(ref: str) -> str:
+    return FRESH_ROOT + " && {berth} load -i {archive} >/dev/null && {berth} tag {big_ref} " + ref
+
+
+REG_METRIC = Metric(unit="MB/s", parse=throughput("big_bytes"), rss=True)
+
+
+def push_job(client: str, ref: str, setup: str, measure: str, after_all: str) -> Job:
+    """`client` (berth, skopeo, skopeo:raw, docker) pushes the big image to `ref`."""
+    if client == "berth":
+        return Job(
+            before_all=berth_load_tagged(ref),
+            setup=setup,
+            command=with_rss("{berth} push " + ref),
+            measure=measure,
+            after_all=after_all + "; rm -rf {root} {runroot}",
+        )
+    if client == "docker":
+        return Job(
+            before_all=DOCKER_HAS_BIG + " && {docker} tag {big_ref} " + ref,
+            setup=setup,
+            command=with_rss("{docker} push " + ref),
+            measure=measure,
+            after_all=after_all + "; {docker} rmi " + ref + " >/dev/null 2>&1 || true",
+        )
+    # skopeo gzips the uncompressed layer of the archive on the way (as docker does);
+    # with --preserve-digests it sends it as it is (as berth does).
+    raw = "--preserve-digests " if client == "skopeo:raw" else ""
+    return Job(
+        setup=setup,
+        command=with_rss(
+            f"skopeo copy {raw}--dest-tls-verify=false docker-archive:{{archive}} docker://{ref}"
+        ),
+        measure=measure,
+        after_all=after_all,
+    )
+
+
+def pull_row(tag: str, seed_flags: str, title: str) -> Row:
+    """Each tool pulls REG/berth-bench/big:TAG into an empty store (skopeo: to a new dir: layout),
+    pushed once by `skopeo copy SEED_FLAGS` if the registry does not have it."""
+    ref = f"{REG}/berth-bench/big:{tag}"
+    seed = (
+        f"{{registry_sh}} start docker-registry {REG_PORT} {REG_DIR}"
+        f" && {{{{ {{registry_sh}} has {REG_PORT} berth-bench/big {tag} || skopeo copy -q {seed_flags}"
+        f"--dest-tls-verify=false docker-archive:{{archive}} docker://{ref} >/dev/null; }}}}"
+    )
+    return Row(
+        {
+            "berth": Job(
+                setup=seed + " && " + FRESH_ROOT + " && sync",
+                command=with_rss("{berth} pull " + ref),
+                measure=READ_RSS,
+                after_all=REG_STOP + "; rm -rf {root} {runroot}",
+            ),
+            # to a dir: layout: the blobs as they are, nothing unpacked
+            "skopeo": Job(
+                setup=seed + " && rm -rf {scratch}/pulled && sync",
+                command=with_rss(f"skopeo copy --src-tls-verify=false docker://{ref} dir:{{scratch}}/pulled"),
+                measure=READ_RSS,
+                after_all=REG_STOP + "; rm -rf {scratch}/pulled",
+            ),
+            # into an empty containers/storage (overlay, as podman's): unpacked, as berth and docker do
+            "skopeo:storage": Job(
+                setup=seed + " && " + STORAGE_CLEAN + " && sync",
+                command=with_rss(
+                    f"skopeo copy --src-tls-verify=false docker://{ref}"
+                    f" containers-storage:[overlay@{{root}}+{{runroot}}]berth-bench/big:{tag}"
+                ),
+                measure=READ_RSS,
+                after_all=REG_STOP + "; " + STORAGE_CLEAN,
+            ),
+            # the image ID: every tag of it goes, and its layer with the last one
+            "docker": Job(
+                setup=seed + " && {{ {docker} rmi -f {big_id} >/dev/null 2>&1 || true; }} && sync",
+                command=with_rss("{docker} pull " + ref),
+                measure=READ_RSS,
+                after_all=REG_STOP + "; {docker} rmi -f {big_id} >/dev/null 2>&1 || true",
+            ),
+        },
+        title=title,
+        metric=REG_METRIC,
+        goals=[at_least("skopeo", 2), at_least("skopeo:storage", 2)],
+    )
+
+
+# `berth registry serve` against docker-registry, the same client pushing to each; each server
+# restarted on an empty directory before every push.
+SERVE = {
+    "berth": (18502, "{regbase}/serve-berth"),
+    "docker-registry": (18501, "{regbase}/serve-docker-registry"),
+}
+
+
+def serve_job(server: str, client: str) -> Job:
+    port, regdir = SERVE[server]
+    ref = f"127.0.0.1:{port}/berth-bench/big:serve"
+    setup = (
+        "BERTH={berth} " if server == "berth" else ""
+    ) + f"{{registry_sh}} reset {server} {port} {regdir} && sync"
+    return push_job(
+        client,
+        ref,
+        setup,
+        READ_RSS + "; " + server_rss(regdir),
+        f"{{registry_sh}} stop {regdir} && rm -rf {regdir}/data",
+    )
+
+
+# registry-1g: one 1 GiB layer, berth alone, its peak RSS; a docker-registry for each direction.
+HUGE_IMPORT = "{berth} import {huge_tar} berth-bench/huge:latest >/dev/null"
+HUGE_PUSH_PORT, HUGE_PUSH_DIR = 18503, "{regbase}/1g-push"
+HUGE_PUSH_REF = f"127.0.0.1:{HUGE_PUSH_PORT}/berth-bench/huge:latest"
+HUGE_PULL_PORT, HUGE_PULL_DIR = 18504, "{regbase}/1g-pull"
+HUGE_PULL_REF = f"127.0.0.1:{HUGE_PULL_PORT}/berth-bench/huge:latest"
+# the image pushed there once, from a store of its own (deleted again)
+HUGE_SEED = (
+    f"{{registry_sh}} reset docker-registry {HUGE_PULL_PORT} {HUGE_PULL_DIR} && rm -rf {{scratch}}/src"
+    f" && export BERTH_ROOT={{scratch}}/src && {HUGE_IMPORT}"
+    f" && {{berth}} tag berth-bench/huge:latest {HUGE_PULL_REF} && {{berth}} push -q {HUGE_PULL_REF} >/dev/null"
+    " && rm -rf {scratch}/src"
 )
 
 
@@ -467,12 +688,147 @@ ROWS: dict[str, Row] = {
         metric=WRK,
         dockerd="bridge",
     ),
+    # A 10-step Dockerfile (BUILD_DOCKERFILE) on busybox, every step run: berth `build --no-cache`
+    # in a fresh store, docker's classic builder --no-cache, buildah without layer cache.
+    "build-cold": Row(
+        {
+            "berth": Job(
+                setup=BERTH_HAS_BUSYBOX + " && sync",
+                command="{berth} build --no-cache --network none -t {built_ref} {build_ctx} >/dev/null",
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX + "; {docker} rmi {built_ref} >/dev/null 2>&1 || true",
+                setup="sync",
+                command="DOCKER_BUILDKIT=0 {docker} build --no-cache --network none -t {built_ref} {build_ctx} >/dev/null",
+                teardown="{docker} rmi {built_ref} >/dev/null",
+            ),
+            "buildah": Job(
+                before_all=BUILDAH_HAS_BUSYBOX,
+                setup="sync",
+                command="{buildah} bud --layers=false --network none --pull=never -t {built_ref} {build_ctx} >/dev/null",
+                teardown="{buildah} rmi {built_ref} >/dev/null",
+                after_all=BUILDAH_CLEAN,
+            ),
+        },
+        title="build --no-cache, 10 steps",
+    ),
+    # The same build again, nothing changed, its cache warm (built once in before_all).
+    "build-cached": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX + " && " + BERTH_BUILD + " >/dev/null",
+                describe=cache_hits(BERTH_BUILD),
+                command=BERTH_BUILD + " >/dev/null",
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX + " && " + DOCKER_BUILD + " >/dev/null",
+                describe=cache_hits(DOCKER_BUILD),
+                command=DOCKER_BUILD + " >/dev/null",
+                after_all="{docker} rmi {built_ref} >/dev/null 2>&1 || true",
+            ),
+            "buildah": Job(
+                before_all=BUILDAH_HAS_BUSYBOX + " && " + BUILDAH_BUILD + " --layers {build_ctx} >/dev/null",
+                describe=cache_hits(BUILDAH_BUILD + " --layers {build_ctx}"),
+                command=BUILDAH_BUILD + " --layers {build_ctx} >/dev/null",
+                after_all=BUILDAH_CLEAN,
+            ),
+        },
+        title="build, unchanged, cache warm",
+        runs=10,
+        goals=[faster_than("docker", 4)],
+    ),
+    # The 212 MB image pushed to an empty docker-registry on 127.0.0.1. MB/s = the layer's
+    # uncompressed bytes / wall time.
+    "push": Row(
+        {
+            client: push_job(
+                client,
+                f"{REG}/berth-bench/big:{client.replace(':', '-')}",
+                REG_RESET,
+                READ_RSS + "; " + server_rss(REG_DIR),
+                REG_STOP,
+            )
+            for client in ("berth", "skopeo", "skopeo:raw", "docker")
+        },
+        title="push 212 MB to docker-registry",
+        metric=REG_METRIC,
+        goals=[at_least("skopeo", 2), at_least("skopeo:raw", 2)],
+    ),
+    # Pulled from it into an empty store: the layer gzipped (as docker and skopeo push it) ...
+    "pull": pull_row("pull", "", "pull 212 MB (gzip layer)"),
+    # ... and uncompressed (as berth pushes an image loaded from a docker-save archive).
+    "pull-raw": pull_row("pull-raw", "--preserve-digests ", "pull 212 MB (uncompressed layer)"),
+    # The servers: berth's client, then skopeo's (uncompressed, --preserve-digests), pushing the
+    # 212 MB image to an empty `berth registry serve` and to an empty docker-registry.
+    "serve-push-berth": Row(
+        {server: serve_job(server, "berth") for server in SERVE},
+        title="registry server ← berth push",
+        metric=REG_METRIC,
+        goals=[at_least("docker-registry")],
+    ),
+    "serve-push-skopeo": Row(
+        {server: serve_job(server, "skopeo:raw") for server in SERVE},
+        title="registry server ← skopeo push (raw)",
+        metric=REG_METRIC,
+        goals=[at_least("docker-registry")],
+    ),
+    # One 1 GiB layer of random bytes: berth push to an empty docker-registry, berth pull into an
+    # empty store (from another docker-registry, holding it since before_all); peak RSS.
+    "registry-1g": Row(
+        {
+            "berth:push": Job(
+                before_all=f"{FRESH_ROOT} && {HUGE_IMPORT} && {{berth}} tag berth-bench/huge:latest {HUGE_PUSH_REF}",
+                setup=f"{{registry_sh}} reset docker-registry {HUGE_PUSH_PORT} {HUGE_PUSH_DIR} && sync",
+                command=with_rss("{berth} push " + HUGE_PUSH_REF),
+                measure=READ_RSS + "; " + server_rss(HUGE_PUSH_DIR),
+                after_all=f"{{registry_sh}} stop {HUGE_PUSH_DIR} && rm -rf {HUGE_PUSH_DIR}/data {{root}} {{runroot}}",
+            ),
+            "berth:pull": Job(
+                before_all=HUGE_SEED,
+                setup=f"{{registry_sh}} start docker-registry {HUGE_PULL_PORT} {HUGE_PULL_DIR} && {FRESH_ROOT} && sync",
+                command=with_rss("{berth} pull " + HUGE_PULL_REF),
+                measure=READ_RSS,
+                after_all=f"{{registry_sh}} stop {HUGE_PULL_DIR} && rm -rf {HUGE_PULL_DIR}/data {{root}} {{runroot}}",
+            ),
+        },
+        title="registry-1g: 1 GiB layer, berth",
+        runs=3,
+        metric=Metric(unit="MB/s", parse=throughput("huge_bytes"), rss=True),
+        goals=[rss_at_most(100, "berth:push"), rss_at_most(100, "berth:pull")],
+    ),
 }
-# not "http": it starts the bridge dockerd, which changes the host firewall (docs/bench.md)
-DEFAULT_ROWS = ["load", "save", "run", "run-true", "run-d-100", "ps-1000"]
-TOOLS = ["berth", "docker", "podman", "runc"]
-TOOL_PACKAGES = {"podman": ["podman", "runc"], "runc": ["runc", "jq"]}
-ROW_PACKAGES = {"http": ["wrk", "curl", "iptables", "nftables"]}
+# not "http": it starts the bridge dockerd, which changes the host firewall (docs/bench.md);
+# not "registry-1g": 1 GiB fixture, ~6 GB of disk, a minute or more
+DEFAULT_ROWS = [
+    "load",
+    "save",
+    "run",
+    "run-true",
+    "run-d-100",
+    "ps-1000",
+    "build-cold",
+    "build-cached",
+    "push",
+    "pull",
+    "pull-raw",
+    "serve-push-berth",
+    "serve-push-skopeo",
+]
+TOOLS = ["berth", "docker", "podman", "runc", "buildah", "skopeo", "docker-registry"]
+TOOL_PACKAGES = {
+    "podman": ["podman", "runc"],
+    "runc": ["runc", "jq"],
+    "buildah": ["buildah"],
+    "skopeo": ["skopeo"],
+    "docker-registry": ["docker-registry"],
+}
+REGISTRY_PACKAGES = ["docker-registry", "skopeo", "curl", "time"]
+ROW_PACKAGES = {"http": ["wrk", "curl", "iptables", "nftables"]} | {
+    row: REGISTRY_PACKAGES
+    for row in ("push", "pull", "pull-raw", "serve-push-berth", "serve-push-skopeo", "registry-1g")
+}
 
 # podman 4.3 as root asks runc for RLIMIT_NOFILE 1048576 (`--ulimit host` too; with only nofile
 # given, for RLIMIT_NPROC 1048576), which fails here (hard limits 20000 and 96365, no
@@ -487,10 +843,11 @@ def podman_ulimits() -> str:
 
 
 def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> dict[str, str]:
-    scratch = args.workdir / "scratch" / row / tool
+    cell = tool.replace(":", "-")
+    scratch = args.workdir / "scratch" / row / cell
     # Run roots under /run, where each tool keeps them by default (/run/berth,
     # /run/berth-test-docker, /run/containers/storage, /run/runc).
-    root, runroot = scratch / "root", RUN_BASE / row / tool
+    root, runroot = scratch / "root", RUN_BASE / row / cell
     return {
         "berth": str(args.berth),
         "docker": " ".join(DOCKER_NET if ROWS[row].dockerd == "bridge" else DOCKER),
@@ -499,6 +856,16 @@ def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> di
         " --runtime runc --cgroup-manager cgroupfs --events-backend file",
         "podman_ulimits": podman_ulimits(),
         "runc": f"runc --root {runroot}",
+        # private store and state; overlay, as podman's; OCI isolation (runc) works here
+        "buildah": f"buildah --root {root} --runroot {runroot} --storage-driver overlay",
+        "registry_sh": str(REPO / "bench" / "registry.sh"),
+        "regbase": str(args.workdir / "registry"),
+        "build_ctx": str(fixtures["build_context"]),
+        "built_ref": BUILT_REF,
+        "big_id": fixtures["big_image_id"],
+        "big_bytes": str(fixtures["big_layer_bytes"]),
+        "huge_tar": str(fixtures["huge_tar"]),
+        "huge_bytes": str(fixtures["huge_tar_bytes"]),
         "archive": str(fixtures["big_archive"]),
         "big_ref": BIG_REF,
         "busybox_ref": BUSYBOX_REF,
@@ -590,7 +957,7 @@ def run_row(
             results[tool] |= {"values": [], "run_notes": []}
         if job.env:
             results[tool]["env"] = job.env
-        if tool == "berth" and not args.berth_ok:
+        if not args.berth_ok and uses_berth(tool, job):
             results[tool] = {"status": "skipped", "reason": args.berth_missing}
             continue
         try:
@@ -617,12 +984,19 @@ def run_row(
                 if job.setup:
                     sh(job.setup.format(**ctx), env, "setup")
                 t, out = run_snippet(timed_snippet(args, job, ctx), env, "command")
+                if job.measure:
+                    out += b"\n" + run_snippet(job.measure.format(**ctx), env, "measure")[1]
                 if metric:
                     text = out.decode(errors="replace")
                     try:
-                        value, note = metric.parse(text)
+                        value, note = metric.parse(text, t, ctx)
+                        rss = rss_values(text) if metric.rss else {}
+                        if metric.rss and "peak_rss_kb" not in rss:
+                            raise ValueError("no `peak-rss-kb N` line")
                     except ValueError as e:
                         raise StepFailed(f"command output: {e}: " + " | ".join(text.splitlines()[-8:])) from e
+                    if rss:
+                        note += "; " + ", ".join(f"{k} {v}" for k, v in rss.items())
                 if job.teardown:
                     sh(job.teardown.format(**ctx), env, "teardown")
             except StepFailed as e:
@@ -640,6 +1014,8 @@ def run_row(
                 if metric:
                     results[tool]["values"].append(value)
                     results[tool]["run_notes"].append(note)
+                    for k, v in rss.items():
+                        results[tool].setdefault(k, []).append(v)
     for tool, (job, ctx, env) in active.items():
         run_after_all(job, ctx, env)
         xs = samples(results[tool])
@@ -650,6 +1026,25 @@ def run_row(
             stdev=statistics.stdev(xs) if len(xs) > 1 else 0.0,
         )
     return results
+
+
+def uses_berth(cell: str, job: Job) -> bool:
+    """A berth cell, or another tool's that needs the berth binary (e.g. berth's client or server)."""
+    snippets = [
+        job.command,
+        job.setup,
+        job.teardown,
+        job.before_all,
+        job.after_all,
+        job.describe,
+        job.measure,
+    ]
+    return tool_of(cell) == "berth" or any("{berth}" in s for s in snippets if s)
+
+
+def tool_of(cell: str) -> str:
+    """A row's cells are tools, or `TOOL:VARIANT` (e.g. `skopeo:raw`, `berth:push`); --tools names the TOOL."""
+    return cell.split(":")[0]
 
 
 def samples(result: dict) -> list[float]:
@@ -732,6 +1127,93 @@ def make_httpd_rootfs(busybox_tar: Path, dest: Path) -> None:
     tmp.rename(dest)
 
 
+# The build rows' Dockerfile: 10 steps on the busybox image, a COPY of the whole context (21 files,
+# ~150 KB), 3 RUN steps doing small work. Its output (`docker run IMAGE`) is the size of src/.
+BUILD_DOCKERFILE = """\
+FROM berth-bench/busybox:latest
+ENV APP_HOME=/app GREETING=hello
+WORKDIR /app
+COPY . /app/
+RUN mkdir -p out && for i in $(seq 1 20); do echo "$GREETING $i" > out/file-$i.txt; done
+RUN cat src/*.txt | wc -c > out/size && sha256sum src/* conf/* > out/SHA256SUMS
+RUN echo "$APP_HOME built" > out/stamp && ls -lR /app > out/listing
+LABEL org.opencontainers.image.title="berth bench build" bench.row=build
+EXPOSE 8080
+CMD ["sh", "-c", "cat /app/out/size"]
+"""
+
+
+def build_context_files() -> dict[str, bytes]:
+    """Dockerfile + src/part-01..16.txt (seeded text, 1-16 KB) + conf/{a,b,c}.conf + run.sh."""
+    rng = random.Random(20240103)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+    files = {"Dockerfile": BUILD_DOCKERFILE.encode()}
+    for i in range(1, 17):
+        text = "".join(rng.choice(alphabet) for _ in range(1000 * i))
+        files[f"src/part-{i:02d}.txt"] = (
+            "\n".join(text[j : j + 76] for j in range(0, len(text), 76)).encode() + b"\n"
+        )
+    for name in "abc":
+        files[f"conf/{name}.conf"] = f"key_{name}=value\n".encode()
+    files["run.sh"] = b"#!/bin/sh\necho hello\n"
+    return files
+
+
+def make_build_context(dest: Path) -> None:
+    """(Re)write the build context, every mtime FIXTURE_EPOCH; files not in it are removed."""
+    files = build_context_files()
+    if dest.exists():
+        for path in sorted(dest.rglob("*"), reverse=True):
+            rel = path.relative_to(dest).as_posix()
+            if path.is_file() and rel not in files:
+                path.unlink()
+            elif path.is_dir() and not any(f.startswith(rel + "/") for f in files):
+                path.rmdir()
+    for rel, data in files.items():
+        path = dest / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+        path.chmod(0o755 if rel.endswith(".sh") else 0o644)
+        os.utime(path, (FIXTURE_EPOCH, FIXTURE_EPOCH))
+    for d in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
+        os.utime(d, (FIXTURE_EPOCH, FIXTURE_EPOCH))
+
+
+class SeededBytes:
+    """`size` bytes of seeded pseudo-random data for tarfile.addfile, read in chunks (never all in
+    memory)."""
+
+    def __init__(self, seed: int, size: int) -> None:
+        self.rng, self.left = random.Random(seed), size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return self.rng.randbytes(n)
+
+
+def make_huge_rootfs(dest: Path) -> None:
+    """A rootfs of one directory and one HUGE_FILE_SIZE file of seeded incompressible bytes."""
+    tmp = dest.with_suffix(".tmp")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as out:
+        d = tarfile.TarInfo("data")
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, FIXTURE_EPOCH
+        out.addfile(d)
+        info = tarfile.TarInfo("data/random.bin")
+        info.size, info.mode, info.mtime = HUGE_FILE_SIZE, 0o644, FIXTURE_EPOCH
+        out.addfile(info, SeededBytes(20240104, HUGE_FILE_SIZE))
+    tmp.rename(dest)
+
+
+def archive_image(archive: Path) -> tuple[str, int]:
+    """The image ID (config digest) and the uncompressed size of the layers of a docker-save archive."""
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        size = sum(tar.getmember(layer).size for layer in manifest["Layers"])
+    return "sha256:" + manifest["Config"].removesuffix(".json"), size
+
+
 def prepare_fixtures(args: argparse.Namespace) -> dict:
     fx = args.workdir / "fixtures"
     fx.mkdir(parents=True, exist_ok=True)
@@ -772,7 +1254,26 @@ def prepare_fixtures(args: argparse.Namespace) -> dict:
         ["skopeo", "inspect", f"docker-archive:{big_archive}"], check=True, capture_output=True, text=True
     )
     layers = json.loads(inspect.stdout).get("Layers", [])
+    big_id, big_bytes = archive_image(big_archive)
+
+    build_context = fx / "build-context"
+    make_build_context(build_context)
+
+    # Only for registry-1g: 1 GiB, built on first use.
+    huge_tar = fx / "huge-rootfs.tar"
+    if "registry-1g" in args.rows.split(","):
+        stamp = fx / "huge-rootfs.inputs"
+        inputs = f"{HUGE_FILE_SIZE} v1"
+        if not huge_tar.exists() or not stamp.exists() or stamp.read_text() != inputs:
+            log(f"building {huge_tar} (one file of {HUGE_FILE_SIZE >> 20} MiB random)")
+            make_huge_rootfs(huge_tar)
+            stamp.write_text(inputs)
     return {
+        "build_context": build_context,
+        "big_image_id": big_id,
+        "big_layer_bytes": big_bytes,
+        "huge_tar": huge_tar,
+        "huge_tar_bytes": huge_tar.stat().st_size if huge_tar.exists() else None,
         "busybox_tar": busybox_tar,
         "hello_tar": hello_tar,
         "httpd_tar": httpd_tar,
@@ -806,9 +1307,12 @@ def add_ratios(results: dict[str, dict[str, dict]]) -> None:
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
+    """The markdown table; a `peak RSS (MB)` column (highest of the runs) when some row measured it."""
+    rss = any("peak_rss_kb" in r for tools in results.values() for r in tools.values())
     lines = [
-        "| row | tool | runs | median | min | max | unit | ratio vs berth |",
-        "|---|---|---:|---:|---:|---:|---|---:|",
+        "| row | tool | runs | median | min | max | unit | ratio vs berth |"
+        + (" peak RSS (MB) |" if rss else ""),
+        "|---|---|---:|---:|---:|---:|---|---:|" + ("---:|" if rss else ""),
     ]
     notes = []
     for row, tools in results.items():
@@ -816,14 +1320,24 @@ def table(results: dict[str, dict[str, dict]]) -> str:
         for tool, r in tools.items():
             if r.get("note"):
                 notes.append(f"- {title}, {tool}: {r['note']} (setup {r.get('before_all_seconds', 0):.1f} s)")
+            for key in (k for k in r if k.endswith("_rss_kb") and k != "peak_rss_kb"):
+                mb = ", ".join(f"{v * 1024 / 1e6:.1f}" for v in r[key])
+                notes.append(
+                    f"- {title}, {tool}: {key.removesuffix('_kb').replace('_', ' ')} (MB, each run): {mb}"
+                )
             if r["status"] != "ok":  # the reason was logged; it is also in the JSON
-                lines.append(f"| {title} | {tool} | | {r['status']} | | | | |")
+                lines.append(f"| {title} | {tool} | | {r['status']} | | | | |" + (" |" if rss else ""))
                 continue
             ratio = "—" if r["ratio_vs_berth"] is None else f"{r['ratio_vs_berth']:.2f}"
             unit, fmt = (f"{r['unit']} ↑", "{:.0f}") if "unit" in r else ("s", "{:.3f}")
             median, lo, hi = (fmt.format(r[k]) for k in ("median", "min", "max"))
+            peak = (
+                f" {max(r['peak_rss_kb']) * 1024 / 1e6:.1f} |"
+                if "peak_rss_kb" in r
+                else (" |" if rss else "")
+            )
             lines.append(
-                f"| {title} | {tool} | {len(samples(r))} | {median} | {lo} | {hi} | {unit} | {ratio} |"
+                f"| {title} | {tool} | {len(samples(r))} | {median} | {lo} | {hi} | {unit} | {ratio} |{peak}"
             )
     return "\n".join(lines + ([""] + notes if notes else []))
 
@@ -998,7 +1512,7 @@ def main(argv: list[str]) -> int:
         results: dict[str, dict[str, dict]] = {}
         runs: dict[str, int] = {}
         for row in args.rows.split(","):
-            tools = {t: as_job(spec) for t, spec in ROWS[row].jobs.items() if t in wanted_tools}
+            tools = {t: as_job(spec) for t, spec in ROWS[row].jobs.items() if tool_of(t) in wanted_tools}
             runs[row] = args.runs or ROWS[row].runs
             if ROWS[row].dockerd == "bridge" and "docker" in tools:
                 results[row] = run_row_with_bridge_dockerd(args, fixtures, row, tools, runs[row])

@@ -297,9 +297,25 @@ impl Engine {
                 state.config["config"]["Labels"][k] = json!(v);
             }
             state.image = None;
+            let labels: Vec<String> = opts
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            state.key = Some(next_key(state, "--label", None, &labels));
         }
         if let Some(id) = &state.image {
             return Ok(id.clone());
+        }
+        // The same steps on the same base give the same image, as docker's rebuilds do: an
+        // unchanged rebuild makes no new image (nor a dangling old one).
+        if !opts.no_cache {
+            if let Some(key) = state.key.clone() {
+                if let Some(id) = self.cache_lookup(&key)? {
+                    self.adopt(state, &id, key)?;
+                    return Ok(id);
+                }
+            }
         }
         if let Some(t) = opts.source_date_epoch {
             state.config["created"] = json!(now_rfc3339(Some(t)));
@@ -307,12 +323,10 @@ impl Engine {
         let bytes =
             serde_json::to_vec(&state.config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &state.layers, "build")?;
-        // An intermediate image (a RUN's base) belongs to the build cache: hidden from
-        // `images`, reused by the next build, removed by `builder prune`.
-        if !is_target {
-            if let Some(key) = &state.key {
-                self.cache_store(key, &rec.id)?;
-            }
+        // Every image a build stores belongs to its cache: reused by the next build; shown by
+        // `images` while tagged (intermediate ones with -a), removed by `builder prune`.
+        if let Some(key) = &state.key {
+            self.cache_store(key, &rec.id)?;
         }
         state.image = Some(rec.id.clone());
         Ok(rec.id)
