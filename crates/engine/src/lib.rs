@@ -18,6 +18,7 @@ pub mod build;
 pub mod check;
 pub mod container;
 pub mod distribution;
+mod filter;
 pub mod image;
 pub mod volume;
 pub use check::{CheckReport, DiskUsage};

@@ -20,11 +20,7 @@ impl ContainerFilter {
     pub fn parse(filters: &[String]) -> Result<Self, EngineError> {
         let mut f = Self::default();
         for raw in filters {
-            let (k, v) = raw.split_once('=').ok_or_else(|| {
-                EngineError::InvalidArgument(format!(
-                    "bad format of filter (expected name=value): {raw}"
-                ))
-            })?;
+            let (k, v) = crate::filter::split(raw)?;
             match k {
                 "status" => {
                     const STATES: [&str; 7] = [
@@ -114,10 +110,10 @@ impl Engine {
             }
             let config = ContainerConfig::from_record(&rec)?;
             let labels = &config.spec.labels;
-            let label_ok = filter.label.iter().all(|l| match l.split_once('=') {
-                Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
-                None => labels.contains_key(l),
-            });
+            let label_ok = filter
+                .label
+                .iter()
+                .all(|l| crate::filter::label_matches(|k| labels.get(k).map(String::as_str), l));
             if !label_ok {
                 continue;
             }

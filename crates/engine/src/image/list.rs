@@ -26,11 +26,7 @@ impl ImageFilter {
     pub fn parse(filters: &[String]) -> Result<Self, EngineError> {
         let mut f = Self::default();
         for raw in filters {
-            let (k, v) = raw.split_once('=').ok_or_else(|| {
-                EngineError::InvalidArgument(format!(
-                    "bad format of filter (expected name=value): {raw}"
-                ))
-            })?;
+            let (k, v) = crate::filter::split(raw)?;
             match k {
                 "dangling" => {
                     f.dangling = Some(match v.to_ascii_lowercase().as_str() {
@@ -146,7 +142,9 @@ impl Engine {
                     .and_then(|v| v.as_object().cloned())
                     .unwrap_or_default()
             };
-            if !filter.label.iter().all(|l| label_matches(&labels, l)) {
+            if !filter.label.iter().all(|l| {
+                crate::filter::label_matches(|k| labels.get(k).and_then(|x| x.as_str()), l)
+            }) {
                 continue;
             }
             let base = ImageSummary {
@@ -203,13 +201,6 @@ pub(crate) fn split_tag(s: &str) -> (&str, &str) {
     match s.rfind(':') {
         Some(i) if !s[i + 1..].contains('/') => (&s[..i], &s[i + 1..]),
         _ => (s, ""),
-    }
-}
-
-fn label_matches(labels: &serde_json::Map<String, serde_json::Value>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).and_then(|x| x.as_str()) == Some(v),
-        None => labels.contains_key(filter),
     }
 }
 
