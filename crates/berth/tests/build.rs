@@ -320,3 +320,72 @@ fn source_date_epoch_makes_builds_reproducible_across_stores() {
         "the same image digest from two clean stores"
     );
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    // The two stages meet over the host's loopback: the server stage's RUN waits for the
+    // client stage's RUN to connect. Built one after the other, the server gives up after 30 s
+    // and the build fails; built together, both steps finish at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let df = format!(
+        "FROM busybox AS server\n\
+         RUN timeout 30 nc -l -p {port} > /got && grep -q hello /got\n\
+         FROM busybox AS client\n\
+         RUN for i in $(seq 1 300); do echo hello | timeout 5 nc 127.0.0.1 {port} && exit 0; sleep 0.1; done; exit 1\n\
+         RUN echo sent > /sent\n\
+         FROM busybox\n\
+         COPY --from=server /got /got\n\
+         COPY --from=client /sent /sent\n"
+    );
+    let ctx = context(&s, "par", &[("Dockerfile", &df)]);
+    let out = s.ok(&[
+        "build",
+        "--network",
+        "host",
+        "-t",
+        "par:1",
+        ctx.to_str().unwrap(),
+    ]);
+    // While they run together, each stage's lines carry its name.
+    assert!(
+        out.contains("[server] Step 2/8 : RUN timeout 30 nc"),
+        "{out}"
+    );
+    assert!(out.contains("[client] Step 5/8 : RUN echo sent"), "{out}");
+    assert!(out.contains("Step 7/8 : COPY --from=server"), "{out}");
+    assert!(
+        !out.contains("] Step 7/8"),
+        "the last stage runs alone: {out}"
+    );
+    assert_eq!(
+        s.ok(&["run", "--rm", "par:1", "cat", "/got", "/sent"]),
+        "hello\nsent\n"
+    );
+    // Rebuilt, every step comes from the cache and the image is the same.
+    let again = s.ok(&["build", "--network", "host", "-q", ctx.to_str().unwrap()]);
+    let id = s.ok(&["image", "inspect", "-f", "{{.Id}}", "par:1"]);
+    assert_eq!(again.trim(), id.trim());
+
+    // A failing stage fails the build, after its sibling finished; no tag is made.
+    let df = "FROM busybox AS ok\nRUN sleep 1 && echo fine > /f\n\
+              FROM busybox AS bad\nRUN echo broken && exit 3\n\
+              FROM busybox\nCOPY --from=ok /f /f\nCOPY --from=bad /f /g\n";
+    let ctx = context(&s, "parfail", &[("Dockerfile", df)]);
+    let r = s.run(&["build", "-t", "parfail:1", ctx.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("RUN echo broken && exit 3 (Dockerfile:4) failed with exit code 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("[ok] Step 2/7"), "{}", r.stdout);
+    assert_eq!(s.run(&["image", "inspect", "parfail:1"]).code, 1);
+}

@@ -1,9 +1,11 @@
 //! `berth build` and `berth builder prune`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Mutex;
 
 use anyhow::Context;
-use berth_engine::build::BuildOptions;
+use berth_engine::build::{BuildEvent, BuildOptions};
 use berth_engine::{Engine, EngineError};
 
 use crate::cli::{BuildArgs, BuilderPruneArgs};
@@ -74,15 +76,13 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
         source_date_epoch,
     };
     let quiet = a.quiet;
-    let stdout = std::io::stdout();
-    let mut print = |line: &str| {
+    let plain = Plain::default();
+    let events = |e: BuildEvent<'_>| {
         if !quiet {
-            let mut out = stdout.lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+            plain.event(e);
         }
     };
-    match engine.build(&opts, &mut print) {
+    match engine.build(&opts, &events) {
         Ok(id) => {
             if quiet {
                 write_out(&format!("{id}\n"))?;
@@ -107,6 +107,64 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
             Err(Exit::code(1).into())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// docker's plain output: `Step N/M` lines, the lines under them and the steps' output. While
+/// stages run at the same time, each of their lines starts with `[stage] `.
+#[derive(Default)]
+struct Plain {
+    /// The names of the stages running alongside others.
+    concurrent: Mutex<BTreeMap<usize, String>>,
+}
+
+impl Plain {
+    fn event(&self, e: BuildEvent<'_>) {
+        let (stage, text) = match e {
+            BuildEvent::Note(text) => (None, text),
+            BuildEvent::StageStarted {
+                stage,
+                name,
+                concurrent,
+            } => {
+                if let Ok(mut c) = self.concurrent.lock() {
+                    if concurrent {
+                        c.insert(stage, name.to_string());
+                    } else {
+                        c.remove(&stage);
+                    }
+                }
+                return;
+            }
+            BuildEvent::Step {
+                stage,
+                header: text,
+            }
+            | BuildEvent::Detail { stage, text }
+            | BuildEvent::Output { stage, text } => (Some(stage), text),
+            BuildEvent::StepDone { .. } => return,
+            BuildEvent::StageDone { stage } => {
+                if let Ok(mut c) = self.concurrent.lock() {
+                    c.remove(&stage);
+                }
+                return;
+            }
+        };
+        let prefix = stage
+            .and_then(|s| self.concurrent.lock().ok()?.get(&s).cloned())
+            .map(|name| format!("[{name}] "));
+        let mut out = std::io::stdout().lock();
+        match prefix {
+            Some(p) => {
+                for l in text.lines() {
+                    let _ = writeln!(out, "{p}{l}");
+                }
+            }
+            None => {
+                let _ = writeln!(out, "{text}");
+            }
+        }
+        let _ = out.flush();
     }
 }
 

@@ -16,6 +16,7 @@ mod step;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use berth_build::plan::Base;
 use berth_build::{cache_key, Kind, Matcher, PlanOptions};
@@ -55,6 +56,16 @@ pub struct StepFailure {
     pub log: PathBuf,
 }
 
+/// What every stage of one build shares.
+struct StageRun<'a> {
+    plan: &'a berth_build::plan::Plan,
+    opts: &'a BuildOptions,
+    ignore: &'a Matcher,
+    events: Events<'a>,
+    log: &'a Mutex<std::fs::File>,
+    log_path: &'a std::path::Path,
+}
+
 /// The state of a stage between steps.
 #[derive(Debug, Clone)]
 pub(crate) struct State {
@@ -68,31 +79,109 @@ pub(crate) struct State {
     pub cmd_set: bool,
 }
 
-/// The build's output: lines for the user and the full log.
+/// What a build reports as it goes. `stage` is the stage's index in the Dockerfile; stages
+/// that do not depend on each other run at the same time, so events of different stages
+/// interleave.
+#[derive(Debug, Clone, Copy)]
+pub enum BuildEvent<'a> {
+    /// A line about the whole build: warnings, base image pulls, `Successfully built`.
+    Note(&'a str),
+    /// A stage starts; `concurrent` when other stages run alongside it.
+    StageStarted {
+        stage: usize,
+        name: &'a str,
+        concurrent: bool,
+    },
+    /// A step starts: docker's `Step N/M : INSTRUCTION`.
+    Step { stage: usize, header: &'a str },
+    /// docker's lines under a step: ` ---> Using cache`, ` ---> Running in …`, ` ---> <id>`.
+    Detail { stage: usize, text: &'a str },
+    /// Output of a RUN step: one or more lines.
+    Output { stage: usize, text: &'a str },
+    /// The step is over; `cached` when the build cache had it.
+    StepDone { stage: usize, cached: bool },
+    /// The stage is built.
+    StageDone { stage: usize },
+}
+
+/// Where a build's events go: the caller's view and the build's log file.
+type Events<'a> = &'a (dyn Fn(BuildEvent<'_>) + Sync);
+
+/// A stage's output: its events, its part of the full log and the last lines of its running
+/// step (for the failure report).
 pub(crate) struct Output<'a> {
-    pub print: &'a mut dyn FnMut(&str),
-    pub log: std::fs::File,
+    events: Events<'a>,
+    stage: usize,
+    log: &'a Mutex<std::fs::File>,
+    /// `[stage] ` before each log line while stages run at the same time, else empty.
+    log_prefix: String,
     pub log_path: PathBuf,
     pub tail: VecDeque<String>,
+    cached: bool,
 }
 
 impl Output<'_> {
+    fn log_line(&self, text: &str) {
+        if let Ok(mut log) = self.log.lock() {
+            let _ = writeln!(log, "{}{text}", self.log_prefix);
+        }
+    }
+
+    /// A step's header.
+    pub fn step(&mut self, header: &str) {
+        self.tail.clear();
+        self.cached = false;
+        self.log_line(header);
+        (self.events)(BuildEvent::Step {
+            stage: self.stage,
+            header,
+        });
+    }
+
+    /// One of docker's lines under a step.
     pub fn line(&mut self, text: &str) {
-        (self.print)(text);
-        let _ = writeln!(self.log, "{text}");
+        self.log_line(text);
+        (self.events)(BuildEvent::Detail {
+            stage: self.stage,
+            text,
+        });
+    }
+
+    /// The step was found in the build cache.
+    pub fn cached(&mut self) {
+        self.cached = true;
+        self.line(" ---> Using cache");
     }
 
     /// Output of a RUN step: to the user and the log, the last 20 lines kept.
     pub fn run_output(&mut self, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
-        let _ = self.log.write_all(bytes);
+        if let Ok(mut log) = self.log.lock() {
+            if self.log_prefix.is_empty() {
+                let _ = log.write_all(bytes);
+            } else {
+                for l in text.lines() {
+                    let _ = writeln!(log, "{}{l}", self.log_prefix);
+                }
+            }
+        }
         for l in text.lines() {
             if self.tail.len() == 20 {
                 self.tail.pop_front();
             }
             self.tail.push_back(l.to_string());
         }
-        (self.print)(text.trim_end_matches('\n'));
+        (self.events)(BuildEvent::Output {
+            stage: self.stage,
+            text: text.trim_end_matches('\n'),
+        });
+    }
+
+    fn step_done(&mut self) {
+        (self.events)(BuildEvent::StepDone {
+            stage: self.stage,
+            cached: self.cached,
+        });
     }
 }
 
@@ -105,12 +194,13 @@ pub(crate) fn now_rfc3339(epoch: Option<i64>) -> String {
 }
 
 impl Engine {
-    /// Builds the Dockerfile of `opts`; returns the image ID. `print` receives docker's
-    /// `Step N/M` lines and the steps' output.
+    /// Builds the Dockerfile of `opts`; returns the image ID. `events` hears docker's
+    /// `Step N/M` lines and the steps' output as they happen. Stages that do not depend on
+    /// each other are built at the same time, each on its own thread and engine.
     pub fn build(
         &mut self,
         opts: &BuildOptions,
-        print: &mut dyn FnMut(&str),
+        events: Events<'_>,
     ) -> Result<Digest, EngineError> {
         // Everything the user typed is checked before anything runs.
         let tags: Vec<Reference> = opts
@@ -150,7 +240,7 @@ impl Engine {
                 let id = match self.resolve_image(name) {
                     Ok(id) => id,
                     Err(EngineError::ImageNotFound(_)) => {
-                        print(&format!("Pulling {name}"));
+                        events(BuildEvent::Note(&format!("Pulling {name}")));
                         match self.pull(name, None, &|_| {}) {
                             Ok((id, _)) => id,
                             Err(e) => {
@@ -182,9 +272,9 @@ impl Engine {
         }
         let plan = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
         for unused in &plan.unused_build_args {
-            print(&format!(
+            events(BuildEvent::Note(&format!(
                 "[Warning] One or more build-args [{unused}] were not consumed"
-            ));
+            )));
         }
 
         let logs = self.store.root().join("build-logs");
@@ -195,38 +285,73 @@ impl Engine {
             std::process::id()
         ));
         let log = std::fs::File::create(&log_path).map_err(|e| EngineError::io("build log", e))?;
-        let mut out = Output {
-            print,
-            log,
-            log_path,
-            tail: VecDeque::new(),
+        let log = Mutex::new(log);
+        let note = |text: &str| {
+            if let Ok(mut l) = log.lock() {
+                let _ = writeln!(l, "{text}");
+            }
+            events(BuildEvent::Note(text));
         };
         for step in &plan.preamble {
-            out.line(&step.header());
+            note(&step.header());
         }
 
-        // Stages in Dockerfile order (dependencies always come earlier).
+        let run = StageRun {
+            plan: &plan,
+            opts,
+            ignore: &ignore,
+            events,
+            log: &log,
+            log_path: &log_path,
+        };
         let mut results: BTreeMap<usize, Digest> = BTreeMap::new();
-        for stage in plan.needed() {
-            let mut state = self.stage_base(&stage.base, &results, opts)?;
-            for step in &stage.steps {
-                out.line(&step.header());
-                if let Kind::From(_) = step.instruction.kind {
-                    if let Some(id) = &state.image {
-                        out.line(&format!(" ---> {}", id.short()));
-                    }
-                    continue;
+        for level in &plan.levels {
+            let built = match level.as_slice() {
+                [one] => vec![(*one, self.build_stage(&run, *one, &results, false))],
+                [first, rest @ ..] => {
+                    // One engine per extra stage: an engine (its SQLite connection) is not
+                    // shared between threads.
+                    let engines: Vec<Engine> = rest
+                        .iter()
+                        .map(|_| self.sibling())
+                        .collect::<Result<_, _>>()?;
+                    let (run, results) = (&run, &results);
+                    std::thread::scope(|s| {
+                        let others: Vec<_> = rest
+                            .iter()
+                            .zip(engines)
+                            .map(|(&i, mut engine)| {
+                                s.spawn(move || (i, engine.build_stage(run, i, results, true)))
+                            })
+                            .collect();
+                        let mut built =
+                            vec![(*first, self.build_stage(run, *first, results, true))];
+                        for h in others {
+                            built.push(h.join().unwrap_or_else(|_| {
+                                (
+                                    usize::MAX,
+                                    Err(EngineError::InvalidArgument(
+                                        "a build thread panicked".into(),
+                                    )),
+                                )
+                            }));
+                        }
+                        built
+                    })
                 }
-                self.run_step(step, &mut state, opts, &ignore, &results, &mut out)?;
+                [] => Vec::new(),
+            };
+            // All of a level's stages run to their end; the first failing stage (in Dockerfile
+            // order) is the build's error.
+            for (i, r) in built {
+                results.insert(i, r?);
             }
-            let id = self.materialize(&mut state, opts, stage.index == plan.target)?;
-            results.insert(stage.index, id);
         }
         let id = results
             .get(&plan.target)
             .cloned()
             .ok_or_else(|| EngineError::InvalidArgument("the target stage was not built".into()))?;
-        out.line(&format!("Successfully built {}", id.short()));
+        note(&format!("Successfully built {}", id.short()));
         let now = crate::now_unix();
         self.store.meta.write(|tx| {
             for t in &tags {
@@ -236,8 +361,63 @@ impl Engine {
         })?;
         self.sync_layout_index()?;
         for t in &tags {
-            out.line(&format!("Successfully tagged {}", t.familiar()));
+            note(&format!("Successfully tagged {}", t.familiar()));
         }
+        Ok(id)
+    }
+
+    /// An engine of its own on the same store, for another thread.
+    fn sibling(&self) -> Result<Engine, EngineError> {
+        Engine::open(crate::EngineConfig {
+            root: self.store.root().to_path_buf(),
+            run_root: self.run_root.clone(),
+            exe: self.exe.clone(),
+            net: self.net_config.clone(),
+        })
+    }
+
+    /// Builds stage `index` of the plan on the results of the stages it depends on.
+    fn build_stage(
+        &mut self,
+        run: &StageRun<'_>,
+        index: usize,
+        results: &BTreeMap<usize, Digest>,
+        concurrent: bool,
+    ) -> Result<Digest, EngineError> {
+        let stage = &run.plan.stages[index];
+        let name = stage.name.clone().unwrap_or_else(|| index.to_string());
+        (run.events)(BuildEvent::StageStarted {
+            stage: index,
+            name: &name,
+            concurrent,
+        });
+        let mut out = Output {
+            events: run.events,
+            stage: index,
+            log: run.log,
+            log_prefix: if concurrent {
+                format!("[{name}] ")
+            } else {
+                String::new()
+            },
+            log_path: run.log_path.to_path_buf(),
+            tail: VecDeque::new(),
+            cached: false,
+        };
+        let mut state = self.stage_base(&stage.base, results, run.opts)?;
+        for step in &stage.steps {
+            out.step(&step.header());
+            if let Kind::From(_) = step.instruction.kind {
+                if let Some(id) = &state.image {
+                    out.line(&format!(" ---> {}", id.short()));
+                }
+            } else {
+                self.run_step(step, &mut state, run.opts, run.ignore, results, &mut out)?;
+            }
+            out.step_done();
+        }
+        let id = self.materialize(&mut state, run.opts, index == run.plan.target)?;
+        (run.events)(BuildEvent::StageDone { stage: index });
         Ok(id)
     }
 

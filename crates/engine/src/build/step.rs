@@ -191,7 +191,7 @@ impl Engine {
         let key = next_key(state, &step.cache_text(), None, &step.build_args);
         if !opts.no_cache {
             if let Some(id) = self.cache_lookup(&key)? {
-                out.line(" ---> Using cache");
+                out.cached();
                 out.line(&format!(" ---> {}", id.short()));
                 return self.adopt(state, &id, key);
             }
