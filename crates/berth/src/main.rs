@@ -74,10 +74,26 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each cause once: many errors already name their
+/// cause in their own text (`read X: No such file or directory`).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.is_empty() {
+            msg = text;
+        } else if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
