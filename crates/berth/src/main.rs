@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod init;
+mod live;
 mod output;
 mod parse;
 mod units;

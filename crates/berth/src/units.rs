@@ -2,6 +2,12 @@
 
 /// `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits ("13.3kB", "516MB").
 pub fn human_size(bytes: u64) -> String {
+    human_size_precision(bytes, 3)
+}
+
+/// `HumanSizeWithPrecision(size, precision)`; `units.HumanSize` (progress bars) is precision 4
+/// ("31.4MB", "212.2MB").
+pub fn human_size_precision(bytes: u64, precision: i32) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut size = bytes as f64;
     let mut i = 0;
@@ -9,16 +15,16 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1000.0;
         i += 1;
     }
-    format!("{}{}", go_precision3(size), UNITS[i])
+    format!("{}{}", go_precision(size, precision), UNITS[i])
 }
 
-/// Go's `%.*g` with 3 significant digits, without exponent for the sizes we meet.
-fn go_precision3(v: f64) -> String {
+/// Go's `%.*g` with `precision` significant digits, without exponent for the sizes we meet.
+fn go_precision(v: f64, precision: i32) -> String {
     if v == 0.0 {
         return "0".into();
     }
     let digits = v.abs().log10().floor() as i32 + 1;
-    let decimals = (3 - digits).max(0) as usize;
+    let decimals = (precision - digits).max(0) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

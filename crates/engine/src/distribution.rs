@@ -102,6 +102,7 @@ impl Engine {
             &layers,
             Some((manifest, pulled.manifest_media_type.clone())),
             &what,
+            progress,
         )?;
         let now = crate::now_unix();
         let repo_digest = pulled.repo_digest.clone();

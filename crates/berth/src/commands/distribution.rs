@@ -1,71 +1,204 @@
 //! `pull`, `push`, `login`, `logout`, `registry serve|gc`.
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, IsTerminal, Write};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, IsTerminal, Stdout, Write};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use berth_engine::Engine;
+use berth_image::Digest;
 use berth_registry::client::Event;
 
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryCommand};
+use crate::live::{progress_bar, time_left, Live};
 use crate::output::write_out;
 
-/// docker's plain progress lines: one per layer and state.
-fn progress(quiet: bool, verb: &'static str) -> impl Fn(Event) + Sync {
-    let seen = Mutex::new(BTreeSet::new());
-    move |e: Event| {
-        if quiet {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Pull,
+    Push,
+}
+
+/// A layer's short ID and what it is doing (`transfer`, `extract`).
+type Phase = (String, &'static str);
+
+/// The progress of a pull or push: docker's plain lines (one per layer and state) when stdout
+/// is not a terminal, its live per-layer bars when it is.
+struct Progress {
+    live: Live<Stdout>,
+    quiet: bool,
+    verb: Verb,
+    /// When each (layer, phase) started, and the bytes it had then, for the time left.
+    starts: Mutex<HashMap<Phase, (Instant, u64)>>,
+    /// Pulled layers downloaded and not yet shown unpacked.
+    unextracted: Mutex<HashSet<String>>,
+}
+
+impl Progress {
+    fn new(quiet: bool, verb: Verb) -> Self {
+        let tty = std::io::stdout().is_terminal();
+        Progress {
+            live: Live::new(std::io::stdout(), tty),
+            quiet,
+            verb,
+            starts: Mutex::new(HashMap::new()),
+            unextracted: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn on(&self, e: Event) {
+        if self.quiet {
             return;
         }
-        let line = match &e {
-            Event::BlobExists { digest, .. } => Some(format!(
-                "{}: {}",
-                digest.short(),
-                if verb == "Push" {
-                    "Layer already exists"
-                } else {
-                    "Already exists"
-                }
-            )),
+        if self.live.is_tty() {
+            self.tty(&e);
+        } else {
+            self.plain(&e);
+        }
+    }
+
+    /// docker's plain lines, exactly as berth always printed them.
+    fn plain(&self, e: &Event) {
+        let (digest, text) = match e {
+            Event::BlobExists { digest, .. } => {
+                (digest, self.says("Already exists", "Layer already exists"))
+            }
             Event::BlobStarted { digest, offset, .. } if *offset > 0 => {
-                Some(format!("{}: Resuming at {offset} bytes", digest.short()))
+                (digest, format!("Resuming at {offset} bytes"))
             }
-            Event::BlobStarted { digest, .. } => Some(format!(
-                "{}: {}",
-                digest.short(),
-                if verb == "Push" {
-                    "Preparing"
+            Event::BlobStarted { digest, .. } => {
+                (digest, self.says("Pulling fs layer", "Preparing"))
+            }
+            Event::BlobRetry { digest, error, .. } => (digest, format!("Retrying ({error})")),
+            Event::BlobMounted { digest, from } => (digest, format!("Mounted from {from}")),
+            Event::BlobDone { digest, .. } => (digest, self.says("Pull complete", "Pushed")),
+            Event::MirrorFailed { mirror, error } => {
+                return self.live.print(&format!(
+                    "mirror {mirror} failed ({error}); trying the next source"
+                ));
+            }
+            _ => return,
+        };
+        let key = digest.short();
+        self.live.set(key, &format!("{key}: {text}"));
+    }
+
+    /// docker's live view: a line per layer, with bars while bytes move.
+    fn tty(&self, e: &Event) {
+        let push = self.verb == Verb::Push;
+        let line = |digest: &Digest, state: &str| {
+            let key = digest.short();
+            self.live.set(key, &format!("{key}: {state}"));
+        };
+        match e {
+            Event::BlobExists { digest, .. } => {
+                line(digest, &self.says("Already exists", "Layer already exists"))
+            }
+            Event::BlobStarted {
+                digest,
+                size,
+                offset,
+            } => {
+                self.start(digest, "transfer", *offset);
+                if *offset > 0 {
+                    let key = digest.short();
+                    self.live
+                        .print(&format!("{key}: Resuming at {offset} bytes"));
+                    self.bar(digest, "transfer", "Downloading", *offset, *size);
                 } else {
-                    "Pulling fs layer"
+                    line(digest, &self.says("Pulling fs layer", "Preparing"));
                 }
-            )),
+            }
+            Event::BlobProgress {
+                digest,
+                done,
+                total,
+            } => {
+                let state = self.says("Downloading", "Pushing");
+                self.bar(digest, "transfer", &state, *done, *total);
+            }
             Event::BlobRetry { digest, error, .. } => {
-                Some(format!("{}: Retrying ({error})", digest.short()))
+                self.live
+                    .print(&format!("{}: Retrying ({error})", digest.short()));
             }
-            Event::BlobMounted { digest, from } => {
-                Some(format!("{}: Mounted from {from}", digest.short()))
+            Event::BlobMounted { digest, from } => line(digest, &format!("Mounted from {from}")),
+            Event::BlobDone { digest, .. } if push => line(digest, "Pushed"),
+            Event::BlobDone { digest, .. } => {
+                self.lock_unextracted().insert(digest.short().to_string());
+                line(digest, "Download complete");
             }
-            Event::BlobDone { digest, .. } => Some(format!(
-                "{}: {}",
-                digest.short(),
-                if verb == "Push" {
-                    "Pushed"
-                } else {
-                    "Pull complete"
-                }
-            )),
-            Event::MirrorFailed { mirror, error } => Some(format!(
+            Event::LayerExtracting {
+                digest,
+                done,
+                total,
+            } => {
+                self.start(digest, "extract", *done);
+                self.bar(digest, "extract", "Extracting", *done, *total);
+            }
+            Event::LayerExtracted { digest } => {
+                self.lock_unextracted().remove(digest.short());
+                line(digest, "Pull complete");
+            }
+            Event::MirrorFailed { mirror, error } => self.live.print(&format!(
                 "mirror {mirror} failed ({error}); trying the next source"
             )),
-            _ => None,
-        };
-        if let Some(l) = line {
-            if seen.lock().map(|mut s| s.insert(l.clone())).unwrap_or(true) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{l}");
-                let _ = out.flush();
+            Event::Resolved { .. } | Event::ManifestPushed { .. } => {}
+        }
+    }
+
+    /// The word for a pull, or for a push.
+    fn says(&self, pull: &str, push: &str) -> String {
+        match self.verb {
+            Verb::Pull => pull,
+            Verb::Push => push,
+        }
+        .to_string()
+    }
+
+    fn start(&self, digest: &Digest, phase: &'static str, at: u64) {
+        self.starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((digest.short().to_string(), phase))
+            .or_insert((Instant::now(), at));
+    }
+
+    fn bar(&self, digest: &Digest, phase: &'static str, state: &str, done: u64, total: u64) {
+        let key = digest.short();
+        let left = self
+            .starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(key.to_string(), phase))
+            .and_then(|(t, at)| {
+                time_left(
+                    done.saturating_sub(*at),
+                    total.saturating_sub(done),
+                    t.elapsed(),
+                )
+            });
+        self.live.set_progress(
+            key,
+            &format!("{key}: {state}"),
+            &progress_bar(done, total, left, self.live.width()),
+        );
+    }
+
+    fn lock_unextracted(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.unextracted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the live view after a successful pull: a layer downloaded but not unpacked (its
+    /// layer was already there) is complete too.
+    fn succeeded(&self) {
+        if self.live.is_tty() && !self.quiet {
+            let mut left: Vec<String> = self.lock_unextracted().drain().collect();
+            left.sort();
+            for key in left {
+                self.live.set(&key, &format!("{key}: Pull complete"));
             }
         }
+        self.live.finish();
     }
 }
 
@@ -81,8 +214,10 @@ pub fn pull(engine: &mut Engine, a: PullArgs) -> anyhow::Result<()> {
             reference.path()
         ))?;
     }
+    let progress = Progress::new(a.quiet, Verb::Pull);
     let (_, repo_digest) =
-        engine.pull(&a.name, a.platform.as_deref(), &progress(a.quiet, "Pull"))?;
+        engine.pull(a.name.as_str(), a.platform.as_deref(), &|e| progress.on(e))?;
+    progress.succeeded();
     if a.quiet {
         return write_out(&format!("{reference}\n"));
     }
@@ -104,7 +239,9 @@ pub fn push(engine: &mut Engine, a: PushArgs) -> anyhow::Result<()> {
             reference.name()
         ))?;
     }
-    let digest = engine.push(&a.name, &progress(a.quiet, "Push"))?;
+    let progress = Progress::new(a.quiet, Verb::Push);
+    let digest = engine.push(&a.name, &|e| progress.on(e))?;
+    progress.live.finish();
     if !a.quiet {
         write_out(&format!(
             "{}: digest: {digest}\n",

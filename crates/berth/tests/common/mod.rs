@@ -649,3 +649,69 @@ pub fn base_images() -> PathBuf {
     }
     archive
 }
+
+/// `berth ARGS` with its stdout on a 200-column pseudo-terminal (docker draws bars only on
+/// terminals wider than 110 columns); `None` when util-linux's `script` is missing.
+pub fn under_terminal(b: &Berth, args: &[&str]) -> Option<Run> {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED (needs util-linux's script): {}", test_name());
+        return None;
+    }
+    let berth = b.command();
+    let line = format!(
+        "stty cols 200 rows 50 && exec {} {}",
+        env!("CARGO_BIN_EXE_berth"),
+        args.join(" ")
+    );
+    let mut script = Command::new("script");
+    script.args(["-qfec", &line, "/dev/null"]);
+    for (k, v) in berth.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    run_with_timeout(script.stdin(Stdio::null()), Duration::from_secs(120))
+}
+
+/// The rows a terminal shows after `text`, for the output the live view writes: text, `\r`,
+/// `\n`, cursor up (`ESC [ n A`) and clear line (`ESC [ 2 K`). Any other escape fails the test.
+pub fn screen(text: &str) -> Vec<String> {
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                assert_eq!(chars.next(), Some('['), "escape in {text:?}");
+                let mut arg = String::new();
+                let cmd = loop {
+                    match chars.next().unwrap() {
+                        d if d.is_ascii_digit() => arg.push(d),
+                        other => break other,
+                    }
+                };
+                match cmd {
+                    'A' => row -= arg.parse::<usize>().unwrap_or(1),
+                    'K' if arg == "2" => rows[row].clear(),
+                    other => panic!("unexpected escape {arg}{other} in {text:?}"),
+                }
+            }
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                if row == rows.len() {
+                    rows.push(Vec::new());
+                }
+            }
+            c => {
+                let r = &mut rows[row];
+                if r.len() <= col {
+                    r.resize(col + 1, ' ');
+                }
+                r[col] = c;
+                col += 1;
+            }
+        }
+    }
+    rows.into_iter().map(|r| r.into_iter().collect()).collect()
+}

@@ -5,6 +5,7 @@ use std::io::Read;
 
 use berth_image::digest::{chain_ids, Digest};
 use berth_image::layer::{detect_compression, Compression, UnpackOptions};
+use berth_registry::client::Event;
 use berth_store::{BlobInfo, ImageRecord, LayerRecord};
 use serde_json::json;
 
@@ -56,17 +57,19 @@ impl Engine {
         layers: &[LayerSource],
         what: &str,
     ) -> Result<ImageRecord, EngineError> {
-        self.add_image_with_manifest(config_bytes, layers, None, what)
+        self.add_image_with_manifest(config_bytes, layers, None, what, &|_| {})
     }
 
     /// [`Engine::add_image`] keeping a manifest that came with the image (a pull's: its
-    /// digest is the registry's), instead of writing one.
+    /// digest is the registry's), instead of writing one. Each layer it unpacks is reported to
+    /// `progress` ([`Event::LayerExtracting`], then [`Event::LayerExtracted`]).
     pub fn add_image_with_manifest(
         &mut self,
         config_bytes: &[u8],
         layers: &[LayerSource],
         manifest: Option<(BlobInfo, String)>,
         what: &str,
+        progress: &(dyn Fn(Event) + Sync),
     ) -> Result<ImageRecord, EngineError> {
         let config: serde_json::Value = serde_json::from_slice(config_bytes)
             .map_err(|e| EngineError::bad_input(what, format!("image config is not JSON: {e}")))?;
@@ -97,7 +100,13 @@ impl Engine {
                 Some(m) => m.clone(),
                 None => self.guess_layer_media_type(&src.blob.digest)?,
             };
-            let blob = self.store.content.open_blob(&src.blob.digest)?;
+            let blob = Reporting {
+                inner: self.store.content.open_blob(&src.blob.digest)?,
+                blob: &src.blob,
+                done: 0,
+                next: 0,
+                progress,
+            };
             let done = self.store.layers.unpack(
                 parent.as_ref(),
                 Some(&diff_ids[i]),
@@ -110,6 +119,9 @@ impl Engine {
                     format!("layer blob {} changed while it was read", src.blob.digest),
                 ));
             }
+            progress(Event::LayerExtracted {
+                digest: src.blob.digest.clone(),
+            });
             records.push(LayerRecord {
                 chain_id: done.chain_id,
                 diff_id: done.unpacked.diff_id,
@@ -174,5 +186,30 @@ impl Engine {
             .read(&mut head)
             .map_err(|e| EngineError::io(format!("read blob {blob}"), e))?;
         Ok(layer_media_type(detect_compression(&head[..n])).to_string())
+    }
+}
+
+/// Reports the bytes of a layer blob read while it is unpacked, about every megabyte.
+struct Reporting<'a, R> {
+    inner: R,
+    blob: &'a BlobInfo,
+    done: u64,
+    next: u64,
+    progress: &'a (dyn Fn(Event) + Sync),
+}
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done >= self.next {
+            self.next = self.done + (1 << 20);
+            (self.progress)(Event::LayerExtracting {
+                digest: self.blob.digest.clone(),
+                done: self.done,
+                total: self.blob.size,
+            });
+        }
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        Ok(n)
     }
 }

@@ -120,6 +120,18 @@ pub enum Event {
         digest: Digest,
         tag: Option<String>,
     },
+    /// A pulled layer blob is being unpacked: `done` of its `total` bytes read so far (sent
+    /// at the start, then about every megabyte). The client does not send this: the caller
+    /// that unpacks does, through the same callback.
+    LayerExtracting {
+        digest: Digest,
+        done: u64,
+        total: u64,
+    },
+    /// The layer blob is unpacked (sent by the caller, as [`Event::LayerExtracting`]).
+    LayerExtracted {
+        digest: Digest,
+    },
 }
 
 /// A registry client; cheap to share between threads by reference.

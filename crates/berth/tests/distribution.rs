@@ -1,0 +1,367 @@
+//! `pull` and `push` end to end against a local `berth registry serve`: docker's live
+//! per-layer bars when stdout is a terminal (run under `script`, which gives it a
+//! pseudo-terminal), the plain lines when it is not, and a pull killed with SIGKILL while it
+//! downloads or while it unpacks: the store stays consistent, the image is not half-recorded,
+//! and the retry resumes the partial download and runs.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{kill9, screen, test_images, under_terminal, wait_for, Berth, Sandbox};
+
+/// A registry server for one test, stopped when dropped.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _root: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry() -> Registry {
+    let root = tempfile::Builder::new()
+        .prefix("berth-registry-")
+        .tempdir()
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["registry", "serve", "--root"])
+        .arg(root.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    Registry {
+        child,
+        port,
+        _root: root,
+    }
+}
+
+/// Incompressible bytes (xorshift), made as they are read.
+struct Noise {
+    left: u64,
+    x: u64,
+}
+
+impl Read for Noise {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        for chunk in buf[..n].chunks_mut(8) {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            chunk.copy_from_slice(&self.x.to_le_bytes()[..chunk.len()]);
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The busybox test rootfs plus `/big.bin` of `size` random bytes, as a tarball in `dir`.
+fn busybox_with_big_file(dir: &Path, size: u64) -> PathBuf {
+    let path = dir.join("rootfs.tar");
+    let mut out = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let busybox = std::fs::File::open(test_images().join("busybox-rootfs.tar")).unwrap();
+    let mut archive = tar::Archive::new(busybox);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let header = entry.header().clone();
+        out.append(&header, &mut entry).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(tar::EntryType::Regular);
+    let noise = Noise {
+        left: size,
+        x: 0x9E37_79B9_7F4A_7C15 ^ size,
+    };
+    out.append_data(&mut h, "big.bin", noise).unwrap();
+    out.into_inner().unwrap();
+    path
+}
+
+/// Imports busybox with a `size`-byte file as `127.0.0.1:PORT/NAME:latest` in a berth of its
+/// own and pushes it; returns the reference and the image ID.
+fn publish(reg: &Registry, name: &str, size: u64) -> (String, String) {
+    let publisher = Berth::new();
+    let reference = format!("127.0.0.1:{}/{name}:latest", reg.port);
+    let tar = busybox_with_big_file(publisher.root(), size);
+    let id = publisher.ok(&[
+        "import",
+        "--change",
+        r#"CMD ["sh"]"#,
+        tar.to_str().unwrap(),
+        &reference,
+    ]);
+    publisher.ok(&["push", &reference]);
+    (reference, id.trim().to_string())
+}
+
+/// The short (12-digit) ID of the one layer line of a pull's plain output.
+fn layer_of(plain: &str) -> String {
+    plain
+        .lines()
+        .find_map(|l| l.strip_suffix(": Pulling fs layer"))
+        .unwrap_or_else(|| panic!("no layer line in:\n{plain}"))
+        .to_string()
+}
+
+#[test]
+fn pull_and_push_draw_live_bars_on_a_terminal_and_plain_lines_elsewhere() {
+    let reg = start_registry();
+    let (reference, id) = publish(&reg, "live", 24_000_000);
+
+    // Off a terminal: docker's plain lines, nothing rewritten.
+    let plain_store = Berth::new();
+    let plain = plain_store.ok(&["pull", &reference]);
+    let layer = layer_of(&plain);
+    let digest = plain
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap();
+    assert_eq!(
+        plain,
+        format!(
+            "latest: Pulling from live\n{layer}: Pulling fs layer\n{layer}: Pull complete\n\
+             Digest: {digest}\nStatus: Downloaded newer image for {reference}\n{reference}\n"
+        )
+    );
+
+    // On a terminal: the layer's line is rewritten in place through every state.
+    let tty_store = Berth::new();
+    let Some(run) = under_terminal(&tty_store, &["pull", &reference]) else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let raw = &run.stdout;
+    let at = |needle: &str| {
+        raw.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {raw:?}"))
+    };
+    let last = |needle: &str| raw.rfind(needle).unwrap();
+    assert!(raw.contains("\x1b[1A\r\x1b[2K"), "{raw:?}");
+    assert!(at(&format!("{layer}: Pulling fs layer")) < at(&format!("{layer}: Downloading [")));
+    assert!(last(&format!("{layer}: Downloading [")) < at(&format!("{layer}: Download complete")));
+    assert!(at(&format!("{layer}: Download complete")) < at(&format!("{layer}: Extracting [")));
+    assert!(last(&format!("{layer}: Extracting [")) < at(&format!("{layer}: Pull complete")));
+    assert_eq!(
+        screen(raw),
+        [
+            "latest: Pulling from live".to_string(),
+            format!("{layer}: Pull complete"),
+            format!("Digest: {digest}"),
+            format!("Status: Downloaded newer image for {reference}"),
+            reference.clone(),
+            String::new(),
+        ],
+        "{raw:?}"
+    );
+    assert_eq!(
+        tty_store
+            .ok(&["inspect", "--format", "{{.Id}}", &reference])
+            .trim(),
+        id
+    );
+
+    // Push to another repository of a fresh registry from the terminal: bars, then Pushed.
+    let reg2 = start_registry();
+    let target = format!("127.0.0.1:{}/again:latest", reg2.port);
+    tty_store.ok(&["tag", &reference, &target]);
+    let run = under_terminal(&tty_store, &["push", &target]).unwrap();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let raw = &run.stdout;
+    assert!(raw.contains(&format!("{layer}: Pushing [")), "{raw:?}");
+    let rows = screen(raw);
+    assert_eq!(
+        rows[0],
+        format!(
+            "The push refers to repository [{}]",
+            target.trim_end_matches(":latest")
+        ),
+        "{raw:?}"
+    );
+    assert!(rows.contains(&format!("{layer}: Pushed")), "{rows:#?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("latest: digest: sha256:")),
+        "{rows:#?}"
+    );
+}
+
+/// Bytes of the big layer's file: at loopback speed the pull takes a few hundred milliseconds,
+/// long enough to catch part-way.
+const BIG: u64 = 256_000_000;
+
+/// The size of the largest file under `dir` whose path ends with `suffix` (any depth).
+fn largest(dir: &Path, suffix: &str) -> Option<u64> {
+    let mut best = None;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return None;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let size = if m.is_dir() {
+            largest(&p, suffix)
+        } else if p.to_string_lossy().ends_with(suffix) {
+            Some(m.len())
+        } else {
+            None
+        };
+        best = best.max(size);
+    }
+    best
+}
+
+/// Starts `berth pull REFERENCE` in `s` and SIGKILLs it once `size()` is part-way through
+/// `total` (between an eighth and seven eighths); returns the size seen.
+fn pull_and_kill_part_way(
+    s: &Sandbox,
+    reference: &str,
+    total: u64,
+    size: impl Fn() -> Option<u64>,
+) -> u64 {
+    let mut child = s
+        .command()
+        .args(["pull", reference])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let seen = loop {
+        if let Some(n) = size().filter(|n| *n > total / 8 && *n < total / 8 * 7) {
+            break n;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+            panic!("the pull ended ({status}) before it could be killed part-way:\n{out}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the pull never got part-way"
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    };
+    kill9(child.id() as i32);
+    eprintln!("killed the pull at {seen} of {total} bytes");
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, yet {status}");
+    seen
+}
+
+/// After a kill: no problems (leftovers are garbage, which is allowed), no image recorded.
+fn assert_consistent_without_image(s: &Sandbox, reference: &str) -> String {
+    let check = s.run(&["system", "check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains("consistent") && !check.stdout.contains("problem:"),
+        "{}",
+        check.stdout
+    );
+    let images = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert!(!images.contains("/big"), "{images}");
+    assert!(s.run(&["inspect", reference]).code != 0);
+    check.stdout
+}
+
+/// The pulled image is the pushed one, byte for byte, and runs.
+fn assert_pulled_and_runs(s: &Sandbox, reference: &str, id: &str) {
+    assert_eq!(s.inspect(reference, "{{.Id}}"), id);
+    let size = s.ok(&["run", "--rm", reference, "sh", "-c", "wc -c < /big.bin"]);
+    assert_eq!(size.trim(), BIG.to_string());
+    let check = s.ok(&["system", "check"]);
+    assert!(
+        check.contains("consistent") && !check.contains("problem:"),
+        "{check}"
+    );
+}
+
+#[test]
+fn a_pull_killed_mid_download_resumes_on_retry() {
+    let Some(s) = Sandbox::new() else { return };
+    let reg = start_registry();
+    let (reference, id) = publish(&reg, "big", BIG);
+
+    let ingest = s.root().join("ingest");
+    let seen = pull_and_kill_part_way(&s, &reference, BIG, || largest(&ingest, ""));
+    let partial = largest(&ingest, "").unwrap();
+    assert!(partial >= seen && partial < BIG, "{partial} of {BIG}");
+    let check = assert_consistent_without_image(&s, &reference);
+    assert!(
+        check.contains("garbage: "),
+        "the partial is garbage: {check}"
+    );
+
+    let retry = s.ok(&["pull", &reference]);
+    let layer = retry
+        .lines()
+        .find_map(|l| l.split_once(": Resuming at "))
+        .unwrap_or_else(|| panic!("the retry did not resume:\n{retry}"));
+    let resumed: u64 = layer.1.strip_suffix(" bytes").unwrap().parse().unwrap();
+    assert_eq!(resumed, partial, "{retry}");
+    assert!(
+        retry.contains(&format!("{}: Pull complete", layer.0))
+            && retry.contains(&format!("Status: Downloaded newer image for {reference}")),
+        "{retry}"
+    );
+    assert_eq!(largest(&ingest, ""), None, "the partial was used up");
+    assert_pulled_and_runs(&s, &reference, &id);
+}
+
+#[test]
+fn a_pull_killed_while_unpacking_is_finished_by_the_retry() {
+    let Some(s) = Sandbox::new() else { return };
+    let reg = start_registry();
+    let (reference, id) = publish(&reg, "big", BIG);
+
+    // The layer unpacks into layers/tmp/unpack-*/diff after every blob is downloaded.
+    let tmp = s.root().join("layers/tmp");
+    pull_and_kill_part_way(&s, &reference, BIG, || largest(&tmp, "/big.bin"));
+    assert!(largest(&s.root().join("ingest"), "").is_none());
+    assert_consistent_without_image(&s, &reference);
+
+    // The blob is complete: the retry downloads nothing and unpacks again.
+    let retry = s.ok(&["pull", &reference]);
+    assert!(
+        retry.contains(": Already exists\n")
+            && !retry.contains("Pulling fs layer")
+            && retry.contains(&format!("Status: Downloaded newer image for {reference}")),
+        "{retry}"
+    );
+    assert_pulled_and_runs(&s, &reference, &id);
+
+    // What the kill left is garbage that prune reclaims.
+    s.ok(&["image", "prune", "-f"]);
+    let check = s.ok(&["system", "check"]);
+    assert!(
+        check.contains("consistent") && !check.contains("garbage:"),
+        "{check}"
+    );
+}
