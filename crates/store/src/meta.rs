@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! layers(chain_id PK, diff_id, parent → layers, blob, blob_size, media_type, size, link UNIQUE)
-//! images(id PK = config digest, manifest, manifest_media_type, manifest_size, created, size, added_at)
+//! images(id PK = config digest, manifest, manifest_media_type, manifest_size, created, size, added_at,
+//!        parent → images ON DELETE SET NULL)   -- parent: the image a build step started from
 //! image_layers(image_id → images, position, chain_id → layers)   -- bottom layer at position 0
 //! tags(name PK = full normalised reference, image_id → images, tagged_at)
 //! repo_digests(name PK = repo@digest, image_id → images)
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS images (
     manifest_size       INTEGER NOT NULL,
     created             TEXT,
     size                INTEGER NOT NULL,
-    added_at            INTEGER NOT NULL
+    added_at            INTEGER NOT NULL,
+    parent              TEXT REFERENCES images(id) ON DELETE SET NULL
 );
 CREATE TABLE IF NOT EXISTS image_layers (
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
@@ -92,7 +94,17 @@ CREATE TABLE IF NOT EXISTS repo_digests (
 "#;
 
 /// Columns added after a table was first created: added in place to older databases.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("containers", "net", "TEXT NOT NULL DEFAULT ''")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("containers", "net", "TEXT NOT NULL DEFAULT ''"),
+    (
+        "images",
+        "parent",
+        "TEXT REFERENCES images(id) ON DELETE SET NULL",
+    ),
+];
+
+/// Indexes on added columns: created once the columns exist.
+const ADDED_INDEXES: &str = "CREATE INDEX IF NOT EXISTS images_parent ON images(parent);";
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     for (table, column, decl) in ADDED_COLUMNS {
@@ -105,7 +117,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
     }
-    Ok(())
+    conn.execute_batch(ADDED_INDEXES)
 }
 
 /// One unpacked layer.
@@ -539,6 +551,42 @@ impl Tx<'_> {
         Ok(removed)
     }
 
+    /// Records the image a build step started from, unless `id` already has a parent (the
+    /// first build that made an image names it) or `parent` is gone.
+    pub fn set_image_parent(&self, id: &Digest, parent: &Digest) -> Result<(), StoreError> {
+        if id == parent {
+            return Ok(());
+        }
+        self.tx.execute(
+            "UPDATE images SET parent = (SELECT id FROM images WHERE id = ?2)
+             WHERE id = ?1 AND parent IS NULL",
+            params![id.to_string(), parent.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// The image `id` was built on, when a build recorded it.
+    pub fn image_parent(&self, id: &Digest) -> Result<Option<Digest>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT parent FROM images WHERE id = ?1",
+                [id.to_string()],
+                |r| opt_digest_col(r, 0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Images built on `id` (whose parent it is).
+    pub fn image_children(&self, id: &Digest) -> Result<Vec<Digest>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id FROM images WHERE parent = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([id.to_string()], |r| digest_col(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn insert_container(&self, c: &ContainerRecord) -> Result<(), StoreError> {
         self.tx.execute(
             &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
@@ -669,6 +717,14 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether a build cache entry names the image (a build made it).
+    pub fn cache_holds(&self, image_id: &Digest) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM build_cache WHERE image_id = ?1")?
+            .exists([image_id.to_string()])?)
+    }
+
     /// Forgets every cache entry; returns the images they named.
     pub fn cache_clear(&self) -> Result<Vec<Digest>, StoreError> {
         let images = self.cached_images()?;
@@ -702,5 +758,88 @@ impl Tx<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn image(n: u8) -> ImageRecord {
+        ImageRecord {
+            id: Digest::of(&[n]),
+            manifest: Digest::of(&[n, n]),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            manifest_size: 1,
+            created: None,
+            size: 0,
+            added_at: i64::from(n),
+            layers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parents_are_recorded_once_and_cleared_with_the_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let (a, b, c) = (image(1), image(2), image(3));
+        meta.write(|tx| {
+            for i in [&a, &b, &c] {
+                tx.insert_image(i)?;
+            }
+            tx.set_image_parent(&b.id, &a.id)?;
+            tx.set_image_parent(&c.id, &b.id)?;
+            // The first record wins; an image is never its own parent.
+            tx.set_image_parent(&c.id, &a.id)?;
+            tx.set_image_parent(&a.id, &a.id)?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        meta.read(|tx| {
+            assert_eq!(tx.image_parent(&c.id)?, Some(b.id.clone()));
+            assert_eq!(tx.image_parent(&a.id)?, None);
+            assert_eq!(tx.image_children(&a.id)?, vec![b.id.clone()]);
+            Ok(())
+        })
+        .unwrap();
+        meta.write(|tx| tx.delete_image(&b.id)).unwrap();
+        meta.read(|tx| {
+            assert_eq!(tx.image_parent(&c.id)?, None);
+            assert_eq!(tx.image_parent(&Digest::of(b"none"))?, None);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn an_older_database_gains_the_parent_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE images (id TEXT PRIMARY KEY, manifest TEXT NOT NULL,
+                   manifest_media_type TEXT NOT NULL, manifest_size INTEGER NOT NULL,
+                   created TEXT, size INTEGER NOT NULL, added_at INTEGER NOT NULL);",
+            )
+            .unwrap();
+        }
+        let mut meta = Meta::open(&path).unwrap();
+        let (a, b) = (image(1), image(2));
+        meta.write(|tx| {
+            tx.insert_image(&a)?;
+            tx.insert_image(&b)?;
+            tx.set_image_parent(&b.id, &a.id)
+        })
+        .unwrap();
+        assert_eq!(
+            meta.read(|tx| tx.image_parent(&b.id)).unwrap(),
+            Some(a.id.clone())
+        );
+        drop(meta);
+        // Opening it again changes nothing.
+        let mut meta = Meta::open(&path).unwrap();
+        assert_eq!(meta.read(|tx| tx.image_parent(&b.id)).unwrap(), Some(a.id));
     }
 }

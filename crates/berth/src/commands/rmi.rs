@@ -8,7 +8,7 @@ use crate::output::write_out;
 
 pub fn run(engine: &mut Engine, args: RmiArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.images, |name| {
-        let events = engine.remove_image(name, args.force)?;
+        let events = engine.remove_image_with(name, args.force, !args.no_prune)?;
         write_out(&render(&events))
     })
 }

@@ -1,4 +1,5 @@
 //! COPY and ADD: a layer tar written straight from the sources, no container involved.
+//! ADD's URLs are downloaded here, on the host, into temporary files that the tar reads.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -13,6 +14,7 @@ use berth_image::digest::{chain_ids, Digest};
 use berth_image::layer::{detect_compression, Compression};
 use serde_json::{json, Value};
 
+use super::remote::{download, url_file_name};
 use super::step::push_history;
 use super::{build_err, in_workdir, next_key, now_rfc3339, BuildOptions, Output, State};
 use crate::image::LayerSource;
@@ -95,29 +97,20 @@ impl Engine {
         let selection = context::select(&root, &c.srcs, matcher).map_err(|e| {
             EngineError::InvalidArgument(format!("Dockerfile:{}: COPY failed: {e}", step.line))
         })?;
-        let mut hasher = context::hash_selection(&selection)
-            .map_err(build_err)?
-            .to_string();
-        for doc in &c.heredocs {
-            hasher.push_str(&Digest::of(doc.body().as_bytes()).to_string());
-        }
-        let sources = Digest::of(hasher.as_bytes());
-        let key = next_key(state, &step.cache_text(), Some(&sources), &step.build_args);
-        if !opts.no_cache {
-            if let Some(id) = self.cache_lookup(&key)? {
-                out.cached();
-                out.line(&format!(" ---> {}", id.short()));
-                return self.adopt(state, &id, key);
-            }
-        }
-        if selection
+        let urls: Vec<&str> = selection
             .iter()
-            .any(|s| matches!(s.selection, Selection::Url(_)))
-        {
+            .filter_map(|s| match &s.selection {
+                Selection::Url(u) => Some(u.as_str()),
+                Selection::Paths(_) => None,
+            })
+            .collect();
+        if !is_add && !urls.is_empty() {
             return Err(EngineError::InvalidArgument(format!(
-                "{what}: ADD from a URL is not supported yet: download it in a RUN step, or COPY a local file"
+                "{what}: source can't be a URL for COPY"
             )));
         }
+        let checksum = checksum_of(c, urls.len())
+            .map_err(|e| EngineError::InvalidArgument(format!("{what}: {e}")))?;
 
         let layer_dirs = self.layer_dirs(&state.config);
         let exists_dir = |p: &str| lookup(&layer_dirs, p).is_some_and(|m| m.is_dir());
@@ -139,6 +132,29 @@ impl Engine {
             .trim_end_matches('/')
             .trim_start_matches('/')
             .to_string();
+
+        // URLs are downloaded on every build, as docker's builder does: their content is
+        // part of the cache key, so a changed file re-runs the step and the ones after it.
+        let remotes = self.fetch_remotes(step.line, &urls, checksum.as_ref(), dest_dir, out)?;
+        let mut hasher = context::hash_selection(&selection)
+            .map_err(build_err)?
+            .to_string();
+        for doc in &c.heredocs {
+            hasher.push_str(&Digest::of(doc.body().as_bytes()).to_string());
+        }
+        for r in &remotes {
+            hasher.push_str(&format!("\n{} {}", r.url, r.digest));
+        }
+        let sources = Digest::of(hasher.as_bytes());
+        let key = next_key(state, &step.cache_text(), Some(&sources), &step.build_args);
+        if !opts.no_cache {
+            if let Some(id) = self.cache_lookup(&key)? {
+                out.cached();
+                out.line(&format!(" ---> {}", id.short()));
+                return self.adopt(state, &id, key);
+            }
+        }
+
         let (uid, gid) = match &c.chown {
             Some(spec) => {
                 let passwd = read_layer_file(&layer_dirs, "etc/passwd");
@@ -181,9 +197,29 @@ impl Engine {
                 },
             );
         }
+        let mut remote = remotes.iter();
         for sel in &selection {
-            let Selection::Paths(matches) = &sel.selection else {
-                continue;
+            let matches = match &sel.selection {
+                Selection::Paths(matches) => matches,
+                Selection::Url(_) => {
+                    // Downloads keep their bytes: never extracted, mode 0600 (docker's).
+                    if let Some(r) = remote.next() {
+                        let target = if dest_dir {
+                            join(&dest_path, r.name.as_deref().unwrap_or_default())
+                        } else {
+                            dest_path.clone()
+                        };
+                        plan.insert(
+                            target,
+                            Planned {
+                                item: Item::File(r.file.path().to_path_buf()),
+                                mode: 0o600,
+                                mtime: r.mtime,
+                            },
+                        );
+                    }
+                    continue;
+                }
             };
             for m in matches {
                 let base_name = Path::new(&m.rel)
@@ -328,8 +364,50 @@ impl Engine {
         let bytes = serde_json::to_vec(&config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &layers, "build")?;
         out.line(&format!(" ---> {}", rec.id.short()));
+        self.record_build_parent(&rec.id, None, state)?;
         self.cache_store(&key, &rec.id)?;
         self.adopt(state, &rec.id, key)
+    }
+
+    /// Downloads ADD's URLs (on the host, not in a container) into temporary files, checking
+    /// `checksum` and that a file name can be derived when the destination is a directory.
+    /// Errors name the Dockerfile line, the URL and the cause; nothing is stored.
+    fn fetch_remotes(
+        &self,
+        line: usize,
+        urls: &[&str],
+        checksum: Option<&Digest>,
+        need_name: bool,
+        out: &mut Output<'_>,
+    ) -> Result<Vec<Remote>, EngineError> {
+        let tmp = self.store.layers.dir().join("tmp");
+        let mut remotes = Vec::with_capacity(urls.len());
+        for url in urls {
+            let fail = |cause: String| {
+                EngineError::InvalidArgument(format!("Dockerfile:{line}: ADD {url}: {cause}"))
+            };
+            let name = url_file_name(url);
+            if need_name && name.is_none() {
+                return Err(fail("cannot determine filename from url".into()));
+            }
+            out.line(&format!("Downloading {url}"));
+            let got = download(url, &tmp).map_err(fail)?;
+            if let Some(want) = checksum.filter(|w| **w != got.digest) {
+                return Err(fail(format!(
+                    "checksum mismatch: expected {want}, got {}",
+                    got.digest
+                )));
+            }
+            tracing::debug!(url, digest = %got.digest, size = got.size, "downloaded an ADD source");
+            remotes.push(Remote {
+                url: url.to_string(),
+                name,
+                file: got.file,
+                digest: got.digest,
+                mtime: got.mtime,
+            });
+        }
+        Ok(remotes)
     }
 
     /// A read-only overlay view of an image's files (for `COPY --from`).
@@ -351,6 +429,33 @@ impl Engine {
         }
         Ok(View { dir, mounted })
     }
+}
+
+/// An ADD URL, downloaded.
+struct Remote {
+    url: String,
+    /// The URL path's last segment: the file's name in a destination directory.
+    name: Option<String>,
+    file: tempfile::NamedTempFile,
+    digest: Digest,
+    /// From `Last-Modified`, else 0 (docker's).
+    mtime: u64,
+}
+
+/// `--checksum`: only for a single URL source (BuildKit's rule), `sha256:<hex>`.
+fn checksum_of(c: &CopyArgs, urls: usize) -> Result<Option<Digest>, String> {
+    let Some(sum) = &c.checksum else {
+        return Ok(None);
+    };
+    if c.srcs.len() + c.heredocs.len() != 1 {
+        return Err("checksum can't be specified for multiple sources".into());
+    }
+    if urls != 1 {
+        return Err("checksum can't be specified for non-HTTP(S) sources".into());
+    }
+    sum.parse()
+        .map(Some)
+        .map_err(|e| format!("--checksum={sum}: {e}"))
 }
 
 fn planned(
@@ -451,4 +556,34 @@ fn add_archive(
         plan.insert(target, Planned { item, mode, mtime });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_need_one_url_and_a_sha256() {
+        let args = |srcs: &[&str], sum: &str| CopyArgs {
+            srcs: srcs.iter().map(|s| s.to_string()).collect(),
+            checksum: Some(sum.to_string()),
+            ..Default::default()
+        };
+        let hex = "a".repeat(64);
+        let ok = format!("sha256:{hex}");
+        assert_eq!(
+            checksum_of(&args(&["http://h/f"], &ok), 1).unwrap(),
+            Some(Digest::from_hex(&hex).unwrap())
+        );
+        assert!(checksum_of(&args(&["http://h/f", "http://h/g"], &ok), 2)
+            .unwrap_err()
+            .contains("multiple sources"));
+        assert!(checksum_of(&args(&["f"], &ok), 0)
+            .unwrap_err()
+            .contains("non-HTTP(S)"));
+        assert!(checksum_of(&args(&["http://h/f"], "md5:00"), 1)
+            .unwrap_err()
+            .contains("--checksum=md5:00"));
+        assert_eq!(checksum_of(&CopyArgs::default(), 0).unwrap(), None);
+    }
 }

@@ -11,6 +11,7 @@
 //! output is kept in `ROOT/build-logs/`. No tag moves unless the whole build succeeds.
 
 mod copy;
+mod remote;
 mod step;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -472,6 +473,7 @@ impl Engine {
         opts: &BuildOptions,
         is_target: bool,
     ) -> Result<Digest, EngineError> {
+        let stored = state.image.clone();
         if is_target && !opts.labels.is_empty() {
             for (k, v) in &opts.labels {
                 state.config["config"]["Labels"][k] = json!(v);
@@ -503,6 +505,7 @@ impl Engine {
         let bytes =
             serde_json::to_vec(&state.config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &state.layers, "build")?;
+        self.record_build_parent(&rec.id, stored, state)?;
         // Every image a build stores belongs to its cache: reused by the next build; shown by
         // `images` while tagged (intermediate ones with -a), removed by `builder prune`.
         if let Some(key) = &state.key {

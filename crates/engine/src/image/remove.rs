@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use berth_image::digest::Digest;
 use berth_image::reference::Reference;
+use berth_store::meta::Tx;
 use berth_store::LayerRecord;
 
 use crate::{Engine, EngineError};
@@ -37,20 +38,44 @@ impl Engine {
         name: &str,
         force: bool,
     ) -> Result<Vec<RemoveEvent>, EngineError> {
-        let _lock = self.store.lock_exclusive()?;
-        self.remove_image_locked(name, force)
+        self.remove_image_with(name, force, true)
     }
 
+    /// [`Engine::remove_image`] with `rmi --no-prune` as `prune: false`. Like docker's, it
+    /// deletes with the image the chain of untagged images its build left (its parent, the
+    /// parent's parent …) up to the first that is tagged, used by a container, the parent of
+    /// another image, or not made by a build; without `prune` they stay. Either way an image
+    /// other images were built on is only untagged.
+    pub fn remove_image_with(
+        &mut self,
+        name: &str,
+        force: bool,
+        prune: bool,
+    ) -> Result<Vec<RemoveEvent>, EngineError> {
+        let _lock = self.store.lock_exclusive()?;
+        self.remove_image_locked(name, force, true, prune)
+    }
+
+    /// Removes one image. With `as_rmi` an image other images were built on is kept
+    /// (prunes pass false: they take images as they are); with `prune` its untagged build
+    /// parents go with it.
     fn remove_image_locked(
         &mut self,
         name: &str,
         force: bool,
+        as_rmi: bool,
+        prune: bool,
     ) -> Result<Vec<RemoveEvent>, EngineError> {
         let id = self.resolve_image(name)?;
-        let by_id = is_id_prefix(&id, name);
+        let full = Reference::parse(name)
+            .map(|r| r.with_default_tag().to_string())
+            .unwrap_or_else(|_| name.to_string());
         let mut events = Vec::new();
         let deleted = self.store.meta.write(|tx| {
             let tags = tx.tags_of(&id)?;
+            // `b` names the tag b:latest even when the image's ID starts with b.
+            let by_id = is_id_prefix(&id, name) && !tags.iter().any(|t| t.name == full);
+            let has_children = as_rmi && !tx.image_children(&id)?.is_empty();
             if by_id {
                 let repos: BTreeSet<String> = tags.iter().map(|t| repository_of(&t.name)).collect();
                 if repos.len() > 1 && !force {
@@ -59,18 +84,22 @@ impl Engine {
                         id.short()
                     )));
                 }
+                if has_children {
+                    return Err(EngineError::Conflict(format!(
+                        "unable to delete {} (cannot be forced) - image has dependent child images",
+                        id.short()
+                    )));
+                }
                 for t in &tags {
                     tx.remove_tag(&t.name)?;
                     events.push(RemoveEvent::Untagged(familiar(&t.name)));
                 }
             } else {
-                let full = Reference::parse(name)
-                    .map(|r| r.with_default_tag().to_string())
-                    .unwrap_or_else(|_| name.to_string());
                 if tx.remove_tag(&full)? {
                     events.push(RemoveEvent::Untagged(familiar(&full)));
                 }
-                if !tx.tags_of(&id)?.is_empty() {
+                // Still named, or other images were built on it: it stays (untagged).
+                if !tx.tags_of(&id)?.is_empty() || has_children {
                     return Ok(None);
                 }
             }
@@ -98,34 +127,42 @@ impl Engine {
             for d in tx.repo_digests(&id)? {
                 events.push(RemoveEvent::Untagged(familiar(&d)));
             }
-            let layers = tx.delete_image(&id)?;
-            Ok::<_, EngineError>(Some(layers))
+            let parent = tx.image_parent(&id)?;
+            let mut gone = vec![(id.clone(), tx.delete_image(&id)?)];
+            if prune {
+                gone.extend(delete_unused_parents(tx, parent)?);
+            }
+            Ok::<_, EngineError>(Some(gone))
         });
-        let deleted = deleted?;
-        if let Some(layers) = deleted {
-            events.push(RemoveEvent::Deleted(id.clone()));
+        let deleted = deleted?.unwrap_or_default();
+        let any = !deleted.is_empty();
+        let mut layers = Vec::new();
+        for (image, image_layers) in deleted {
+            events.push(RemoveEvent::Deleted(image));
             events.extend(
-                layers
+                image_layers
                     .iter()
                     .map(|l| RemoveEvent::Deleted(l.chain_id.clone())),
             );
-            self.reclaim(&id, &layers)?;
+            layers.extend(image_layers);
+        }
+        if any {
+            self.reclaim(&layers)?;
         }
         self.sync_layout_index()?;
         Ok(events)
     }
 
-    /// Deletes the files of a removed image: its layer directories and every blob that no
+    /// Deletes the files of removed images: their layer directories and every blob that no
     /// record names any more. A crash here leaves only unreferenced files, which `system
     /// check` reports and prune removes.
-    fn reclaim(&mut self, image: &Digest, layers: &[LayerRecord]) -> Result<u64, EngineError> {
+    fn reclaim(&mut self, layers: &[LayerRecord]) -> Result<u64, EngineError> {
         let mut freed = 0;
         for l in layers {
             self.store.layers.remove(&l.chain_id, &l.link)?;
             freed += l.size;
         }
         self.collect_garbage_blobs()?;
-        let _ = image;
         Ok(freed)
     }
 
@@ -168,7 +205,7 @@ impl Engine {
         let mut report = PruneReport::default();
         for (id, _) in victims {
             let before = self.layer_bytes()?;
-            let events = self.remove_image_locked(&id.to_string(), true)?;
+            let events = self.remove_image_locked(&id.to_string(), true, false, false)?;
             report.reclaimed += before.saturating_sub(self.layer_bytes()?);
             report.events.extend(events);
         }
@@ -184,6 +221,31 @@ impl Engine {
             .map(|l| l.size)
             .sum())
     }
+}
+
+/// Deletes `parent` and its own parents while each is an image a build made that nothing
+/// else holds: no tag or repo digest, no container, no other child. Returns what went, in
+/// order. Build cache entries naming them go too (the table cascades), so a later build
+/// runs those steps again instead of finding a missing image.
+fn delete_unused_parents(
+    tx: &Tx<'_>,
+    mut parent: Option<Digest>,
+) -> Result<Vec<(Digest, Vec<LayerRecord>)>, EngineError> {
+    let mut gone = Vec::new();
+    while let Some(p) = parent {
+        let held = !tx.cache_holds(&p)?
+            || !tx.tags_of(&p)?.is_empty()
+            || !tx.repo_digests(&p)?.is_empty()
+            || !tx.containers_of_image(&p)?.is_empty()
+            || !tx.image_children(&p)?.is_empty();
+        if held || tx.image(&p)?.is_none() {
+            break;
+        }
+        parent = tx.image_parent(&p)?;
+        let layers = tx.delete_image(&p)?;
+        gone.push((p, layers));
+    }
+    Ok(gone)
 }
 
 fn familiar(full: &str) -> String {
@@ -208,7 +270,7 @@ impl Engine {
                 Ok(!tx.tags_of(&id)?.is_empty() || !tx.containers_of_image(&id)?.is_empty())
             })?;
             if !keep {
-                match self.remove_image_locked(&id.to_string(), true) {
+                match self.remove_image_locked(&id.to_string(), true, false, false) {
                     Ok(_) | Err(EngineError::ImageNotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
