@@ -389,3 +389,74 @@ fn independent_stages_build_at_the_same_time() {
     assert!(r.stdout.contains("[ok] Step 2/7"), "{}", r.stdout);
     assert_eq!(s.run(&["image", "inspect", "parfail:1"]).code, 1);
 }
+
+#[test]
+fn progress_tty_shows_running_steps_live_and_keeps_one_line_per_finished_step() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let df = "FROM busybox AS a\nRUN for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.1; done\n\
+              FROM busybox AS b\nRUN echo from-b > /b\n\
+              FROM busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /b /b\nENV X=1\n";
+    let ctx = context(&s, "tty", &[("Dockerfile", df)]);
+    let dir = ctx.to_str().unwrap();
+    let Some(run) = common::under_terminal(&s, &["build", "--progress", "tty", "-t", "tty:1", dir])
+    else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // While it ran: the running step with its clock and its output under it.
+    assert!(run.stdout.contains("    | tick 3"), "{}", run.stdout);
+    assert!(run.stdout.contains("[+] Building"), "{}", run.stdout);
+    // What stays on the screen: one line per finished step, then the total.
+    let screen = common::screen(&run.stdout);
+    let rows: Vec<&str> = screen
+        .iter()
+        .map(|r| r.trim_end())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let step = |n: usize| {
+        rows.iter()
+            .filter(|r| r.contains(&format!("Step {n}/8 ")))
+            .count()
+    };
+    for n in 1..=8 {
+        assert_eq!(step(n), 1, "step {n} once:\n{}", rows.join("\n"));
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(" => [a] Step 2/8 : RUN for i")),
+        "{}",
+        rows.join("\n")
+    );
+    assert!(
+        rows.iter().all(|r| !r.starts_with("    | ")),
+        "output lines go: {}",
+        rows.join("\n")
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("[+] Built in ") && r.ends_with("(8/8 steps)")),
+        "{}",
+        rows.join("\n")
+    );
+    assert!(
+        rows.contains(&"Successfully tagged tty:1"),
+        "{}",
+        rows.join("\n")
+    );
+
+    // Rebuilt: every step that makes a layer says CACHED.
+    let run =
+        common::under_terminal(&s, &["build", "--progress", "tty", "-t", "tty:1", dir]).unwrap();
+    let screen = common::screen(&run.stdout);
+    for n in [2, 4, 6, 7] {
+        assert!(
+            screen
+                .iter()
+                .any(|r| r.contains("=> CACHED") && r.contains(&format!("Step {n}/8 "))),
+            "step {n} cached:\n{}",
+            screen.join("\n")
+        );
+    }
+}

@@ -1,14 +1,18 @@
 //! `berth build` and `berth builder prune`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use berth_engine::build::{BuildEvent, BuildOptions};
 use berth_engine::{Engine, EngineError};
 
 use crate::cli::{BuildArgs, BuilderPruneArgs};
+use crate::live::Live;
 use crate::output::write_out;
 use crate::units::human_size;
 use crate::Exit;
@@ -76,13 +80,35 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
         source_date_epoch,
     };
     let quiet = a.quiet;
-    let plain = Plain::default();
-    let events = |e: BuildEvent<'_>| {
-        if !quiet {
-            plain.event(e);
-        }
+    let tty = match a.progress.as_str() {
+        "tty" => true,
+        "plain" => false,
+        _ => std::io::stdout().is_terminal(),
     };
-    match engine.build(&opts, &events) {
+    let result = if quiet {
+        engine.build(&opts, &|_| {})
+    } else if tty {
+        let view = TtyView::new(Live::new(std::io::stdout(), true).sorted());
+        // The clock of the running steps moves even when they print nothing.
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(crate::live::INTERVAL);
+                    view.redraw();
+                }
+            });
+            let result = engine.build(&opts, &|e| view.event(e));
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        view.finish(result.is_ok());
+        result
+    } else {
+        let plain = Plain::default();
+        engine.build(&opts, &|e| plain.event(e))
+    };
+    match result {
         Ok(id) => {
             if quiet {
                 write_out(&format!("{id}\n"))?;
@@ -166,6 +192,197 @@ impl Plain {
         }
         let _ = out.flush();
     }
+}
+
+/// `--progress=tty`: a line per running step with its clock and its last lines of output,
+/// rewritten in place; finished steps stay above it, one line each (`CACHED` or their time).
+struct TtyView {
+    live: Live<std::io::Stdout>,
+    start: Instant,
+    state: Mutex<TtyState>,
+}
+
+#[derive(Default)]
+struct TtyState {
+    /// `M` of `Step N/M`, once a step was seen.
+    total: usize,
+    /// Steps over.
+    done: usize,
+    /// Names of the stages running alongside others.
+    concurrent: BTreeMap<usize, String>,
+    /// The running step of each stage.
+    running: BTreeMap<usize, Running>,
+}
+
+struct Running {
+    header: String,
+    started: Instant,
+    cached: bool,
+    /// The step's last lines of output.
+    output: VecDeque<String>,
+}
+
+/// Lines of a running step's output shown under it.
+const OUTPUT_LINES: usize = 5;
+
+impl TtyView {
+    fn new(live: Live<std::io::Stdout>) -> Self {
+        Self {
+            live,
+            start: Instant::now(),
+            state: Mutex::new(TtyState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TtyState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn event(&self, e: BuildEvent<'_>) {
+        let mut st = self.lock();
+        match e {
+            BuildEvent::Note(text) => self.live.print(text),
+            BuildEvent::StageStarted {
+                stage,
+                name,
+                concurrent,
+            } => {
+                if concurrent {
+                    st.concurrent.insert(stage, name.to_string());
+                }
+            }
+            BuildEvent::Step { stage, header } => {
+                if let Some(total) = header
+                    .strip_prefix("Step ")
+                    .and_then(|h| h.split_once(' '))
+                    .and_then(|(n, _)| n.split_once('/'))
+                    .and_then(|(_, m)| m.parse().ok())
+                {
+                    st.total = total;
+                }
+                let header = match st.concurrent.get(&stage) {
+                    Some(name) => format!("[{name}] {header}"),
+                    None => header.to_string(),
+                };
+                st.running.insert(
+                    stage,
+                    Running {
+                        header,
+                        started: Instant::now(),
+                        cached: false,
+                        output: VecDeque::new(),
+                    },
+                );
+            }
+            BuildEvent::Detail { stage, text } => {
+                if text == " ---> Using cache" {
+                    if let Some(r) = st.running.get_mut(&stage) {
+                        r.cached = true;
+                    }
+                }
+            }
+            BuildEvent::Output { stage, text } => {
+                if let Some(r) = st.running.get_mut(&stage) {
+                    for l in text.lines() {
+                        if r.output.len() == OUTPUT_LINES {
+                            r.output.pop_front();
+                        }
+                        r.output.push_back(l.to_string());
+                    }
+                }
+            }
+            BuildEvent::StepDone { stage, cached } => {
+                if let Some(r) = st.running.remove(&stage) {
+                    st.done += 1;
+                    self.clear(stage);
+                    self.live.print(&if cached || r.cached {
+                        format!(" => CACHED {}", r.header)
+                    } else {
+                        format!(" => {}  {}", r.header, seconds(r.started.elapsed()))
+                    });
+                }
+            }
+            BuildEvent::StageDone { stage } => {
+                st.concurrent.remove(&stage);
+                self.clear(stage);
+            }
+        }
+        self.draw(&st);
+    }
+
+    /// Takes a stage's lines out of the region.
+    fn clear(&self, stage: usize) {
+        self.live.remove(&format!("{stage:06}"));
+        for i in 0..OUTPUT_LINES {
+            self.live.remove(&format!("{stage:06}-{i}"));
+        }
+    }
+
+    fn draw(&self, st: &TtyState) {
+        let total = if st.total > 0 {
+            st.total.to_string()
+        } else {
+            "?".to_string()
+        };
+        self.live.set_progress(
+            "",
+            "[+] Building",
+            &format!(
+                "{} ({}/{total} steps)",
+                seconds(self.start.elapsed()),
+                st.done
+            ),
+        );
+        let cols = self.live.width();
+        for (stage, r) in &st.running {
+            // The clock at the end of the row: the header gives way to it.
+            let clock = seconds(r.started.elapsed());
+            let room = cols.saturating_sub(clock.len() + 1);
+            let mut header: String = format!(" => {}", r.header).chars().take(room).collect();
+            if header.chars().count() == room {
+                header.pop();
+                header.push('…');
+            }
+            self.live
+                .set_progress(&format!("{stage:06}"), &header, &clock);
+            for (i, l) in r.output.iter().enumerate() {
+                self.live
+                    .set(&format!("{stage:06}-{i}"), &format!("    | {l}"));
+            }
+        }
+    }
+
+    fn redraw(&self) {
+        let st = self.lock();
+        self.draw(&st);
+    }
+
+    /// The region's last frame: the running steps go, the clock stays.
+    fn finish(&self, ok: bool) {
+        let st = self.lock();
+        for stage in st.running.keys() {
+            self.clear(*stage);
+        }
+        self.live.set_progress(
+            "",
+            if ok {
+                "[+] Built in"
+            } else {
+                "[+] Failed after"
+            },
+            &format!(
+                "{} ({}/{} steps)",
+                seconds(self.start.elapsed()),
+                st.done,
+                st.total
+            ),
+        );
+        self.live.finish();
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
 }
 
 pub fn prune(engine: &mut Engine, a: BuilderPruneArgs) -> anyhow::Result<()> {

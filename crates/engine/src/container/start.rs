@@ -180,8 +180,9 @@ fn attach_loop(
     let mut reader = FrameReader::new(stream.try_clone()?);
     let raw = stream;
     let mut stdin_open = opts.stdin;
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    // stdout and stderr are locked per write, never across the loop: a build attaches to
+    // several RUN containers at once and prints through the same stdout.
+    let (out, err) = (std::io::stdout(), std::io::stderr());
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let mut fds = vec![
@@ -213,10 +214,12 @@ fn attach_loop(
                     }
                 }
                 Some((frame::STDERR, data)) => {
+                    let mut err = err.lock();
                     err.write_all(&data)?;
                     err.flush()?;
                 }
                 Some((_, data)) => {
+                    let mut out = out.lock();
                     out.write_all(&data)?;
                     out.flush()?;
                 }
