@@ -460,3 +460,31 @@ fn progress_tty_shows_running_steps_live_and_keeps_one_line_per_finished_step() 
         );
     }
 }
+
+#[test]
+fn copy_from_a_stage_follows_its_symlinks_inside_it() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    // busybox's /bin/sh is a link to /bin/busybox: an absolute target, which must resolve in
+    // the stage's files, not on the host.
+    let df = "FROM busybox AS tools\nRUN ln -s /bin/busybox /usr/bin/bb && echo mine > /etc/motd\n\
+              FROM busybox\nCOPY --from=tools /usr/bin/bb /opt/cat\nCOPY --from=tools /etc/motd /motd\n";
+    let ctx = context(&s, "links", &[("Dockerfile", df)]);
+    s.ok(&["build", "-t", "links:1", ctx.to_str().unwrap()]);
+    assert_eq!(
+        s.ok(&["run", "--rm", "links:1", "/opt/cat", "/motd"]),
+        "mine\n"
+    );
+
+    let df = "FROM busybox AS tools\nRUN true\nFROM busybox\nCOPY --from=tools /nope /x\n";
+    let ctx = context(&s, "missing", &[("Dockerfile", df)]);
+    let r = s.run(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("Dockerfile:4: COPY failed: /nope: not found in stage tools"),
+        "{}",
+        r.stderr
+    );
+}

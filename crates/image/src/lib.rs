@@ -15,6 +15,7 @@
 pub mod digest;
 pub mod layer;
 pub mod reference;
+pub mod rootpath;
 
 pub use digest::Digest;
 pub use reference::Reference;

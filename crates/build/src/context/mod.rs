@@ -168,10 +168,12 @@ fn select_paths(root: &Path, src: &str, matcher: &Matcher) -> Result<Vec<Matched
 
 /// The entry at `rel` (symlinks followed, inside the context only) and what lies below it.
 fn matched(root: &Path, src: &str, rel: &str, matcher: &Matcher) -> Result<Matched> {
-    let abs = root.join(rel);
-    let real = abs
-        .canonicalize()
-        .map_err(|_| BuildError::SourceNotFound { src: src.into() })?;
+    // Symlinks resolve inside the root, as BuildKit scopes them: `/bin/sh -> /bin/busybox`
+    // in a stage's files is that stage's busybox, never the host's.
+    let real = berth_image::rootpath::resolve_in_root(root, rel, true)
+        .ok()
+        .filter(|p| p.exists())
+        .ok_or_else(|| BuildError::SourceNotFound { src: src.into() })?;
     let Ok(real_rel) = real.strip_prefix(root) else {
         return Err(BuildError::OutsideContext { src: src.into() });
     };

@@ -95,7 +95,23 @@ impl Engine {
             None => (opts.context.clone(), ignore),
         };
         let selection = context::select(&root, &c.srcs, matcher).map_err(|e| {
-            EngineError::InvalidArgument(format!("Dockerfile:{}: COPY failed: {e}", step.line))
+            let line = step.line;
+            match (&step.from, e) {
+                // The context's wording does not fit another stage's or image's files.
+                (Some(from), berth_build::BuildError::SourceNotFound { src }) => {
+                    let named = c.from.clone().unwrap_or_default();
+                    let from = match from {
+                        Source::Stage(_) => format!("stage {named}"),
+                        Source::Image(name) => format!("image {name}"),
+                    };
+                    EngineError::InvalidArgument(format!(
+                        "Dockerfile:{line}: COPY failed: {src}: not found in {from}"
+                    ))
+                }
+                (_, e) => {
+                    EngineError::InvalidArgument(format!("Dockerfile:{line}: COPY failed: {e}"))
+                }
+            }
         })?;
         let urls: Vec<&str> = selection
             .iter()

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use berth_image::layer::{pack, unpack, PackOptions, UnpackOptions};
 
-use super::bundle::{is_mountpoint, resolve_in_root};
+use super::bundle::is_mountpoint;
 use crate::{Engine, EngineError};
+use berth_image::rootpath::resolve_in_root;
 
 /// One line of `diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
