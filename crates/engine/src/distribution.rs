@@ -18,6 +18,7 @@ use berth_store::BlobInfo;
 use serde::Deserialize;
 
 use crate::image::LayerSource;
+use crate::unpack_stream::UnpackingSink;
 use crate::{Engine, EngineError};
 
 /// berth's own settings for registries (docker's daemon.json keys).
@@ -75,10 +76,12 @@ impl Engine {
         };
         let client = self.registry_client()?;
         let _lock = self.store.lock_shared()?;
-        let sink = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
-        let pulled = client
-            .pull(&reference, &platform, &sink, progress)
-            .map_err(|e| reg_err(&what, e))?;
+        let dir = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
+        // Layers unpack while they download; they are published only once verified, below.
+        let sink = UnpackingSink::new(dir, self.store.layers.clone());
+        let pulled = client.pull(&reference, &platform, &sink, progress);
+        let mut prepared = sink.finish();
+        let pulled = pulled.map_err(|e| reg_err(&what, e))?;
         let manifest = self.store.content.put(&pulled.manifest_bytes)?;
         if manifest.digest != pulled.manifest_digest {
             return Err(reg_err(&what, "the manifest changed while it was stored"));
@@ -103,6 +106,7 @@ impl Engine {
             Some((manifest, pulled.manifest_media_type.clone())),
             &what,
             progress,
+            &mut prepared,
         )?;
         let now = crate::now_unix();
         let repo_digest = pulled.repo_digest.clone();

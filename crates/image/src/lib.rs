@@ -16,6 +16,7 @@ pub mod digest;
 pub mod layer;
 pub mod reference;
 pub mod rootpath;
+pub mod writeback;
 
 pub use digest::Digest;
 pub use reference::Reference;

@@ -139,6 +139,27 @@ fn gzip_and_zstd_give_the_plain_tar_diff_id() {
 }
 
 #[test]
+fn a_verified_blob_is_not_hashed_again_but_a_compressed_layers_diff_id_is() {
+    let tar = Tar::default().file("f", &[2; 3000]).end();
+    let opts = UnpackOptions::default();
+    // The digest the caller vouches for is taken as is: a plain layer's diff ID is the same.
+    let vouched = Digest::of(b"what the download verified");
+    let j = jail();
+    let done = berth_image::layer::unpack_verified(&tar[..], &j.dest, &opts, &vouched).unwrap();
+    assert_eq!(done.diff_id, vouched);
+    assert_eq!(done.compressed_digest, vouched);
+    assert_eq!(done.compressed_size, tar.len() as u64);
+    assert_eq!(fs::read(j.at("f")).unwrap(), vec![2; 3000]);
+    // A compressed layer still gets the diff ID of its content.
+    let blob = gzip(&tar);
+    let j = jail();
+    let done = berth_image::layer::unpack_verified(&blob[..], &j.dest, &opts, &vouched).unwrap();
+    assert_eq!(done.diff_id, Digest::of(&tar));
+    assert_eq!(done.compressed_digest, vouched);
+    assert_eq!(done.compressed_size, blob.len() as u64);
+}
+
+#[test]
 fn trailing_bytes_and_extra_gzip_members_are_hashed() {
     let mut tar = Tar::default().file("f", b"f").end();
     tar.extend_from_slice(&[0; 4096]);

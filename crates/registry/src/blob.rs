@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use berth_image::digest::Digest;
+use berth_image::writeback::Writeback;
 use sha2::{Digest as _, Sha256};
 
 use crate::manifest::Descriptor;
@@ -175,6 +176,8 @@ impl BlobSink for BlobDir {
             file: BufWriter::with_capacity(1 << 20, file),
             hash,
             held,
+            writeback: Writeback::from(held),
+            writeback_at: held,
             path,
             target: self.path(digest),
             expected: expected.clone(),
@@ -205,6 +208,9 @@ struct DirPending {
     file: BufWriter<File>,
     hash: Sha256,
     held: u64,
+    writeback: Writeback,
+    /// Bytes of the file the writeback knows of.
+    writeback_at: u64,
     path: PathBuf,
     target: PathBuf,
     expected: Descriptor,
@@ -215,6 +221,14 @@ impl Write for DirPending {
         let n = self.file.write(buf)?;
         self.hash.update(&buf[..n]);
         self.held += n as u64;
+        // What the buffer passed on to the file: the blob is synced on commit, so its
+        // writeback can start now.
+        let in_file = self.held - self.file.buffer().len() as u64;
+        let new = in_file - self.writeback_at;
+        if new > 0 {
+            self.writeback.wrote(self.file.get_ref(), new);
+            self.writeback_at = in_file;
+        }
         Ok(n)
     }
 
@@ -234,6 +248,8 @@ impl PendingBlob for DirPending {
         self.file.get_ref().set_len(0).map_err(io_err)?;
         self.hash = Sha256::new();
         self.held = 0;
+        self.writeback = Writeback::default();
+        self.writeback_at = 0;
         Ok(())
     }
 
@@ -245,6 +261,7 @@ impl PendingBlob for DirPending {
             path,
             target,
             expected,
+            ..
         } = *self;
         let discard = |e: BlobError| {
             let _ = fs::remove_file(&path);

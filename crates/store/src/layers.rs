@@ -36,6 +36,13 @@ pub struct UnpackedLayer {
     pub unpacked: Unpacked,
 }
 
+/// A layer's files unpacked into `tmp/`, waiting for [`LayerStore::publish`].
+#[derive(Debug)]
+pub struct PreparedLayer {
+    tmp: tempfile::TempDir,
+    pub unpacked: Unpacked,
+}
+
 /// The unpacked-layer half of the store.
 #[derive(Debug, Clone)]
 pub struct LayerStore {
@@ -81,16 +88,51 @@ impl LayerStore {
         reader: impl Read,
         opts: &UnpackOptions,
     ) -> Result<UnpackedLayer, StoreError> {
+        let what = expected_diff.map_or_else(|| "layer".to_string(), |d| format!("layer {d}"));
+        let prepared = self.prepare(reader, opts, &what, None)?;
+        self.publish(prepared, parent, expected_diff)
+    }
+
+    /// The first half of [`LayerStore::unpack`]: the layer's files in a private directory
+    /// under `tmp/`, synced, not yet under any chain ID (a layer's files do not depend on its
+    /// parent, so this can run while the layer still downloads). Dropped unpublished, the
+    /// directory goes. `verified`: the digest the stream's bytes were already checked against
+    /// (see [`layer::unpack_verified`]); it is not computed again.
+    pub fn prepare(
+        &self,
+        reader: impl Read,
+        opts: &UnpackOptions,
+        what: &str,
+        verified: Option<&Digest>,
+    ) -> Result<PreparedLayer, StoreError> {
         let tmp = tempfile::Builder::new()
             .prefix("unpack-")
             .tempdir_in(self.dir.join("tmp"))
             .map_err(|e| StoreError::io(&self.dir, e))?;
         let diff = tmp.path().join("diff");
         fs::create_dir(&diff).map_err(|e| StoreError::io(&diff, e))?;
-        let unpacked = layer::unpack(reader, &diff, opts).map_err(|source| StoreError::Layer {
-            what: expected_diff.map_or_else(|| "layer".to_string(), |d| format!("layer {d}")),
+        let unpacked = match verified {
+            Some(d) => layer::unpack_verified(reader, &diff, opts, d),
+            None => layer::unpack(reader, &diff, opts),
+        }
+        .map_err(|source| StoreError::Layer {
+            what: what.to_string(),
             source,
         })?;
+        // Sync the new files before a rename publishes them.
+        sync_tree(tmp.path());
+        Ok(PreparedLayer { tmp, unpacked })
+    }
+
+    /// The second half of [`LayerStore::unpack`]: checks the diff ID and publishes the
+    /// prepared files on top of `parent`.
+    pub fn publish(
+        &self,
+        prepared: PreparedLayer,
+        parent: Option<&Digest>,
+        expected_diff: Option<&Digest>,
+    ) -> Result<UnpackedLayer, StoreError> {
+        let PreparedLayer { tmp, unpacked } = prepared;
         if let Some(want) = expected_diff {
             if *want != unpacked.diff_id {
                 return Err(StoreError::DigestMismatch {
@@ -104,9 +146,14 @@ impl LayerStore {
             Some(p) => Digest::of(format!("{p} {}", unpacked.diff_id).as_bytes()),
         };
         let link = random_link();
-        fs::write(tmp.path().join("link"), &link).map_err(|e| StoreError::io(tmp.path(), e))?;
-        // Sync the new files before the rename publishes them.
-        sync_tree(tmp.path());
+        let link_file = tmp.path().join("link");
+        fs::File::create(&link_file)
+            .and_then(|mut f| {
+                io::Write::write_all(&mut f, link.as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(|e| StoreError::io(&link_file, e))?;
+        fsync_dir(tmp.path())?;
 
         // The link first (dangling until the rename): a crash leaves at worst a stray link.
         let link_path = self.dir.join("l").join(&link);

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use berth_image::digest::Digest;
 
 pub use content::{BlobInfo, ContentStore};
-pub use layers::LayerStore;
+pub use layers::{LayerStore, PreparedLayer};
 pub use meta::{ContainerRecord, ImageRecord, LayerRecord, Meta, TagRecord};
 
 /// What can go wrong in the store. Each variant names the object concerned.

@@ -1,12 +1,14 @@
 //! Adding an image whose blobs are already in the content store: the one path that `load`,
 //! `import`, and later `pull` and `build` share.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use berth_image::digest::{chain_ids, Digest};
 use berth_image::layer::{detect_compression, Compression, UnpackOptions};
 use berth_registry::client::Event;
-use berth_store::{BlobInfo, ImageRecord, LayerRecord};
+use berth_store::layers::UnpackedLayer;
+use berth_store::{BlobInfo, ImageRecord, LayerRecord, PreparedLayer};
 use serde_json::json;
 
 use crate::{Engine, EngineError};
@@ -57,7 +59,14 @@ impl Engine {
         layers: &[LayerSource],
         what: &str,
     ) -> Result<ImageRecord, EngineError> {
-        self.add_image_with_manifest(config_bytes, layers, None, what, &|_| {})
+        self.add_image_with_manifest(
+            config_bytes,
+            layers,
+            None,
+            what,
+            &|_| {},
+            &mut HashMap::new(),
+        )
     }
 
     /// [`Engine::add_image`] keeping a manifest that came with the image (a pull's: its
@@ -70,6 +79,7 @@ impl Engine {
         manifest: Option<(BlobInfo, String)>,
         what: &str,
         progress: &(dyn Fn(Event) + Sync),
+        prepared: &mut HashMap<Digest, PreparedLayer>,
     ) -> Result<ImageRecord, EngineError> {
         let config: serde_json::Value = serde_json::from_slice(config_bytes)
             .map_err(|e| EngineError::bad_input(what, format!("image config is not JSON: {e}")))?;
@@ -100,28 +110,23 @@ impl Engine {
                 Some(m) => m.clone(),
                 None => self.guess_layer_media_type(&src.blob.digest)?,
             };
-            let blob = Reporting {
-                inner: self.store.content.open_blob(&src.blob.digest)?,
-                blob: &src.blob,
-                done: 0,
-                next: 0,
-                progress,
+            let done = match prepared.remove(&src.blob.digest) {
+                // Unpacked while it downloaded: only its diff ID to check and the rename.
+                Some(p) => self
+                    .store
+                    .layers
+                    .publish(p, parent.as_ref(), Some(&diff_ids[i]))?,
+                None => self.unpack_blob(src, parent.as_ref(), &diff_ids[i], &opts, progress)?,
             };
-            let done = self.store.layers.unpack(
-                parent.as_ref(),
-                Some(&diff_ids[i]),
-                std::io::BufReader::with_capacity(1 << 20, blob),
-                &opts,
-            )?;
+            progress(Event::LayerExtracted {
+                digest: src.blob.digest.clone(),
+            });
             if done.unpacked.compressed_digest != src.blob.digest {
                 return Err(EngineError::bad_input(
                     what,
                     format!("layer blob {} changed while it was read", src.blob.digest),
                 ));
             }
-            progress(Event::LayerExtracted {
-                digest: src.blob.digest.clone(),
-            });
             records.push(LayerRecord {
                 chain_id: done.chain_id,
                 diff_id: done.unpacked.diff_id,
@@ -190,6 +195,32 @@ impl Engine {
 }
 
 /// Reports the bytes of a layer blob read while it is unpacked, about every megabyte.
+impl Engine {
+    /// Unpacks a stored layer blob on top of `parent`, reporting its progress.
+    fn unpack_blob(
+        &self,
+        src: &LayerSource,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        opts: &UnpackOptions,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Result<UnpackedLayer, EngineError> {
+        let blob = Reporting {
+            inner: self.store.content.open_blob(&src.blob.digest)?,
+            blob: &src.blob,
+            done: 0,
+            next: 0,
+            progress,
+        };
+        Ok(self.store.layers.unpack(
+            parent,
+            Some(diff_id),
+            std::io::BufReader::with_capacity(1 << 20, blob),
+            opts,
+        )?)
+    }
+}
+
 struct Reporting<'a, R> {
     inner: R,
     blob: &'a BlobInfo,

@@ -230,6 +230,8 @@ fn regular<R: Read>(
     let expected = entry.size();
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0u64;
+    // A layer is synced before it is published: start writing big files out early.
+    let mut writeback = crate::writeback::Writeback::default();
     loop {
         let n = match entry.read(&mut buf) {
             Ok(0) => break,
@@ -240,6 +242,7 @@ fn regular<R: Read>(
         file.write_all(&buf[..n])
             .map_err(|e| Fail::Io("write data", e))?;
         got += n as u64;
+        writeback.wrote(&file, n as u64);
     }
     if got != expected {
         return Err(Fail::Truncated { expected, got });

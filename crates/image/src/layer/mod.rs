@@ -122,7 +122,58 @@ pub fn unpack(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<Unpacked, LayerError> {
-    let mut raw = Hasher::new(reader);
+    unpack_tapped(Tap::Hash(Hasher::new(reader)), dest, opts)
+}
+
+/// [`unpack`] of a blob whose digest is known: the caller guarantees that `reader` yields
+/// exactly the bytes that were verified against `digest` (a download hashed as it was stored).
+/// The raw stream is not hashed again; `compressed_digest` is `digest`, and so is `diff_id`
+/// when the layer is not compressed. The diff ID of a compressed layer is still computed.
+pub fn unpack_verified(
+    reader: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+    digest: &Digest,
+) -> Result<Unpacked, LayerError> {
+    unpack_tapped(Tap::Known(reader, digest.clone(), 0), dest, opts)
+}
+
+/// The raw stream of a layer: hashed, or counted when its digest is known already.
+enum Tap<R> {
+    Hash(Hasher<R>),
+    Known(R, Digest, u64),
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Tap::Hash(h) => h.read(buf),
+            Tap::Known(r, _, count) => {
+                let n = r.read(buf)?;
+                *count += n as u64;
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl<R> Tap<R> {
+    fn finish(self) -> (Digest, u64) {
+        match self {
+            Tap::Hash(h) => {
+                let (digest, size, _) = h.finish();
+                (digest, size)
+            }
+            Tap::Known(_, digest, size) => (digest, size),
+        }
+    }
+}
+
+fn unpack_tapped<R: Read>(
+    mut raw: Tap<R>,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<Unpacked, LayerError> {
     let mut head = [0u8; 4];
     let got = read_head(&mut raw, &mut head).map_err(LayerError::Read)?;
     let compression = detect_compression(&head[..got]);
@@ -133,7 +184,7 @@ pub fn unpack(
         let mut plain = decoder;
         let size = extract::extract(tar::Archive::new(&mut plain), dest, opts)?;
         io::copy(&mut plain, &mut io::sink()).map_err(LayerError::Read)?;
-        let (digest, compressed_size, _) = plain.into_inner().into_inner().1.finish();
+        let (digest, compressed_size) = plain.into_inner().into_inner().1.finish();
         tracing::debug!(diff_id = %digest, size, "unpacked uncompressed layer");
         return Ok(Unpacked {
             diff_id: digest.clone(),
@@ -150,7 +201,7 @@ pub fn unpack(
     let (diff_id, _, decoder) = plain.finish();
     let mut source = decoder.into_inner();
     io::copy(&mut source, &mut io::sink()).map_err(LayerError::Read)?;
-    let (compressed_digest, compressed_size, _) = source.into_inner().1.finish();
+    let (compressed_digest, compressed_size) = source.into_inner().1.finish();
     tracing::debug!(%diff_id, %compressed_digest, ?compression, size, "unpacked layer");
     Ok(Unpacked {
         diff_id,
