@@ -115,6 +115,7 @@ impl BlobSink for UnpackingSink {
                     rx,
                     chunk: Vec::new(),
                     at: 0,
+                    ended: false,
                 };
                 // The download hashes these very bytes, and the result is used only if they
                 // matched: the unpacking need not hash them again.
@@ -209,17 +210,22 @@ struct ChannelReader {
     rx: Receiver<Chunk>,
     chunk: Vec<u8>,
     at: usize,
+    /// `End` came: every later read is the end too (decoders read past it more than once).
+    ended: bool,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.recv() {
                 Ok(Chunk::Data(data)) => {
                     self.chunk = data;
                     self.at = 0;
                 }
-                Ok(Chunk::End) => return Ok(0),
+                Ok(Chunk::End) => self.ended = true,
                 Err(_) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -250,10 +256,13 @@ mod tests {
             rx,
             chunk: Vec::new(),
             at: 0,
+            ended: false,
         };
         let mut got = String::new();
         r.read_to_string(&mut got).unwrap();
         assert_eq!(got, "abcde");
+        drop(tx);
+        assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0, "the end stays the end");
 
         let (tx, rx) = sync_channel(4);
         tx.send(Chunk::Data(b"abc".to_vec())).unwrap();
@@ -262,6 +271,7 @@ mod tests {
             rx,
             chunk: Vec::new(),
             at: 0,
+            ended: false,
         };
         let mut got = Vec::new();
         let err = r.read_to_end(&mut got).unwrap_err();
