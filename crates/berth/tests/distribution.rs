@@ -209,6 +209,12 @@ fn pull_and_push_draw_live_bars_on_a_terminal_and_plain_lines_elsewhere() {
         "{raw:?}"
     );
     assert!(rows.contains(&format!("{layer}: Pushed")), "{rows:#?}");
+    // Layers only, as docker: the config blob goes up without a line.
+    assert_eq!(
+        rows.iter().filter(|r| r.ends_with(": Pushed")).count(),
+        1,
+        "{rows:#?}"
+    );
     assert!(
         rows.iter()
             .any(|r| r.starts_with("latest: digest: sha256:")),

@@ -156,6 +156,23 @@ impl Engine {
         let client = self.registry_client()?;
         let _lock = self.store.lock_shared()?;
         let source = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
+        // The config goes up like a layer but is not one: docker reports layers only.
+        let config = manifest.config.digest.clone();
+        let layers_only = |e: Event| {
+            let about_config = match &e {
+                Event::BlobQueued { digest, .. }
+                | Event::BlobExists { digest, .. }
+                | Event::BlobStarted { digest, .. }
+                | Event::BlobProgress { digest, .. }
+                | Event::BlobRetry { digest, .. }
+                | Event::BlobMounted { digest, .. }
+                | Event::BlobDone { digest, .. } => *digest == config,
+                _ => false,
+            };
+            if !about_config {
+                progress(e);
+            }
+        };
         let digest = client
             .push(
                 &reference,
@@ -167,7 +184,7 @@ impl Engine {
                     mount_from: &[],
                 },
                 &source,
-                progress,
+                &layers_only,
             )
             .map_err(|e| reg_err(&what, e))?;
         let repo_digest = format!("{}@{}", reference.name(), digest);

@@ -66,7 +66,7 @@ impl Progress {
             Event::BlobStarted { digest, offset, .. } if *offset > 0 => {
                 (digest, format!("Resuming at {offset} bytes"))
             }
-            Event::BlobStarted { digest, .. } => {
+            Event::BlobQueued { digest, .. } | Event::BlobStarted { digest, .. } => {
                 (digest, self.says("Pulling fs layer", "Preparing"))
             }
             Event::BlobRetry { digest, error, .. } => (digest, format!("Retrying ({error})")),
@@ -93,6 +93,10 @@ impl Progress {
         match e {
             Event::BlobExists { digest, .. } => {
                 line(digest, &self.says("Already exists", "Layer already exists"))
+            }
+            // Every layer gets its line at once, in the manifest's order, as docker's.
+            Event::BlobQueued { digest, .. } => {
+                line(digest, &self.says("Pulling fs layer", "Preparing"))
             }
             Event::BlobStarted {
                 digest,

@@ -31,7 +31,7 @@ pub(super) fn download(url: &str, dir: &Path) -> Result<Downloaded, String> {
     }
     let resp = agent.build().get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, r) => format!("{code} {}", r.status_text()),
-        ureq::Error::Transport(t) => transport_cause(&t),
+        ureq::Error::Transport(t) => berth_registry::client::transport_cause(&t),
     })?;
     let mtime = resp
         .header("Last-Modified")
@@ -52,20 +52,6 @@ pub(super) fn download(url: &str, dir: &Path) -> Result<Downloaded, String> {
         size,
         mtime,
     })
-}
-
-/// ureq's transport error without the URL (the caller names it), lower case.
-fn transport_cause(t: &ureq::Transport) -> String {
-    let mut s = t.kind().to_string().to_lowercase();
-    if let Some(m) = t.message().filter(|m| *m != "Connect error") {
-        s.push_str(": ");
-        s.push_str(m);
-    }
-    if let Some(src) = std::error::Error::source(t) {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
-    }
-    s
 }
 
 /// An HTTP date (`Last-Modified`) as unix seconds; times before 1970 are 0.

@@ -175,7 +175,7 @@ pub(crate) fn fetch_token(
             return Err(fail("toomanyrequests: rate limited".into()))
         }
         Err(ureq::Error::Status(code, _)) => return Err(fail(format!("status {code}"))),
-        Err(ureq::Error::Transport(t)) => return Err(fail(t.to_string())),
+        Err(ureq::Error::Transport(t)) => return Err(fail(super::transport_cause(&t))),
     };
     let mut body = Vec::new();
     std::io::Read::read_to_end(

@@ -140,3 +140,17 @@ impl ErrorBody {
             .join("; ")
     }
 }
+
+/// ureq's transport error without the URL (the caller names it), lower case.
+pub fn transport_cause(t: &ureq::Transport) -> String {
+    let mut s = t.kind().to_string().to_lowercase();
+    if let Some(m) = t.message().filter(|m| *m != "Connect error") {
+        s.push_str(": ");
+        s.push_str(m);
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+    }
+    s
+}

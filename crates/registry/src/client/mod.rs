@@ -23,6 +23,7 @@ use berth_image::Digest;
 
 pub use auth::{parse_challenge, Challenge};
 pub use credentials::{Credential, CredentialError, CredentialStore};
+pub use error::transport_cause;
 pub use error::ClientError;
 pub use pull::{FetchedManifest, PulledImage};
 pub use push::PushImage;
@@ -78,6 +79,12 @@ pub enum Event {
     Resolved {
         reference: String,
         digest: Digest,
+    },
+    /// The blob will be transferred once a transfer slot is free (all of an image's missing
+    /// layers are announced before the first starts, in manifest order).
+    BlobQueued {
+        digest: Digest,
+        size: u64,
     },
     /// The blob is already there (in the sink for a pull, on the registry for a push).
     BlobExists {

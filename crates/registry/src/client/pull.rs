@@ -237,6 +237,12 @@ impl Client {
                 missing.push(layer);
             }
         }
+        for layer in &missing {
+            progress(Event::BlobQueued {
+                digest: layer.digest.clone(),
+                size: layer.size,
+            });
+        }
         let retries = self.inner.config.retries;
         run_parallel(
             &missing,

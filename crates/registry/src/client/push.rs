@@ -52,6 +52,12 @@ impl Client {
             .filter(|d| seen.insert(d.digest.clone()))
             .collect();
         let cfg = &self.inner.config;
+        for desc in &blobs {
+            progress(Event::BlobQueued {
+                digest: desc.digest.clone(),
+                size: desc.size,
+            });
+        }
         run_parallel(&blobs, cfg.parallel, |desc, cancel| {
             push_blob(&s, desc, source, &mounts, cfg, progress, cancel)
         })?;

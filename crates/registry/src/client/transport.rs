@@ -157,7 +157,7 @@ impl Inner {
                 Err(ureq::Error::Transport(t)) => {
                     last = Some(ClientError::Transport {
                         url: ping.to_string(),
-                        reason: t.to_string(),
+                        reason: super::transport_cause(&t),
                     });
                     continue;
                 }
@@ -439,7 +439,7 @@ impl Session<'_> {
                 Err(ureq::Error::Transport(t)) => {
                     return Err(ClientError::Transport {
                         url: url.to_string(),
-                        reason: t.to_string(),
+                        reason: super::transport_cause(&t),
                     })
                 }
             };
