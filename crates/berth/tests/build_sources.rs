@@ -472,3 +472,69 @@ fn a_tag_that_looks_like_an_id_prefix_is_a_tag() {
     assert_eq!(b.ok(&["rmi", short]), format!("Untagged: {short}:latest\n"));
     assert_eq!(b.ok(&["images", "-q", "--no-trunc"]).trim(), id);
 }
+
+#[test]
+fn pull_flag_and_copy_from_an_image_fetch_from_the_registry() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let reg = common::start_registry();
+    let base = format!("127.0.0.1:{}/tools/base:1", reg.port);
+    let other = format!("127.0.0.1:{}/tools/other:1", reg.port);
+    // The registry has plain busybox as `base`, and busybox with /etc/marker as `other`.
+    s.ok(&["tag", "busybox", &base]);
+    s.ok(&["push", &base]);
+    let ctx = context(
+        &s,
+        "other",
+        &[("Dockerfile", "FROM busybox\nRUN echo other > /etc/marker\n")],
+    );
+    s.ok(&["build", "-t", &other, ctx.to_str().unwrap()]);
+    s.ok(&["push", &other]);
+    s.ok(&["rmi", &other]);
+    // Locally, `base` is now a stale image that has /stale.
+    let ctx = context(
+        &s,
+        "stale",
+        &[("Dockerfile", "FROM busybox\nRUN touch /stale\n")],
+    );
+    s.ok(&["build", "-t", &base, ctx.to_str().unwrap()]);
+
+    let df =
+        format!("FROM {base}\nRUN test ! -e /stale\nCOPY --from={other} /etc/marker /marker\n");
+    let ctx = context(&s, "uses", &[("Dockerfile", &df)]);
+    let dir = ctx.to_str().unwrap();
+    // Without --pull the local (stale) base is used: its RUN fails. The image COPY --from
+    // names is not here: it is pulled.
+    let r = s.run(&["build", "-t", "uses:1", dir]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("Pulling {other}")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains(&format!("Pulling {base}")),
+        "{}",
+        r.stdout
+    );
+    // With --pull, the registry's base replaces the stale one.
+    let out = s.ok(&["build", "--pull", "-t", "uses:1", dir]);
+    assert!(out.contains(&format!("Pulling {base}")), "{out}");
+    assert_eq!(
+        s.ok(&["run", "--rm", "uses:1", "cat", "/marker"]),
+        "other\n"
+    );
+
+    // --pull with the registry gone fails the build, naming the image and the line.
+    drop(reg);
+    let r = s.run(&["build", "--pull", dir]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(&format!(
+            "Dockerfile:1: base image {base}: --pull could not fetch it"
+        )),
+        "{}",
+        r.stderr
+    );
+}

@@ -9,52 +9,12 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{kill9, screen, test_images, under_terminal, wait_for, Berth, Sandbox};
-
-/// A registry server for one test, stopped when dropped.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    _root: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry() -> Registry {
-    let root = tempfile::Builder::new()
-        .prefix("berth-registry-")
-        .tempdir()
-        .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["registry", "serve", "--root"])
-        .arg(root.path())
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    }));
-    Registry {
-        child,
-        port,
-        _root: root,
-    }
-}
+use common::{
+    kill9, screen, start_registry, test_images, under_terminal, Berth, Registry, Sandbox,
+};
 
 /// Incompressible bytes (xorshift), made as they are read.
 struct Noise {

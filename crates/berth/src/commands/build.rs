@@ -76,6 +76,7 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
         target: a.target.clone(),
         labels: crate::parse::labels(&a.label),
         no_cache: a.no_cache,
+        pull: a.pull,
         network,
         source_date_epoch,
     };

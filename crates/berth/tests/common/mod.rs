@@ -715,3 +715,45 @@ pub fn screen(text: &str) -> Vec<String> {
     }
     rows.into_iter().map(|r| r.into_iter().collect()).collect()
 }
+
+/// A `berth registry serve` on 127.0.0.1 for one test (anyone may push), stopped when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    _root: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_registry() -> Registry {
+    let root = tempfile::Builder::new()
+        .prefix("berth-registry-")
+        .tempdir()
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["registry", "serve", "--root"])
+        .arg(root.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    Registry {
+        child,
+        port,
+        _root: root,
+    }
+}

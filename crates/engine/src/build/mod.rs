@@ -41,6 +41,8 @@ pub struct BuildOptions {
     pub target: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
+    /// `--pull`: fetch every base image from its registry, even one that is here.
+    pub pull: bool,
     /// RUN steps' network (`--network`, default bridge).
     pub network: NetworkMode,
     /// `SOURCE_DATE_EPOCH`: fixed times, for reproducible images.
@@ -237,23 +239,7 @@ impl Engine {
         let first = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
         for stage in first.needed() {
             if let Base::Image(name) = &stage.base {
-                // A base image that is not here is pulled, as docker does.
-                let id = match self.resolve_image(name) {
-                    Ok(id) => id,
-                    Err(EngineError::ImageNotFound(_)) => {
-                        events(BuildEvent::Note(&format!("Pulling {name}")));
-                        match self.pull(name, None, &|_| {}) {
-                            Ok((id, _)) => id,
-                            Err(e) => {
-                                return Err(EngineError::InvalidArgument(format!(
-                                    "Dockerfile:{}: base image {name} not found here, and pulling it failed: {e}",
-                                    stage.line
-                                )))
-                            }
-                        }
-                    }
-                    Err(e) => return Err(e),
-                };
+                let id = self.fetch_image("base image", name, stage.line, opts.pull, events)?;
                 let cfg = self.image_config(&id)?;
                 let strings = |k: &str| -> Vec<String> {
                     cfg.pointer(&format!("/config/{k}"))
@@ -269,6 +255,10 @@ impl Engine {
                 plan_opts
                     .base_onbuild
                     .insert(name.clone(), strings("OnBuild"));
+            }
+            // Images COPY --from names are fetched like bases (their config is not needed).
+            for name in &stage.images {
+                self.fetch_image("image", name, stage.line, opts.pull, events)?;
             }
         }
         let plan = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
@@ -365,6 +355,36 @@ impl Engine {
             note(&format!("Successfully tagged {}", t.familiar()));
         }
         Ok(id)
+    }
+
+    /// The image a stage needs: pulled when it is not here, as docker does, or always with
+    /// `--pull` (which then fails the build when the registry cannot be reached, as docker's).
+    fn fetch_image(
+        &mut self,
+        kind: &str,
+        name: &str,
+        line: usize,
+        always: bool,
+        events: Events<'_>,
+    ) -> Result<Digest, EngineError> {
+        if !always {
+            match self.resolve_image(name) {
+                Err(EngineError::ImageNotFound(_)) => {}
+                found => return found,
+            }
+        }
+        events(BuildEvent::Note(&format!("Pulling {name}")));
+        self.pull(name, None, &|_| {})
+            .map(|(id, _)| id)
+            .map_err(|e| {
+                EngineError::InvalidArgument(if always {
+                    format!("Dockerfile:{line}: {kind} {name}: --pull could not fetch it: {e}")
+                } else {
+                    format!(
+                        "Dockerfile:{line}: {kind} {name} not found here, and pulling it failed: {e}"
+                    )
+                })
+            })
     }
 
     /// An engine of its own on the same store, for another thread.
