@@ -2,7 +2,7 @@
 """Side-by-side benchmarks: berth against docker, podman, runc, buildah, skopeo and docker-registry
 on the same work, in the same run.
 
-    sudo python3 bench/bench.py [--berth target/release/berth] [-n 5] [--rows run-true,ps-1000]
+    python3 bench/bench.py [--berth target/release/berth] [-n 5] [--rows run-true,ps-1000]   (as root)
 
 Python 3 standard library only. It installs what it needs from Debian (docker.io, podman, ...),
 starts the private test dockerd (scripts/dockerd.sh), builds the fixtures once (cached in
