@@ -446,6 +446,42 @@ fn progress_tty_shows_running_steps_live_and_keeps_one_line_per_finished_step() 
         rows.join("\n")
     );
 
+    // A failing step: the region goes, the error and the step's last lines stay.
+    let ctx = context(
+        &s,
+        "ttyfail",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN for i in $(seq 1 25); do echo line $i; done; exit 4\n",
+        )],
+    );
+    let run =
+        common::under_terminal(&s, &["build", "--progress", "tty", ctx.to_str().unwrap()]).unwrap();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let screen = common::screen(&run.stdout);
+    let rows: Vec<&str> = screen.iter().map(|r| r.trim_end()).collect();
+    let failed = rows
+        .iter()
+        .position(|r| r.starts_with("[+] Failed after "))
+        .unwrap_or_else(|| panic!("{}", rows.join("\n")));
+    assert!(
+        rows[..failed].iter().all(|r| !r.starts_with("    | ")),
+        "the running step's lines are gone: {}",
+        rows.join("\n")
+    );
+    assert!(
+        rows[failed + 1..].iter().any(|r| r.contains("line 25")),
+        "{}",
+        rows.join("\n")
+    );
+    assert!(
+        rows[failed + 1..]
+            .iter()
+            .any(|r| r.contains("failed with exit code 4")),
+        "{}",
+        rows.join("\n")
+    );
+
     // Rebuilt: every step that makes a layer says CACHED.
     let run =
         common::under_terminal(&s, &["build", "--progress", "tty", "-t", "tty:1", dir]).unwrap();
