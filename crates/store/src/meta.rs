@@ -435,7 +435,7 @@ impl Tx<'_> {
 
     pub fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let mut stmt = self.tx.prepare(&format!(
-            "SELECT {IMAGE_COLS} FROM images ORDER BY added_at DESC, id"
+            "SELECT {IMAGE_COLS} FROM images ORDER BY added_at DESC, created DESC, id"
         ))?;
         let mut out: Vec<ImageRecord> = stmt
             .query_map([], Self::image_row)?

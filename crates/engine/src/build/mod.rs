@@ -519,13 +519,24 @@ impl Engine {
                 }
             }
         }
+        self.store_state(state, opts, stored)
+    }
+
+    /// Stores the state as an image whose build parent is `parent`, in the build cache under
+    /// the state's key.
+    pub(crate) fn store_state(
+        &mut self,
+        state: &mut State,
+        opts: &BuildOptions,
+        parent: Option<Digest>,
+    ) -> Result<Digest, EngineError> {
         if let Some(t) = opts.source_date_epoch {
             state.config["created"] = json!(now_rfc3339(Some(t)));
         }
         let bytes =
             serde_json::to_vec(&state.config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &state.layers, "build")?;
-        self.record_build_parent(&rec.id, stored, state)?;
+        self.record_build_parent(&rec.id, parent, state)?;
         // Every image a build stores belongs to its cache: reused by the next build; shown by
         // `images` while tagged (intermediate ones with -a), removed by `builder prune`.
         if let Some(key) = &state.key {

@@ -226,6 +226,21 @@ impl Engine {
             Kind::Copy(c) => self.step_copy(step, c, false, state, opts, ignore, results, out),
             Kind::Add(c) => self.step_copy(step, c, true, state, opts, ignore, results, out),
             kind => {
+                // As docker's classic builder: every step is an image of its own, which a
+                // rebuild finds in the cache.
+                let key = next_key(state, &text, None, &step.build_args);
+                if !opts.no_cache {
+                    if let Some(id) = self.cache_lookup(&key)? {
+                        out.cached();
+                        out.line(&format!(" ---> {}", id.short()));
+                        // What the step would have noted for later ones (a CMD of this stage).
+                        if matches!(kind, Kind::Cmd(_)) {
+                            state.cmd_set = true;
+                        }
+                        return self.adopt(state, &id, key);
+                    }
+                }
+                let parent = state.image.take();
                 let mut cmd_set = state.cmd_set;
                 apply(kind, &mut state.config, &mut cmd_set);
                 state.cmd_set = cmd_set;
@@ -236,8 +251,11 @@ impl Engine {
                     &format!("/bin/sh -c #(nop)  {}", step.text),
                     true,
                 );
-                state.image = None;
-                state.key = Some(next_key(state, &text, None, &step.build_args));
+                // The image is made now (docker's would be committed now).
+                state.config["created"] = json!(created);
+                state.key = Some(key);
+                let id = self.store_state(state, opts, parent)?;
+                out.line(&format!(" ---> {}", id.short()));
                 Ok(())
             }
         }

@@ -190,8 +190,23 @@ impl Engine {
                 .collect();
         }
         rows.reverse();
-        if let Some(top) = rows.first_mut() {
-            top.id = Some(id);
+        // The IDs, as docker fills them in: the image for the newest entry, then up its build
+        // parents (a build stores an image per step), as long as each parent's history is the
+        // rest of this one's.
+        let mut at = 0;
+        let mut next = Some(id);
+        while let (Some(image), true) = (next.take(), at < rows.len()) {
+            let len = self
+                .image_config(&image)
+                .ok()
+                .and_then(|c| c.get("history").and_then(Value::as_array).map(Vec::len))
+                .unwrap_or(0);
+            if at > 0 && len != rows.len() - at {
+                break;
+            }
+            rows[at].id = Some(image.clone());
+            at += 1;
+            next = self.store.meta.read(|tx| tx.image_parent(&image))?;
         }
         Ok(rows)
     }
