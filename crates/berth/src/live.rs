@@ -168,8 +168,8 @@ impl<W: Write> Live<W> {
         if g.lines.len() == before || !g.tty {
             return;
         }
-        // Redraw the rows the region had, so the ones it lost are cleared.
-        g.draw_clearing(before, Instant::now());
+        // Redraw, clearing the rows the region no longer covers.
+        g.draw_clearing(Instant::now());
     }
 
     /// Prints `text` as permanent output above the region (a log line, a warning).
@@ -227,7 +227,13 @@ impl<W: Write> Inner<W> {
                 frame.push('\n');
             }
         }
-        for line in &self.lines {
+        // A region taller than the terminal would scroll, and the cursor could not get back
+        // to its top: the rows that do not fit are left out.
+        let shown = self
+            .lines
+            .len()
+            .min(terminal_rows().saturating_sub(1).max(1));
+        for line in &self.lines[..shown] {
             frame.push_str("\r\x1b[2K");
             let text = if line.progress.is_empty() {
                 line.state.clone()
@@ -237,16 +243,16 @@ impl<W: Write> Inner<W> {
             frame.push_str(&fit(&text, cols));
             frame.push('\n');
         }
-        self.drawn = self.lines.len();
+        self.drawn = shown;
         self.last_draw = Some(now);
         self.dirty = false;
         self.write(&frame);
     }
 
-    /// Draws the region and clears the rows below it, down to the `rows` it had: its lines
-    /// move up by as many as it lost, and the cursor ends just below them.
-    fn draw_clearing(&mut self, rows: usize, now: Instant) {
-        let old = self.drawn.max(rows);
+    /// Draws the region and clears the rows below it, down to those it covered before: its
+    /// lines move up by as many as it lost, and the cursor ends just below them.
+    fn draw_clearing(&mut self, now: Instant) {
+        let old = self.drawn;
         self.draw(None, now);
         let extra = old.saturating_sub(self.drawn);
         if extra > 0 {
@@ -269,6 +275,15 @@ fn fit(text: &str, cols: usize) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(cols.max(1))
         .collect()
+}
+
+/// The rows of the terminal behind stdout; unlimited when unknown.
+fn terminal_rows() -> usize {
+    use std::os::fd::AsFd;
+    match berth_runtime::stdio::pty::get_winsize(std::io::stdout().as_fd()) {
+        Ok((rows, _)) if rows > 0 => usize::from(rows),
+        _ => usize::MAX,
+    }
 }
 
 /// The columns of the terminal behind stdout (`TIOCGWINSZ`), [`DEFAULT_WIDTH`] when unknown.

