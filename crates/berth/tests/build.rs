@@ -373,20 +373,28 @@ fn independent_stages_build_at_the_same_time() {
     let id = s.ok(&["image", "inspect", "-f", "{{.Id}}", "par:1"]);
     assert_eq!(again.trim(), id.trim());
 
-    // A failing stage fails the build, after its sibling finished; no tag is made.
-    let df = "FROM busybox AS ok\nRUN sleep 1 && echo fine > /f\n\
-              FROM busybox AS bad\nRUN echo broken && exit 3\n\
+    // A failing stage fails the build at once: the sibling's running step (a minute of
+    // sleep) is killed and its next step never starts; no tag is made, no container is left.
+    let df = "FROM busybox AS ok\nRUN sleep 60 && echo fine > /f\nRUN echo after > /after\n\
+              FROM busybox AS bad\nRUN sleep 1; echo broken && exit 3\n\
               FROM busybox\nCOPY --from=ok /f /f\nCOPY --from=bad /f /g\n";
     let ctx = context(&s, "parfail", &[("Dockerfile", df)]);
-    let r = s.run(&["build", "-t", "parfail:1", ctx.to_str().unwrap()]);
+    let r = s
+        .run_timeout(
+            &["build", "-t", "parfail:1", ctx.to_str().unwrap()],
+            Duration::from_secs(40),
+        )
+        .expect("the failure does not wait for the sibling's minute-long step");
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr
-            .contains("RUN echo broken && exit 3 (Dockerfile:4) failed with exit code 3"),
+            .contains("RUN sleep 1; echo broken && exit 3 (Dockerfile:5) failed with exit code 3"),
         "{}",
         r.stderr
     );
-    assert!(r.stdout.contains("[ok] Step 2/7"), "{}", r.stdout);
+    assert!(r.stdout.contains("[ok] Step 2/8"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Step 3/8"), "{}", r.stdout);
+    assert_eq!(s.ok(&["ps", "-aq"]), "", "no RUN container is left");
     assert_eq!(s.run(&["image", "inspect", "parfail:1"]).code, 1);
 }
 

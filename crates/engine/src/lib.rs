@@ -43,6 +43,9 @@ pub enum EngineError {
     /// A build step failed; the CLI shows the step, its output's tail and the log.
     #[error("{} (Dockerfile:{}) failed with exit code {}", .0.header, .0.line, .0.code)]
     BuildFailed(Box<build::StepFailure>),
+    /// A build stage stopped because another one failed.
+    #[error("stopped: another stage of the build failed")]
+    BuildCancelled,
     /// The container could not be started; `code` is docker's exit code for it (125 engine
     /// failure, 126 cannot invoke, 127 not found).
     #[error("{message}")]

@@ -17,6 +17,7 @@ mod step;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use berth_build::plan::Base;
@@ -67,6 +68,10 @@ struct StageRun<'a> {
     events: Events<'a>,
     log: &'a Mutex<std::fs::File>,
     log_path: &'a std::path::Path,
+    /// Set when a stage fails: the others stop at their next step.
+    cancel: &'a AtomicBool,
+    /// The RUN container each stage is running, killed when another stage fails.
+    running: &'a Mutex<BTreeMap<usize, String>>,
 }
 
 /// The state of a stage between steps.
@@ -115,6 +120,10 @@ type Events<'a> = &'a (dyn Fn(BuildEvent<'_>) + Sync);
 pub(crate) struct Output<'a> {
     events: Events<'a>,
     stage: usize,
+    /// Set when another stage failed.
+    pub cancel: &'a AtomicBool,
+    /// Where a RUN step notes its container, for a failing sibling to kill.
+    pub running: &'a Mutex<BTreeMap<usize, String>>,
     log: &'a Mutex<std::fs::File>,
     /// `[stage] ` before each log line while stages run at the same time, else empty.
     log_prefix: String,
@@ -178,6 +187,16 @@ impl Output<'_> {
             stage: self.stage,
             text: text.trim_end_matches('\n'),
         });
+    }
+
+    /// Notes (or, with `None`, forgets) the RUN container this stage runs.
+    pub fn running(&self, container: Option<&str>) {
+        if let Ok(mut r) = self.running.lock() {
+            match container {
+                Some(id) => r.insert(self.stage, id.to_string()),
+                None => r.remove(&self.stage),
+            };
+        }
     }
 
     fn step_done(&mut self) {
@@ -287,6 +306,7 @@ impl Engine {
             note(&step.header());
         }
 
+        let (cancel, running) = (AtomicBool::new(false), Mutex::new(BTreeMap::new()));
         let run = StageRun {
             plan: &plan,
             opts,
@@ -294,6 +314,8 @@ impl Engine {
             events,
             log: &log,
             log_path: &log_path,
+            cancel: &cancel,
+            running: &running,
         };
         let mut results: BTreeMap<usize, Digest> = BTreeMap::new();
         for level in &plan.levels {
@@ -332,10 +354,20 @@ impl Engine {
                 }
                 [] => Vec::new(),
             };
-            // All of a level's stages run to their end; the first failing stage (in Dockerfile
-            // order) is the build's error.
+            // A failing stage stops the others (see build_stage); the build's error is the
+            // first real failure in Dockerfile order, not a stage that was stopped for it.
+            let mut stopped = None;
             for (i, r) in built {
-                results.insert(i, r?);
+                match r {
+                    Ok(id) => {
+                        results.insert(i, id);
+                    }
+                    Err(EngineError::BuildCancelled) => stopped = Some(EngineError::BuildCancelled),
+                    Err(e) => return Err(e),
+                }
+            }
+            if let Some(e) = stopped {
+                return Err(e);
             }
         }
         let id = results
@@ -397,8 +429,38 @@ impl Engine {
         })
     }
 
-    /// Builds stage `index` of the plan on the results of the stages it depends on.
+    /// Builds stage `index` of the plan on the results of the stages it depends on. When it
+    /// fails, the stages running beside it are stopped: their next step does not start and
+    /// their running RUN container is killed, so a failure is reported without waiting for a
+    /// long sibling step.
     fn build_stage(
+        &mut self,
+        run: &StageRun<'_>,
+        index: usize,
+        results: &BTreeMap<usize, Digest>,
+        concurrent: bool,
+    ) -> Result<Digest, EngineError> {
+        let result = self.build_stage_steps(run, index, results, concurrent);
+        if matches!(&result, Err(e) if !matches!(e, EngineError::BuildCancelled)) {
+            run.cancel.store(true, Ordering::SeqCst);
+            let others: Vec<String> = run
+                .running
+                .lock()
+                .map(|r| {
+                    r.iter()
+                        .filter(|(s, _)| **s != index)
+                        .map(|(_, id)| id.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for id in others {
+                let _ = self.kill_container(&id, "KILL");
+            }
+        }
+        result
+    }
+
+    fn build_stage_steps(
         &mut self,
         run: &StageRun<'_>,
         index: usize,
@@ -415,6 +477,8 @@ impl Engine {
         let mut out = Output {
             events: run.events,
             stage: index,
+            cancel: run.cancel,
+            running: run.running,
             log: run.log,
             log_prefix: if concurrent {
                 format!("[{name}] ")
@@ -427,6 +491,9 @@ impl Engine {
         };
         let mut state = self.stage_base(&stage.base, results, run.opts)?;
         for step in &stage.steps {
+            if run.cancel.load(Ordering::SeqCst) {
+                return Err(EngineError::BuildCancelled);
+            }
             out.step(&step.header());
             if let Kind::From(_) = step.instruction.kind {
                 if let Some(id) = &state.image {

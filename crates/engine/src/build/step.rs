@@ -314,6 +314,14 @@ impl Engine {
             ..Default::default()
         })?;
         out.line(&format!(" ---> Running in {}", &id[..12]));
+        out.running(Some(&id));
+        // A failing sibling sets the flag, then kills the containers noted: one of the two
+        // sees the other.
+        if out.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            out.running(None);
+            let _ = self.remove_container(&id, true, true);
+            return Err(EngineError::BuildCancelled);
+        }
         let result = self
             .start_container(&id, StartMode::WaitAttach)
             .and_then(|_| {
@@ -323,6 +331,7 @@ impl Engine {
                 };
                 self.attach_with(&id, Attach::default(), Some(&mut sink))
             });
+        out.running(None);
         let code = match result {
             Ok(c) => c,
             Err(EngineError::StartFailed { code, message, .. }) => {
@@ -336,6 +345,10 @@ impl Engine {
         };
         if code != 0 {
             let _ = self.remove_container(&id, true, true);
+            if out.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                // Killed because another stage failed: that failure is the build's.
+                return Err(EngineError::BuildCancelled);
+            }
             return Err(EngineError::BuildFailed(Box::new(StepFailure {
                 header: step.header(),
                 line: step.line,
