@@ -130,6 +130,28 @@ impl BlobDir {
     }
 }
 
+/// A partial of its own next to `shared` (`<hex>.<pid>-<n>`), created new, for a download that
+/// does not own the shared one. It is not resumed by a later pull; `system check` counts a
+/// leftover one as garbage, as any partial.
+fn private_partial(shared: &Path) -> io::Result<(File, PathBuf)> {
+    let mut n = 0u32;
+    loop {
+        let mut name = shared.as_os_str().to_owned();
+        name.push(format!(".{}-{n}", std::process::id()));
+        let path = PathBuf::from(name);
+        match OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn not_found_or_io(digest: &Digest, e: io::Error) -> BlobError {
     if e.kind() == io::ErrorKind::NotFound {
         BlobError::NotFound {
@@ -147,14 +169,22 @@ impl BlobSink for BlobDir {
 
     fn begin_blob(&self, expected: &Descriptor) -> Result<Box<dyn PendingBlob>, BlobError> {
         let digest = &expected.digest;
-        let path = self.partial_path(digest);
         let io_err = |e| BlobError::io(digest, e);
+        let mut path = self.partial_path(digest);
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&path)
             .map_err(io_err)?;
+        // One download at a time owns `ingest/<hex>` (the lock lives as long as the file is
+        // open, until the commit's rename). Another one of the same blob — a second pull in
+        // another process or thread — writes a private partial instead of appending to the
+        // same file, which would interleave both and publish the mix.
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            let (f, p) = private_partial(&path).map_err(io_err)?;
+            (file, path) = (f, p);
+        }
         // Rehash what an earlier attempt left, so that the digest covers the whole blob.
         let mut hash = Sha256::new();
         let mut held = 0u64;
@@ -302,6 +332,26 @@ impl PendingBlob for DirPending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_downloads_of_one_blob_do_not_share_a_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobDir::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let desc = Descriptor::of("x", &data);
+        // Two pulls of the same blob at once, their writes interleaved.
+        let mut a = blobs.begin_blob(&desc).unwrap();
+        let mut b = blobs.begin_blob(&desc).unwrap();
+        for chunk in data.chunks(10_000) {
+            a.write_all(chunk).unwrap();
+            b.write_all(chunk).unwrap();
+        }
+        a.commit().unwrap();
+        b.commit().unwrap();
+        assert_eq!(blobs.read(&desc.digest).unwrap(), data);
+        let left: Vec<_> = fs::read_dir(dir.path().join("ingest")).unwrap().collect();
+        assert!(left.is_empty(), "no partial is left: {left:?}");
+    }
 
     #[test]
     fn resumes_a_partial_blob_and_verifies_the_whole() {
