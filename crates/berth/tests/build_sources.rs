@@ -539,3 +539,37 @@ fn pull_flag_and_copy_from_an_image_fetch_from_the_registry() {
         r.stderr
     );
 }
+
+#[test]
+fn builder_prune_takes_the_images_a_no_cache_rebuild_left_and_image_prune_leaves_them() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let base = all_images(&s);
+    let ctx = context(
+        &s,
+        "again",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n",
+        )],
+    );
+    let dir = ctx.to_str().unwrap();
+    s.ok(&["build", "-t", "again:1", dir]);
+    // The rebuild's images replace the first build's in the cache; the first build's images
+    // stay the builder's.
+    s.ok(&["build", "--no-cache", "-t", "again:1", dir]);
+    let built = all_images(&s);
+    s.ok(&["image", "prune", "-f"]);
+    assert_eq!(all_images(&s), built, "image prune leaves a build's images");
+    s.ok(&["builder", "prune", "-f"]);
+    let left = all_images(&s);
+    let tagged = s.ok(&["images", "-q", "--no-trunc", "again:1"]);
+    let mut want = base.clone();
+    want.push(tagged.trim().to_string());
+    want.sort();
+    assert_eq!(left, want, "only the base and the tagged image stay");
+    let check = s.ok(&["system", "check"]);
+    assert!(!check.contains("problem"), "{check}");
+    assert_eq!(s.ok(&["run", "--rm", "again:1"]), "x\n");
+}

@@ -709,10 +709,13 @@ impl Tx<'_> {
     }
 
     /// Image IDs the build cache holds.
+    /// The images builds made: those the build cache names, and those with a build parent
+    /// (an image a later build's cache entry replaced, e.g. after `--no-cache`, is still the
+    /// build's, for `builder prune` to take and `image prune` to leave).
     pub fn cached_images(&self) -> Result<Vec<Digest>, StoreError> {
-        let mut stmt = self
-            .tx
-            .prepare("SELECT DISTINCT image_id FROM build_cache ORDER BY image_id")?;
+        let mut stmt = self.tx.prepare(
+            "SELECT image_id FROM build_cache UNION SELECT id FROM images WHERE parent IS NOT NULL ORDER BY 1",
+        )?;
         let rows = stmt.query_map([], |r| digest_col(r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
