@@ -4,6 +4,13 @@
 //! This is `sync_file_range(SYNC_FILE_RANGE_WRITE)`, reached without unsafe code through
 //! `posix_fadvise(POSIX_FADV_DONTNEED)`, which on Linux starts writeback of the range's dirty
 //! pages (and drops only pages already clean: nothing being written is lost from the cache).
+//!
+//! Its costs, weighed: each call drains the per-CPU page lists (`lru_add_drain_all`), and the
+//! pages it sees are moved towards eviction, so a file read right after (a blob pushed at
+//! once) may come from disk. Measured on a 212 MB pull from a local registry, the early
+//! writeback still wins: 0.44 s against 0.49 s (plain layer), 0.53 s against 0.60 s (gzip).
+//! `sync_file_range(2)` itself would avoid both costs but needs unsafe code, which the
+//! workspace denies.
 
 use std::os::fd::AsFd;
 
