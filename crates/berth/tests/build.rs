@@ -532,3 +532,23 @@ fn copy_from_a_stage_follows_its_symlinks_inside_it() {
         r.stderr
     );
 }
+
+#[test]
+fn run_output_is_passed_on_by_whole_lines_and_the_last_one_is_not_lost() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    // Output in pieces that split lines, and a last line with no newline.
+    let df = "FROM busybox\n\
+              RUN printf 'one '; sleep 0.2; printf 'line\\n'; printf 'last words'; exit 2\n";
+    let ctx = context(&s, "pieces", &[("Dockerfile", df)]);
+    let r = s.run(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("\none line\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\nlast words\n"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("    one line\n    last words\n"),
+        "{}",
+        r.stderr
+    );
+}

@@ -178,6 +178,10 @@ fn matched(root: &Path, src: &str, rel: &str, matcher: &Matcher) -> Result<Match
         return Err(BuildError::OutsideContext { src: src.into() });
     };
     let real_rel = real_rel.to_string_lossy().into_owned();
+    // A link to an excluded file does not bring it in: docker never sends it to the builder.
+    if real_rel != rel && !real_rel.is_empty() && !visible(root, &real_rel, matcher) {
+        return Err(BuildError::SourceNotFound { src: src.into() });
+    }
     let meta = fs::metadata(&real).map_err(|e| BuildError::io(&real, e))?;
     let shown = if rel.is_empty() { "." } else { rel };
     let entry = Entry::from_meta(shown.to_owned(), real.clone(), &meta)?;

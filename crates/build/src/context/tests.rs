@@ -111,8 +111,19 @@ fn missing_excluded_and_escaping_sources_fail() {
     let outside = tempfile::tempdir().unwrap();
     write(outside.path(), "x", "x");
     symlink(outside.path().join("x"), root.join("escape")).unwrap();
+    symlink("secret.env", root.join("link-to-secret")).unwrap();
+    symlink("/secret.env", root.join("abs-link-to-secret")).unwrap();
     let m = Matcher::new(["secret.env", "src"]).unwrap();
     let rows = [
+        // A link does not bring in the excluded file it points to.
+        (
+            "link-to-secret",
+            "link-to-secret: file not found in build context or excluded by .dockerignore",
+        ),
+        (
+            "abs-link-to-secret",
+            "abs-link-to-secret: file not found in build context or excluded by .dockerignore",
+        ),
         (
             "missing.txt",
             "missing.txt: file not found in build context or excluded by .dockerignore",

@@ -130,6 +130,8 @@ pub(crate) struct Output<'a> {
     pub log_path: PathBuf,
     pub tail: VecDeque<String>,
     cached: bool,
+    /// RUN output after its last newline.
+    partial: Vec<u8>,
 }
 
 impl Output<'_> {
@@ -167,6 +169,26 @@ impl Output<'_> {
 
     /// Output of a RUN step: to the user and the log, the last 20 lines kept.
     pub fn run_output(&mut self, bytes: &[u8]) {
+        // Whole lines only: a chunk may end inside one, and prefixes (concurrent stages), the
+        // tail and the views all work by line.
+        self.partial.extend_from_slice(bytes);
+        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        let whole: Vec<u8> = self.partial.drain(..=end).collect();
+        self.emit_output(&whole);
+    }
+
+    /// Passes on the last line of a RUN step's output, if it had no newline.
+    pub fn flush_output(&mut self) {
+        if !self.partial.is_empty() {
+            let mut rest = std::mem::take(&mut self.partial);
+            rest.push(b'\n');
+            self.emit_output(&rest);
+        }
+    }
+
+    fn emit_output(&mut self, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
         if let Ok(mut log) = self.log.lock() {
             if self.log_prefix.is_empty() {
@@ -256,9 +278,12 @@ impl Engine {
         };
         // Plan once to learn the base images, then again with their environments.
         let first = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
+        // --pull fetches each image once, however many stages name it.
+        let mut fetched = std::collections::BTreeSet::new();
         for stage in first.needed() {
             if let Base::Image(name) = &stage.base {
-                let id = self.fetch_image("base image", name, stage.line, opts.pull, events)?;
+                let fresh = opts.pull && fetched.insert(name.clone());
+                let id = self.fetch_image("base image", name, stage.line, fresh, events)?;
                 let cfg = self.image_config(&id)?;
                 let strings = |k: &str| -> Vec<String> {
                     cfg.pointer(&format!("/config/{k}"))
@@ -277,7 +302,8 @@ impl Engine {
             }
             // Images COPY --from names are fetched like bases (their config is not needed).
             for name in &stage.images {
-                self.fetch_image("image", name, stage.line, opts.pull, events)?;
+                let fresh = opts.pull && fetched.insert(name.clone());
+                self.fetch_image("image", name, stage.line, fresh, events)?;
             }
         }
         let plan = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
@@ -488,6 +514,7 @@ impl Engine {
             log_path: run.log_path.to_path_buf(),
             tail: VecDeque::new(),
             cached: false,
+            partial: Vec::new(),
         };
         let mut state = self.stage_base(&stage.base, results, run.opts)?;
         for step in &stage.steps {

@@ -343,6 +343,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        out.flush_output();
         if code != 0 {
             let _ = self.remove_container(&id, true, true);
             if out.cancel.load(std::sync::atomic::Ordering::SeqCst) {
