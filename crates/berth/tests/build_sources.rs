@@ -560,6 +560,14 @@ fn builder_prune_takes_the_images_a_no_cache_rebuild_left_and_image_prune_leaves
     // stay the builder's.
     s.ok(&["build", "--no-cache", "-t", "again:1", dir]);
     let built = all_images(&s);
+    let cache_row = || {
+        s.ok(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"])
+            .lines()
+            .find_map(|l| l.strip_prefix("Build Cache=").map(str::to_string))
+            .unwrap()
+    };
+    // Everything but the base and the tagged image is the builder's, and counted as such.
+    assert_eq!(cache_row(), (built.len() - base.len() - 1).to_string());
     s.ok(&["image", "prune", "-f"]);
     assert_eq!(all_images(&s), built, "image prune leaves a build's images");
     s.ok(&["builder", "prune", "-f"]);
@@ -569,6 +577,7 @@ fn builder_prune_takes_the_images_a_no_cache_rebuild_left_and_image_prune_leaves
     want.push(tagged.trim().to_string());
     want.sort();
     assert_eq!(left, want, "only the base and the tagged image stay");
+    assert_eq!(cache_row(), "0");
     let check = s.ok(&["system", "check"]);
     assert!(!check.contains("problem"), "{check}");
     assert_eq!(s.ok(&["run", "--rm", "again:1"]), "x\n");

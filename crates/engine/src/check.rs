@@ -49,6 +49,11 @@ pub struct DiskUsage {
     pub volumes_active: usize,
     pub volumes_size: u64,
     pub volumes_reclaimable: u64,
+    /// Images builds made that nothing else holds (no tag, no container): what `builder
+    /// prune` removes. They are not counted under `images`.
+    pub build_cache: usize,
+    /// Bytes of the layers only those images use.
+    pub build_cache_size: u64,
 }
 
 impl Engine {
@@ -177,14 +182,41 @@ impl Engine {
     }
 
     pub fn disk_usage(&mut self) -> Result<DiskUsage, EngineError> {
-        let (images, layers) = self
-            .store
-            .meta
-            .read(|tx| Ok((tx.images()?, tx.layers()?)))?;
+        let (all_images, layers, built, tagged) = self.store.meta.read(|tx| {
+            Ok((
+                tx.images()?,
+                tx.layers()?,
+                tx.cached_images()?,
+                tx.tags()?
+                    .into_iter()
+                    .map(|t| t.image_id)
+                    .collect::<BTreeSet<_>>(),
+            ))
+        })?;
         let (blobs, _) = self.store.content.list()?;
         let containers = self.reconcile_all()?;
         let used: BTreeSet<String> = containers.iter().map(|c| c.image_id.clone()).collect();
-        let images_size: u64 = layers.iter().map(|l| l.size).sum();
+        // The build cache: images a build made that no tag and no container holds.
+        let cache: BTreeSet<Digest> = built
+            .into_iter()
+            .filter(|id| !tagged.contains(id) && !used.contains(&id.to_string()))
+            .collect();
+        let (cached, images): (Vec<_>, Vec<_>) =
+            all_images.into_iter().partition(|i| cache.contains(&i.id));
+        let kept: BTreeSet<&Digest> = images.iter().flat_map(|i| &i.layers).collect();
+        let only_cached: BTreeSet<&Digest> = cached
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter(|l| !kept.contains(l))
+            .collect();
+        let layer_size = |set: &BTreeSet<&Digest>| -> u64 {
+            layers
+                .iter()
+                .filter(|l| set.contains(&l.chain_id))
+                .map(|l| l.size)
+                .sum()
+        };
+        let images_size = layer_size(&kept);
         // An image is reclaimable when no container uses it (what `image prune -a` frees).
         let reclaimable: u64 = images
             .iter()
@@ -204,6 +236,8 @@ impl Engine {
                 .map(|b| self.store.content.size(b).unwrap_or(0))
                 .sum(),
             containers: containers.len(),
+            build_cache: cached.len(),
+            build_cache_size: layer_size(&only_cached),
             ..Default::default()
         };
         for c in &containers {

@@ -50,7 +50,13 @@ pub fn df(engine: &mut Engine, args: DfArgs) -> anyhow::Result<()> {
             u.volumes_size,
             reclaimable(u.volumes_reclaimable, u.volumes_size),
         ),
-        row("Build Cache", 0, 0, 0, human_size(0)),
+        row(
+            "Build Cache",
+            u.build_cache,
+            0,
+            u.build_cache_size,
+            reclaimable(u.build_cache_size, u.build_cache_size),
+        ),
     ];
     if args.verbose {
         anyhow::bail!(
