@@ -341,3 +341,59 @@ fn a_pull_killed_while_unpacking_is_finished_by_the_retry() {
         "{check}"
     );
 }
+
+#[test]
+fn all_tags_push_and_pull_every_tag_of_a_repository() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let reg = start_registry();
+    let repo = format!("127.0.0.1:{}/team/app", reg.port);
+    for tag in ["1", "2", "stable"] {
+        s.ok(&["tag", "busybox", &format!("{repo}:{tag}")]);
+    }
+    let out = s.ok(&["push", "--all-tags", &repo]);
+    for tag in ["1", "2", "stable"] {
+        assert!(out.contains(&format!("\n{tag}: digest: sha256:")), "{out}");
+    }
+
+    let fresh = Berth::new();
+    let out = fresh.ok(&["pull", "-a", &repo]);
+    for tag in ["1", "2", "stable"] {
+        assert!(
+            out.contains(&format!("{tag}: Pulling from team/app\n")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {repo}\n{repo}\n"
+        )),
+        "{out}"
+    );
+    let id = s.ok(&["images", "-q", "--no-trunc", "busybox"]);
+    let listed = fresh.ok(&["images", "--format", "{{.Tag}} {{.ID}}", &repo]);
+    let mut tags: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["1", "2", "stable"], "{listed}");
+    assert_eq!(
+        fresh
+            .ok(&["inspect", "-f", "{{.Id}}", &format!("{repo}:2")])
+            .trim(),
+        id.trim()
+    );
+
+    // A tag with --all-tags is refused, as docker refuses it.
+    for args in [["push", "-a"], ["pull", "-a"]] {
+        let r = s.run(&[args[0], args[1], &format!("{repo}:1")]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.contains("tag can't be used with --all-tags/-a"),
+            "{}",
+            r.stderr
+        );
+    }
+}

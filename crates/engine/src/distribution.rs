@@ -194,6 +194,36 @@ impl Engine {
         Ok(digest)
     }
 
+    /// The tags the registry has for the repository `name` (`pull --all-tags`).
+    pub fn remote_tags(&self, name: &str) -> Result<Vec<String>, EngineError> {
+        let reference = repository_only(name, "pull")?;
+        self.registry_client()?
+            .tags(&reference)
+            .map_err(|e| reg_err(&format!("list the tags of {}", reference.familiar()), e))
+    }
+
+    /// The tags of the repository `name` in this store, sorted (`push --all-tags`).
+    pub fn local_tags(&mut self, name: &str) -> Result<Vec<String>, EngineError> {
+        let reference = repository_only(name, "push")?;
+        let repo = format!("{}:", reference.name());
+        let mut tags: Vec<String> = self.store.meta.read(|tx| {
+            Ok(tx
+                .tags()?
+                .into_iter()
+                .filter_map(|t| t.name.strip_prefix(&repo).map(str::to_string))
+                .filter(|t| !t.contains('@'))
+                .collect())
+        })?;
+        tags.sort();
+        if tags.is_empty() {
+            return Err(EngineError::ImageNotFound(format!(
+                "{} (no tag of this repository here)",
+                reference.familiar()
+            )));
+        }
+        Ok(tags)
+    }
+
     /// `login`: checks the credentials with the registry, then stores them where docker does.
     pub fn login(&self, registry: &str, user: &str, password: &str) -> Result<(), EngineError> {
         self.registry_client()?
@@ -207,4 +237,15 @@ impl Engine {
             .logout(registry)
             .map_err(|e| reg_err(&format!("logout from {registry}"), e))
     }
+}
+
+/// `NAME` for `--all-tags`: a repository, without a tag or digest (docker's rule).
+fn repository_only(name: &str, verb: &str) -> Result<Reference, EngineError> {
+    let reference = Reference::parse(name)?;
+    if reference.tag().is_some() || reference.digest().is_some() {
+        return Err(EngineError::InvalidArgument(format!(
+            "{verb} --all-tags {name}: tag can't be used with --all-tags/-a"
+        )));
+    }
+    Ok(reference)
 }

@@ -208,7 +208,7 @@ impl Progress {
 
 pub fn pull(engine: &mut Engine, a: PullArgs) -> anyhow::Result<()> {
     if a.all_tags {
-        anyhow::bail!("pull --all-tags is not supported: pull each tag");
+        return pull_all_tags(engine, &a);
     }
     let reference = berth_image::Reference::parse(&a.name)?.with_default_tag();
     if !a.quiet {
@@ -232,25 +232,69 @@ pub fn pull(engine: &mut Engine, a: PullArgs) -> anyhow::Result<()> {
     ))
 }
 
-pub fn push(engine: &mut Engine, a: PushArgs) -> anyhow::Result<()> {
-    if a.all_tags {
-        anyhow::bail!("push --all-tags is not supported: push each tag");
+/// `pull --all-tags REPO`: every tag the registry has, one after the other, as docker prints it.
+fn pull_all_tags(engine: &mut Engine, a: &PullArgs) -> anyhow::Result<()> {
+    let repo = berth_image::Reference::parse(&a.name)?;
+    let tags = engine.remote_tags(&a.name)?;
+    if tags.is_empty() {
+        anyhow::bail!("pull --all-tags {}: the repository has no tags", a.name);
     }
-    let reference = berth_image::Reference::parse(&a.name)?.with_default_tag();
+    for tag in &tags {
+        let reference = repo.with_tag(tag)?;
+        if !a.quiet {
+            write_out(&format!("{tag}: Pulling from {}\n", reference.path()))?;
+        }
+        let progress = Progress::new(a.quiet, Verb::Pull);
+        let (_, repo_digest) =
+            engine.pull(&reference.to_string(), a.platform.as_deref(), &|e| {
+                progress.on(e)
+            })?;
+        progress.succeeded();
+        if !a.quiet {
+            let digest = repo_digest.rsplit('@').next().unwrap_or_default();
+            write_out(&format!("Digest: {digest}\n"))?;
+        }
+    }
+    if a.quiet {
+        return write_out(&format!("{}\n", repo.name()));
+    }
+    write_out(&format!(
+        "Status: Downloaded newer image for {}\n{}\n",
+        repo.familiar_name(),
+        repo.name()
+    ))
+}
+
+pub fn push(engine: &mut Engine, a: PushArgs) -> anyhow::Result<()> {
+    // `push --all-tags REPO`: each local tag of the repository, as docker does.
+    let names: Vec<String> = if a.all_tags {
+        let repo = berth_image::Reference::parse(&a.name)?;
+        engine
+            .local_tags(&a.name)?
+            .iter()
+            .map(|t| repo.with_tag(t).map(|r| r.to_string()))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![a.name.clone()]
+    };
+    let first = berth_image::Reference::parse(&a.name)?;
     if !a.quiet {
         write_out(&format!(
             "The push refers to repository [{}]\n",
-            reference.name()
+            first.name()
         ))?;
     }
-    let progress = Progress::new(a.quiet, Verb::Push);
-    let digest = engine.push(&a.name, &|e| progress.on(e))?;
-    progress.live.finish();
-    if !a.quiet {
-        write_out(&format!(
-            "{}: digest: {digest}\n",
-            reference.tag().unwrap_or("latest")
-        ))?;
+    for name in &names {
+        let reference = berth_image::Reference::parse(name)?.with_default_tag();
+        let progress = Progress::new(a.quiet, Verb::Push);
+        let digest = engine.push(name, &|e| progress.on(e))?;
+        progress.live.finish();
+        if !a.quiet {
+            write_out(&format!(
+                "{}: digest: {digest}\n",
+                reference.tag().unwrap_or("latest")
+            ))?;
+        }
     }
     Ok(())
 }

@@ -124,6 +124,52 @@ impl Client {
         Ok(Descriptor::new(media_type, digest, size))
     }
 
+    /// The tags of `reference`'s repository (`GET /v2/<name>/tags/list`), every page of them
+    /// (the registry's `Link: <…>; rel="next"`), in the registry's order.
+    pub fn tags(&self, reference: &Reference) -> Result<Vec<String>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            tags: Option<Vec<String>>,
+        }
+        let ep = self.inner.endpoint(reference.domain());
+        let s = self.pull_session(&ep, reference)?;
+        let what = format!("tags of {}", reference.name());
+        let mut url = s.url("tags/list")?;
+        let mut tags = Vec::new();
+        // A registry that links a page to itself must not keep us here.
+        for _ in 0..10_000 {
+            let resp = s.send("GET", &url, &[], Body::Empty)?;
+            match resp.status() {
+                200 => {}
+                404 => {
+                    return Err(ClientError::ManifestUnknown {
+                        reference: reference.name(),
+                    })
+                }
+                _ => return Err(s.status_error(resp, what)),
+            }
+            let next = resp.header("link").and_then(next_link).map(str::to_owned);
+            let body = read_limited(resp, 16 << 20).map_err(|e| ClientError::Status {
+                what: what.clone(),
+                status: 200,
+                code: None,
+                message: e.to_string(),
+            })?;
+            let list: List = serde_json::from_slice(&body).map_err(|e| ClientError::Status {
+                what: what.clone(),
+                status: 200,
+                code: None,
+                message: format!("the tag list is not JSON: {e}"),
+            })?;
+            tags.extend(list.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = s.join(&url, &n)?,
+                None => return Ok(tags),
+            }
+        }
+        Ok(tags)
+    }
+
     fn mirror_endpoints(&self, reference: &Reference) -> Result<Vec<Endpoint>, ClientError> {
         if reference.domain() != berth_image::reference::DEFAULT_DOMAIN {
             return Ok(Vec::new());
@@ -252,6 +298,19 @@ impl Client {
     }
 }
 
+/// The target of a `Link` header's `rel="next"` entry (`</v2/x/tags/list?n=2&last=b>;
+/// rel="next"`).
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then_some(target)
+    })
+}
+
 fn reference_by_digest(reference: &Reference, digest: &Digest) -> Reference {
     let text = format!("{}@{digest}", reference.name());
     Reference::parse(&text).unwrap_or_else(|_| reference.clone())
@@ -328,4 +387,23 @@ fn get_manifest(
         },
         manifest,
     ))
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::next_link;
+
+    #[test]
+    fn next_links_are_found_among_others() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#),
+            Some("/v2/a/tags/list?n=2&last=b")
+        );
+        assert_eq!(
+            next_link(r#"<https://r/x?p=1>; rel="prev", <https://r/x?p=3>; rel="next""#),
+            Some("https://r/x?p=3")
+        );
+        assert_eq!(next_link(r#"</v2/a/tags/list>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
 }
