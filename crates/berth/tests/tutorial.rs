@@ -15,44 +15,6 @@ use std::time::Duration;
 
 use common::{base_images, wait_for, workspace, Berth, Sandbox};
 
-/// A registry server for the test, stopped when dropped.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_registry(s: &Sandbox, htpasswd: &std::path::Path) -> Registry {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["registry", "serve", "--root"])
-        .arg(s.root().join("registry"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--htpasswd"])
-        .arg(htpasswd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    }));
-    Registry { child, port }
-}
-
 /// `node check-page.js`, installing playwright-core (npm registry) on first use.
 fn check_in_chromium(url: &str, text: &str, shot: &std::path::Path) -> String {
     let dir = workspace().join("tests/browser");
@@ -98,7 +60,7 @@ fn the_tutorial_end_to_end() {
         users.push('\n');
     }
     std::fs::write(&htpasswd, users).unwrap();
-    let reg = start_registry(&s, &htpasswd);
+    let reg = common::start_registry_with(Some(&htpasswd));
     let host = format!("127.0.0.1:{}", reg.port);
     let config_dir = s.root().join("berth-config");
     std::fs::create_dir_all(&config_dir).unwrap();
@@ -166,7 +128,7 @@ fn the_tutorial_end_to_end() {
         }
         // library/* belongs to nobody's namespace: make the official images public.
         std::fs::write(
-            s.root().join("registry/access.json"),
+            reg.root().join("access.json"),
             r#"{"public": ["library/*"]}"#,
         )
         .unwrap();

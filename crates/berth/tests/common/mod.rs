@@ -720,7 +720,14 @@ pub fn screen(text: &str) -> Vec<String> {
 pub struct Registry {
     child: std::process::Child,
     pub port: u16,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
+}
+
+impl Registry {
+    /// The server's storage (`access.json` goes here).
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
 }
 
 impl Drop for Registry {
@@ -731,6 +738,11 @@ impl Drop for Registry {
 }
 
 pub fn start_registry() -> Registry {
+    start_registry_with(None)
+}
+
+/// [`start_registry`], with users from an htpasswd file (then pushes need a login).
+pub fn start_registry_with(htpasswd: Option<&Path>) -> Registry {
     let root = tempfile::Builder::new()
         .prefix("berth-registry-")
         .tempdir()
@@ -740,10 +752,14 @@ pub fn start_registry() -> Registry {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["registry", "serve", "--root"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["registry", "serve", "--root"])
         .arg(root.path())
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    if let Some(h) = htpasswd {
+        cmd.arg("--htpasswd").arg(h);
+    }
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -751,9 +767,5 @@ pub fn start_registry() -> Registry {
     assert!(wait_for(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     }));
-    Registry {
-        child,
-        port,
-        _root: root,
-    }
+    Registry { child, port, root }
 }
