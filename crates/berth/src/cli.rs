@@ -502,6 +502,9 @@ pub struct BuildArgs {
     /// Always remove intermediate containers
     #[arg(long)]
     pub force_rm: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
     /// The build context: a directory, or - for a tar archive on standard input
     pub path: String,
 }

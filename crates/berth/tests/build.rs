@@ -534,6 +534,22 @@ fn copy_from_a_stage_follows_its_symlinks_inside_it() {
 }
 
 #[test]
+fn iidfile_holds_the_built_id_and_a_failed_build_leaves_none() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let ctx = context(&s, "iid", &[("Dockerfile", "FROM busybox\nENV A=1\n")]);
+    let iid = s.root().join("iid.txt");
+    let (dir, file) = (ctx.to_str().unwrap(), iid.to_str().unwrap());
+    s.ok(&["build", "--iidfile", file, "-t", "iid:1", dir]);
+    let id = s.ok(&["image", "inspect", "-f", "{{.Id}}", "iid:1"]);
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id.trim());
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN exit 1\n").unwrap();
+    assert_eq!(s.run(&["build", "--iidfile", file, dir]).code, 1);
+    assert!(!iid.exists(), "a failed build leaves no ID");
+}
+
+#[test]
 fn run_output_is_passed_on_by_whole_lines_and_the_last_one_is_not_lost() {
     let Some(s) = Sandbox::with_busybox() else {
         return;

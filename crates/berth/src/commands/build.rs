@@ -27,6 +27,15 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
             a.progress
         );
     }
+    // A failed build leaves no ID behind (docker removes the file first too).
+    if let Some(path) = &a.iidfile {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("build: --iidfile {}", path.display()))
+            }
+            _ => {}
+        }
+    }
     let mut build_args = std::collections::BTreeMap::new();
     for arg in &a.build_arg {
         match arg.split_once('=') {
@@ -112,6 +121,11 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
     };
     match result {
         Ok(id) => {
+            if let Some(path) = &a.iidfile {
+                // docker writes the ID alone, without a newline.
+                std::fs::write(path, id.to_string())
+                    .with_context(|| format!("build: write the image ID to {}", path.display()))?;
+            }
             if quiet {
                 write_out(&format!("{id}\n"))?;
             }
