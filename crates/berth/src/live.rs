@@ -209,13 +209,14 @@ impl<W: Write> Drop for Live<W> {
 
 impl<W: Write> Inner<W> {
     fn cols(&self) -> usize {
-        self.width.unwrap_or_else(terminal_width)
+        self.width.unwrap_or_else(|| terminal_size().1)
     }
 
     /// Moves to the top of the region, writes `permanent` (if any) there, then every line of the
     /// region below it, each cleared first.
     fn draw(&mut self, permanent: Option<&str>, now: Instant) {
-        let cols = self.cols();
+        let (rows, cols) = terminal_size();
+        let cols = self.width.unwrap_or(cols);
         let mut frame = String::new();
         if self.drawn > 0 {
             frame.push_str(&format!("\x1b[{}A", self.drawn));
@@ -229,10 +230,7 @@ impl<W: Write> Inner<W> {
         }
         // A region taller than the terminal would scroll, and the cursor could not get back
         // to its top: the rows that do not fit are left out.
-        let shown = self
-            .lines
-            .len()
-            .min(terminal_rows().saturating_sub(1).max(1));
+        let shown = self.lines.len().min(rows.saturating_sub(1).max(1));
         for line in &self.lines[..shown] {
             frame.push_str("\r\x1b[2K");
             let text = if line.progress.is_empty() {
@@ -277,21 +275,20 @@ fn fit(text: &str, cols: usize) -> String {
         .collect()
 }
 
-/// The rows of the terminal behind stdout; unlimited when unknown.
-fn terminal_rows() -> usize {
+/// The rows and columns of the terminal behind stdout (`TIOCGWINSZ`): unlimited rows and
+/// [`DEFAULT_WIDTH`] columns when unknown.
+fn terminal_size() -> (usize, usize) {
     use std::os::fd::AsFd;
     match berth_runtime::stdio::pty::get_winsize(std::io::stdout().as_fd()) {
-        Ok((rows, _)) if rows > 0 => usize::from(rows),
-        _ => usize::MAX,
-    }
-}
-
-/// The columns of the terminal behind stdout (`TIOCGWINSZ`), [`DEFAULT_WIDTH`] when unknown.
-pub fn terminal_width() -> usize {
-    use std::os::fd::AsFd;
-    match berth_runtime::stdio::pty::get_winsize(std::io::stdout().as_fd()) {
-        Ok((_, cols)) if cols > 0 => usize::from(cols),
-        _ => DEFAULT_WIDTH,
+        Ok((rows, cols)) if cols > 0 => (
+            if rows > 0 {
+                usize::from(rows)
+            } else {
+                usize::MAX
+            },
+            usize::from(cols),
+        ),
+        _ => (usize::MAX, DEFAULT_WIDTH),
     }
 }
 

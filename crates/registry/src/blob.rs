@@ -130,26 +130,20 @@ impl BlobDir {
     }
 }
 
-/// A partial of its own next to `shared` (`<hex>.<pid>-<n>`), created new, for a download that
-/// does not own the shared one. It is not resumed by a later pull; `system check` counts a
-/// leftover one as garbage, as any partial.
+/// A partial of its own next to `shared` (`<hex>.<random>`), for a download that does not own
+/// the shared one. It is not resumed by a later pull; `system check` counts a leftover one as
+/// garbage, as any partial.
 fn private_partial(shared: &Path) -> io::Result<(File, PathBuf)> {
-    let mut n = 0u32;
-    loop {
-        let mut name = shared.as_os_str().to_owned();
-        name.push(format!(".{}-{n}", std::process::id()));
-        let path = PathBuf::from(name);
-        match OpenOptions::new()
-            .create_new(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-        {
-            Ok(f) => return Ok((f, path)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-            Err(e) => return Err(e),
-        }
-    }
+    let dir = shared.parent().unwrap_or(Path::new("."));
+    let mut prefix = shared.file_name().unwrap_or_default().to_owned();
+    prefix.push(".");
+    let (file, path) = tempfile::Builder::new()
+        .prefix(&prefix)
+        .append(true)
+        .tempfile_in(dir)?
+        .keep()
+        .map_err(|e| e.error)?;
+    Ok((file, path))
 }
 
 fn not_found_or_io(digest: &Digest, e: io::Error) -> BlobError {

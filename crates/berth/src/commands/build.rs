@@ -242,7 +242,6 @@ struct TtyState {
 struct Running {
     header: String,
     started: Instant,
-    cached: bool,
     /// The step's last lines of output.
     output: VecDeque<String>,
 }
@@ -294,18 +293,11 @@ impl TtyView {
                     Running {
                         header,
                         started: Instant::now(),
-                        cached: false,
                         output: VecDeque::new(),
                     },
                 );
             }
-            BuildEvent::Detail { stage, text } => {
-                if text == " ---> Using cache" {
-                    if let Some(r) = st.running.get_mut(&stage) {
-                        r.cached = true;
-                    }
-                }
-            }
+            BuildEvent::Detail { .. } => {}
             BuildEvent::Output { stage, text } => {
                 if let Some(r) = st.running.get_mut(&stage) {
                     for l in text.lines() {
@@ -320,7 +312,7 @@ impl TtyView {
                 if let Some(r) = st.running.remove(&stage) {
                     st.done += 1;
                     self.clear(stage);
-                    self.live.print(&if cached || r.cached {
+                    self.live.print(&if cached {
                         format!(" => CACHED {}", r.header)
                     } else {
                         format!(" => {}  {}", r.header, seconds(r.started.elapsed()))

@@ -380,7 +380,7 @@ impl Engine {
         let bytes = serde_json::to_vec(&config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &layers, "build")?;
         out.line(&format!(" ---> {}", rec.id.short()));
-        self.record_build_parent(&rec.id, None, state)?;
+        self.record_build_parent(&rec.id, state.image.as_ref())?;
         self.cache_store(&key, &rec.id)?;
         self.adopt(state, &rec.id, key)
     }

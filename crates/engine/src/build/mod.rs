@@ -401,14 +401,7 @@ impl Engine {
             .cloned()
             .ok_or_else(|| EngineError::InvalidArgument("the target stage was not built".into()))?;
         note(&format!("Successfully built {}", id.short()));
-        let now = crate::now_unix();
-        self.store.meta.write(|tx| {
-            for t in &tags {
-                tx.set_tag(&t.to_string(), &id, now)?;
-            }
-            Ok::<_, EngineError>(())
-        })?;
-        self.sync_layout_index()?;
+        self.set_tags(&tags, &id)?;
         for t in &tags {
             note(&format!("Successfully tagged {}", t.familiar()));
         }
@@ -630,7 +623,7 @@ impl Engine {
         let bytes =
             serde_json::to_vec(&state.config).map_err(|e| EngineError::bad_input("build", e))?;
         let rec = self.add_image(&bytes, &state.layers, "build")?;
-        self.record_build_parent(&rec.id, parent, state)?;
+        self.record_build_parent(&rec.id, parent.as_ref())?;
         // Every image a build stores belongs to its cache: reused by the next build; shown by
         // `images` while tagged (intermediate ones with -a), removed by `builder prune`.
         if let Some(key) = &state.key {

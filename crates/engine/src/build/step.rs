@@ -2,7 +2,7 @@
 
 use berth_build::parse::{Command, Healthcheck, RunScript};
 use berth_build::{Kind, Matcher, Step};
-use berth_image::digest::{chain_ids, Digest};
+use berth_image::digest::Digest;
 use berth_runtime::spec::ContainerSpec;
 use serde_json::{json, Value};
 
@@ -148,67 +148,18 @@ pub(crate) fn push_history(config: &mut Value, created: &str, created_by: &str, 
 }
 
 impl Engine {
-    /// Records the image a build step started from as the parent of the image it stored:
-    /// `parent` when the caller knows it, else the state's own image, else the state's
-    /// nearest stored ancestor. Metadata steps store no image, so after them that ancestor
-    /// is found as docker's classic builder would have it: the image with the same layers
-    /// whose history is the longest strict prefix of the state's (the oldest on a tie).
-    /// `rmi` follows these links to delete a build's intermediate images.
+    /// Records `parent`, the image a build step started from, as the parent of the image it
+    /// stored (every step stores one, so the parent is always known; a first step on
+    /// `scratch` has none). `rmi` follows these links to delete a build's intermediate images.
     pub(crate) fn record_build_parent(
         &mut self,
         id: &Digest,
-        parent: Option<Digest>,
-        state: &State,
+        parent: Option<&Digest>,
     ) -> Result<(), EngineError> {
-        let parent = match parent.or_else(|| state.image.clone()) {
-            Some(p) => Some(p),
-            None => self.stored_ancestor(&state.config)?,
-        };
-        if let Some(p) = parent.filter(|p| p != id) {
-            self.store.meta.write(|tx| tx.set_image_parent(id, &p))?;
+        if let Some(p) = parent.filter(|p| *p != id) {
+            self.store.meta.write(|tx| tx.set_image_parent(id, p))?;
         }
         Ok(())
-    }
-
-    fn stored_ancestor(&mut self, config: &Value) -> Result<Option<Digest>, EngineError> {
-        let history = config
-            .get("history")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let diff_ids: Vec<Digest> = config
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-            .unwrap_or_default();
-        let chains = chain_ids(&diff_ids);
-        let candidates: Vec<(Digest, i64)> = self.store.meta.read(|tx| {
-            Ok(tx
-                .images()?
-                .into_iter()
-                .filter(|i| i.layers == chains)
-                .map(|i| (i.id, i.added_at))
-                .collect())
-        })?;
-        let mut best: Option<(usize, i64, Digest)> = None;
-        for (cid, added_at) in candidates {
-            let Ok(cfg) = self.image_config(&cid) else {
-                continue;
-            };
-            let Some(h) = cfg.get("history").and_then(Value::as_array) else {
-                continue;
-            };
-            if h.is_empty() || h.len() >= history.len() || history[..h.len()] != h[..] {
-                continue;
-            }
-            let better = best
-                .as_ref()
-                .is_none_or(|(len, at, _)| h.len() > *len || (h.len() == *len && added_at < *at));
-            if better {
-                best = Some((h.len(), added_at, cid));
-            }
-        }
-        Ok(best.map(|(_, _, id)| id))
     }
 
     pub(crate) fn run_step(
@@ -380,7 +331,7 @@ impl Engine {
         let image = committed?;
         out.line(&format!("Removing intermediate container {}", &id[..12]));
         out.line(&format!(" ---> {}", image.short()));
-        self.record_build_parent(&image, Some(base), state)?;
+        self.record_build_parent(&image, Some(&base))?;
         self.cache_store(&key, &image)?;
         self.adopt(state, &image, key)
     }

@@ -173,13 +173,27 @@ impl Engine {
         let bytes = serde_json::to_vec(&image).map_err(|e| EngineError::bad_input("commit", e))?;
         let record = self.add_image(&bytes, &layers, "commit")?;
         if let Some(r) = reference {
-            let now = crate::now_unix();
-            self.store
-                .meta
-                .write(|tx| tx.set_tag(&r.to_string(), &record.id, now))?;
-            self.sync_layout_index()?;
+            self.set_tags(&[r], &record.id)?;
         }
         Ok(record.id)
+    }
+
+    /// The unpacked layer directories of an image, bottom first (none for an unknown image).
+    pub(crate) fn image_layer_dirs(
+        &mut self,
+        id: &berth_image::Digest,
+    ) -> Result<Vec<std::path::PathBuf>, EngineError> {
+        Ok(self
+            .store
+            .meta
+            .read(|tx| tx.image(id))?
+            .map(|i| {
+                i.layers
+                    .iter()
+                    .map(|l| self.store.layers.diff_path(l))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// The layer blobs of an image, bottom first, as `add_image` takes them.
@@ -225,17 +239,7 @@ impl Engine {
         image_id: &berth_image::Digest,
     ) -> Result<Vec<String>, EngineError> {
         let upper = self.container_paths(id).upper;
-        let lowers: Vec<std::path::PathBuf> = self
-            .store
-            .meta
-            .read(|tx| tx.image(image_id))?
-            .map(|i| {
-                i.layers
-                    .iter()
-                    .map(|l| self.store.layers.diff_path(l))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let lowers = self.image_layer_dirs(image_id)?;
         Ok(["etc/hostname", "etc/hosts", "etc/resolv.conf"]
             .into_iter()
             .filter(|p| {

@@ -76,17 +76,7 @@ impl Engine {
             .image_id
             .parse()
             .map_err(|e| EngineError::bad_input("image id", e))?;
-        let lowers: Vec<PathBuf> = self
-            .store
-            .meta
-            .read(|tx| tx.image(&image_id))?
-            .map(|i| {
-                i.layers
-                    .iter()
-                    .map(|l| self.store.layers.diff_path(l))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let lowers = self.image_layer_dirs(&image_id)?;
         let mut out = Vec::new();
         diff_walk(&paths.upper, "", &lowers, &mut out);
         let hidden = self.mount_placeholders(&rec.id, &image_id)?;

@@ -87,11 +87,7 @@ impl Engine {
             }
         };
         if let Some(r) = reference {
-            let now = crate::now_unix();
-            self.store
-                .meta
-                .write(|tx| tx.set_tag(&r.to_string(), &image.id, now))?;
-            self.sync_layout_index()?;
+            self.set_tags(&[r], &image.id)?;
         }
         Ok(image.id)
     }

@@ -85,10 +85,19 @@ impl Engine {
                 "refusing to create a tag with a digest reference: {target}"
             )));
         }
+        self.set_tags(std::slice::from_ref(&target), &id)
+    }
+
+    /// Points the tags `names` (full references) at `id`, in one transaction, and updates the
+    /// OCI layout's index to match.
+    pub(crate) fn set_tags(&mut self, names: &[Reference], id: &Digest) -> Result<(), EngineError> {
         let now = crate::now_unix();
-        self.store
-            .meta
-            .write(|tx| tx.set_tag(&target.to_string(), &id, now))?;
+        self.store.meta.write(|tx| {
+            for name in names {
+                tx.set_tag(&name.to_string(), id, now)?;
+            }
+            Ok::<_, EngineError>(())
+        })?;
         self.sync_layout_index()
     }
 

@@ -149,11 +149,9 @@ impl Client {
                 _ => return Err(s.status_error(resp, what)),
             }
             let next = resp.header("link").and_then(next_link).map(str::to_owned);
-            let body = read_limited(resp, 16 << 20).map_err(|e| ClientError::Status {
+            let body = read_limited(resp, 16 << 20).map_err(|e| ClientError::Io {
                 what: what.clone(),
-                status: 200,
-                code: None,
-                message: e.to_string(),
+                source: e,
             })?;
             let list: List = serde_json::from_slice(&body).map_err(|e| ClientError::Status {
                 what: what.clone(),
