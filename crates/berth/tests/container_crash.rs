@@ -249,6 +249,15 @@ fn restart_always_survives_a_crash_but_not_stop() {
         "-c",
         POLITE,
     ]);
+    // `run -d` returns once the container started, not once its shell ran a line: killing it
+    // before the first `ready` would leave one line in the log for the two runs (the race
+    // behind this test's timeouts).
+    assert!(
+        wait_for(Duration::from_secs(5), || b.ok(&["logs", "ra"])
+            == "ready\n"),
+        "the first run never said ready: {:?}",
+        b.ok(&["logs", "ra"])
+    );
     // A crash (kill -9 of its init) brings it back.
     let pid: i32 = b.inspect("ra", "{{.State.Pid}}").parse().unwrap();
     kill9(pid);
@@ -259,9 +268,13 @@ fn restart_always_survives_a_crash_but_not_stop() {
         "not restarted after a crash: {}",
         b.inspect("ra", "{{.RestartCount}} {{.State.Status}}")
     );
-    assert!(wait_for(Duration::from_secs(5), || {
-        b.ok(&["logs", "ra"]) == "ready\nready\n"
-    }));
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            b.ok(&["logs", "ra"]) == "ready\nready\n"
+        }),
+        "the restarted run never said ready: {:?}",
+        b.ok(&["logs", "ra"])
+    );
 
     // stop is final.
     let t = Instant::now();
