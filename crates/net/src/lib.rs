@@ -5,8 +5,9 @@
 //! per network and per attached container (written atomically, under a `flock` shared by every
 //! berth process), so `detach` and `reconcile` know precisely which veth, which DNAT entries and
 //! which address belong to a container, even after a `kill -9` in the middle of an `attach`.
-//! Links are configured with `ip -batch`, the firewall with one `nft -f -` transaction per change
-//! (all of berth's rules live in one table; see `docs/networking.md` for its layout).
+//! Links are configured with `ip -batch`, the firewall with one nftables transaction per change
+//! run in-process through libnftables (all of berth's rules live in one table; see
+//! `docs/networking.md` for its layout).
 //!
 //! This crate does not know about images, containers' processes or the OCI runtime: the engine
 //! creates the namespace here, hands its path to the runtime, and calls `attach`/`detach`.
@@ -47,7 +48,7 @@ use std::sync::OnceLock;
 pub use attach::{Attachment, EndpointSpec};
 pub use error::NetError;
 pub use etc::{hosts_file, resolv_conf, write_in_place};
-pub use firewall::FirewallKind;
+pub use firewall::{FirewallGap, FirewallKind};
 pub use ipnet::Ipv4Net;
 pub use networks::{NetworkInfo, NetworkSpec};
 pub use publish::{parse_publish, PortMapping, Proto};
@@ -121,13 +122,16 @@ fn check_ifname(name: &str) -> Result<(), NetError> {
 
 impl Network {
     /// Sets up (or checks) everything shared: the default network's bridge with its gateway
-    /// address, `ip_forward`, every known network's bridge, and the nft table with exactly the
-    /// networks and published ports of the state directory. Idempotent; call it at every start.
+    /// address, `ip_forward`, every known network's bridge, and — on the first open after boot,
+    /// or when the table name changed — the nft table with exactly the networks and published
+    /// ports of the state directory ([`Network::verify_firewall`] and
+    /// [`Network::repair_firewall`] check and redo that later). Idempotent; call it at every
+    /// start.
     pub fn open(cfg: NetConfig) -> Result<Self, NetError> {
         check_ifname(&cfg.bridge)?;
         state::check_name("nft table name", &cfg.table)?;
         let store = state::Store::new(cfg.state_dir.clone())?;
-        let fw = firewall::make(cfg.firewall, &cfg.table);
+        let fw = firewall::make(cfg.firewall, &cfg.table, &cfg.state_dir);
         let net = Network {
             cfg,
             store,
@@ -139,7 +143,11 @@ impl Network {
         for n in net.store.networks()? {
             link::ensure_bridge(&n.bridge, n.gateway, n.subnet.prefix_len(), net.cfg.mtu)?;
         }
-        net.sync_firewall()?;
+        // The table is rewritten only when it may be stale (first open, reboot, renamed
+        // table): every later change is made incrementally by the call that causes it.
+        if !net.fw.in_sync() {
+            net.sync_firewall()?;
+        }
         Ok(net)
     }
 
@@ -156,7 +164,7 @@ impl Network {
     /// Where the namespace of `container_id` is (or would be) bound.
     /// Re-adds berth's accept rules to another firewall's drop-policy FORWARD chain (Docker's
     /// `DOCKER-USER`) when they went missing — Docker started after berth, say. Cheap when
-    /// nothing changed (one `nft` listing); berth's monitors call it now and then, since berth
+    /// nothing changed (one in-process listing of `ip filter`); berth's monitors call it now and then, since berth
     /// has no daemon to notice.
     pub fn ensure_neighbours(&self) -> Result<(), NetError> {
         if self.cfg.firewall == FirewallKind::None {
@@ -164,7 +172,7 @@ impl Network {
         }
         let nets = self.store.networks()?;
         let bridges: Vec<&str> = nets.iter().map(|n| n.bridge.as_str()).collect();
-        firewall::docker::ensure(&self.cfg.table, &bridges)
+        self.fw.ensure_neighbours(&bridges)
     }
 
     pub fn netns_path(&self, container_id: &str) -> PathBuf {
@@ -186,7 +194,8 @@ impl Network {
         sys::remove_netns(&self.store.netns_path(container_id))
     }
 
-    /// Makes the nft table match the state directory exactly (one transaction).
+    /// Makes the nft table match the state directory exactly (one transaction), and records
+    /// that it did so that later opens skip it.
     fn sync_firewall(&self) -> Result<(), NetError> {
         let nets: Vec<_> = self.store.networks()?.iter().map(networks::rule).collect();
         let mut rules = Vec::new();

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::Ipv4Addr;
 
-use berth_net::{parse_publish, Network};
+use berth_net::{parse_publish, FirewallGap, Network};
 use common::*;
 
 #[test]
@@ -157,11 +157,25 @@ fn open_is_idempotent_and_state_survives_a_restart() {
     assert_eq!(map_elements(&fx.cfg.table, "hp_any").len(), 1);
     assert_eq!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).unwrap(), "still here");
 
-    // Even a flushed table (a firewall reload) is rebuilt from state by the next open.
+    // A flushed table (a firewall reload) is not rewritten by the next open (opens sync only
+    // after boot), but verify reports the damage and repair rebuilds the table from state.
+    assert_eq!(fx.net.verify_firewall().unwrap(), vec![]);
     sh(&["nft", "flush", "table", "ip", &fx.cfg.table]);
     assert!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).is_err());
     let _ = Network::open(fx.cfg.clone()).unwrap();
+    assert!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).is_err());
+    // `flush table` empties the chains (the sets keep their elements).
+    let gaps = fx.net.verify_firewall().unwrap();
+    assert!(
+        gaps.contains(&FirewallGap::Layout {
+            table: fx.cfg.table.clone(),
+            what: "2 of the 2 rules of chain hostports".into(),
+        }),
+        "{gaps:?}"
+    );
+    fx.net.repair_firewall().unwrap();
     assert_eq!(http_get(sa(Ipv4Addr::LOCALHOST, hp)).unwrap(), "still here");
+    assert_eq!(fx.net.verify_firewall().unwrap(), vec![]);
 
     // A changed default subnet is refused while used… and the old one kept.
     let mut cfg = fx.cfg.clone();

@@ -398,8 +398,8 @@ fn good_neighbour_with_dockers_drop_policy() {
             }
         }
         assert_eq!(outbound_and_published_work(&fx, &ns, hp), (false, false));
-        // …and the next berth start puts them back.
-        let _ = berth_net::Network::open(fx.cfg.clone()).unwrap();
+        // …and the monitors' periodic check puts them back.
+        fx.net.ensure_neighbours().unwrap();
         assert_eq!(berth_rules("DOCKER-USER"), 2);
         assert_eq!(outbound_and_published_work(&fx, &ns, hp), (true, true));
 
@@ -407,7 +407,7 @@ fn good_neighbour_with_dockers_drop_policy() {
         sh(&["nft", "delete", "table", "ip", "filter"]);
         docker_like_firewall(false);
         assert_eq!(outbound_and_published_work(&fx, &ns, hp), (false, false));
-        let _ = berth_net::Network::open(fx.cfg.clone()).unwrap();
+        fx.net.ensure_neighbours().unwrap();
         assert_eq!(berth_rules("FORWARD"), 2);
         assert_eq!(outbound_and_published_work(&fx, &ns, hp), (true, true));
 

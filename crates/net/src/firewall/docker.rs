@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use crate::sys::run;
+use super::Nft;
 use crate::NetError;
 
 /// A berth rule found in `ip filter`.
@@ -74,15 +74,10 @@ fn parse(json: &str, table: &str) -> FilterTable {
     FilterTable { target, ours }
 }
 
-fn list() -> Option<String> {
+fn list(nft: &Nft) -> Option<String> {
     // No `ip filter` table (the usual case without Docker) is not an error.
-    run(
-        "list nft table ip filter",
-        "nft",
-        &["-j", "list", "table", "ip", "filter"],
-        None,
-    )
-    .ok()
+    nft.run("list nft table ip filter", "list table ip filter", true)
+        .ok()
 }
 
 /// The script that makes `bridges` pass `ip filter`, given what is there now.
@@ -117,8 +112,9 @@ fn ensure_script(state: &FilterTable, table: &str, bridges: &[&str]) -> String {
 }
 
 /// Makes sure a drop-policy `ip filter` FORWARD lets traffic of `bridges` through.
-pub(crate) fn ensure(table: &str, bridges: &[&str]) -> Result<(), NetError> {
-    let Some(json) = list() else {
+pub(crate) fn ensure(nft: &Nft, bridges: &[&str]) -> Result<(), NetError> {
+    let table = nft.table();
+    let Some(json) = list(nft) else {
         warn_if_legacy(bridges);
         return Ok(());
     };
@@ -127,11 +123,10 @@ pub(crate) fn ensure(table: &str, bridges: &[&str]) -> Result<(), NetError> {
         return Ok(());
     }
     tracing::info!(table, "adding accept rules for berth bridges to ip filter");
-    run(
+    nft.run(
         "allow berth bridges through ip filter FORWARD",
-        "nft",
-        &["-f", "-"],
-        Some(&script),
+        &script,
+        false,
     )
     .map(|_| ())
 }
@@ -153,8 +148,9 @@ fn warn_if_legacy(bridges: &[&str]) {
 }
 
 /// Removes berth's rules for `bridge` (all of this table's when `None`) from `ip filter`.
-pub(crate) fn remove(table: &str, bridge: Option<&str>) -> Result<(), NetError> {
-    let Some(json) = list() else {
+pub(crate) fn remove(nft: &Nft, bridge: Option<&str>) -> Result<(), NetError> {
+    let table = nft.table();
+    let Some(json) = list(nft) else {
         return Ok(());
     };
     let state = parse(&json, table);
@@ -168,13 +164,8 @@ pub(crate) fn remove(table: &str, bridge: Option<&str>) -> Result<(), NetError> 
     if script.is_empty() {
         return Ok(());
     }
-    run(
-        "remove berth rules from ip filter",
-        "nft",
-        &["-f", "-"],
-        Some(&script),
-    )
-    .map(|_| ())
+    nft.run("remove berth rules from ip filter", &script, false)
+        .map(|_| ())
 }
 
 #[cfg(test)]

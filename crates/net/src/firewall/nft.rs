@@ -1,4 +1,4 @@
-//! nftables through the `nft` tool. Everything lives in one table (`ip berth` by default):
+//! nftables through libnftables (see `libnft.rs`), in-process. Everything lives in one table (`ip berth` by default):
 //!
 //! ```text
 //! table ip berth {
@@ -18,19 +18,28 @@
 //!
 //! The rules are fixed; networks and published ports are *elements* of the sets and maps, so
 //! adding or removing one is an exact element operation, never a search for rule handles.
+//! Each change is one script run as one transaction, exactly as `nft -f -` would run it.
 
 use std::fmt::Write;
+use std::path::Path;
+use std::sync::Mutex;
 
+use super::libnft::Context;
+use super::marker::SyncMarker;
 use super::{docker, Firewall, NetRule, PortRule};
-use crate::sys::{is_gone, run};
+use crate::sys::is_gone;
 use crate::NetError;
 
 #[derive(Debug)]
 pub(crate) struct Nft {
     table: String,
+    marker: SyncMarker,
+    /// Created on first use (most `Network`s of a CLI run touch no firewall), then kept: a
+    /// context caches what it learnt of the ruleset and keeps its netlink socket.
+    ctx: Mutex<Option<Context>>,
 }
 
-const SETS: [&str; 7] = [
+pub(crate) const SETS: [&str; 7] = [
     "map hp_any { type inet_proto . inet_service : ipv4_addr . inet_service; }",
     "map hp_ip { type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service; }",
     "set bridges { type ifname; }",
@@ -40,7 +49,7 @@ const SETS: [&str; 7] = [
     "set nat_subnets { type ipv4_addr; flags interval; }",
 ];
 
-const CHAINS: [(&str, &str, &[&str]); 5] = [
+pub(crate) const CHAINS: [(&str, &str, &[&str]); 5] = [
     (
         "prerouting",
         "type nat hook prerouting priority dstnat; policy accept;",
@@ -159,14 +168,67 @@ pub(crate) fn sync_script(t: &str, nets: &[NetRule], ports: &[PortRule]) -> Stri
 }
 
 impl Nft {
-    pub fn new(table: &str) -> Self {
+    pub fn new(table: &str, state_dir: &Path) -> Self {
         Nft {
             table: table.to_string(),
+            marker: SyncMarker::new(state_dir, table),
+            ctx: Mutex::new(None),
         }
     }
 
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs `script` as one transaction; its output (JSON when `json`) on success.
+    pub(crate) fn run(&self, what: &str, script: &str, json: bool) -> Result<String, NetError> {
+        // A panic while holding the lock leaves at worst a context mid-command, which
+        // libnftables resets at the start of the next one.
+        let mut slot = self.ctx.lock().unwrap_or_else(|p| p.into_inner());
+        let ctx = match &mut *slot {
+            Some(c) => c,
+            None => slot.insert(Context::new()?),
+        };
+        ctx.run(script, json).map_err(|stderr| {
+            let lines: Vec<&str> = script.lines().filter(|l| !l.trim().is_empty()).collect();
+            NetError::Command {
+                what: what.to_string(),
+                command: format!("nft <<< {}", lines.join("; ")),
+                stderr,
+            }
+        })
+    }
+
     fn apply(&self, what: &str, script: &str) -> Result<(), NetError> {
-        run(what, "nft", &["-f", "-"], Some(script)).map(|_| ())
+        self.run(what, script, false).map(|_| ())
+    }
+
+    /// Adds elements; a failure because the table is gone forgets the last sync.
+    fn add_lines(&self, what: &str, script: &str) -> Result<(), NetError> {
+        let r = self.apply(what, script);
+        if r.as_ref().is_err_and(is_gone) {
+            self.forget_sync_if_table_gone();
+        }
+        r
+    }
+
+    /// Called when an element operation found something missing: if it is the whole table
+    /// (deleted behind berth's back), forgets the last sync so that the next `Network::open`
+    /// re-creates the table from state. One listing of table names, on failure paths only.
+    fn forget_sync_if_table_gone(&self) {
+        let listed = self.run("list nft tables", "list tables ip", false);
+        let gone = listed.is_ok_and(|out| {
+            !out.lines().any(|l| {
+                l.split_whitespace()
+                    .eq(["table", "ip", self.table.as_str()])
+            })
+        });
+        if gone {
+            tracing::warn!(table = %self.table, "nft table is gone; the next open re-creates it");
+            if let Err(e) = self.marker.clear() {
+                tracing::warn!(error = %e, "cannot clear the firewall sync record");
+            }
+        }
     }
 
     /// Deletes elements in one transaction, falling back to one by one so that entries that
@@ -176,11 +238,16 @@ impl Nft {
             return Ok(());
         }
         let mut errs = Vec::new();
+        let mut gone = false;
         for l in lines {
             match self.apply(what, l) {
                 Err(e) if !is_gone(&e) => errs.push(e),
-                _ => {}
+                Err(_) => gone = true,
+                Ok(()) => {}
             }
+        }
+        if gone {
+            self.forget_sync_if_table_gone();
         }
         if errs.is_empty() {
             Ok(())
@@ -191,6 +258,10 @@ impl Nft {
 }
 
 impl Firewall for Nft {
+    fn in_sync(&self) -> bool {
+        self.marker.is_current()
+    }
+
     fn sync(&self, nets: &[NetRule], ports: &[PortRule]) -> Result<(), NetError> {
         let t = &self.table;
         self.apply(
@@ -198,7 +269,8 @@ impl Firewall for Nft {
             &sync_script(t, nets, ports),
         )?;
         let bridges: Vec<&str> = nets.iter().map(|n| n.bridge.as_str()).collect();
-        docker::ensure(t, &bridges)
+        docker::ensure(self, &bridges)?;
+        self.marker.record()
     }
 
     fn add_network(&self, net: &NetRule) -> Result<(), NetError> {
@@ -210,14 +282,14 @@ impl Firewall for Nft {
             script.push('\n');
         }
         self.apply(&what, &script)?;
-        docker::ensure(t, &[net.bridge.as_str()])
+        docker::ensure(self, &[net.bridge.as_str()])
     }
 
     fn remove_network(&self, net: &NetRule) -> Result<(), NetError> {
         let t = &self.table;
         let what = format!("remove network bridge {} from nft table ip {t}", net.bridge);
         let r = self.delete_lines(&what, &net_lines(t, "delete", net));
-        let d = docker::remove(t, Some(&net.bridge));
+        let d = docker::remove(self, Some(&net.bridge));
         r.and(d)
     }
 
@@ -227,7 +299,7 @@ impl Firewall for Nft {
         }
         let t = &self.table;
         let lines: Vec<String> = ports.iter().map(|p| port_line(t, "add", p)).collect();
-        self.apply(
+        self.add_lines(
             &format!("publish ports in nft table ip {t}"),
             &lines.join("\n"),
         )
@@ -239,19 +311,36 @@ impl Firewall for Nft {
         self.delete_lines(&format!("unpublish ports in nft table ip {t}"), &lines)
     }
 
+    fn ensure_neighbours(&self, bridges: &[&str]) -> Result<(), NetError> {
+        docker::ensure(self, bridges)
+    }
+
+    fn list_table(&self) -> Result<Option<String>, NetError> {
+        let t = &self.table;
+        match self.run(
+            &format!("list nft table ip {t}"),
+            &format!("list table ip {t}"),
+            true,
+        ) {
+            Ok(json) => Ok(Some(json)),
+            Err(e) if is_gone(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn uninstall(&self) -> Result<(), NetError> {
         let t = &self.table;
-        let r = match run(
+        // Forget the sync first: if deleting fails half-way, the next open still syncs.
+        let m = self.marker.clear();
+        let r = match self.apply(
             &format!("delete nft table ip {t}"),
-            "nft",
-            &["delete", "table", "ip", t],
-            None,
+            &format!("delete table ip {t}"),
         ) {
             Err(e) if !is_gone(&e) => Err(e),
             _ => Ok(()),
         };
-        let d = docker::remove(t, None);
-        r.and(d)
+        let d = docker::remove(self, None);
+        m.and(r).and(d)
     }
 }
 
