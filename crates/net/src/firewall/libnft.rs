@@ -125,6 +125,7 @@ impl std::fmt::Debug for Context {
 impl Context {
     pub(crate) fn new() -> Result<Self, NetError> {
         let api = api()?;
+        probe_netlink()?;
         let _g = calls();
         // SAFETY: plain constructor call; a null result is handled below.
         let raw = unsafe { (api.ctx_new)(NFT_CTX_DEFAULT) };
@@ -178,6 +179,21 @@ impl Context {
     }
 }
 
+/// libnftables `exit()`s the whole process when it cannot open its netlink socket (kernel
+/// without nfnetlink, a seccomp filter, no file descriptors left): open one first, so that
+/// case is an error of ours instead.
+fn probe_netlink() -> Result<(), NetError> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+    socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkNetFilter,
+    )
+    .map(drop)
+    .map_err(|e| NetError::io("open a netfilter netlink socket for nftables", e.into()))
+}
+
 /// Copies a buffer returned by libnftables (NUL-terminated, or null).
 ///
 /// # Safety
@@ -195,5 +211,43 @@ impl Drop for Context {
         let _g = calls();
         // SAFETY: the context is live and dropped exactly once; nothing refers to it after.
         unsafe { (self.api.ctx_free)(self.ctx.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context, or `None` (with a loud SKIP) where libnftables is not installed.
+    fn context(test: &str) -> Option<Context> {
+        match Context::new() {
+            Ok(c) => Some(c),
+            Err(e @ NetError::ToolMissing { .. }) => {
+                eprintln!("SKIPPED ({e}; run scripts/setup.sh): {test}");
+                None
+            }
+            Err(e) => panic!("libnftables context: {e}"),
+        }
+    }
+
+    #[test]
+    fn errors_carry_libnftables_text_and_the_context_stays_usable() {
+        // Parse errors are found before anything is sent to the kernel: no root needed.
+        let Some(mut c) = context("errors_carry_libnftables_text") else {
+            return;
+        };
+        let e = c.run("add tabel ip x", false).unwrap_err();
+        assert!(e.contains("syntax error"), "{e}");
+        assert!(
+            e.contains("add tabel ip x"),
+            "the error quotes the line: {e}"
+        );
+        // The error buffer was rewound: the next error is not mixed with the first.
+        let e2 = c.run("flush chain ip", false).unwrap_err();
+        assert!(!e2.contains("tabel"), "{e2}");
+        assert_eq!(
+            c.run("add table ip x\0", false).unwrap_err(),
+            "script contains a NUL byte"
+        );
     }
 }
