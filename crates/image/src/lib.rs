@@ -15,6 +15,7 @@
 pub mod digest;
 pub mod layer;
 pub mod reference;
+pub mod rootfd;
 pub mod rootpath;
 pub mod writeback;
 

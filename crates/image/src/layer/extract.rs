@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
@@ -74,13 +73,9 @@ impl Meta {
 /// Writes every entry of `archive` below `dest`; returns the sum of regular file sizes.
 pub(crate) fn extract<R: Read>(
     mut archive: tar::Archive<R>,
-    dest: &Path,
+    mut tree: Tree,
     opts: &UnpackOptions,
 ) -> Result<u64, LayerError> {
-    let mut tree = Tree::open(dest).map_err(|error| LayerError::Destination {
-        path: dest.display().to_string(),
-        error,
-    })?;
     let mut dirs = BTreeMap::new();
     let mut size = 0;
     for entry in archive.entries().map_err(LayerError::Read)? {
@@ -370,20 +365,30 @@ fn finish_node(
             .map_err(|e| Fail::Io("chown", e))?;
     }
     if chmod {
-        // Not a symlink: we created this node an instant ago.
-        rustix::fs::chmodat(
-            parent,
-            name,
-            Mode::from_raw_mode(meta.mode),
-            AtFlags::empty(),
-        )
-        .map_err(Fail::io("chmod"))?;
+        chmod_nofollow(parent, name, meta.mode)?;
     }
     set_xattrs(meta, !chmod, |k, v| {
         rustix::fs::lsetxattr(&proc, k, v, XattrFlags::empty())
     })?;
     rustix::fs::utimensat(parent, name, &meta.times(), AtFlags::SYMLINK_NOFOLLOW)
         .map_err(Fail::io("set times"))
+}
+
+/// chmod of the node at `name` that cannot be sent elsewhere: in a running container's root
+/// it may have been swapped for a symlink since we made it, and chmod follows symlinks. The
+/// `O_PATH` fd pins the inode we check; chmod through its `/proc/self/fd` link acts on it.
+fn chmod_nofollow(parent: &OwnedFd, name: &OsStr, mode: u32) -> Result<(), Fail> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(parent, name, flags, Mode::empty()).map_err(Fail::io("chmod"))?;
+    let st = rustix::fs::fstat(&fd).map_err(Fail::io("chmod"))?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+        return Err(Fail::Io(
+            "chmod",
+            io::Error::other("replaced by a symlink while being written"),
+        ));
+    }
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rustix::fs::chmod(link.as_str(), Mode::from_raw_mode(mode)).map_err(Fail::io("chmod"))
 }
 
 /// Applies the entry's xattrs; a filesystem without xattr support (or, on a symlink, without

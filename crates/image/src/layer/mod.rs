@@ -24,12 +24,13 @@ mod path;
 mod tree;
 
 use std::io::{self, BufReader, Cursor, Read};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use crate::digest::{Digest, Hasher};
 
 pub use extract::Refusal;
-pub use pack::{pack, PackOptions, Packed};
+pub use pack::{pack, pack_dir, pack_entry, PackOptions, Packed};
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +123,29 @@ pub fn unpack(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<Unpacked, LayerError> {
-    unpack_tapped(Tap::Hash(Hasher::new(reader)), dest, opts)
+    unpack_tapped(Tap::Hash(Hasher::new(reader)), open_dest(dest)?, opts)
+}
+
+/// [`unpack`] into an open directory: one resolved inside a running container's root for
+/// `cp`, so that nothing between the resolution and the writes is looked up by path again.
+/// Everything below it is reached as [`unpack`] reaches it (no symlink followed).
+pub fn unpack_into(
+    reader: impl Read,
+    dest: OwnedFd,
+    opts: &UnpackOptions,
+) -> Result<Unpacked, LayerError> {
+    unpack_tapped(
+        Tap::Hash(Hasher::new(reader)),
+        tree::Tree::from_fd(dest),
+        opts,
+    )
+}
+
+fn open_dest(dest: &Path) -> Result<tree::Tree, LayerError> {
+    tree::Tree::open(dest).map_err(|error| LayerError::Destination {
+        path: dest.display().to_string(),
+        error,
+    })
 }
 
 /// [`unpack`] of a blob whose digest is known: the caller guarantees that `reader` yields
@@ -135,7 +158,11 @@ pub fn unpack_verified(
     opts: &UnpackOptions,
     digest: &Digest,
 ) -> Result<Unpacked, LayerError> {
-    unpack_tapped(Tap::Known(reader, digest.clone(), 0), dest, opts)
+    unpack_tapped(
+        Tap::Known(reader, digest.clone(), 0),
+        open_dest(dest)?,
+        opts,
+    )
 }
 
 /// The raw stream of a layer: hashed, or counted when its digest is known already.
@@ -171,7 +198,7 @@ impl<R> Tap<R> {
 
 fn unpack_tapped<R: Read>(
     mut raw: Tap<R>,
-    dest: &Path,
+    dest: tree::Tree,
     opts: &UnpackOptions,
 ) -> Result<Unpacked, LayerError> {
     let mut head = [0u8; 4];

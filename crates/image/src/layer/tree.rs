@@ -77,6 +77,14 @@ impl Tree {
         })
     }
 
+    /// The tree below an already open directory.
+    pub(crate) fn from_fd(root: OwnedFd) -> Self {
+        Self {
+            root: Rc::new(root),
+            last: None,
+        }
+    }
+
     /// Opens the directory reached by `dirs` from the root, creating missing components (mode
     /// 0755) when `create`. A component that is a symlink or not a directory is refused.
     pub(crate) fn dir(&mut self, dirs: &[Vec<u8>], create: bool) -> Result<Rc<OwnedFd>, Fail> {
