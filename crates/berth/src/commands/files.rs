@@ -72,6 +72,10 @@ pub fn cp(engine: &mut Engine, a: CpArgs) -> anyhow::Result<()> {
                 // docker cp: into an existing directory keeps the source's name; otherwise
                 // the destination names the copy.
                 let into_dir = engine.container_path_is_dir(c, dest)?;
+                if !into_dir && (dest.ends_with('/') || dest.ends_with("/.")) {
+                    // docker cp: a destination that says "directory" must be one.
+                    anyhow::bail!("cp: destination directory {c}:{dest} does not exist");
+                }
                 let (dir, name) = if into_dir {
                     (dest.to_string(), file_name(&a.src))
                 } else {

@@ -147,8 +147,7 @@ impl Engine {
         } else {
             None
         };
-        let passwd = std::fs::read_to_string(paths.rootfs.join("etc/passwd")).ok();
-        let group = std::fs::read_to_string(paths.rootfs.join("etc/group")).ok();
+        let (passwd, group) = super::files::passwd_and_group(&paths.rootfs);
         let host = host_info();
         let cgroups_path = format!("/berth/{}", rec.id);
         let spec = build_spec(&SpecInputs {

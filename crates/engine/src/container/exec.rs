@@ -16,6 +16,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use rand::RngCore;
 use serde_json::Value;
 
+use crate::events::Action;
 use crate::{Engine, EngineError};
 
 /// Options of `exec`, parsed at the edge.
@@ -95,8 +96,7 @@ impl Engine {
             process["env"] = serde_json::json!(env);
         }
         if let Some(u) = &opts.user {
-            let passwd = std::fs::read_to_string(paths.rootfs.join("etc/passwd")).ok();
-            let group = std::fs::read_to_string(paths.rootfs.join("etc/group")).ok();
+            let (passwd, group) = super::files::passwd_and_group(&paths.rootfs);
             let user = resolve_user(Some(u), passwd.as_deref(), group.as_deref())
                 .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
             process["user"] = serde_json::json!({
@@ -172,6 +172,11 @@ impl Engine {
                 code: e.exit_code(),
                 message: e.to_string(),
             })?;
+        // dockerd's exec IDs name the exec for the API; ours is the tag of its files.
+        let exec_id = [("execID", tag.clone())];
+        let cmdline = opts.cmd.join(" ");
+        self.emit_container(&rec, Action::ExecCreate(cmdline.clone()), &exec_id);
+        self.emit_container(&rec, Action::ExecStart(cmdline), &exec_id);
         if opts.detach {
             return Ok(0);
         }
@@ -182,15 +187,18 @@ impl Engine {
             proxy_tty(&master, opts.interactive)
                 .map_err(|e| EngineError::io("exec: terminal", e))?;
         }
-        loop {
+        let code = loop {
             match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-                Ok(WaitStatus::Exited(_, c)) => return Ok(c),
-                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+                Ok(WaitStatus::Exited(_, c)) => break c,
+                Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(EngineError::io("exec: wait", e.into())),
             }
-        }
+        };
+        let exit = [exec_id[0].clone(), ("exitCode", code.to_string())];
+        self.emit_container(&rec, Action::ExecDie, &exit);
+        Ok(code)
     }
 }
 

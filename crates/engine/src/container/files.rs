@@ -1,15 +1,26 @@
 //! `cp`, `diff` and `export`: a container's files, read and written without ever following a
 //! symlink out of its root.
+//!
+//! The container may be running and may change its tree while we walk it (swap `/data` for a
+//! symlink to `/`, CVE-2018-15664), so nothing here looks a container path up from the host
+//! by path: the root is opened once ([`Root`]), each path is resolved by the kernel inside it
+//! (`openat2` with `RESOLVE_IN_ROOT`), and all further work goes through the fds that gives —
+//! reading ([`pack_entry`], [`pack_dir`]) and writing ([`unpack_into`]) below them one
+//! component at a time without following symlinks.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use berth_image::layer::{pack, unpack, PackOptions, UnpackOptions};
+use berth_image::layer::{pack_dir, pack_entry, unpack_into, PackOptions, UnpackOptions};
+use berth_image::rootfd::Root;
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 use super::bundle::is_mountpoint;
 use crate::{Engine, EngineError};
-use berth_image::rootpath::resolve_in_root;
 
 /// One line of `diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +35,13 @@ struct Rootfs<'a> {
     engine: &'a Engine,
     path: PathBuf,
     mounted_here: bool,
+}
+
+impl Rootfs<'_> {
+    /// The root, opened for resolving paths inside it.
+    fn open(&self) -> std::io::Result<Root> {
+        Root::open(&self.path)
+    }
 }
 
 impl Drop for Rootfs<'_> {
@@ -76,9 +94,17 @@ impl Engine {
             .image_id
             .parse()
             .map_err(|e| EngineError::bad_input("image id", e))?;
-        let lowers = self.image_layer_dirs(&image_id)?;
+        let what = format!("diff container {}", &rec.id[..12]);
+        let lowers = self
+            .image_layer_dirs(&image_id)?
+            .iter()
+            .map(|l| open_own_dir(l, OFlags::PATH))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::io(&what, e))?;
+        let upper =
+            open_own_dir(&paths.upper, OFlags::RDONLY).map_err(|e| EngineError::io(&what, e))?;
         let mut out = Vec::new();
-        diff_walk(&paths.upper, "", &lowers, &mut out);
+        diff_walk(upper.as_fd(), "", &lowers, &mut out);
         let hidden = self.mount_placeholders(&rec.id, &image_id)?;
         out.retain(|c| {
             !hidden
@@ -92,12 +118,18 @@ impl Engine {
     /// `export`: the container's whole filesystem as a tar.
     pub fn export_container(&mut self, name: &str, out: impl Write) -> Result<(), EngineError> {
         let (id, root) = self.rootfs(name)?;
-        pack(&root.path, out, &PackOptions::default())
-            .map_err(|e| EngineError::io(format!("export container {}", &id[..12]), e))?;
+        let what = format!("export container {}", &id[..12]);
+        let top = root
+            .open()
+            .and_then(|r| r.open_dir("/"))
+            .map_err(|e| EngineError::io(&what, e))?;
+        pack_dir(top.as_fd(), out, &PackOptions::default())
+            .map_err(|e| EngineError::io(&what, e))?;
         Ok(())
     }
 
-    /// `cp CONTAINER:SRC -`: a tar of `src` (named by its last component) to `out`.
+    /// `cp CONTAINER:SRC -`: a tar of `src` (named by its last component) to `out`. A symlink
+    /// named by `src` is copied as itself; symlinks before it resolve inside the root.
     pub fn copy_from_container(
         &mut self,
         name: &str,
@@ -106,23 +138,23 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let (id, root) = self.rootfs(name)?;
         let what = format!("cp {}:{src}", &id[..12]);
-        let resolved =
-            resolve_in_root(&root.path, src, false).map_err(|e| EngineError::io(&what, e))?;
-        let meta = std::fs::symlink_metadata(&resolved).map_err(|e| EngineError::io(&what, e))?;
+        let (parent, last) = root
+            .open()
+            .and_then(|r| r.parent(src))
+            .map_err(|e| EngineError::io(&what, e))?;
         let base = Path::new(src.trim_end_matches('/'))
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| ".".into());
-        let mut tar = tar::Builder::new(out);
-        tar.follow_symlinks(false);
-        let result = if meta.is_dir() {
-            tar.append_dir_all(&base, &resolved)
-        } else {
-            tar.append_path_with_name(&resolved, &base)
-        };
-        result
-            .and_then(|()| tar.finish())
-            .map_err(|e| EngineError::io(&what, e))
+        pack_entry(
+            parent.as_fd(),
+            last.as_deref(),
+            &base,
+            out,
+            &PackOptions::default(),
+        )
+        .map_err(|e| EngineError::io(&what, e))?;
+        Ok(())
     }
 
     /// `cp SRC CONTAINER:DEST` (a tar stream of what to copy): extracted into the
@@ -135,45 +167,83 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let (id, root) = self.rootfs(name)?;
         let what = format!("cp to {}:{dest}", &id[..12]);
-        let target =
-            resolve_in_root(&root.path, dest, true).map_err(|e| EngineError::io(&what, e))?;
-        if !target.is_dir() {
-            return Err(EngineError::InvalidArgument(format!(
-                "{what}: the destination directory does not exist in the container"
-            )));
-        }
-        unpack(tar, &target, &UnpackOptions::default())
+        let r = root.open().map_err(|e| EngineError::io(&what, e))?;
+        let target = r.open_dir(dest).map_err(|e| {
+            let missing = e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error());
+            if missing {
+                EngineError::InvalidArgument(format!(
+                    "{what}: the destination directory does not exist in the container"
+                ))
+            } else {
+                EngineError::io(&what, e)
+            }
+        })?;
+        unpack_into(tar, target, &UnpackOptions::default())
             .map_err(|e| EngineError::bad_input(&what, e))?;
         Ok(())
     }
 
     /// Whether `path` in the container is an existing directory (for `cp`'s naming rules).
     pub fn container_path_is_dir(&mut self, name: &str, path: &str) -> Result<bool, EngineError> {
-        let (_, root) = self.rootfs(name)?;
-        Ok(resolve_in_root(&root.path, path, true).is_ok_and(|p| p.is_dir()))
+        let (id, root) = self.rootfs(name)?;
+        let r = root
+            .open()
+            .map_err(|e| EngineError::io(format!("cp {}:{path}", &id[..12]), e))?;
+        Ok(r.is_dir(path))
     }
 }
 
-fn exists_below(lowers: &[PathBuf], rel: &str) -> bool {
-    lowers
-        .iter()
-        .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+/// The `/etc/passwd` and `/etc/group` of a container's root, read inside it (a container's
+/// `/etc/passwd` may be a symlink to anything, or a FIFO); `None` for what cannot be read.
+pub(crate) fn passwd_and_group(rootfs: &Path) -> (Option<String>, Option<String>) {
+    const LIMIT: u64 = 16 << 20;
+    let Ok(root) = Root::open(rootfs) else {
+        return (None, None);
+    };
+    let read = |p: &str| {
+        root.read_file(p, LIMIT)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    (read("/etc/passwd"), read("/etc/group"))
 }
 
-fn diff_walk(upper: &Path, rel: &str, lowers: &[PathBuf], out: &mut Vec<Change>) {
-    let dir = upper.join(rel);
-    let Ok(rd) = std::fs::read_dir(&dir) else {
+/// Whether `rel` exists in a lower layer as overlay would see it: no symlink on the way
+/// (an upper directory over a lower symlink hides it).
+fn exists_below(lowers: &[OwnedFd], rel: &str) -> bool {
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    lowers
+        .iter()
+        .any(|l| rustix::fs::openat2(l, rel, flags, Mode::empty(), how).is_ok())
+}
+
+/// The upper layer of a running container changes under us: each directory is listed
+/// through its own fd, reached from its parent's without following symlinks.
+fn diff_walk(dir: BorrowedFd<'_>, rel: &str, lowers: &[OwnedFd], out: &mut Vec<Change>) {
+    let Ok(entries) = Dir::read_from(dir) else {
         return;
     };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
+    let mut names: Vec<Vec<u8>> = entries
+        .flatten()
+        .map(|e| e.file_name().to_bytes().to_vec())
+        .filter(|n| n != b"." && n != b"..")
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let name = OsStr::from_bytes(&name);
         let child = if rel.is_empty() {
-            name
+            name.to_string_lossy().into_owned()
         } else {
-            format!("{rel}/{name}")
+            format!("{rel}/{}", name.to_string_lossy())
         };
-        let Ok(meta) = e.metadata() else { continue };
-        let kind = if meta.file_type().is_char_device() && meta.rdev() == 0 {
+        let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        let ft = FileType::from_raw_mode(st.st_mode);
+        let kind = if ft == FileType::CharacterDevice && st.st_rdev == 0 {
             'D'
         } else if exists_below(lowers, &child) {
             'C'
@@ -184,8 +254,21 @@ fn diff_walk(upper: &Path, rel: &str, lowers: &[PathBuf], out: &mut Vec<Change>)
             kind,
             path: format!("/{child}"),
         });
-        if meta.is_dir() {
-            diff_walk(upper, &child, lowers, out);
+        if ft == FileType::Directory {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            if let Ok(sub) = rustix::fs::openat(dir, name, flags, Mode::empty()) {
+                diff_walk(sub.as_fd(), &child, lowers, out);
+            }
         }
     }
+}
+
+/// Opens a directory the engine owns (a layer, a container's upper dir).
+fn open_own_dir(path: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        CWD,
+        path,
+        flags | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }

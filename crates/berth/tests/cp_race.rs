@@ -1,0 +1,207 @@
+//! `cp`, `export` and `diff` against a container that keeps flipping a directory between a
+//! real directory and a symlink whose target names a host directory (CVE-2018-15664): the
+//! host-side walk must resolve every path inside the container's root, so no host file outside
+//! it is ever read or written, whatever the container does while we copy.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::Sandbox;
+
+const MARKER: &str = "HOST-MARKER: a host file read through the container's symlink";
+const HOST_ONLY: &str = "host-only-name";
+const INSIDE: [&str; 2] = ["inside-real\n", "inside-decoy\n"];
+
+/// Every file under `dir` with its content (symlinks by their target), to prove it unchanged.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let ft = e.file_type().unwrap();
+            let what = if ft.is_dir() {
+                todo.push(p.clone());
+                "<dir>".to_string()
+            } else if ft.is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else {
+                std::fs::read_to_string(&p).unwrap_or_default()
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+/// The regular files of a tar stream: (name, content).
+fn tar_files(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut ar = ::tar::Archive::new(bytes);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        out.push((name, String::from_utf8_lossy(&data).into_owned()));
+    }
+    out
+}
+
+/// The container: `/data` flips between a real directory (`inside-real` files) and a symlink
+/// to `host`'s absolute path; inside the container that path holds decoys (`inside-decoy`), on
+/// the host it holds the marker. It stops flipping, leaving `/data` real, once `/stop` exists.
+fn flipper_script(host: &str) -> String {
+    format!(
+        "mkdir -p /real/sub {host}/sub && \
+         echo inside-real > /real/secret && echo inside-real > /real/sub/secret && \
+         echo inside-decoy > {host}/secret && echo inside-decoy > {host}/sub/secret && \
+         ln -s {host} /link && mv /real /data && touch /ready && \
+         while [ ! -e /stop ]; do mv /data /real; mv /link /data; mv /data /link; mv /real /data; done; \
+         touch /stopped; sleep 1000"
+    )
+}
+
+fn copy_out(b: &Sandbox, i: usize, scratch: &Path) -> Option<Vec<(String, String)>> {
+    let (src, to_file) = match i % 3 {
+        0 => ("flip:/data/secret", false),
+        1 => ("flip:/data/sub", false),
+        _ => ("flip:/data/secret", true),
+    };
+    if to_file {
+        let dest = scratch.join(format!("out-{i}"));
+        let r = b.run(&["cp", src, dest.to_str().unwrap()]);
+        if r.code != 0 {
+            return None;
+        }
+        // A symlink copied as itself is fine; a file must be the container's.
+        let meta = std::fs::symlink_metadata(&dest).unwrap();
+        let content = if meta.is_file() {
+            std::fs::read_to_string(&dest).unwrap()
+        } else {
+            String::new()
+        };
+        return Some(vec![(format!("out-{i}"), content)]);
+    }
+    let out = b.command().args(["cp", src, "-"]).output().unwrap();
+    out.status.success().then(|| tar_files(&out.stdout))
+}
+
+fn copy_in(b: &Sandbox, i: usize, payload: &Path) -> bool {
+    let name = format!("in-{i}");
+    let r = match i % 3 {
+        0 => {
+            let src = payload.join(&name);
+            std::fs::write(&src, format!("payload {i}\n")).unwrap();
+            b.run(&["cp", src.to_str().unwrap(), "flip:/data/"])
+        }
+        1 => {
+            let src = payload.join("file");
+            std::fs::write(&src, format!("payload {i}\n")).unwrap();
+            b.run(&["cp", src.to_str().unwrap(), &format!("flip:/data/{name}")])
+        }
+        _ => {
+            let tar = common::tarball(&[(&name, format!("payload {i}\n").as_bytes())]);
+            b.run_stdin(&["cp", "-", "flip:/data"], &tar)
+        }
+    };
+    r.code == 0
+}
+
+#[test]
+fn cp_export_and_diff_never_follow_a_racing_symlink_out_of_the_root() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    // The host directory the container's symlink names: the marker to never read, and what
+    // must stay exactly as it is.
+    let host = tempfile::Builder::new()
+        .prefix("berth-cp-race-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir(host.path().join("sub")).unwrap();
+    for f in ["secret", "sub/secret", HOST_ONLY] {
+        std::fs::write(host.path().join(f), MARKER).unwrap();
+    }
+    let before = tree(host.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let host_str = host.path().to_str().unwrap();
+
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flip",
+        "busybox",
+        "sh",
+        "-c",
+        &flipper_script(host_str),
+    ]);
+    assert!(common::wait_for(Duration::from_secs(10), || b
+        .run(&["exec", "flip", "test", "-e", "/ready"])
+        .code
+        == 0));
+
+    let (mut out_ok, mut in_ok, mut leaks) = (0, Vec::new(), Vec::new());
+    for i in 0..200 {
+        if let Some(files) = copy_out(&b, i, scratch.path()) {
+            out_ok += 1;
+            for (name, content) in files {
+                if content.contains("HOST-MARKER") {
+                    leaks.push(format!("cp out #{i} read the host's {name}"));
+                } else if !content.is_empty() && !INSIDE.contains(&content.as_str()) {
+                    panic!("cp out #{i}: {name} has {content:?}");
+                }
+            }
+        }
+        if copy_in(&b, i, scratch.path()) {
+            in_ok.push(i);
+        }
+        if i % 20 == 0 {
+            // A tree that changes under the walk may fail it; what it gave must be the
+            // container's.
+            let tar = b.command().args(["export", "flip"]).output().unwrap();
+            for (name, content) in tar_files(&tar.stdout) {
+                if content.contains("HOST-MARKER") || name.contains(HOST_ONLY) {
+                    leaks.push(format!("export #{i} took the host's {name}"));
+                }
+            }
+            let diff = b.ok(&["diff", "flip"]);
+            if diff.contains(HOST_ONLY) {
+                leaks.push(format!("diff #{i} listed the host's {HOST_ONLY}"));
+            }
+        }
+    }
+    let after = tree(host.path());
+    assert!(
+        leaks.is_empty() && before == after,
+        "the container's symlink led out of its root: {leaks:?}\nhost dir before {before:?}\nafter {after:?}"
+    );
+    eprintln!(
+        "{out_ok} of 200 copies out and {} of 200 copies in succeeded while /data flipped",
+        in_ok.len()
+    );
+    assert!(out_ok >= 20, "only {out_ok} of 200 copies out succeeded");
+    assert!(
+        in_ok.len() >= 20,
+        "only {} of 200 copies in succeeded",
+        in_ok.len()
+    );
+
+    // Every copy in that succeeded landed in the container: in the real directory or, through
+    // the symlink resolved inside the root, in the decoy directory.
+    b.ok(&["exec", "flip", "touch", "/stop"]);
+    assert!(common::wait_for(Duration::from_secs(10), || b
+        .run(&["exec", "flip", "test", "-e", "/stopped"])
+        .code
+        == 0));
+    for i in in_ok {
+        let script = format!("cat /data/in-{i} 2>/dev/null || cat {host_str}/in-{i}");
+        let got = b.ok(&["exec", "flip", "sh", "-c", &script]);
+        assert_eq!(got, format!("payload {i}\n"), "copy in #{i}");
+    }
+}
