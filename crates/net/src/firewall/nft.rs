@@ -182,8 +182,8 @@ impl Nft {
 
     /// Runs `script` as one transaction; its output (JSON when `json`) on success.
     pub(crate) fn run(&self, what: &str, script: &str, json: bool) -> Result<String, NetError> {
-        // A panic while holding the lock leaves at worst a context mid-command, which
-        // libnftables resets at the start of the next one.
+        // Nothing panics while the lock is held (the calls into libnftables cannot), so even
+        // a poisoned lock guards a context that is between two commands.
         let mut slot = self.ctx.lock().unwrap_or_else(|p| p.into_inner());
         let ctx = match &mut *slot {
             Some(c) => c,
