@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use berth_image::digest::Digest;
 use berth_image::reference::Reference;
 use berth_registry::blob::BlobDir;
-use berth_registry::client::{Client, ClientConfig, CredentialStore, Event, PushImage};
+use berth_registry::client::{
+    Client, ClientConfig, ClientError, CredentialStore, Event, PushImage,
+};
 use berth_registry::manifest::Descriptor;
 use berth_registry::platform::Platform;
 use berth_store::BlobInfo;
@@ -32,11 +34,16 @@ pub struct RegistrySettings {
 }
 
 impl RegistrySettings {
-    /// Reads `BERTH_CONFIG`, else `/etc/berth/config.json`; missing means defaults.
-    pub fn load() -> Result<Self, EngineError> {
-        let path = std::env::var_os("BERTH_CONFIG")
+    /// Where the settings are read from: `BERTH_CONFIG`, else `/etc/berth/config.json`.
+    pub fn path() -> PathBuf {
+        std::env::var_os("BERTH_CONFIG")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/berth/config.json"));
+            .unwrap_or_else(|| PathBuf::from("/etc/berth/config.json"))
+    }
+
+    /// Reads [`RegistrySettings::path`]; missing means defaults.
+    pub fn load() -> Result<Self, EngineError> {
+        let path = Self::path();
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| EngineError::bad_input(format!("berth config {}", path.display()), e)),
@@ -47,6 +54,61 @@ impl RegistrySettings {
 
 fn reg_err(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::InvalidArgument(format!("{what}: {e}"))
+}
+
+/// A registry that could not be reached at all (no route, no DNS, refused): the usual
+/// cause is a host without internet, and the usual cure a mirror, so the error names both.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {host}: {reason} ({hint})")]
+pub struct RegistryUnreachable {
+    /// `host[:port]` that was tried last.
+    pub host: String,
+    pub reason: String,
+    hint: String,
+}
+
+/// A pull's failure: transport failures become [`RegistryUnreachable`] (an I/O error of
+/// kind `NotConnected`, so front ends can tell it from a 404 or a refused login).
+/// Mirrors serve docker.io only, so only a docker.io pull is pointed at them.
+fn pull_err(what: &str, reference: &Reference, e: ClientError) -> EngineError {
+    let ClientError::Transport { url, reason } = &e else {
+        return reg_err(what, e);
+    };
+    if reason == "too many redirects" {
+        return reg_err(what, e);
+    }
+    let config = RegistrySettings::path();
+    let mirrors = RegistrySettings::load()
+        .map(|s| !s.registry_mirrors.is_empty())
+        .unwrap_or(false);
+    let hint = if reference.domain() != "docker.io" {
+        "no network, or is the registry down?".to_string()
+    } else if mirrors {
+        format!(
+            "no network? the \"registry-mirrors\" of {} were tried first",
+            config.display()
+        )
+    } else {
+        format!(
+            "no network? set \"registry-mirrors\" in {}",
+            config.display()
+        )
+    };
+    let unreachable = RegistryUnreachable {
+        host: host_of(url).to_string(),
+        reason: reason.clone(),
+        hint,
+    };
+    EngineError::io(
+        what,
+        std::io::Error::new(std::io::ErrorKind::NotConnected, unreachable),
+    )
+}
+
+/// `host[:port]` of a URL, or the URL itself when it has no scheme.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 impl Engine {
@@ -81,7 +143,7 @@ impl Engine {
         let sink = UnpackingSink::new(dir, self.store.layers.clone());
         let pulled = client.pull(&reference, &platform, &sink, progress);
         let mut prepared = sink.finish();
-        let pulled = pulled.map_err(|e| reg_err(&what, e))?;
+        let pulled = pulled.map_err(|e| pull_err(&what, &reference, e))?;
         let manifest = self.store.content.put(&pulled.manifest_bytes)?;
         if manifest.digest != pulled.manifest_digest {
             return Err(reg_err(&what, "the manifest changed while it was stored"));
@@ -197,9 +259,10 @@ impl Engine {
     /// The tags the registry has for the repository `name` (`pull --all-tags`).
     pub fn remote_tags(&self, name: &str) -> Result<Vec<String>, EngineError> {
         let reference = repository_only(name, "pull")?;
-        self.registry_client()?
-            .tags(&reference)
-            .map_err(|e| reg_err(&format!("list the tags of {}", reference.familiar()), e))
+        self.registry_client()?.tags(&reference).map_err(|e| {
+            let what = format!("list the tags of {}", reference.familiar());
+            pull_err(&what, &reference, e)
+        })
     }
 
     /// The tags of the repository `name` in this store, sorted (`push --all-tags`).
@@ -248,4 +311,58 @@ fn repository_only(name: &str, verb: &str) -> Result<Reference, EngineError> {
         )));
     }
     Ok(reference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(url: &str) -> ClientError {
+        ClientError::Transport {
+            url: url.into(),
+            reason: "connection failed: Connection refused (os error 111)".into(),
+        }
+    }
+
+    #[test]
+    fn unreachable_registries_are_named_with_the_cure() {
+        let r = Reference::parse("python:3.11-slim").map(Reference::with_default_tag);
+        let r = r.unwrap_or_else(|e| panic!("{e}"));
+        let e = pull_err(
+            "pull docker.io/library/python:3.11-slim",
+            &r,
+            transport("https://registry-1.docker.io/v2/"),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("pull docker.io/library/python:3.11-slim: cannot reach registry-1.docker.io: connection failed"),
+            "{text}"
+        );
+        assert!(text.contains("set \"registry-mirrors\" in "), "{text}");
+        let EngineError::Io { source, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::NotConnected);
+    }
+
+    #[test]
+    fn a_private_registry_is_not_sent_to_mirrors() {
+        let r = Reference::parse("127.0.0.1:5000/app").unwrap_or_else(|e| panic!("{e}"));
+        let text = pull_err("pull", &r, transport("http://127.0.0.1:5000/v2/")).to_string();
+        assert!(text.contains("cannot reach 127.0.0.1:5000: "), "{text}");
+        assert!(!text.contains("registry-mirrors"), "{text}");
+    }
+
+    #[test]
+    fn other_failures_keep_their_own_words() {
+        let r = Reference::parse("busybox").unwrap_or_else(|e| panic!("{e}"));
+        let e = ClientError::ManifestUnknown {
+            reference: "busybox:nope".into(),
+        };
+        let text = pull_err("pull docker.io/library/busybox:nope", &r, e).to_string();
+        assert_eq!(
+            text,
+            "pull docker.io/library/busybox:nope: busybox:nope: manifest unknown"
+        );
+    }
 }

@@ -20,6 +20,7 @@ pub mod container;
 pub mod distribution;
 mod filter;
 pub mod image;
+pub mod system;
 mod unpack_stream;
 pub mod volume;
 pub use check::{CheckReport, DiskUsage};
