@@ -63,7 +63,7 @@ pub enum NetError {
     AlreadyAttached { container: String, network: String },
     #[error("container {container} is not connected to network {network}")]
     NotAttached { container: String, network: String },
-    /// A tool berth drives (`ip`, `nft`) is not installed.
+    /// A tool or library berth drives (nftables) is not installed.
     #[error("{tool} not found: install the {package} package")]
     ToolMissing {
         tool: &'static str,
@@ -75,6 +75,15 @@ pub enum NetError {
         what: String,
         command: String,
         stderr: String,
+    },
+    /// A netlink request the kernel refused (`source` carries its errno), with the kernel's
+    /// own explanation (extended ACK) when it gave one.
+    #[error("{what}: {source}{}", detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Netlink {
+        what: String,
+        #[source]
+        source: std::io::Error,
+        detail: Option<String>,
     },
     #[error("{what}: {source}")]
     Io {

@@ -5,7 +5,7 @@
 //! per network and per attached container (written atomically, under a `flock` shared by every
 //! berth process), so `detach` and `reconcile` know precisely which veth, which DNAT entries and
 //! which address belong to a container, even after a `kill -9` in the middle of an `attach`.
-//! Links are configured with `ip -batch`, the firewall with one nftables transaction per change
+//! Links are set up over netlink, the firewall with one nftables transaction per change
 //! run in-process through libnftables (all of berth's rules live in one table; see
 //! `docs/networking.md` for its layout).
 //!
@@ -34,6 +34,8 @@ mod firewall;
 mod ipam;
 mod ipnet;
 mod link;
+mod link_msg;
+mod netlink;
 mod networks;
 mod ports;
 mod publish;

@@ -1,12 +1,21 @@
-//! Links and addresses, with `ip -batch` (one process per step, not one per setting).
+//! Links, addresses and routes, configured over rtnetlink from our own process (see
+//! [`crate::netlink`]): no helper process, one request per setting.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use serde_json::Value;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::route::RouteMessage;
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rt};
 
 use crate::ipnet::Ipv4Net;
-use crate::sys::{in_netns, is_gone, link_exists, run, set_sysctl};
+use crate::link_msg as msg;
+use crate::netlink::{is_errno, kernel_error, Netlink};
+use crate::sys::{in_netns, is_gone, set_sysctl};
 use crate::NetError;
 
 /// Makes sure bridge `name` exists, carries `gateway/prefix`, is up, and lets DNAT from
@@ -18,50 +27,50 @@ pub(crate) fn ensure_bridge(
     mtu: Option<u32>,
 ) -> Result<(), NetError> {
     let what = format!("set up bridge {name}");
-    if link_exists(name) {
-        let json = run(
-            &what,
-            "ip",
-            &["-d", "-j", "link", "show", "dev", name],
-            None,
-        )?;
-        let v: Value = serde_json::from_str(&json).unwrap_or_default();
-        if v[0]["linkinfo"]["info_kind"] != "bridge" {
-            return Err(NetError::invalid(
-                "bridge name",
-                name,
-                "an interface of that name exists and is not a bridge",
-            ));
-        }
-    } else {
-        let mut args = vec!["link", "add", name];
-        let mtu_s = mtu.map(|m| m.to_string());
-        if let Some(m) = &mtu_s {
-            args.extend(["mtu", m.as_str()]);
-        }
-        args.extend(["type", "bridge"]);
-        match run(&what, "ip", &args, None) {
-            // Another process created it between our check and our add.
-            Err(NetError::Command { ref stderr, .. }) if stderr.contains("File exists") => {}
-            r => {
-                r?;
+    let mut nl = Netlink::open()?;
+    let link = match find_link(&mut nl, &what, name)? {
+        Some(link) => link,
+        None => {
+            let add = nl.request(
+                &what,
+                Rt::NewLink(msg::new_bridge(name, mtu)),
+                NLM_F_CREATE | NLM_F_EXCL,
+            );
+            match add {
+                // Another process created it between our check and our add.
+                Err(e) if is_errno(&e, &[libc::EEXIST]) => {}
+                r => r?,
             }
+            find_link(&mut nl, &what, name)?.ok_or_else(|| gone(&what, name))?
         }
+    };
+    if !msg::is_bridge(&link) {
+        return Err(NetError::invalid(
+            "bridge name",
+            name,
+            "an interface of that name exists and is not a bridge",
+        ));
     }
-    let script = format!("addr replace {gateway}/{prefix} dev {name}\nlink set {name} up\n");
-    run(&what, "ip", &["-batch", "-"], Some(&script))?;
+    let index = link.header.index;
+    nl.request(
+        &format!("{what}: set address {gateway}/{prefix}"),
+        Rt::NewAddress(msg::ipv4_address(index, gateway, prefix)),
+        NLM_F_CREATE | NLM_F_REPLACE,
+    )?;
+    nl.request(
+        &format!("{what}: bring it up"),
+        Rt::SetLink(msg::up(msg::link_index(index))),
+        0,
+    )?;
     set_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1")?;
     set_sysctl("net/ipv4/ip_forward", "1")
 }
 
 /// Deletes a link; one that is already gone is fine.
 pub(crate) fn delete_link(name: &str) -> Result<(), NetError> {
-    match run(
-        &format!("delete link {name}"),
-        "ip",
-        &["link", "del", "dev", name],
-        None,
-    ) {
+    let what = format!("delete link {name}");
+    let done = Netlink::open()?.request(&what, Rt::DelLink(msg::link_named(name)), 0);
+    match done {
         Err(e) if !is_gone(&e) => Err(e),
         _ => Ok(()),
     }
@@ -69,15 +78,18 @@ pub(crate) fn delete_link(name: &str) -> Result<(), NetError> {
 
 /// Removes an address from a link; absent address or link is fine.
 pub(crate) fn delete_addr(link: &str, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
-    let addr = format!("{ip}/{prefix}");
-    match run(
-        &format!("remove address {addr} from {link}"),
-        "ip",
-        &["addr", "del", &addr, "dev", link],
-        None,
-    ) {
-        Err(NetError::Command { ref stderr, .. }) if stderr.contains("Cannot assign") => Ok(()),
-        Err(e) if !is_gone(&e) => Err(e),
+    let what = format!("remove address {ip}/{prefix} from {link}");
+    let mut nl = Netlink::open()?;
+    let Some(found) = find_link(&mut nl, &what, link)? else {
+        return Ok(());
+    };
+    let done = nl.request(
+        &what,
+        Rt::DelAddress(msg::ipv4_address(found.header.index, ip, prefix)),
+        0,
+    );
+    match done {
+        Err(e) if !is_gone(&e) && !is_errno(&e, &[libc::EADDRNOTAVAIL]) => Err(e),
         _ => Ok(()),
     }
 }
@@ -98,103 +110,161 @@ pub(crate) struct Veth<'a> {
 }
 
 /// Creates the pair with its container end born inside the namespace (so no name clash with
-/// the host's `eth0`), plugs the host end into the bridge, then addresses the container end.
+/// the host's `eth0`) and its host end up on the bridge in hairpin mode, then addresses the
+/// container end.
 pub(crate) fn create_veth(v: &Veth<'_>) -> Result<(), NetError> {
     let what = format!("create veth {} for {}", v.host, v.netns.display());
-    let host = format!(
-        "link add {h} mtu {m} type veth peer name {i} mtu {m} address {mac} netns \"{ns}\"\n\
-         link set {h} master {b}\n\
-         link set dev {h} type bridge_slave hairpin on\n\
-         link set {h} up\n",
-        h = v.host,
-        m = v.mtu,
-        i = v.ifname,
-        mac = v.mac,
-        ns = v.netns.display(),
-        b = v.bridge,
-    );
-    run(&what, "ip", &["-batch", "-"], Some(&host))?;
-    let mut inside = format!(
-        "addr add {}/{} dev {i}\nlink set {i} up\n",
-        v.ip,
-        v.prefix,
-        i = v.ifname
-    );
+    let mac = msg::parse_mac(v.mac)?;
+    let ns = File::open(v.netns)
+        .map_err(|e| NetError::io(format!("{what}: open the network namespace"), e))?;
+    let mut nl = Netlink::open()?;
+    let bridge = index_of(&mut nl, &what, v.bridge)?;
+    nl.request(
+        &what,
+        Rt::NewLink(msg::veth_pair(v, mac, bridge, ns.as_raw_fd())),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )?;
+    // The bridge sends a frame back out of the port it came in by only in hairpin mode: what
+    // lets a container reach itself through a published port.
+    let host = index_of(&mut nl, &what, v.host)?;
+    nl.request(
+        &format!("{what}: set hairpin mode"),
+        Rt::SetLink(msg::hairpin(host)),
+        0,
+    )?;
+    in_netns(v.netns, || configure_inside(v, &what))
+}
+
+/// Addresses the container end (in the calling thread's namespace), brings it up and adds the
+/// default route if asked.
+fn configure_inside(v: &Veth<'_>, what: &str) -> Result<(), NetError> {
+    let mut nl = Netlink::open()?;
+    let index = index_of(&mut nl, what, v.ifname)?;
+    nl.request(
+        &format!("{what}: add address {}/{} to {}", v.ip, v.prefix, v.ifname),
+        Rt::NewAddress(msg::ipv4_address(index, v.ip, v.prefix)),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )?;
+    nl.request(
+        &format!("{what}: bring {} up", v.ifname),
+        Rt::SetLink(msg::up(msg::link_index(index))),
+        0,
+    )?;
     if let Some(gw) = v.gateway {
-        inside.push_str(&format!("route add default via {gw} dev {}\n", v.ifname));
+        nl.request(
+            &format!("{what}: add default route via {gw} dev {}", v.ifname),
+            Rt::NewRoute(msg::default_route(index, gw)),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
     }
-    in_netns(v.netns, || {
-        run(&what, "ip", &["-batch", "-"], Some(&inside)).map(|_| ())
-    })
+    Ok(())
+}
+
+/// Brings link `name` up in the calling thread's namespace.
+pub(crate) fn set_up(nl: &mut Netlink, what: &str, name: &str) -> Result<(), NetError> {
+    nl.request(
+        &format!("{what}: bring {name} up"),
+        Rt::SetLink(msg::up(msg::link_named(name))),
+        0,
+    )
 }
 
 /// The names of links enslaved to `bridge`.
 pub(crate) fn bridge_ports(bridge: &str) -> Result<Vec<String>, NetError> {
-    let json = run(
-        &format!("list ports of bridge {bridge}"),
-        "ip",
-        &["-j", "link", "show", "master", bridge],
-        None,
-    )?;
-    let v: Value = serde_json::from_str(&json).unwrap_or_default();
-    Ok(v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l["ifname"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default())
+    let what = format!("list ports of bridge {bridge}");
+    let mut nl = Netlink::open()?;
+    let index = index_of(&mut nl, &what, bridge)?;
+    Ok(dump_links(&mut nl, &what)?
+        .iter()
+        .filter(|l| msg::controller(l) == Some(index))
+        .filter_map(msg::name)
+        .collect())
 }
 
 /// MTU of the interface that carries the default route (1500 when there is none).
 pub(crate) fn uplink_mtu() -> u32 {
-    let dev = run(
-        "find default route",
-        "ip",
-        &["-4", "-j", "route", "show", "default"],
-        None,
-    )
-    .ok()
-    .and_then(|j| serde_json::from_str::<Value>(&j).ok())
-    .and_then(|v| v[0]["dev"].as_str().map(str::to_string));
-    dev.and_then(|d| {
-        run(
-            "read uplink mtu",
-            "ip",
-            &["-j", "link", "show", "dev", &d],
-            None,
-        )
-        .ok()
-    })
-    .and_then(|j| serde_json::from_str::<Value>(&j).ok())
-    .and_then(|v| v[0]["mtu"].as_u64())
-    .and_then(|m| u32::try_from(m).ok())
-    .unwrap_or(1500)
+    match try_uplink_mtu() {
+        Ok(mtu) => mtu.unwrap_or(1500),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the uplink's MTU; using 1500");
+            1500
+        }
+    }
+}
+
+fn try_uplink_mtu() -> Result<Option<u32>, NetError> {
+    let mut nl = Netlink::open()?;
+    let routes = dump_routes(&mut nl, "find default route")?;
+    let oif = routes
+        .iter()
+        .filter(|r| msg::in_main_table(r) && r.header.destination_prefix_length == 0)
+        .map(msg::oif)
+        .next()
+        .flatten();
+    let Some(oif) = oif else {
+        return Ok(None);
+    };
+    match nl.get("read uplink mtu", Rt::GetLink(msg::link_index(oif)))? {
+        Rt::NewLink(link) => Ok(msg::mtu(&link)),
+        _ => Ok(None),
+    }
 }
 
 /// IPv4 routes of the main table as (destination, device), default route excluded.
 pub(crate) fn routes() -> Result<Vec<(Ipv4Net, String)>, NetError> {
-    let json = run("list routes", "ip", &["-4", "-j", "route", "show"], None)?;
-    let v: Value = serde_json::from_str(&json).unwrap_or_default();
-    let mut out = Vec::new();
-    for r in v.as_array().into_iter().flatten() {
-        let dst = r["dst"].as_str().unwrap_or_default();
-        let dev = r["dev"].as_str().unwrap_or_default().to_string();
-        let (addr, prefix) = dst.split_once('/').unwrap_or((dst, "32"));
-        let (Ok(addr), Ok(prefix)) = (addr.parse::<Ipv4Addr>(), prefix.parse::<u8>()) else {
-            continue;
-        };
-        if prefix > 32 {
-            continue;
-        }
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix))
-        };
-        if let Ok(net) = Ipv4Net::new(Ipv4Addr::from(u32::from(addr) & mask), prefix) {
-            out.push((net, dev));
-        }
+    let what = "list routes";
+    let mut nl = Netlink::open()?;
+    let names: HashMap<u32, String> = dump_links(&mut nl, what)?
+        .iter()
+        .filter_map(|l| Some((l.header.index, msg::name(l)?)))
+        .collect();
+    Ok(msg::main_routes(&dump_routes(&mut nl, what)?, &names))
+}
+
+/// The link called `name`, if there is one.
+fn find_link(nl: &mut Netlink, what: &str, name: &str) -> Result<Option<LinkMessage>, NetError> {
+    match nl.get(
+        &format!("{what}: look up link {name}"),
+        Rt::GetLink(msg::link_named(name)),
+    ) {
+        Ok(Rt::NewLink(link)) => Ok(Some(link)),
+        Ok(_) => Ok(None),
+        Err(e) if is_gone(&e) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(out)
+}
+
+/// The index of link `name`; its absence is an error.
+fn index_of(nl: &mut Netlink, what: &str, name: &str) -> Result<u32, NetError> {
+    find_link(nl, what, name)?
+        .map(|l| l.header.index)
+        .ok_or_else(|| gone(what, name))
+}
+
+fn gone(what: &str, name: &str) -> NetError {
+    kernel_error(&format!("{what}: link {name}"), -libc::ENODEV, None)
+}
+
+fn dump_links(nl: &mut Netlink, what: &str) -> Result<Vec<LinkMessage>, NetError> {
+    Ok(nl
+        .dump(what, Rt::GetLink(LinkMessage::default()))?
+        .into_iter()
+        .filter_map(|m| match m {
+            Rt::NewLink(l) => Some(l),
+            _ => None,
+        })
+        .collect())
+}
+
+fn dump_routes(nl: &mut Netlink, what: &str) -> Result<Vec<RouteMessage>, NetError> {
+    let mut req = RouteMessage::default();
+    req.header.address_family = AddressFamily::Inet;
+    Ok(nl
+        .dump(what, Rt::GetRoute(req))?
+        .into_iter()
+        .filter_map(|m| match m {
+            Rt::NewRoute(r) => Some(r),
+            _ => None,
+        })
+        .collect())
 }

@@ -1,84 +1,25 @@
-//! The narrow seam to the OS: running `ip`/`nft`, sysctls, and network namespaces.
+//! The narrow seam to the OS: sysctls and network namespaces.
 //!
-//! Namespace work happens on a short-lived thread that `setns`/`unshare`s itself: a child
-//! process inherits the namespaces of the thread that spawns it, so `ip` run from that thread
-//! configures the container's namespace without `nsenter` or `ip netns`.
+//! Namespace work happens on a short-lived thread that `setns`/`unshare`s itself: a netlink
+//! socket opened on that thread belongs to the thread's namespace, so the container's namespace
+//! is configured without `nsenter` or `ip netns`.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use nix::sched::CloneFlags;
 
+use crate::netlink::Netlink;
 use crate::NetError;
 
 /// `statfs` magic of nsfs: what a namespace bind mount looks like.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
 
-fn package_of(tool: &'static str) -> &'static str {
-    match tool {
-        "nft" => "nftables",
-        "ip" => "iproute2",
-        _ => tool,
-    }
-}
-
-/// Runs `tool args…` (feeding `stdin` if given) and returns stdout; a non-zero exit becomes
-/// [`NetError::Command`] carrying stderr.
-pub(crate) fn run(
-    what: &str,
-    tool: &'static str,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Result<String, NetError> {
-    let mut cmd = Command::new(tool);
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            NetError::ToolMissing {
-                tool,
-                package: package_of(tool),
-            }
-        } else {
-            NetError::io(format!("{what}: run {tool}"), e)
-        }
-    })?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| NetError::io(format!("{what}: write to {tool}"), e))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NetError::io(format!("{what}: wait for {tool}"), e))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let mut command = std::iter::once(tool)
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if let Some(text) = stdin {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        command.push_str(&format!(" <<< {}", lines.join("; ")));
-    }
-    Err(NetError::Command {
-        what: what.to_string(),
-        command,
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    })
-}
-
-/// Whether a failed command failed only because its object was already gone.
+/// Whether a failed nftables command or netlink request failed only because its object was
+/// already gone.
 pub(crate) fn is_gone(e: &NetError) -> bool {
     match e {
+        NetError::Netlink { .. } => crate::netlink::is_errno(e, &[libc::ENODEV, libc::ENOENT]),
         NetError::Command { stderr, .. } => {
             let s = stderr.to_ascii_lowercase();
             s.contains("cannot find device")
@@ -150,7 +91,7 @@ pub(crate) fn create_netns(path: &Path) -> Result<(), NetError> {
                 .map_err(|e| NetError::io(what.clone(), e.into()))?;
             rustix::mount::mount_bind("/proc/thread-self/ns/net", path)
                 .map_err(|e| NetError::io(what.clone(), e.into()))?;
-            run(&what, "ip", &["link", "set", "lo", "up"], None).map(|_| ())
+            crate::link::set_up(&mut Netlink::open()?, &what, "lo")
         })
         .join()
         .unwrap_or_else(|_| {

@@ -1,0 +1,309 @@
+//! A small synchronous rtnetlink client: one request and its acknowledgement, or one dump.
+//!
+//! The socket talks to the network namespace of the thread that opened it, so code running in
+//! [`crate::sys::in_netns`] configures the container's namespace simply by opening its own.
+//! Replies are read until the kernel's ACK (an `NLMSG_ERROR` with code 0) or error for the
+//! request, or until `NLMSG_DONE` for a dump; the kernel's errno becomes
+//! [`NetError::Netlink`], with its extended-ack message when it gave one.
+
+use std::io;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator, NLM_F_ACK, NLM_F_ACK_TLVS,
+    NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+
+use crate::NetError;
+
+/// Receive buffer: the kernel caps a dump datagram at 32 KiB; twice that leaves room.
+const RECV_BUF: usize = 64 * 1024;
+/// `NLMSGERR_ATTR_MSG`: the extended-ack attribute holding a human-readable message.
+const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Dumps interrupted by a concurrent change (`NLM_F_DUMP_INTR`) are retried this many times.
+const DUMP_TRIES: usize = 3;
+/// Size of `struct nlmsghdr`.
+const NLMSG_HDRLEN: usize = 16;
+
+/// An rtnetlink socket bound to the calling thread's network namespace.
+pub(crate) struct Netlink {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Netlink {
+    /// Opens a socket in the calling thread's network namespace.
+    pub(crate) fn open() -> Result<Self, NetError> {
+        let what = "open a netlink socket";
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| NetError::io(what, e))?;
+        socket.bind_auto().map_err(|e| NetError::io(what, e))?;
+        // Both are hints: an old kernel without them still answers, only more tersely.
+        let _ = socket.set_ext_ack(true);
+        let _ = socket.set_cap_ack(true);
+        Ok(Netlink {
+            socket,
+            seq: 0,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    /// Sends `msg` with `NLM_F_REQUEST | NLM_F_ACK | flags` and waits for its ACK.
+    pub(crate) fn request(
+        &mut self,
+        what: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<(), NetError> {
+        self.exchange(what, msg, NLM_F_REQUEST | NLM_F_ACK | flags)
+            .map(|_| ())
+    }
+
+    /// Sends a `GET` for one object and returns the kernel's answer (an error if none).
+    pub(crate) fn get(
+        &mut self,
+        what: &str,
+        msg: RouteNetlinkMessage,
+    ) -> Result<RouteNetlinkMessage, NetError> {
+        self.exchange(what, msg, NLM_F_REQUEST | NLM_F_ACK)?
+            .0
+            .pop()
+            .ok_or_else(|| decode_error(what, "the kernel answered with no object"))
+    }
+
+    /// Dumps every object of a kind (`msg` is an empty `GET` of that kind).
+    pub(crate) fn dump(
+        &mut self,
+        what: &str,
+        msg: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetError> {
+        for _ in 1..DUMP_TRIES {
+            let (out, interrupted) =
+                self.exchange(what, msg.clone(), NLM_F_REQUEST | NLM_F_DUMP)?;
+            if !interrupted {
+                return Ok(out);
+            }
+            tracing::debug!(
+                what,
+                "netlink dump interrupted by a concurrent change; retrying"
+            );
+        }
+        // Still racing: the last dump is as good as what `ip` would have printed.
+        Ok(self.exchange(what, msg, NLM_F_REQUEST | NLM_F_DUMP)?.0)
+    }
+
+    /// Sends one message and collects the objects of the answer, up to its ACK or `DONE`; the
+    /// flag says whether a dump was interrupted (and may be inconsistent).
+    fn exchange(
+        &mut self,
+        what: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<(Vec<RouteNetlinkMessage>, bool), NetError> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let packet = serialize(msg, flags, seq);
+        self.socket
+            .send(&packet, 0)
+            .map_err(|e| NetError::io(format!("{what}: send netlink request"), e))?;
+        let mut out = Vec::new();
+        let mut interrupted = false;
+        loop {
+            self.buf.clear();
+            // MSG_TRUNC makes `recv` return the datagram's real length: truncation shows.
+            let n = self
+                .socket
+                .recv(&mut self.buf, libc::MSG_TRUNC)
+                .map_err(|e| NetError::io(format!("{what}: read netlink reply"), e))?;
+            if n > self.buf.len() {
+                return Err(decode_error(what, "netlink reply larger than the buffer"));
+            }
+            let mut off = 0;
+            while off < self.buf.len() {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..])
+                    .map_err(|e| decode_error(what, &e.to_string()))?;
+                let len = reply.header.length as usize;
+                if len < NLMSG_HDRLEN {
+                    return Err(decode_error(
+                        what,
+                        "netlink message shorter than its header",
+                    ));
+                }
+                off += len.next_multiple_of(4);
+                if reply.header.sequence_number != seq {
+                    continue; // a stale answer to an earlier request
+                }
+                interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
+                match reply.payload {
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    NetlinkPayload::Error(e) => match e.code {
+                        None => return Ok((out, interrupted)),
+                        Some(code) => {
+                            let detail = ext_ack_message(reply.header.flags, &e.header);
+                            return Err(kernel_error(what, code.get(), detail));
+                        }
+                    },
+                    NetlinkPayload::Done(d) if d.code != 0 => {
+                        return Err(kernel_error(what, d.code, None));
+                    }
+                    NetlinkPayload::Done(_) => return Ok((out, interrupted)),
+                    // Noop, Overrun: nothing the request is waiting for.
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of `msg` as request number `seq`.
+pub(crate) fn serialize(msg: RouteNetlinkMessage, flags: u16, seq: u32) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    header.sequence_number = seq;
+    let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+    packet.finalize();
+    let mut bytes = vec![0; packet.buffer_len()];
+    packet.serialize(&mut bytes);
+    bytes
+}
+
+/// The kernel's negative errno `code` for request `what`, as a [`NetError`].
+pub(crate) fn kernel_error(what: &str, code: i32, detail: Option<String>) -> NetError {
+    NetError::Netlink {
+        what: what.to_string(),
+        source: io::Error::from_raw_os_error(code.saturating_neg()),
+        detail,
+    }
+}
+
+fn decode_error(what: &str, why: &str) -> NetError {
+    NetError::Netlink {
+        what: what.to_string(),
+        source: io::Error::new(io::ErrorKind::InvalidData, why.to_string()),
+        detail: None,
+    }
+}
+
+/// The extended-ack message of an `NLMSG_ERROR` whose payload after the error code is
+/// `rest`: the echoed request (only its header when `NLM_F_CAPPED`) then, with
+/// `NLM_F_ACK_TLVS`, attributes.
+pub(crate) fn ext_ack_message(flags: u16, rest: &[u8]) -> Option<String> {
+    if flags & NLM_F_ACK_TLVS == 0 || rest.len() < NLMSG_HDRLEN {
+        return None;
+    }
+    let echoed = if flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        let len = u32::from_ne_bytes(rest[..4].try_into().ok()?) as usize;
+        len.next_multiple_of(4)
+    };
+    let tlvs = rest.get(echoed..)?;
+    NlasIterator::new(tlvs)
+        .flatten()
+        .find(|nla| nla.kind() == NLMSGERR_ATTR_MSG)
+        .map(|nla| {
+            let v = nla.value();
+            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+            String::from_utf8_lossy(&v[..end]).into_owned()
+        })
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether `e` is the kernel saying errno is one of `codes` (positive, e.g. `libc::ENODEV`).
+pub(crate) fn is_errno(e: &NetError, codes: &[i32]) -> bool {
+    match e {
+        NetError::Netlink { source, .. } => {
+            source.raw_os_error().is_some_and(|c| codes.contains(&c))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::NLMSG_ERROR;
+
+    /// An `NLMSG_ERROR` datagram as the kernel sends it with `NETLINK_CAP_ACK` and
+    /// `NETLINK_EXT_ACK`: code, the echoed header, then a `NLMSGERR_ATTR_MSG`.
+    fn error_datagram(code: i32, seq: u32, msg: Option<&str>) -> Vec<u8> {
+        let mut payload = code.to_ne_bytes().to_vec();
+        let mut echoed = [0u8; NLMSG_HDRLEN];
+        echoed[8..12].copy_from_slice(&seq.to_ne_bytes());
+        payload.extend_from_slice(&echoed);
+        let mut flags = NLM_F_CAPPED;
+        if let Some(m) = msg {
+            flags |= NLM_F_ACK_TLVS;
+            let mut value = m.as_bytes().to_vec();
+            value.push(0);
+            let len = u16::try_from(4 + value.len()).unwrap();
+            payload.extend_from_slice(&len.to_ne_bytes());
+            payload.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+            payload.extend_from_slice(&value);
+            payload.resize(payload.len().next_multiple_of(4), 0);
+        }
+        let mut out = u32::try_from(NLMSG_HDRLEN + payload.len())
+            .unwrap()
+            .to_ne_bytes()
+            .to_vec();
+        out.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    fn parse_error(bytes: &[u8]) -> NetError {
+        let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).unwrap();
+        let NetlinkPayload::Error(e) = m.payload else {
+            panic!("not an error: {m:?}");
+        };
+        kernel_error(
+            "create veth vb1",
+            e.code.unwrap().get(),
+            ext_ack_message(m.header.flags, &e.header),
+        )
+    }
+
+    #[test]
+    fn kernel_errors_name_the_object_the_errno_and_the_kernels_words() {
+        let e = parse_error(&error_datagram(-17, 7, Some("Master device not found")));
+        assert_eq!(
+            e.to_string(),
+            "create veth vb1: File exists (os error 17): Master device not found"
+        );
+        assert!(is_errno(&e, &[libc::EEXIST]));
+        assert!(!is_errno(&e, &[libc::ENODEV]));
+    }
+
+    #[test]
+    fn errors_without_an_extended_ack_keep_the_errno_only() {
+        let e = parse_error(&error_datagram(-19, 1, None));
+        assert_eq!(
+            e.to_string(),
+            "create veth vb1: No such device (os error 19)"
+        );
+        assert!(crate::sys::is_gone(&e));
+    }
+
+    #[test]
+    fn an_uncapped_ack_skips_the_echoed_request_before_its_attributes() {
+        // Without NETLINK_CAP_ACK the whole request (here 20 bytes) precedes the attributes.
+        let mut rest = 20u32.to_ne_bytes().to_vec();
+        rest.resize(20, 0);
+        rest.extend_from_slice(&[9, 0, 1, 0, b'b', b'a', b'd', b'!', 0, 0, 0, 0]);
+        assert_eq!(
+            ext_ack_message(NLM_F_ACK_TLVS, &rest).as_deref(),
+            Some("bad!")
+        );
+        assert_eq!(ext_ack_message(0, &rest), None);
+    }
+
+    #[test]
+    fn other_errors_are_not_errnos() {
+        let e = NetError::io("x", io::Error::from_raw_os_error(19));
+        assert!(!is_errno(&e, &[libc::ENODEV]));
+    }
+}
