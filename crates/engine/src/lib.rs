@@ -107,18 +107,28 @@ pub struct EngineConfig {
     pub run_root: PathBuf,
     /// The berth binary, started as each container's monitor.
     pub exe: PathBuf,
-    /// Bridge, subnets and firewall table of container networking.
-    pub net: berth_net::NetConfig,
+    /// Bridge, subnets and firewall table of container networking: explicit settings, else
+    /// what the root recorded, else the scope's defaults (see [`berth_net::NetSettings`]).
+    pub net: berth_net::NetSettings,
 }
 
 impl EngineConfig {
-    /// A config with `run_root` under `root` and the current executable as monitor.
+    /// A config with `run_root` under `root`, the current executable as monitor, and network
+    /// names of this root's own ([`berth_net::NetScope::Root`]).
+/// The one host-wide path of berth's networking: the lock under which roots choose subnets
+/// that must not collide. Every root on a host must use the same one.
+pub const HOST_NET_LOCK: &str = "/run/lock/berth-net.lock";
+
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         Self {
             run_root: root.join("run"),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
-            net: berth_net::NetConfig::new(root.join("net")),
+            net: berth_net::NetSettings::new(
+                root.join("net"),
+                berth_net::NetScope::Root,
+                PathBuf::from(HOST_NET_LOCK),
+            ),
             root,
         }
     }
@@ -130,7 +140,7 @@ pub struct Engine {
     store: Store,
     run_root: PathBuf,
     exe: PathBuf,
-    net_config: berth_net::NetConfig,
+    net_settings: berth_net::NetSettings,
     net: Option<berth_net::Network>,
 }
 
@@ -140,15 +150,34 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("create {}", config.run_root.display()), e))?;
         Ok(Self {
             store: Store::open(&config.root)?,
+        if config.net.is_explicit() {
+            // Record explicit network settings now: the first process to open the network
+            // may be a container's monitor, which is started without them.
+            config
+                .net
+                .resolve()
+                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        }
             run_root: config.run_root,
             exe: config.exe,
-            net_config: config.net,
+            net_settings: config.net,
             net: None,
         })
     }
 
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
+    /// The configuration this engine was opened with (to open another handle on the same
+    /// root, for another thread).
+    pub fn config(&self) -> EngineConfig {
+        EngineConfig {
+            root: self.store.root().to_path_buf(),
+            run_root: self.run_root.clone(),
+            exe: self.exe.clone(),
+            net: self.net_settings.clone(),
+        }
+    }
+
     }
 }
 

@@ -184,7 +184,7 @@ impl Network {
         } else {
             spec.name.clone()
         };
-        let chosen = ports::choose(&spec.ports, &taken, &me)?;
+        let (chosen, holds) = ports::choose(&spec.ports, &taken, &me)?;
         if let Some(ip) = spec.ip {
             if let Some((c, _)) = endpoints().find(|(_, e)| e.network == net.name && e.ip == ip) {
                 return Err(NetError::AddressInUse {
@@ -263,6 +263,8 @@ impl Network {
             }
         }
         self.store().save_container(&lock, &rec)?;
+        self.held
+            .insert((container_id.to_string(), net.name.clone()), holds);
         tracing::debug!(container_id, network = %net.name, %ip, "attached");
         let ready = rec.endpoints.iter().find(|e| e.network == net.name);
         Ok(Attachment::new(&rec, ready.unwrap_or(&ep)))
@@ -275,6 +277,7 @@ impl Network {
         check_name("container id", container_id).map_err(|e| vec![e])?;
         let lock = self.store().lock().map_err(|e| vec![e])?;
         let errs = self.detach_locked(&lock, container_id);
+        self.held.retain(|(id, _), _| id != container_id);
         if errs.is_empty() {
             Ok(())
         } else {
@@ -304,6 +307,8 @@ impl Network {
             .cloned()
             .ok_or_else(not_attached)?;
         let mut errs = self.teardown_endpoint(&ep);
+        self.held
+            .remove(&(container_id.to_string(), network.to_string()));
         if errs.is_empty() {
             rec.endpoints.retain(|e| e.network != network);
             if let Err(e) = self.store().save_container(&lock, &rec) {

@@ -40,6 +40,7 @@ mod networks;
 mod ports;
 mod publish;
 mod reconcile;
+mod settings;
 mod state;
 mod sys;
 
@@ -54,6 +55,7 @@ pub use firewall::{FirewallGap, FirewallKind};
 pub use ipnet::Ipv4Net;
 pub use networks::{NetworkInfo, NetworkSpec};
 pub use publish::{parse_publish, PortMapping, Proto};
+pub use settings::{NetScope, NetSettings};
 
 /// The name of the default network (docker's name for it).
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -74,6 +76,9 @@ pub struct NetConfig {
     pub table: String,
     /// MTU of bridges and veths; `None` = that of the interface with the default route.
     pub mtu: Option<u32>,
+    /// The host-wide lock taken while choosing a subnet that must not collide with another
+    /// root's (see [`NetSettings`]); `None`: this state directory is alone on the host.
+    pub host_lock: Option<PathBuf>,
 }
 
 impl NetConfig {
@@ -89,6 +94,7 @@ impl NetConfig {
             firewall: FirewallKind::Nft,
             table: "berth".into(),
             mtu: None,
+            host_lock: None,
         }
     }
 }
@@ -103,6 +109,10 @@ pub struct Network {
     store: state::Store,
     fw: Box<dyn firewall::Firewall>,
     mtu: OnceLock<u32>,
+    /// Sockets holding the published host ports of the containers attached through this
+    /// handle, by container ID and network: held until `detach`/`disconnect` (or until this
+    /// process ends — a container's monitor keeps its handle for the container's life).
+    held: std::collections::HashMap<(String, String), Vec<ports::Hold>>,
 }
 
 /// Interface names: at most 15 bytes, no '/', ':' or whitespace.
@@ -139,6 +149,7 @@ impl Network {
             store,
             fw,
             mtu: OnceLock::new(),
+            held: Default::default(),
         };
         let lock = net.store.lock()?;
         net.ensure_default_network(&lock)?;

@@ -198,6 +198,12 @@ impl Network {
         if RESERVED.contains(&spec.name.as_str()) {
             return Err(NetError::NetworkPredefined(spec.name.clone()));
         }
+        // Lock order: the host's, then ours. The host lock makes "find a free subnet, create
+        // its bridge" one step for every root on this host.
+        let _host = match &self.config().host_lock {
+            Some(path) => Some(crate::settings::host_lock(path)?),
+            None => None,
+        };
         let lock = self.store().lock()?;
         if self.store().network(&spec.name)?.is_some() {
             return Err(NetError::NetworkExists(spec.name.clone()));

@@ -2,7 +2,10 @@
 //! bound, checked before anything is created so that a refused `attach` changes nothing.
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::os::fd::OwnedFd;
+
+use socket2::{Domain, Socket, Type};
 
 use crate::firewall::PortRule;
 use crate::publish::{PortMapping, Proto};
@@ -71,8 +74,35 @@ fn bind(proto: Proto, addr: SocketAddr) -> std::io::Result<u16> {
     .map(|a| a.port())
 }
 
-/// Checks one candidate port against records and the host.
-fn check(taken: &[Taken], proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<(), NetError> {
+/// A socket bound to a published host port for as long as the container publishes it, so a
+/// host program that starts later fails to bind the port instead of silently losing its local
+/// traffic to the container (docker holds its ports the same way). TCP sockets are bound
+/// without `SO_REUSEADDR` and never listen: no other socket can bind the port, whatever its
+/// options, and none of the DNATed traffic (rewritten before any socket lookup) reaches it.
+#[derive(Debug)]
+pub(crate) struct Hold(#[allow(dead_code)] OwnedFd);
+
+fn hold(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> std::io::Result<Hold> {
+    let addr = SocketAddrV4::new(ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
+    match proto {
+        Proto::Tcp => {
+            // socket2 opens it close-on-exec and sets no SO_REUSEADDR (std's TcpListener
+            // would, and would listen).
+            let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+            sock.bind(&addr.into())?;
+            Ok(Hold(sock.into()))
+        }
+        Proto::Udp => Ok(Hold(UdpSocket::bind(addr)?.into())),
+    }
+}
+
+/// Checks one candidate port against records and the host, and holds it.
+fn check(
+    taken: &[Taken],
+    proto: Proto,
+    ip: Option<Ipv4Addr>,
+    port: u16,
+) -> Result<Hold, NetError> {
     if let Some(t) = taken
         .iter()
         .find(|t| t.proto == proto && t.port == port && clash(t.host_ip, ip))
@@ -86,17 +116,24 @@ fn check(taken: &[Taken], proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Resu
     if !host_free(proto, ip, port)? {
         return Err(NetError::PortInUseOnHost { port, proto });
     }
-    Ok(())
+    hold(proto, ip, port).map_err(|e| match e.kind() {
+        ErrorKind::AddrInUse => NetError::PortInUseOnHost { port, proto },
+        _ => NetError::io(format!("hold host port {port}/{proto}"), e),
+    })
 }
 
 /// Picks a port the kernel considers free (its ephemeral range) that no record holds.
-fn random(taken: &[Taken], proto: Proto, ip: Option<Ipv4Addr>) -> Result<u16, NetError> {
+fn random(
+    taken: &[Taken],
+    proto: Proto,
+    ip: Option<Ipv4Addr>,
+) -> Result<(u16, Hold), NetError> {
     let addr = SocketAddr::new(IpAddr::V4(ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), 0);
     for _ in 0..64 {
         let port = bind(proto, addr)
             .map_err(|e| NetError::io(format!("pick a free host port for {proto}"), e))?;
-        if check(taken, proto, ip, port).is_ok() {
-            return Ok(port);
+        if let Ok(held) = check(taken, proto, ip, port) {
+            return Ok((port, held));
         }
     }
     Err(NetError::NoFreePort {
@@ -105,28 +142,28 @@ fn random(taken: &[Taken], proto: Proto, ip: Option<Ipv4Addr>) -> Result<u16, Ne
 }
 
 /// Turns requested mappings into concrete ones (every `host_port` chosen), or fails on the
-/// first conflict. `taken` holds the ports of every other endpoint.
+/// first conflict. `taken` holds the ports of every other endpoint. The chosen ports come
+/// back held (see [`Hold`]): keep the holds as long as the ports are published.
 pub(crate) fn choose(
     requested: &[PortMapping],
     taken: &[Taken],
     me: &str,
-) -> Result<Vec<PortMapping>, NetError> {
+) -> Result<(Vec<PortMapping>, Vec<Hold>), NetError> {
     let mut taken = taken.to_vec();
     let mut out = Vec::new();
+    let mut holds = Vec::new();
     for m in requested {
         let ip = host_v4(m)?;
-        let port = match (m.host_port, m.host_port_end) {
+        let (port, held) = match (m.host_port, m.host_port_end) {
             (0, _) => random(&taken, m.proto, ip)?,
             (start, Some(end)) => (start..=end)
-                .find(|p| check(&taken, m.proto, ip, *p).is_ok())
+                .find_map(|p| check(&taken, m.proto, ip, p).ok().map(|h| (p, h)))
                 .ok_or_else(|| NetError::NoFreePort {
                     what: format!("{m}: every port in {start}-{end} is in use"),
                 })?,
-            (p, None) => {
-                check(&taken, m.proto, ip, p)?;
-                p
-            }
+            (p, None) => (p, check(&taken, m.proto, ip, p)?),
         };
+        holds.push(held);
         taken.push(Taken {
             proto: m.proto,
             host_ip: ip,
@@ -139,7 +176,7 @@ pub(crate) fn choose(
             ..*m
         });
     }
-    Ok(out)
+    Ok((out, holds))
 }
 
 /// The DNAT entries for an endpoint's (chosen) ports.
@@ -181,8 +218,16 @@ mod tests {
 
     #[test]
     fn random_and_host_checks() {
-        let chosen = choose(&parse_publish("127.0.0.1::80").unwrap(), &[], "me").unwrap();
+        let (chosen, holds) = choose(&parse_publish("127.0.0.1::80").unwrap(), &[], "me").unwrap();
         assert_ne!(chosen[0].host_port, 0);
+        assert_eq!(holds.len(), 1);
+        // The chosen port is held: the host cannot take it, even with SO_REUSEADDR (which
+        // std's TcpListener sets), until the hold goes.
+        let port = chosen[0].host_port;
+        let e = TcpListener::bind(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AddrInUse);
+        drop(holds);
+        TcpListener::bind(("127.0.0.1", port)).unwrap();
         let held = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
         let e = choose(&parse_publish(&format!("{port}:80")).unwrap(), &[], "me").unwrap_err();

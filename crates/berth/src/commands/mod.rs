@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let open = || -> anyhow::Result<Engine> {
         let mut config = EngineConfig::new(&cli.root);
         config.run_root = cli.run_root.clone();
-        net_settings(&mut config.net)?;
+        net_settings(&cli.root, &mut config.net)?;
         Engine::open(config).map_err(Into::into)
     };
     use ContainerCommand as C;
@@ -98,33 +98,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Networking settings from the environment: tests and side-by-side installs use their own
-/// bridge, subnets and nft table.
-fn net_settings(net: &mut berth_net::NetConfig) -> anyhow::Result<()> {
+/// Networking settings: the default root keeps the names users know (`berth0`, table
+/// `berth`); any other root gets its own (see `berth_net::NetSettings`). The environment may
+/// name them explicitly; the root records them, so its monitors need no environment.
+fn net_settings(root: &std::path::Path, net: &mut berth_net::NetSettings) -> anyhow::Result<()> {
+    if is_default_root(root) {
+        net.scope = berth_net::NetScope::Default;
+    }
     if let Ok(b) = std::env::var("BERTH_BRIDGE") {
-        net.bridge = b;
+        net.bridge = Some(b);
     }
     if let Ok(s) = std::env::var("BERTH_SUBNET") {
-        net.subnet = s
+        let subnet = s
             .parse()
             .map_err(|e| anyhow::anyhow!("BERTH_SUBNET={s}: {e}"))?;
     }
     if let Ok(s) = std::env::var("BERTH_NET_POOL") {
-        net.pool = s
+        let pool = s
             .parse()
             .map_err(|e| anyhow::anyhow!("BERTH_NET_POOL={s}: {e}"))?;
     }
     if let Ok(t) = std::env::var("BERTH_NFT_TABLE") {
-        net.table = t;
+        net.table = Some(t);
     }
     Ok(())
 }
 
+        net.subnet = Some(subnet);
 /// docker's prune prompt: true when the user answers yes.
 pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     use std::io::{BufRead, Write};
     eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stderr().flush()?;
+        net.pool = Some(pool);
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
@@ -132,6 +138,17 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
 
 /// Runs `f` for each name, printing each failure as docker does and going on; fails at the
 /// end if any did.
+/// Whether `root` is the machine's main root, `/var/lib/berth` (however it is spelled).
+fn is_default_root(root: &std::path::Path) -> bool {
+    // The default of `--root` (crates/berth/src/cli.rs).
+    let default = std::path::Path::new("/var/lib/berth");
+    root == default
+        || std::fs::canonicalize(root)
+            .ok()
+            .zip(std::fs::canonicalize(default).ok())
+            .is_some_and(|(a, b)| a == b)
+}
+
 pub fn for_each_name(
     names: &[String],
     mut f: impl FnMut(&str) -> anyhow::Result<()>,

@@ -31,6 +31,9 @@ pub fn test_images() -> PathBuf {
 /// A berth with its own root, removed when dropped.
 pub struct Berth {
     pub root: tempfile::TempDir,
+    /// Leave the network names to berth (a root of its own, as a second install would be)
+    /// instead of giving it the test's bridge, subnets and table through the environment.
+    pub own_net_names: bool,
 }
 
 pub struct Run {
@@ -66,6 +69,7 @@ impl Berth {
                 .prefix("berth-test-")
                 .tempdir()
                 .unwrap(),
+            own_net_names: false,
         }
     }
 
@@ -84,10 +88,21 @@ impl Berth {
         c.env("BERTH_RUNROOT", self.run_root());
         // Each test has its own bridge, subnets and nft table, so tests run side by side.
         let (bridge, table, subnet, pool) = self.net_names();
-        c.env("BERTH_BRIDGE", bridge)
-            .env("BERTH_NFT_TABLE", table)
-            .env("BERTH_SUBNET", subnet)
-            .env("BERTH_NET_POOL", pool);
+        if self.own_net_names {
+            for var in [
+                "BERTH_BRIDGE",
+                "BERTH_NFT_TABLE",
+                "BERTH_SUBNET",
+                "BERTH_NET_POOL",
+            ] {
+                c.env_remove(var);
+            }
+        } else {
+            c.env("BERTH_BRIDGE", bridge)
+                .env("BERTH_NFT_TABLE", table)
+                .env("BERTH_SUBNET", subnet)
+                .env("BERTH_NET_POOL", pool);
+        }
         c.stdin(Stdio::null());
         c
     }
@@ -219,10 +234,21 @@ impl Drop for Berth {
     fn drop(&mut self) {
         // Containers are the Sandbox's to remove; the test's own bridge and table go here.
         let (bridge, table, _, _) = self.net_names();
-        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &table])
-            .output();
+        let mut names = vec![(bridge, table)];
+        // What berth chose and recorded for itself (`own_net_names`).
+        if let Ok(text) = std::fs::read_to_string(self.root.path().join("net/config.json")) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let (Some(b), Some(t)) = (v["bridge"].as_str(), v["table"].as_str()) {
+                    names.push((b.to_string(), t.to_string()));
+                }
+            }
+        }
+        for (bridge, table) in names {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .output();
+        }
         if let Ok(rd) = std::fs::read_dir(self.root.path().join("net/netns")) {
             for e in rd.flatten() {
                 let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
@@ -284,6 +310,16 @@ impl Sandbox {
         Some(Self {
             berth: Berth::new(),
         })
+    }
+
+    /// A sandbox around `berth` (see [`Sandbox::new`]).
+    pub fn from(berth: Berth) -> Option<Self> {
+        if !is_root() {
+            eprintln!("SKIPPED (needs root): {}", test_name());
+            println!("SKIPPED (needs root): {}", test_name());
+            return None;
+        }
+        Some(Self { berth })
     }
 
     /// A sandbox with the busybox test image imported as `busybox:latest`.

@@ -440,12 +440,7 @@ impl Engine {
 
     /// An engine of its own on the same store, for another thread.
     fn sibling(&self) -> Result<Engine, EngineError> {
-        Engine::open(crate::EngineConfig {
-            root: self.store.root().to_path_buf(),
-            run_root: self.run_root.clone(),
-            exe: self.exe.clone(),
-            net: self.net_config.clone(),
-        })
+        Engine::open(self.config())
     }
 
     /// Builds stage `index` of the plan on the results of the stages it depends on. When it

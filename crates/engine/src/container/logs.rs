@@ -40,16 +40,8 @@ impl Engine {
             return Ok(());
         }
         let id = rec.id.clone();
-        let root = self.store.root().to_path_buf();
-        let run_root = self.run_root.clone();
-        let exe = self.exe.clone();
         // A second engine handle answers "still running?" while this one is borrowed.
-        let mut probe = Engine::open(crate::EngineConfig {
-            root,
-            run_root,
-            exe,
-            net: self.net_config.clone(),
-        })?;
+        let mut probe = Engine::open(self.config())?;
         reader
             .follow(
                 &filter,

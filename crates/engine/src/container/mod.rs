@@ -13,6 +13,7 @@
 //! RUNROOT/s/<short id>.sock        the monitor's attach socket (short: sun_path is 108 bytes)
 //! ```
 
+mod attach_client;
 mod bundle;
 mod commit;
 mod create;

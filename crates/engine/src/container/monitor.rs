@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::oci::{RuntimeError, Stdio};
 use berth_runtime::stdio::console::ConsoleSocket;
-use berth_runtime::stdio::frame::{self, ClientMsg, ClientReader};
+use berth_runtime::stdio::frame::{self, ClientMsg};
 use berth_runtime::stdio::jsonlog::{JsonLogOptions, JsonLogWriter, LogStream};
 use berth_runtime::stdio::pty;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -25,6 +25,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::attach_client::Client;
 use super::{now_nanos, ContainerConfig};
 use crate::{Engine, EngineError};
 
@@ -33,11 +34,6 @@ use crate::{Engine, EngineError};
 pub struct MonitorOptions {
     /// Wait for the first attach before starting (a foreground `run`/`start -a`).
     pub wait_attach: bool,
-}
-
-struct Client {
-    stream: UnixStream,
-    reader: ClientReader<UnixStream>,
 }
 
 /// The result of one run of the container.
@@ -380,8 +376,13 @@ fn run_once(
     if let Err(e) = record_exit(engine, id, code, oom_killed, "", state) {
         tracing::error!(container_id = id, error = %e, "cannot record the exit");
     }
+    // A client that reads gets the rest of its output and the exit; one that does not is
+    // given a few seconds, not the monitor.
+    let deadline = Instant::now() + Duration::from_secs(5);
     for c in &mut clients {
-        let _ = frame::write_exit(&mut c.stream, code as i32);
+        if c.send_exit(code as i32) {
+            c.drain(deadline);
+        }
     }
     Ok(Exit { restart })
 }
@@ -403,8 +404,7 @@ fn accept_timeout(listener: &UnixListener, timeout: Duration) -> Option<Client> 
 }
 
 fn client(stream: UnixStream) -> Option<Client> {
-    let reader = ClientReader::new(stream.try_clone().ok()?);
-    Some(Client { stream, reader })
+    Client::new(stream)
 }
 
 /// Copies output until the container's init exits and its streams drain; returns how it
@@ -445,7 +445,11 @@ fn event_loop(
         let listen_idx = fds.len() - 1;
         let first_client = fds.len();
         for c in clients.iter() {
-            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+            let mut events = PollFlags::POLLIN;
+            if c.has_queued() {
+                events |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(c.stream.as_fd(), events));
         }
         // While the container runs, wake every 10 s for housekeeping (`tick`).
         let timeout = if exited.is_some() {
@@ -467,8 +471,8 @@ fn event_loop(
         let err_ready = err_idx.is_some_and(|i| ready(i, &fds));
         let sig_ready = ready(sig_idx, &fds);
         let listen_ready = ready(listen_idx, &fds);
-        let client_ready: Vec<bool> = (0..clients.len())
-            .map(|i| ready(first_client + i, &fds))
+        let client_ready: Vec<PollFlags> = (0..clients.len())
+            .map(|i| fds[first_client + i].revents().unwrap_or(PollFlags::empty()))
             .collect();
         drop(fds);
 
@@ -501,8 +505,12 @@ fn event_loop(
             }
         }
         let mut gone = Vec::new();
-        for (i, is_ready) in client_ready.into_iter().enumerate() {
-            if !is_ready {
+        for (i, revents) in client_ready.into_iter().enumerate() {
+            if revents.contains(PollFlags::POLLOUT) && !clients[i].flush() {
+                gone.push(i);
+                continue;
+            }
+            if !revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 continue;
             }
             match clients[i].reader.next() {
@@ -574,8 +582,8 @@ fn pump(
                 tracing::warn!(error = %e, "json log write");
             }
             // The attach stream is always framed (a tty's output as stdout), so that the
-            // exit frame can follow it.
-            clients.retain_mut(|c| frame::write_frame(&mut c.stream, kind, data).is_ok());
+            // exit frame can follow it. Queued, never blocking: see `attach_client`.
+            clients.retain_mut(|c| c.send_frame(kind, data));
         }
         Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
         Err(_) => *stream = None,

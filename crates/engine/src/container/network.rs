@@ -95,7 +95,8 @@ impl Engine {
     /// The network layer, opened on first use (opening checks bridges and the firewall).
     pub fn network(&mut self) -> Result<&mut Network, EngineError> {
         if self.net.is_none() {
-            let net = Network::open(self.net_config.clone()).map_err(net_err)?;
+            let config = self.net_settings.resolve().map_err(net_err)?;
+            let net = Network::open(config).map_err(net_err)?;
             self.net = Some(net);
         }
         self.net

@@ -68,6 +68,16 @@ impl Engine {
         if mode == StartMode::WaitAttach {
             cmd.arg("--wait-attach");
         }
+        // The monitor reads the root's recorded configuration, not the caller's environment
+        // (a monitor started by `berth serve` or after a restart has none of it).
+        for var in [
+            "BERTH_BRIDGE",
+            "BERTH_SUBNET",
+            "BERTH_NET_POOL",
+            "BERTH_NFT_TABLE",
+        ] {
+            cmd.env_remove(var);
+        }
         cmd.env("BERTH_ROOT", self.store.root())
             .env("BERTH_RUNROOT", &self.run_root)
             .stdin(Stdio::null())
