@@ -205,3 +205,43 @@ fn cp_export_and_diff_never_follow_a_racing_symlink_out_of_the_root() {
         assert_eq!(got, format!("payload {i}\n"), "copy in #{i}");
     }
 }
+
+#[test]
+fn cp_out_keeps_links_inside_the_destination_and_dir_slash_must_be_a_dir() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "links",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /d && echo x > /d/a && ln /d/a /d/b && ln -s / /d/up && touch /ready; sleep 100",
+    ]);
+    assert!(common::wait_for(Duration::from_secs(10), || b
+        .run(&["exec", "links", "test", "-e", "/ready"])
+        .code
+        == 0));
+    let host = tempfile::tempdir().unwrap();
+    let out = host.path().join("out");
+    b.ok(&["cp", "links:/d", out.to_str().unwrap()]);
+    use std::os::unix::fs::MetadataExt;
+    let (a, bb) = (
+        std::fs::metadata(out.join("a")).unwrap(),
+        std::fs::metadata(out.join("b")).unwrap(),
+    );
+    assert_eq!(std::fs::read_to_string(out.join("b")).unwrap(), "x\n");
+    assert_eq!(a.ino(), bb.ino(), "the hard link is kept, inside the copy");
+    assert_eq!(std::fs::read_link(out.join("up")).unwrap(), Path::new("/"));
+
+    // A destination that says "directory" must be one (docker cp): no file named `nodir`.
+    let file = host.path().join("f");
+    std::fs::write(&file, "f").unwrap();
+    let r = b.run(&["cp", file.to_str().unwrap(), "links:/nodir/"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert_ne!(b.run(&["exec", "links", "test", "-e", "/nodir"]).code, 0);
+}

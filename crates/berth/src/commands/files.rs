@@ -157,29 +157,73 @@ fn extract_on_host(tar_file: std::fs::File, src: &str, dest: &Path) -> anyhow::R
         )
     };
     let name = file_name(src);
+    let base = dir
+        .canonicalize()
+        .with_context(|| format!("cp: {}", dir.display()))?;
     let mut ar = tar::Archive::new(tar_file);
     ar.set_preserve_permissions(true);
     ar.set_overwrite(true);
     for e in ar.entries()? {
         let mut e = e?;
         let path = e.path()?.into_owned();
-        let rel = match (&rename, path.strip_prefix(&name)) {
-            (Some(new), Ok(rest)) if rest.as_os_str().is_empty() => Path::new(new).to_path_buf(),
-            (Some(new), Ok(rest)) => Path::new(new).join(rest),
-            _ => path.clone(),
-        };
-        if rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            anyhow::bail!("cp: refusing the archive entry {}", path.display());
-        }
+        let rel = renamed(&path, &name, rename.as_deref())?;
         let target = dir.join(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
+            inside(&base, parent, &path)?;
+        }
+        if e.header().entry_type().is_hard_link() {
+            // Relative to the archive's root, as our own walk wrote it: tar's unpack would
+            // take it relative to our working directory.
+            let Some(link) = e.link_name()? else {
+                anyhow::bail!("cp: the archive entry {} links nothing", path.display());
+            };
+            let src = dir.join(renamed(&link, &name, rename.as_deref())?);
+            if let Some(parent) = src.parent() {
+                inside(&base, parent, &path)?;
+            }
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&target)?;
+            }
+            std::fs::hard_link(&src, &target)
+                .map_err(|err| anyhow::anyhow!("cp: {}: {err}", rel.display()))?;
+            continue;
         }
         e.unpack(&target)
             .map_err(|err| anyhow::anyhow!("cp: {}: {err}", rel.display()))?;
+    }
+    Ok(())
+}
+
+/// An archive path below the destination: the copy's own name (its first component)
+/// replaced by `rename`; only plain components.
+fn renamed(path: &Path, name: &str, rename: Option<&str>) -> anyhow::Result<std::path::PathBuf> {
+    let rel = match (rename, path.strip_prefix(name)) {
+        (Some(new), Ok(rest)) if rest.as_os_str().is_empty() => Path::new(new).to_path_buf(),
+        (Some(new), Ok(rest)) => Path::new(new).join(rest),
+        _ => path.to_path_buf(),
+    };
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        anyhow::bail!("cp: refusing the archive entry {}", path.display());
+    }
+    Ok(rel)
+}
+
+/// Refuses an entry whose directory, once symlinks (made by earlier entries) are resolved,
+/// is not below the destination `base`.
+fn inside(base: &Path, dir: &Path, entry: &Path) -> anyhow::Result<()> {
+    let real = dir
+        .canonicalize()
+        .with_context(|| format!("cp: {}", dir.display()))?;
+    if !real.starts_with(base) {
+        anyhow::bail!(
+            "cp: refusing the archive entry {}: it leads out of {}",
+            entry.display(),
+            base.display()
+        );
     }
     Ok(())
 }
