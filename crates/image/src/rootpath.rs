@@ -1,7 +1,10 @@
 //! Paths inside a root filesystem, resolved the way a process chrooted into it would see
 //! them: symlinks are followed, an absolute target restarts from the root and `..` never
-//! climbs above it. For `cp` into and out of containers, `COPY --from` an image and COPY
-//! sources in a build context, whose symlinks must never lead out of their tree.
+//! climbs above it. For trees that nothing changes while we walk them (a container's root
+//! before it starts, COPY sources in a build context), whose symlinks must never lead out of
+//! their tree. Each step is a separate lookup by path: a running container could swap a
+//! directory for a symlink between two of them, so its root is reached with
+//! [`crate::rootfd::Root`] instead.
 
 use std::path::Path;
 
