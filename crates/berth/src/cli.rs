@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod everyday;
+pub use everyday::*;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
@@ -131,6 +134,12 @@ pub enum Command {
     /// Run a container's monitor (started by berth itself)
     #[command(hide = true)]
     Monitor(MonitorArgs),
+    /// Show the berth version information
+    Version(VersionArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(CompletionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +310,12 @@ pub struct RunArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub quiet: bool,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(
         required = true,
@@ -869,6 +884,10 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Verify every blob's digest and every reference between records
     Check,
+    /// Display system-wide information
+    Info(InfoArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
 }
 
 #[derive(Debug, Args)]

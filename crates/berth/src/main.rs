@@ -7,6 +7,8 @@ mod init;
 mod live;
 mod output;
 mod parse;
+mod password;
+mod privilege;
 mod units;
 
 use std::process::ExitCode;
@@ -63,6 +65,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if privilege::needs_root(&args.command) {
+        if let Err(e) = privilege::check(&args.root, &args.run_root) {
+            eprintln!("Error: {e}");
+            return ExitCode::from(privilege::exit_code(&args.command));
+        }
+    }
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -83,7 +91,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes, `: `-separated, each cause once: many errors already name their
 /// cause in their own text (`read X: No such file or directory`).
-fn message(e: &anyhow::Error) -> String {
+pub(crate) fn message(e: &anyhow::Error) -> String {
     let mut msg = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

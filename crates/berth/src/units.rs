@@ -18,6 +18,19 @@ pub fn human_size_precision(bytes: u64, precision: i32) -> String {
     format!("{}{}", go_precision(size, precision), UNITS[i])
 }
 
+/// `units.BytesSize`: binary units, four significant digits ("15.33GiB", as `docker info`'s
+/// Total Memory).
+pub fn bytes_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut size = bytes as f64;
+    let mut i = 0;
+    while size >= 1024.0 && i < UNITS.len() - 1 {
+        size /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", go_precision(size, 4), UNITS[i])
+}
+
 /// Go's `%.*g` with `precision` significant digits, without exponent for the sizes we meet.
 fn go_precision(v: f64, precision: i32) -> String {
     if v == 0.0 {
@@ -66,6 +79,19 @@ pub fn since(rfc3339: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_sizes_match_docker() {
+        for (n, want) in [
+            (0, "0B"),
+            (1023, "1023B"),
+            (1024, "1KiB"),
+            (16_458_416_128, "15.33GiB"),
+            (4_125_069_312, "3.842GiB"),
+        ] {
+            assert_eq!(bytes_size(n), want, "{n}");
+        }
+    }
 
     #[test]
     fn sizes_match_docker() {

@@ -272,7 +272,8 @@ fn exit_codes_follow_docker() {
     let r = b.run(&["run", "--memory", "lots", "busybox", "true"]);
     assert_eq!(r.code, 125, "a bad flag value: {}", r.stderr);
 
-    let r = b.run(&["run", "no-such-image"]);
+    // `--pull never`: the image is not looked for in a registry (run pulls a missing one).
+    let r = b.run(&["run", "--pull", "never", "no-such-image"]);
     assert_eq!(r.code, 125, "unknown image: {}", r.stderr);
     assert!(
         r.stderr.to_lowercase().contains("no such image"),

@@ -1,13 +1,15 @@
 //! `pull`, `push`, `login`, `logout`, `registry serve|gc`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, IsTerminal, Stdout, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use berth_engine::Engine;
 use berth_image::Digest;
 use berth_registry::client::Event;
+
+use berth_image::Reference;
 
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryCommand};
 use crate::live::{progress_bar, time_left, Live};
@@ -22,10 +24,39 @@ enum Verb {
 /// A layer's short ID and what it is doing (`transfer`, `extract`).
 type Phase = (String, &'static str);
 
-/// The progress of a pull or push: docker's plain lines (one per layer and state) when stdout
-/// is not a terminal, its live per-layer bars when it is.
+/// Where a pull reports: `berth pull` on stdout; `run` and `create` on stderr, since their
+/// stdout is the container's (as docker's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Stdout,
+    Stderr,
+}
+
+impl Report {
+    fn writer(self) -> (Box<dyn Write + Send>, bool) {
+        match self {
+            Report::Stdout => (Box::new(std::io::stdout()), std::io::stdout().is_terminal()),
+            Report::Stderr => (Box::new(std::io::stderr()), std::io::stderr().is_terminal()),
+        }
+    }
+
+    fn write(self, text: &str) -> anyhow::Result<()> {
+        match self {
+            Report::Stdout => write_out(text),
+            Report::Stderr => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(text.as_bytes())?;
+                err.flush()?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The progress of a pull or push: docker's plain lines (one per layer and state) when its
+/// output is not a terminal, its live per-layer bars when it is.
 struct Progress {
-    live: Live<Stdout>,
+    live: Live<Box<dyn Write + Send>>,
     quiet: bool,
     verb: Verb,
     /// When each (layer, phase) started, and the bytes it had then, for the time left.
@@ -36,9 +67,13 @@ struct Progress {
 
 impl Progress {
     fn new(quiet: bool, verb: Verb) -> Self {
-        let tty = std::io::stdout().is_terminal();
+        Self::to(Report::Stdout, quiet, verb)
+    }
+
+    fn to(report: Report, quiet: bool, verb: Verb) -> Self {
+        let (out, tty) = report.writer();
         Progress {
-            live: Live::new(std::io::stdout(), tty),
+            live: Live::new(out, tty),
             quiet,
             verb,
             starts: Mutex::new(HashMap::new()),
@@ -210,26 +245,51 @@ pub fn pull(engine: &mut Engine, a: PullArgs) -> anyhow::Result<()> {
     if a.all_tags {
         return pull_all_tags(engine, &a);
     }
-    let reference = berth_image::Reference::parse(&a.name)?.with_default_tag();
-    if !a.quiet {
-        write_out(&format!(
+    let reference = pull_reporting(
+        engine,
+        &a.name,
+        a.platform.as_deref(),
+        a.quiet,
+        Report::Stdout,
+    )?;
+    write_out(&format!("{reference}\n"))
+}
+
+/// Pulls `name` with docker's report on `report` (the header, the layers, the digest and
+/// the status; not `pull`'s final reference line); returns the reference pulled.
+pub fn pull_reporting(
+    engine: &mut Engine,
+    name: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    report: Report,
+) -> anyhow::Result<Reference> {
+    let reference = Reference::parse(name)?.with_default_tag();
+    if !quiet {
+        report.write(&format!(
             "{}: Pulling from {}\n",
             reference.tag().unwrap_or("latest"),
             reference.path()
         ))?;
     }
-    let progress = Progress::new(a.quiet, Verb::Pull);
-    let (_, repo_digest) =
-        engine.pull(a.name.as_str(), a.platform.as_deref(), &|e| progress.on(e))?;
+    // docker says whether the tag moved: compare what it named before and after.
+    let before = engine.resolve_image(&reference.to_string()).ok();
+    let progress = Progress::to(report, quiet, Verb::Pull);
+    let (id, repo_digest) = engine.pull(name, platform, &|e| progress.on(e))?;
     progress.succeeded();
-    if a.quiet {
-        return write_out(&format!("{reference}\n"));
+    if !quiet {
+        let digest = repo_digest.rsplit('@').next().unwrap_or_default();
+        let status = if before.as_ref() == Some(&id) {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        report.write(&format!(
+            "Digest: {digest}\nStatus: {status} {}\n",
+            reference.familiar()
+        ))?;
     }
-    let digest = repo_digest.rsplit('@').next().unwrap_or_default();
-    write_out(&format!(
-        "Digest: {digest}\nStatus: Downloaded newer image for {}\n{reference}\n",
-        reference.familiar()
-    ))
+    Ok(reference)
 }
 
 /// `pull --all-tags REPO`: every tag the registry has, one after the other, as docker prints it.
@@ -327,6 +387,15 @@ pub fn login(engine: &Engine, a: LoginArgs) -> anyhow::Result<()> {
     } else if let Some(p) = a.password {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
         p
+    } else if std::io::stdin().is_terminal() {
+        match crate::password::prompt("Password: ") {
+            Ok(p) => p,
+            // The shell's convention for Ctrl-C, with the terminal already put back.
+            Err(crate::password::PromptError::Interrupted) => {
+                return Err(crate::Exit::code(130).into())
+            }
+            Err(e) => anyhow::bail!("login: {e}"),
+        }
     } else {
         anyhow::bail!("login: give the password with --password-stdin (or -p)");
     };

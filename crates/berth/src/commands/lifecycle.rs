@@ -71,22 +71,15 @@ pub fn prune(engine: &mut Engine, args: ContainerPruneArgs) -> anyhow::Result<()
     if !args.force && !super::confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(());
     }
-    let stopped = engine.containers(true, &Default::default())?;
+    let report = engine.prune_containers()?;
+    let freed = report.reclaimed;
     let mut out = String::new();
-    let mut freed = 0u64;
-    for c in stopped
-        .iter()
-        .filter(|c| matches!(c.record.state.as_str(), "exited" | "created" | "dead"))
-    {
-        freed += engine.container_size(&c.record.id).unwrap_or(0);
-        engine.remove_container(&c.record.id, false, false)?;
-        if out.is_empty() {
-            out.push_str("Deleted Containers:\n");
+    if !report.removed.is_empty() {
+        out.push_str("Deleted Containers:\n");
+        for id in &report.removed {
+            out.push_str(id);
+            out.push('\n');
         }
-        out.push_str(&c.record.id);
-        out.push('\n');
-    }
-    if !out.is_empty() {
         out.push('\n');
     }
     out.push_str(&format!("Total reclaimed space: {}\n", human_size(freed)));

@@ -1,6 +1,7 @@
 //! One file per verb; `run` dispatches.
 
 mod build;
+mod completion;
 mod distribution;
 mod exec;
 mod files;
@@ -22,6 +23,7 @@ mod save;
 mod start;
 mod system;
 mod tag;
+mod version;
 mod volume;
 
 use berth_engine::{Engine, EngineConfig};
@@ -53,6 +55,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Prune(a)) => prune::run(&mut open()?, a),
         Command::System(SystemCommand::Df(a)) => system::df(&mut open()?, a),
         Command::System(SystemCommand::Check) => system::check(&mut open()?),
+        Command::System(SystemCommand::Prune(a)) => system::prune(&mut open()?, a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            version::info(&mut open()?, a)
+        }
+        Command::Version(a) => {
+            version::version(a, crate::privilege::check(&cli.root, &cli.run_root))
+        }
+        Command::Completion(a) => completion::run(a),
         Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
         Command::Build(a) => build::run(&mut open()?, a),
         Command::Init(a) => crate::init::run(a),

@@ -157,16 +157,13 @@ fn prune(engine: &mut Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut out = String::new();
-    let nets = engine.network()?.networks()?;
-    for n in nets
-        .iter()
-        .filter(|n| !n.predefined && n.containers.is_empty())
-    {
-        engine.network()?.remove_network(&n.name)?;
-        if out.is_empty() {
-            out.push_str("Deleted Networks:\n");
+    let removed = engine.prune_networks()?;
+    if !removed.is_empty() {
+        out.push_str("Deleted Networks:\n");
+        for name in removed {
+            out.push_str(&name);
+            out.push('\n');
         }
-        out.push_str(&format!("{}\n", n.name));
     }
     write_out(&out)
 }

@@ -6,7 +6,8 @@ use berth_engine::container::{Attach, CreateOptions, StartMode};
 use berth_engine::{Engine, EngineError};
 use berth_runtime::spec::ContainerSpec;
 
-use crate::cli::RunArgs;
+use super::distribution::{pull_reporting, Report};
+use crate::cli::{PullPolicy, RunArgs};
 use crate::output::write_out;
 use crate::parse;
 use crate::Exit;
@@ -135,11 +136,46 @@ fn run_error(e: EngineError) -> anyhow::Error {
     .into()
 }
 
+/// Makes sure the image is here as `--pull` says: pulled when missing (saying so, as docker
+/// does), pulled always, or never. A failure is docker's exit 125.
+fn ensure_image(engine: &mut Engine, args: &RunArgs, image: &str) -> anyhow::Result<()> {
+    let failed = |e: anyhow::Error| Exit {
+        code: 125,
+        message: Some(crate::message(&e)),
+    };
+    if args.pull != PullPolicy::Always {
+        match engine.resolve_image(image) {
+            Ok(_) => return Ok(()),
+            Err(EngineError::ImageNotFound(_)) => {}
+            Err(e) => return Err(run_error(e)),
+        }
+        let familiar = berth_image::Reference::parse(image)
+            .map(|r| r.with_default_tag().familiar())
+            .unwrap_or_else(|_| image.to_string());
+        if args.pull == PullPolicy::Never {
+            return Err(failed(anyhow::anyhow!("No such image: {familiar}")).into());
+        }
+        if !args.quiet {
+            eprintln!("Unable to find image '{familiar}' locally");
+        }
+    }
+    pull_reporting(
+        engine,
+        image,
+        args.platform.as_deref(),
+        args.quiet,
+        Report::Stderr,
+    )
+    .map_err(failed)?;
+    Ok(())
+}
+
 pub fn create(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
     let opts = create_options(&args).map_err(|e| Exit {
         code: 125,
         message: Some(format!("{e:#}")),
     })?;
+    ensure_image(engine, &args, &opts.image)?;
     let id = engine.create_container(opts).map_err(run_error)?;
     write_out(&format!("{id}\n"))
 }
@@ -149,6 +185,7 @@ pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
         code: 125,
         message: Some(format!("{e:#}")),
     })?;
+    ensure_image(engine, &args, &opts.image)?;
     let id = engine.create_container(opts).map_err(run_error)?;
     let mode = if args.detach {
         StartMode::Detached

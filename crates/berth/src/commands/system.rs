@@ -1,9 +1,11 @@
-//! `berth system df` and `berth system check`.
+//! `berth system df`, `berth system check` and `berth system prune`.
 
+use berth_engine::image::RemoveEvent;
+use berth_engine::system::SystemPruneOptions;
 use berth_engine::Engine;
 use serde_json::json;
 
-use crate::cli::DfArgs;
+use crate::cli::{DfArgs, SystemPruneArgs};
 use crate::output::{print_list, write_out};
 use crate::units::human_size;
 
@@ -100,5 +102,95 @@ pub fn check(engine: &mut Engine) -> anyhow::Result<()> {
             message: Some(format!("the store has {} problem(s)", r.problems.len())),
         }
         .into())
+    }
+}
+
+/// docker's warning for `system prune`, one line per kind it will remove.
+fn prune_warning(a: &SystemPruneArgs) -> String {
+    let mut kinds = vec!["all stopped containers"];
+    if a.volumes {
+        kinds.push("all anonymous volumes not used by at least one container");
+    }
+    kinds.push("all networks not used by at least one container");
+    kinds.push(if a.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    });
+    kinds.push(if a.all {
+        "all build cache"
+    } else {
+        "all dangling build cache"
+    });
+    let mut text = String::from("WARNING! This will remove:\n");
+    for k in kinds {
+        text.push_str(&format!("  - {k}\n"));
+    }
+    text
+}
+
+/// `berth system prune [-a] [--volumes] [-f]`.
+pub fn prune(engine: &mut Engine, a: SystemPruneArgs) -> anyhow::Result<()> {
+    if !a.force && !super::confirm(&prune_warning(&a))? {
+        return Ok(());
+    }
+    let r = engine.system_prune(SystemPruneOptions {
+        all: a.all,
+        volumes: a.volumes,
+    })?;
+    let mut out = String::new();
+    let mut section = |title: &str, items: &[String]| {
+        if !items.is_empty() {
+            out.push_str(&format!("{title}:\n"));
+            for i in items {
+                out.push_str(&format!("{i}\n"));
+            }
+            out.push('\n');
+        }
+    };
+    section("Deleted Containers", &r.containers.removed);
+    section("Deleted Volumes", &r.volumes);
+    section("Deleted Networks", &r.networks);
+    let images: Vec<String> = r
+        .images
+        .events
+        .iter()
+        .map(|e| match e {
+            RemoveEvent::Untagged(n) => format!("untagged: {n}"),
+            RemoveEvent::Deleted(d) => format!("deleted: {d}"),
+        })
+        .collect();
+    section("Deleted Images", &images);
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(r.reclaimed)
+    ));
+    write_out(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prune_warning_lists_what_docker_lists() {
+        let a = SystemPruneArgs {
+            all: false,
+            force: false,
+            volumes: false,
+        };
+        assert_eq!(
+            prune_warning(&a),
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n  - all dangling build cache\n"
+        );
+        let a = SystemPruneArgs {
+            all: true,
+            force: false,
+            volumes: true,
+        };
+        let w = prune_warning(&a);
+        assert!(w.contains("  - all anonymous volumes not used by at least one container\n"));
+        assert!(w.contains("  - all images without at least one container associated to them\n"));
+        assert!(w.ends_with("  - all build cache\n"));
     }
 }
