@@ -180,6 +180,7 @@ impl Engine {
             Ok::<_, EngineError>(())
         })?;
         self.sync_layout_index()?;
+        self.emit_image_ref(crate::events::Action::Pull, &reference);
         Ok((image.id, repo_digest))
     }
 
@@ -253,6 +254,7 @@ impl Engine {
         self.store
             .meta
             .write(|tx| tx.add_repo_digest(&repo_digest, &id))?;
+        self.emit_image_ref(crate::events::Action::Push, &reference);
         Ok(digest)
     }
 

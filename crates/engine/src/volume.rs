@@ -7,6 +7,7 @@ use berth_runtime::spec::MountKind;
 use rand::RngCore;
 
 use crate::container::ContainerConfig;
+use crate::events::Action;
 use crate::{Engine, EngineError};
 
 /// One volume, for `volume ls` and `volume inspect`.
@@ -53,10 +54,14 @@ impl Engine {
         };
         let dir = self.volumes_dir().join(&name);
         let data = dir.join("_data");
+        let existed = data.is_dir();
         std::fs::create_dir_all(&data)
             .map_err(|e| EngineError::io(format!("create volume {name}"), e))?;
         if anonymous {
             let _ = std::fs::write(dir.join(ANONYMOUS_MARK), "");
+        }
+        if !existed {
+            self.emit_volume(Action::Create, &name);
         }
         Ok((name, data))
     }
@@ -125,7 +130,9 @@ impl Engine {
         }
         let dir = self.volumes_dir().join(name);
         std::fs::remove_dir_all(&dir)
-            .map_err(|e| EngineError::io(format!("remove volume {name}"), e))
+            .map_err(|e| EngineError::io(format!("remove volume {name}"), e))?;
+        self.emit_volume(Action::Destroy, name);
+        Ok(())
     }
 
     /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
@@ -152,8 +159,12 @@ impl Engine {
         {
             let data = PathBuf::from(&m.source);
             let Some(dir) = data.parent() else { continue };
-            if dir.join(ANONYMOUS_MARK).exists() && dir.starts_with(self.volumes_dir()) {
-                let _ = std::fs::remove_dir_all(dir);
+            if dir.join(ANONYMOUS_MARK).exists()
+                && dir.starts_with(self.volumes_dir())
+                && std::fs::remove_dir_all(dir).is_ok()
+            {
+                let name = dir.file_name().unwrap_or_default().to_string_lossy();
+                self.emit_volume(Action::Destroy, &name);
             }
         }
     }

@@ -172,6 +172,7 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&paths.dir);
             return Err(e);
         }
+        self.emit_container(&rec, crate::events::Action::Create, &[]);
         Ok(id)
     }
 }

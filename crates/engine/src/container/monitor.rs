@@ -327,6 +327,7 @@ fn run_once(
             Ok::<_, EngineError>(())
         })
         .map_err(fail)?;
+    engine.emit_container_id(id, crate::events::Action::Start, &[]);
     if let Some(r) = report.take() {
         let _ = writeln!(r, "started");
         let _ = r.flush();
@@ -376,6 +377,7 @@ fn run_once(
     if let Err(e) = record_exit(engine, id, code, oom_killed, "", state) {
         tracing::error!(container_id = id, error = %e, "cannot record the exit");
     }
+    engine.emit_exit(id, code);
     // A client that reads gets the rest of its output and the exit; one that does not is
     // given a few seconds, not the monitor.
     let deadline = Instant::now() + Duration::from_secs(5);

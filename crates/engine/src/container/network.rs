@@ -171,6 +171,7 @@ impl Engine {
                     ports: att.ports.clone(),
                 };
                 self.refresh_peer_hosts(&id);
+                self.emit_network(crate::events::Action::Connect, name, Some(&id));
                 Ok(NetSetup {
                     netns: Some(netns),
                     hosts: Some(hosts),
@@ -185,6 +186,7 @@ impl Engine {
         if !matches!(config.network, NetworkMode::Bridge(_)) {
             return;
         }
+        let attached = self.attached_networks(id);
         match self.network() {
             Ok(net) => {
                 if let Err(errs) = net.detach(id) {
@@ -197,6 +199,7 @@ impl Engine {
             Err(e) => tracing::warn!(container_id = id, error = %e, "network teardown"),
         }
         self.refresh_peer_hosts(id);
+        self.emit_disconnects(id, &attached);
     }
 
     /// Rewrites the /etc/hosts of the other containers on the same networks (in place: their
@@ -319,6 +322,7 @@ impl Engine {
         let hosts = self.network()?.hosts_for(&rec.id).map_err(net_err)?;
         let _ = berth_net::write_in_place(&self.container_paths(&rec.id).dir.join("hosts"), &hosts);
         self.refresh_peer_hosts(&rec.id);
+        self.emit_network(crate::events::Action::Connect, network, Some(&rec.id));
         Ok(())
     }
 
@@ -338,6 +342,7 @@ impl Engine {
             .collect();
         self.save_net(&rec.id, &nets)?;
         self.refresh_peer_hosts("");
+        self.emit_network(crate::events::Action::Disconnect, network, Some(&rec.id));
         Ok(())
     }
 

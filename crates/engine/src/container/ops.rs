@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::events::Action;
 use crate::{Engine, EngineError};
 
 /// One sample of `stats`.
@@ -71,8 +72,14 @@ impl Engine {
                 .ok_or_else(|| EngineError::ContainerNotFound(name.to_string()))?;
             r.name = new.to_string();
             tx.update_container(&r)?;
-            Ok(())
-        })
+            Ok::<_, EngineError>(())
+        })?;
+        self.emit_container_id(
+            &rec.id,
+            Action::Rename,
+            &[("oldName", format!("/{}", rec.name))],
+        );
+        Ok(())
     }
 
     /// `pause` / `unpause`.
@@ -103,6 +110,12 @@ impl Engine {
             }
             Ok::<_, EngineError>(())
         })?;
+        let action = if pause {
+            Action::Pause
+        } else {
+            Action::Unpause
+        };
+        self.emit_container(&rec, action, &[]);
         Ok(rec.id)
     }
 

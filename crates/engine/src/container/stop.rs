@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use berth_store::ContainerRecord;
 
 use super::ContainerConfig;
+use crate::events::Action;
 use crate::{Engine, EngineError};
 
 /// Whether process `pid` exists and is not a zombie.
@@ -72,6 +73,7 @@ impl Engine {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid as i32), sig).map_err(
                 |e| EngineError::io(format!("signal container {}", &rec.id[..12]), e.into()),
             )?;
+            self.emit_container(rec, Action::Kill, &[("signal", (sig as i32).to_string())]);
         }
         Ok(())
     }
@@ -113,6 +115,7 @@ impl Engine {
             wait_gone(rec.pid, Duration::from_secs(10));
         }
         self.wait_monitor(&rec, Duration::from_secs(10));
+        self.emit_container_id(&rec.id, Action::Stop, &[]);
         Ok(rec.id)
     }
 
@@ -200,6 +203,7 @@ impl Engine {
             }
         }
         self.store.meta.write(|tx| tx.delete_container(&rec.id))?;
+        self.emit_container(rec, Action::Destroy, &[]);
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
@@ -230,6 +234,8 @@ impl Engine {
         timeout: Option<u32>,
     ) -> Result<String, EngineError> {
         let id = self.stop_container(name, timeout)?;
-        self.start_container(&id, super::StartMode::Detached)
+        self.start_container(&id, super::StartMode::Detached)?;
+        self.emit_container_id(&id, Action::Restart, &[]);
+        Ok(id)
     }
 }

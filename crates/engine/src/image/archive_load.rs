@@ -105,6 +105,7 @@ impl Engine {
         }
         let events = result?;
         self.sync_layout_index()?;
+        self.emit_loaded(&events);
         Ok(events)
     }
 

@@ -135,6 +135,13 @@ impl Engine {
         tar.into_inner()
             .and_then(|mut w| w.flush())
             .map_err(|e| EngineError::io(WHAT, e))?;
+        for s in &saved {
+            self.emit_image(
+                crate::events::Action::Save,
+                &s.id.to_string(),
+                &s.id.to_string(),
+            );
+        }
         Ok(())
     }
 

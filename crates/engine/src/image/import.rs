@@ -89,6 +89,8 @@ impl Engine {
         if let Some(r) = reference {
             self.set_tags(&[r], &image.id)?;
         }
+        let id = image.id.to_string();
+        self.emit_image(crate::events::Action::Import, &id, &id);
         Ok(image.id)
     }
 

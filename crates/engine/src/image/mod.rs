@@ -85,7 +85,13 @@ impl Engine {
                 "refusing to create a tag with a digest reference: {target}"
             )));
         }
-        self.set_tags(std::slice::from_ref(&target), &id)
+        self.set_tags(std::slice::from_ref(&target), &id)?;
+        self.emit_image(
+            crate::events::Action::Tag,
+            &id.to_string(),
+            &target.familiar(),
+        );
+        Ok(())
     }
 
     /// Points the tags `names` (full references) at `id`, in one transaction, and updates the

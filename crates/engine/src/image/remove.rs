@@ -7,6 +7,7 @@ use berth_image::reference::Reference;
 use berth_store::meta::Tx;
 use berth_store::LayerRecord;
 
+use crate::events::Action;
 use crate::{Engine, EngineError};
 
 /// One line of `rmi` output.
@@ -135,9 +136,16 @@ impl Engine {
             Ok::<_, EngineError>(Some(gone))
         });
         let deleted = deleted?.unwrap_or_default();
+        for _ in events
+            .iter()
+            .filter(|e| matches!(e, RemoveEvent::Untagged(_)))
+        {
+            self.emit_image(Action::Untag, &id.to_string(), &id.to_string());
+        }
         let any = !deleted.is_empty();
         let mut layers = Vec::new();
         for (image, image_layers) in deleted {
+            self.emit_image(Action::Delete, &image.to_string(), &image.to_string());
             events.push(RemoveEvent::Deleted(image));
             events.extend(
                 image_layers
