@@ -131,6 +131,8 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Get real time events from the server
+    Events(EventsArgs),
     /// Run a container's monitor (started by berth itself)
     #[command(hide = true)]
     Monitor(MonitorArgs),
@@ -882,12 +884,30 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
     /// Verify every blob's digest and every reference between records
     Check,
     /// Display system-wide information
     Info(InfoArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template: 'json' or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod build;
 mod completion;
 mod distribution;
+mod events;
 mod exec;
 mod files;
 mod history;
@@ -105,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) | Command::Container(C::Stats(a)) => files::stats(&mut open()?, a),
         Command::Network(c) => network::run(&mut open()?, c),
         Command::Volume(c) => volume::run(&mut open()?, c),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            events::run(&open()?, a)
+        }
     }
 }
 

@@ -41,7 +41,7 @@ fn create(engine: &mut Engine, a: NetworkCreateArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(str::parse::<berth_net::Ipv4Net>)
         .transpose()?;
-    let info = engine.network()?.create_network(&berth_net::NetworkSpec {
+    let info = engine.create_network(&berth_net::NetworkSpec {
         name: a.name.clone(),
         subnet,
         gateway: a.gateway,
@@ -143,7 +143,7 @@ fn inspect(engine: &mut Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
 
 fn rm(engine: &mut Engine, a: NetworkRmArgs) -> anyhow::Result<()> {
     super::for_each_name(&a.networks, |name| {
-        engine.network()?.remove_network(name)?;
+        engine.remove_network(name)?;
         write_out(&format!("{name}\n"))
     })
 }
