@@ -245,3 +245,39 @@ fn cp_out_keeps_links_inside_the_destination_and_dir_slash_must_be_a_dir() {
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
     assert_ne!(b.run(&["exec", "links", "test", "-e", "/nodir"]).code, 0);
 }
+
+#[test]
+fn exec_user_names_come_from_the_containers_own_passwd() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    // A host file the container's /etc/passwd will name by its host path.
+    let host = tempfile::tempdir().unwrap();
+    let passwd = host.path().join("passwd");
+    std::fs::write(&passwd, "hostonly:x:4242:4242::/:/bin/sh\n").unwrap();
+    let script = format!(
+        "ln -sf {} /etc/passwd && mkfifo /fifo && touch /ready; sleep 100",
+        passwd.display()
+    );
+    b.ok(&["run", "-d", "--name", "pw", "busybox", "sh", "-c", &script]);
+    assert!(common::wait_for(Duration::from_secs(10), || b
+        .run(&["exec", "pw", "test", "-e", "/ready"])
+        .code
+        == 0));
+    let r = b.run(&["exec", "-u", "hostonly", "pw", "id", "-u"]);
+    assert_ne!(r.code, 0, "the host's passwd was read: {}", r.stdout);
+    assert!(!r.stdout.contains("4242"), "{}", r.stdout);
+
+    // A FIFO as /etc/passwd does not hang exec (the command's own timeout would fail it).
+    b.ok(&[
+        "exec",
+        "pw",
+        "sh",
+        "-c",
+        "rm /etc/passwd && ln -s /fifo /etc/passwd",
+    ]);
+    let r = b.run(&["exec", "-u", "nobody", "pw", "true"]);
+    assert_ne!(r.code, 0, "no passwd to name nobody in");
+    // Numeric ids need no passwd (`id` itself would block on the FIFO, so `true`).
+    b.ok(&["exec", "-u", "0", "pw", "true"]);
+}
