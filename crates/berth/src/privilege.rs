@@ -6,13 +6,19 @@ use std::path::Path;
 
 use rustix::fs::{Access, AtFlags, CWD};
 
-use crate::cli::{Command, ContainerCommand};
+use crate::cli::{Command, ContainerCommand, SystemCommand};
 
-/// Whether the command opens the store (the others work for any user).
+/// Whether the command opens the store (the others work for any user; `version` and `info`
+/// check for themselves, to print their client part first).
 pub fn needs_root(command: &Command) -> bool {
     !matches!(
         command,
-        Command::Version(_) | Command::Completion(_) | Command::Init(_) | Command::Registry(_)
+        Command::Version(_)
+            | Command::Info(_)
+            | Command::System(SystemCommand::Info(_))
+            | Command::Completion(_)
+            | Command::Init(_)
+            | Command::Registry(_)
     )
 }
 
@@ -85,7 +91,8 @@ mod tests {
             (&["berth", "version"][..], false),
             (&["berth", "completion", "bash"][..], false),
             (&["berth", "ps"][..], true),
-            (&["berth", "info"][..], true),
+            (&["berth", "info"][..], false),
+            (&["berth", "system", "df"][..], true),
             (&["berth", "run", "busybox"][..], true),
         ] {
             let cmd = parse(args).unwrap_or_else(|e| panic!("{e}"));

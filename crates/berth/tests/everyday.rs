@@ -184,8 +184,21 @@ fn version_prints_client_and_server_and_takes_a_format() {
         ]),
         format!("{want} {want}\n")
     );
+    // Scripts' favourite: Go's field name, as docker's templates see it.
+    assert_eq!(
+        b.ok(&[
+            "version",
+            "-f",
+            "{{.Client.APIVersion}} {{.Server.APIVersion}}"
+        ]),
+        "1.44 1.44\n"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&b.ok(&["version", "--format", "{{json .}}"])).unwrap();
+    assert!(
+        json["Server"].get("APIVersion").is_none(),
+        "JSON keeps docker's keys"
+    );
     assert_eq!(json["Server"]["MinAPIVersion"], "1.24");
     assert_eq!(json["Server"]["Components"][0]["Name"], "Engine");
     assert_eq!(json["Client"]["ApiVersion"], "1.44");
@@ -360,6 +373,16 @@ fn a_user_who_is_not_root_is_told_so_before_anything_is_touched() {
     let r = as_nobody(&["version"]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.starts_with("Client: berth\n"), "{}", r.stdout);
+    assert!(!r.stdout.contains("Server:"), "{}", r.stdout);
+    assert_eq!(r.stderr, message);
+    // info too, as docker's without a daemon.
+    let r = as_nobody(&["info"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.starts_with("Client:\n Version:    "),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("Server:"), "{}", r.stdout);
     assert_eq!(r.stderr, message);
     assert!(!root.exists(), "nothing may be created");

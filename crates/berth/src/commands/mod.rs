@@ -58,7 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(SystemCommand::Check) => system::check(&mut open()?),
         Command::System(SystemCommand::Prune(a)) => system::prune(&mut open()?, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
-            version::info(&mut open()?, a)
+            version::info(a, crate::privilege::check(&cli.root, &cli.run_root), open)
         }
         Command::Version(a) => {
             version::version(a, crate::privilege::check(&cli.root, &cli.run_root))

@@ -104,10 +104,13 @@ pub fn version(a: VersionArgs, server: anyhow::Result<()>) -> anyhow::Result<()>
     let server_version = server.as_ref().ok().map(|_| ServerVersion::gather(&build));
     match a.format.as_deref() {
         Some(f) if !f.is_empty() => {
-            let data = json!({
+            let mut data = json!({
                 "Client": client,
                 "Server": server_version.as_ref().map(serde_json::to_value).transpose()?,
             });
+            if !is_whole_json(f) {
+                go_field_names(&mut data);
+            }
             render(f, &data)?;
         }
         _ => {
@@ -121,9 +124,40 @@ pub fn version(a: VersionArgs, server: anyhow::Result<()>) -> anyhow::Result<()>
     server
 }
 
-/// `berth info` / `berth system info`.
-pub fn info(engine: &mut Engine, a: InfoArgs) -> anyhow::Result<()> {
-    let info = engine.system_info()?;
+/// `json` or `{{json .}}`: docker's JSON of the whole object, keys as its JSON tags.
+fn is_whole_json(format: &str) -> bool {
+    let f: String = format.chars().filter(|c| !c.is_whitespace()).collect();
+    f == "json" || f == "{{json.}}"
+}
+
+/// docker's templates see Go's field names, and for the API version those differ from the
+/// JSON keys (`APIVersion`, serialized `ApiVersion`): scripts write
+/// `{{.Server.APIVersion}}`, so templates get that name too.
+fn go_field_names(data: &mut Value) {
+    for part in ["Client", "Server"] {
+        if let Some(obj) = data.get_mut(part).and_then(Value::as_object_mut) {
+            if let Some(v) = obj.get("ApiVersion").cloned() {
+                obj.insert("APIVersion".into(), v);
+            }
+        }
+    }
+}
+
+/// `berth info` / `berth system info`. `allowed` is whether this user may open the engine:
+/// without it the client part still prints, then the reason, as docker does without its
+/// daemon.
+pub fn info(
+    a: InfoArgs,
+    allowed: anyhow::Result<()>,
+    open: impl FnOnce() -> anyhow::Result<Engine>,
+) -> anyhow::Result<()> {
+    if let Err(e) = allowed {
+        if a.format.as_deref().is_none_or(str::is_empty) {
+            write_out(&client_info_text())?;
+        }
+        return Err(e);
+    }
+    let info = open()?.system_info()?;
     let mut data = serde_json::to_value(&info)?;
     if let Some(obj) = data.as_object_mut() {
         obj.insert(
@@ -143,12 +177,18 @@ pub fn info(engine: &mut Engine, a: InfoArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The `Client:` part of `docker info`.
+fn client_info_text() -> String {
+    format!(
+        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n",
+        BuildInfo::current().version
+    )
+}
+
 /// docker's `docker info` layout, for the fields berth has.
 fn info_text(i: &SystemInfo) -> String {
-    let mut out = format!(
-        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\nServer:\n",
-        BuildInfo::current().version
-    );
+    let mut out = client_info_text();
+    out.push_str("\nServer:\n");
     let mut line = |indent: usize, text: String| {
         out.push_str(&" ".repeat(indent));
         out.push_str(&text);
@@ -238,6 +278,16 @@ mod tests {
             out,
             " Version:           24.0.7\n  API version:      1.44 (minimum version 1.24)\n"
         );
+    }
+
+    #[test]
+    fn templates_see_go_field_names_and_json_sees_json_keys() {
+        assert!(is_whole_json("json") && is_whole_json("{{ json . }}"));
+        assert!(!is_whole_json("{{json .Server}}"));
+        let mut data = json!({"Client": {"ApiVersion": "1.44"}, "Server": null});
+        go_field_names(&mut data);
+        assert_eq!(data["Client"]["APIVersion"], "1.44");
+        assert_eq!(data["Client"]["ApiVersion"], "1.44");
     }
 
     #[test]
