@@ -67,7 +67,8 @@ impl Engine {
             .map(|n| n.name)
             .collect();
         for name in &unused {
-            net.remove_network(name).map_err(net_err)?;
+            // Through the engine, so that each removal is recorded as an event.
+            self.remove_network(name)?;
         }
         Ok(unused)
     }
