@@ -1,7 +1,10 @@
 //! `cp`, `export` and `diff` against a container that keeps flipping a directory between a
 //! real directory and a symlink whose target names a host directory (CVE-2018-15664): the
 //! host-side walk must resolve every path inside the container's root, so no host file outside
-//! it is ever read or written, whatever the container does while we copy.
+//! it is ever read or written, whatever the container does while we copy. Also: what `cp`
+//! writes on the host stays in the destination, and `exec -u` reads the container's passwd.
+
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
