@@ -2,7 +2,7 @@
 //! with docker's fields, filters, time windows, formats; many writers at once; rotation.
 //!
 //! The container test needs root (it runs a real container) and says SKIPPED otherwise; the
-//! others use volumes, which any user can make in their own root.
+//! others use volumes and imported images, which any user can make in their own root.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -158,6 +158,26 @@ fn a_follower_sees_another_process_run_exit_and_rm_in_order() {
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
+    // Its network came and went with it, named by the network's ID.
+    let net = past_events(&b, &["--since", "1h", "-f", "type=network"]);
+    let got: Vec<(&str, &str)> = net
+        .iter()
+        .map(|e| {
+            let a = &e["Actor"]["Attributes"];
+            (
+                e["Action"].as_str().unwrap(),
+                a["container"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("connect", id), ("disconnect", id)]);
+    assert_eq!(net[0]["Actor"]["Attributes"]["name"], "bridge");
+    assert_eq!(net[0]["Actor"]["ID"].as_str().unwrap().len(), 64);
+    assert!(
+        net[0].get("status").is_none(),
+        "networks carry no legacy fields"
+    );
+
     // The same run as docker's default lines.
     let until = now_arg();
     let text = b.ok(&[
@@ -263,6 +283,54 @@ fn since_until_filter_and_format_select_as_docker_does() {
     let r = b.run(&["events", "--filter", "colour=red"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("invalid filter 'colour'"), "{}", r.stderr);
+}
+
+#[test]
+fn images_are_recorded_by_id_with_the_name_they_were_given() {
+    let b = Berth::new();
+    let id = b.busybox("bb:1");
+    let id = if id.starts_with("sha256:") {
+        id
+    } else {
+        format!("sha256:{id}")
+    };
+    b.ok(&["tag", "bb:1", "bb:2"]);
+    b.ok(&["rmi", "bb:2"]);
+    b.ok(&["rmi", "bb:1"]);
+    let events = past_events(&b, &["--since", "0", "-f", "type=image"]);
+    let got: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["Action"].as_str().unwrap(),
+                e["Actor"]["ID"].as_str().unwrap(),
+                e["Actor"]["Attributes"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let id = id.as_str();
+    assert_eq!(
+        got,
+        [
+            ("import", id, id),
+            ("tag", id, "bb:2"),
+            ("untag", id, id),
+            ("untag", id, id),
+            ("delete", id, id),
+        ]
+    );
+    for e in &events {
+        assert_eq!(e["status"], e["Action"]);
+        assert_eq!(e["id"], id);
+        assert!(e.get("from").is_none(), "images carry no from");
+    }
+    // `image=` matches a tag's name with or without the tag, and the ID.
+    let by_repo = past_events(&b, &["--since", "0", "-f", "image=bb"]);
+    assert_eq!(actions(&by_repo), [format!("{id} tag")]);
+    assert_eq!(
+        past_events(&b, &["--since", "0", "-f", &format!("image={id}")]).len(),
+        5
+    );
 }
 
 #[test]
