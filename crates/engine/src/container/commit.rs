@@ -243,8 +243,20 @@ impl Engine {
         Ok(["etc/hostname", "etc/hosts", "etc/resolv.conf"]
             .into_iter()
             .filter(|p| {
-                std::fs::symlink_metadata(upper.join(p)).is_ok_and(|m| m.is_file() && m.len() == 0)
-                    && !lowers.iter().any(|l| l.join(p).exists())
+                // Never through a symlink: a running container may have made /etc one.
+                let empty_file = |st: rustix::fs::Stat| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode)
+                        == rustix::fs::FileType::RegularFile
+                        && st.st_size == 0
+                };
+                // An image's dangling /etc/hosts symlink still leaves a placeholder.
+                let not_symlink = |st: rustix::fs::Stat| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Symlink
+                };
+                super::files::lstat_beneath(&upper, p).is_some_and(empty_file)
+                    && !lowers
+                        .iter()
+                        .any(|l| super::files::lstat_beneath(l, p).is_some_and(not_symlink))
             })
             .map(str::to_string)
             .collect())

@@ -263,6 +263,17 @@ fn diff_walk(dir: BorrowedFd<'_>, rel: &str, lowers: &[OwnedFd], out: &mut Vec<C
     }
 }
 
+/// What is at `rel` below the directory `dir` without following any symlink on the way or at
+/// the end: `None` when a component is a symlink or anything is missing. For a container's
+/// upper layer, which the container may change while we look.
+pub(crate) fn lstat_beneath(dir: &Path, rel: &str) -> Option<rustix::fs::Stat> {
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let top = open_own_dir(dir, OFlags::PATH).ok()?;
+    let fd = rustix::fs::openat2(&top, rel, flags, Mode::empty(), how).ok()?;
+    rustix::fs::fstat(&fd).ok()
+}
+
 /// Opens a directory the engine owns (a layer, a container's upper dir).
 fn open_own_dir(path: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
