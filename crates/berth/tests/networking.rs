@@ -345,3 +345,52 @@ fn fifty_create_and_remove_cycles_leave_nothing() {
         .unwrap_or(0);
     assert_eq!(leases, 0, "no IP lease left");
 }
+
+#[test]
+fn port_check_finds_a_dnat_entry_missing_from_the_kernel() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    web(&s, "web", "8000", 8000, "hi\n");
+    let port = host_port(&s, "web", "8000/tcp");
+    assert!(wait_for(Duration::from_secs(5), || http_get(&format!(
+        "http://127.0.0.1:{port}/"
+    ))
+    .is_some()));
+    let ok = s.run(&["port", "--check", "web"]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+
+    // Someone flushes the element behind berth's back: berth's records still say published.
+    let (_, table, ..) = s.net_names();
+    let element = format!("{{ tcp . {port} }}");
+    let out = std::process::Command::new("nft")
+        .args(["delete", "element", "ip", &table, "hp_any", &element])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = s.run(&["port", "--check", "web"]);
+    assert_eq!(
+        r.code, 1,
+        "port --check missed the gap: {}{}",
+        r.stdout, r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("{port}/tcp")) && r.stderr.contains("no DNAT entry"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("berth restart web"), "{}", r.stderr);
+
+    s.ok(&["restart", "web"]);
+    let port = host_port(&s, "web", "8000/tcp");
+    assert!(wait_for(Duration::from_secs(5), || http_get(&format!(
+        "http://127.0.0.1:{port}/"
+    ))
+    .is_some()));
+    let ok = s.run(&["port", "--check", "web"]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+}

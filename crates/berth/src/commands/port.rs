@@ -7,6 +7,19 @@ use crate::output::write_out;
 
 pub fn run(engine: &mut Engine, args: PortArgs) -> anyhow::Result<()> {
     if args.check {
+        // The kernel's rules first: a port whose DNAT entry is gone answers nothing, whatever
+        // listens inside.
+        let gaps = engine.firewall_gaps(&args.container)?;
+        if !gaps.is_empty() {
+            for g in &gaps {
+                eprintln!("error: {g}");
+            }
+            eprintln!(
+                "{}: its published ports are not (all) in the kernel's rules; `berth restart {}` puts them back",
+                args.container, args.container
+            );
+            return Err(crate::Exit::code(1).into());
+        }
         let hints = engine.port_hints(&args.container, std::time::Duration::from_secs(1))?;
         if hints.is_empty() {
             let ports = engine.published_ports(&args.container)?;

@@ -243,6 +243,32 @@ impl Engine {
     /// the app listens only on loopback. Returns as soon as every published port listens or
     /// a hint is certain; only a container that listens on nothing at all is watched for the
     /// whole time.
+    /// What the kernel's rules lack for container `name`'s published ports: its own DNAT
+    /// entries, and anything of the table or its network that every published port needs.
+    /// Empty when the rules are all there (or the container publishes nothing).
+    pub fn firewall_gaps(&mut self, name: &str) -> Result<Vec<String>, EngineError> {
+        let rec = self.reconciled(name)?;
+        if rec.state != "running" || self.published_ports(&rec.id)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let networks: Vec<String> = NetSummary::from_record(&rec)
+            .into_iter()
+            .map(|n| n.network)
+            .collect();
+        let gaps = self.network()?.verify_firewall().map_err(net_err)?;
+        Ok(gaps
+            .into_iter()
+            .filter(|g| match g {
+                berth_net::FirewallGap::Port { container_id, .. } => *container_id == rec.id,
+                berth_net::FirewallGap::Network { network, .. } => networks.contains(network),
+                berth_net::FirewallGap::Table { .. } | berth_net::FirewallGap::Layout { .. } => {
+                    true
+                }
+            })
+            .map(|g| g.to_string())
+            .collect())
+    }
+
     pub fn port_hints(
         &mut self,
         name: &str,
