@@ -114,13 +114,13 @@ pub struct EngineConfig {
     pub net: berth_net::NetSettings,
 }
 
-impl EngineConfig {
-    /// A config with `run_root` under `root`, the current executable as monitor, and network
-    /// names of this root's own ([`berth_net::NetScope::Root`]).
 /// The one host-wide path of berth's networking: the lock under which roots choose subnets
 /// that must not collide. Every root on a host must use the same one.
 pub const HOST_NET_LOCK: &str = "/run/lock/berth-net.lock";
 
+impl EngineConfig {
+    /// A config with `run_root` under `root`, the current executable as monitor, and network
+    /// names of this root's own ([`berth_net::NetScope::Root`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         Self {
@@ -150,8 +150,6 @@ impl Engine {
     pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
         std::fs::create_dir_all(&config.run_root)
             .map_err(|e| EngineError::io(format!("create {}", config.run_root.display()), e))?;
-        Ok(Self {
-            store: Store::open(&config.root)?,
         if config.net.is_explicit() {
             // Record explicit network settings now: the first process to open the network
             // may be a container's monitor, which is started without them.
@@ -160,6 +158,8 @@ impl Engine {
                 .resolve()
                 .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         }
+        Ok(Self {
+            store: Store::open(&config.root)?,
             run_root: config.run_root,
             exe: config.exe,
             net_settings: config.net,
@@ -167,8 +167,6 @@ impl Engine {
         })
     }
 
-    pub fn store(&mut self) -> &mut Store {
-        &mut self.store
     /// The configuration this engine was opened with (to open another handle on the same
     /// root, for another thread).
     pub fn config(&self) -> EngineConfig {
@@ -180,6 +178,8 @@ impl Engine {
         }
     }
 
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
     }
 }
 

@@ -126,11 +126,13 @@ fn net_settings(root: &std::path::Path, net: &mut berth_net::NetSettings) -> any
         let subnet = s
             .parse()
             .map_err(|e| anyhow::anyhow!("BERTH_SUBNET={s}: {e}"))?;
+        net.subnet = Some(subnet);
     }
     if let Ok(s) = std::env::var("BERTH_NET_POOL") {
         let pool = s
             .parse()
             .map_err(|e| anyhow::anyhow!("BERTH_NET_POOL={s}: {e}"))?;
+        net.pool = Some(pool);
     }
     if let Ok(t) = std::env::var("BERTH_NFT_TABLE") {
         net.table = Some(t);
@@ -138,20 +140,6 @@ fn net_settings(root: &std::path::Path, net: &mut berth_net::NetSettings) -> any
     Ok(())
 }
 
-        net.subnet = Some(subnet);
-/// docker's prune prompt: true when the user answers yes.
-pub fn confirm(warning: &str) -> anyhow::Result<bool> {
-    use std::io::{BufRead, Write};
-    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stderr().flush()?;
-        net.pool = Some(pool);
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-/// Runs `f` for each name, printing each failure as docker does and going on; fails at the
-/// end if any did.
 /// Whether `root` is the machine's main root, `/var/lib/berth` (however it is spelled).
 fn is_default_root(root: &std::path::Path) -> bool {
     // The default of `--root` (crates/berth/src/cli.rs).
@@ -163,6 +151,18 @@ fn is_default_root(root: &std::path::Path) -> bool {
             .is_some_and(|(a, b)| a == b)
 }
 
+/// docker's prune prompt: true when the user answers yes.
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Runs `f` for each name, printing each failure as docker does and going on; fails at the
+/// end if any did.
 pub fn for_each_name(
     names: &[String],
     mut f: impl FnMut(&str) -> anyhow::Result<()>,
