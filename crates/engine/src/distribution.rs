@@ -52,8 +52,13 @@ impl RegistrySettings {
     }
 }
 
-fn reg_err(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidArgument(format!("{what}: {e}"))
+fn reg_err(what: &str, e: ClientError) -> EngineError {
+    EngineError::registry(what, e)
+}
+
+/// A failure of ours around a registry conversation (not the registry's answer).
+fn bad(what: &str, reason: impl std::fmt::Display) -> EngineError {
+    EngineError::bad_input(what, reason)
 }
 
 /// A registry that could not be reached at all (no route, no DNS, refused): the usual
@@ -67,8 +72,8 @@ pub struct RegistryUnreachable {
     hint: String,
 }
 
-/// A pull's failure: transport failures become [`RegistryUnreachable`] (an I/O error of
-/// kind `NotConnected`, so front ends can tell it from a 404 or a refused login).
+/// A pull's failure: transport failures become [`RegistryUnreachable`] (of kind
+/// `Unavailable`, so front ends can tell it from a 404 or a refused login).
 /// Mirrors serve docker.io only, so only a docker.io pull is pointed at them.
 fn pull_err(what: &str, reference: &Reference, e: ClientError) -> EngineError {
     let ClientError::Transport { url, reason } = &e else {
@@ -99,10 +104,10 @@ fn pull_err(what: &str, reference: &Reference, e: ClientError) -> EngineError {
         reason: reason.clone(),
         hint,
     };
-    EngineError::io(
-        what,
-        std::io::Error::new(std::io::ErrorKind::NotConnected, unreachable),
-    )
+    EngineError::Unreachable {
+        what: what.to_string(),
+        source: unreachable,
+    }
 }
 
 /// `host[:port]` of a URL, or the URL itself when it has no scheme.
@@ -133,7 +138,7 @@ impl Engine {
         let reference = Reference::parse(name)?.with_default_tag();
         let what = format!("pull {}", reference);
         let platform = match platform {
-            Some(p) => Platform::parse(p).map_err(|e| reg_err(&what, format!("platform {e:?}")))?,
+            Some(p) => Platform::parse(p).map_err(|e| bad(&what, format!("platform {e:?}")))?,
             None => Platform::host(),
         };
         let client = self.registry_client()?;
@@ -146,7 +151,9 @@ impl Engine {
         let pulled = pulled.map_err(|e| pull_err(&what, &reference, e))?;
         let manifest = self.store.content.put(&pulled.manifest_bytes)?;
         if manifest.digest != pulled.manifest_digest {
-            return Err(reg_err(&what, "the manifest changed while it was stored"));
+            return Err(EngineError::Conflict(format!(
+                "{what}: the manifest changed while it was stored"
+            )));
         }
         if let Some(index) = &pulled.index {
             self.store.content.put(&index.bytes)?;
@@ -193,7 +200,7 @@ impl Engine {
         let reference = Reference::parse(name)?.with_default_tag();
         let what = format!("push {}", reference.familiar());
         if reference.digest().is_some() {
-            return Err(reg_err(&what, "push a tag, not a digest"));
+            return Err(bad(&what, "push a tag, not a digest"));
         }
         // docker pushes only what the tag names.
         let id = self
@@ -215,7 +222,7 @@ impl Engine {
         let manifest_bytes = self.store.content.read(&img.manifest)?;
         let manifest: berth_registry::manifest::ImageManifest =
             serde_json::from_slice(&manifest_bytes)
-                .map_err(|e| reg_err(&what, format!("stored manifest: {e}")))?;
+                .map_err(|e| bad(&what, format!("stored manifest: {e}")))?;
         let client = self.registry_client()?;
         let _lock = self.store.lock_shared()?;
         let source = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
@@ -341,10 +348,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("set \"registry-mirrors\" in "), "{text}");
-        let EngineError::Io { source, .. } = &e else {
-            panic!("{e:?}")
-        };
-        assert_eq!(source.kind(), std::io::ErrorKind::NotConnected);
+        assert_eq!(e.kind(), crate::ErrorKind::Unavailable);
     }
 
     #[test]

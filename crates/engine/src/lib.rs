@@ -18,6 +18,7 @@ pub mod build;
 pub mod check;
 pub mod container;
 pub mod distribution;
+mod error;
 pub mod events;
 mod filter;
 pub mod image;
@@ -30,75 +31,10 @@ pub use check::{CheckReport, DiskUsage};
 use std::path::PathBuf;
 
 use berth_image::digest::Digest;
-use berth_store::{Store, StoreError};
+use berth_store::Store;
 
+pub use error::{EngineError, ErrorKind};
 pub use image::{ImageFilter, ImageSummary};
-
-/// Errors the engine reports; each names the object and the cause.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("no such image: {0}")]
-    ImageNotFound(String),
-    #[error("no such container: {0}")]
-    ContainerNotFound(String),
-    #[error("no such volume: {0}")]
-    VolumeNotFound(String),
-    /// A build step failed; the CLI shows the step, its output's tail and the log.
-    #[error("{} (Dockerfile:{}) failed with exit code {}", .0.header, .0.line, .0.code)]
-    BuildFailed(Box<build::StepFailure>),
-    /// A build stage stopped because another one failed.
-    #[error("stopped: another stage of the build failed")]
-    BuildCancelled,
-    /// The container could not be started; `code` is docker's exit code for it (125 engine
-    /// failure, 126 cannot invoke, 127 not found).
-    #[error("{message}")]
-    StartFailed {
-        id: String,
-        code: i32,
-        message: String,
-    },
-    #[error(transparent)]
-    Reference(#[from] berth_image::reference::ReferenceError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{what}: {reason}")]
-    BadInput { what: String, reason: String },
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl EngineError {
-    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io {
-            what: what.into(),
-            source,
-        }
-    }
-
-    pub fn bad_input(what: impl Into<String>, reason: impl ToString) -> Self {
-        Self::BadInput {
-            what: what.into(),
-            reason: reason.to_string(),
-        }
-    }
-
-    /// Whether the error means "the thing named does not exist" (docker exits 1 for these
-    /// too, but API front ends map them to 404).
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            Self::ImageNotFound(_) | Self::ContainerNotFound(_) | Self::VolumeNotFound(_)
-        )
-    }
-}
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -156,7 +92,7 @@ impl Engine {
             config
                 .net
                 .resolve()
-                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+                .map_err(EngineError::Net)?;
         }
         Ok(Self {
             store: Store::open(&config.root)?,

@@ -6,14 +6,11 @@ use berth_net::{NetworkInfo, NetworkSpec};
 use crate::events::Action;
 use crate::{Engine, EngineError};
 
-fn net_err(e: berth_net::NetError) -> EngineError {
-    EngineError::InvalidArgument(e.to_string())
-}
 
 impl Engine {
     /// `network create`.
     pub fn create_network(&mut self, spec: &NetworkSpec) -> Result<NetworkInfo, EngineError> {
-        let info = self.network()?.create_network(spec).map_err(net_err)?;
+        let info = self.network()?.create_network(spec).map_err(EngineError::Net)?;
         self.emit_network_id(Action::Create, &info.id, &info.name, None);
         Ok(info)
     }
@@ -21,7 +18,7 @@ impl Engine {
     /// `network rm NAME`.
     pub fn remove_network(&mut self, name: &str) -> Result<(), EngineError> {
         let id = self.network()?.network(name).map(|n| n.id).ok();
-        self.network()?.remove_network(name).map_err(net_err)?;
+        self.network()?.remove_network(name).map_err(EngineError::Net)?;
         self.emit_network_id(Action::Destroy, id.as_deref().unwrap_or(name), name, None);
         Ok(())
     }

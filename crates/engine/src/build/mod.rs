@@ -666,7 +666,7 @@ pub(crate) fn next_key(
 }
 
 pub(crate) fn build_err(e: berth_build::BuildError) -> EngineError {
-    EngineError::InvalidArgument(e.to_string())
+    EngineError::Build(e)
 }
 
 /// Where a relative path lands: under the state's working directory, cleaned of `.` and

@@ -95,8 +95,8 @@ impl Engine {
     /// The network layer, opened on first use (opening checks bridges and the firewall).
     pub fn network(&mut self) -> Result<&mut Network, EngineError> {
         if self.net.is_none() {
-            let config = self.net_settings.resolve().map_err(net_err)?;
-            let net = Network::open(config).map_err(net_err)?;
+            let config = self.net_settings.resolve().map_err(EngineError::Net)?;
+            let net = Network::open(config).map_err(EngineError::Net)?;
             self.net = Some(net);
         }
         self.net
@@ -152,16 +152,16 @@ impl Engine {
                 };
                 let net = self.network()?;
                 let _ = net.detach(&id);
-                let netns = net.create_netns(&id).map_err(net_err)?;
+                let netns = net.create_netns(&id).map_err(EngineError::Net)?;
                 let att = match net.connect(&id, &netns, &spec) {
                     Ok(a) => a,
                     Err(e) => {
                         let _ = net.detach(&id);
                         let _ = net.remove_netns(&id);
-                        return Err(net_err(e));
+                        return Err(EngineError::Net(e));
                     }
                 };
-                let hosts = net.hosts_for(&id).map_err(net_err)?;
+                let hosts = net.hosts_for(&id).map_err(EngineError::Net)?;
                 let summary = NetSummary {
                     network: att.network.clone(),
                     ip: Some(att.ip),
@@ -215,9 +215,6 @@ impl Engine {
     }
 }
 
-fn net_err(e: berth_net::NetError) -> EngineError {
-    EngineError::InvalidArgument(e.to_string())
-}
 
 /// The resolv.conf for a container on a bridge network: the host's, without loopback
 /// resolvers (unreachable from another namespace), plus `--dns` servers first.
@@ -255,7 +252,7 @@ impl Engine {
             .into_iter()
             .map(|n| n.network)
             .collect();
-        let gaps = self.network()?.verify_firewall().map_err(net_err)?;
+        let gaps = self.network()?.verify_firewall().map_err(EngineError::Net)?;
         Ok(gaps
             .into_iter()
             .filter(|g| match g {
@@ -334,7 +331,7 @@ impl Engine {
         let att = self
             .network()?
             .connect(&rec.id, &netns, &spec)
-            .map_err(net_err)?;
+            .map_err(EngineError::Net)?;
         let mut nets = NetSummary::from_record(&rec);
         nets.push(NetSummary {
             network: att.network,
@@ -345,7 +342,7 @@ impl Engine {
             ports: Vec::new(),
         });
         self.save_net(&rec.id, &nets)?;
-        let hosts = self.network()?.hosts_for(&rec.id).map_err(net_err)?;
+        let hosts = self.network()?.hosts_for(&rec.id).map_err(EngineError::Net)?;
         let _ = berth_net::write_in_place(&self.container_paths(&rec.id).dir.join("hosts"), &hosts);
         self.refresh_peer_hosts(&rec.id);
         self.emit_network(crate::events::Action::Connect, network, Some(&rec.id));
@@ -361,7 +358,7 @@ impl Engine {
         let rec = self.reconciled(container)?;
         self.network()?
             .disconnect(&rec.id, network)
-            .map_err(|errs| net_err(berth_net::NetError::from_many(errs)))?;
+            .map_err(|errs| EngineError::Net(berth_net::NetError::from_many(errs)))?;
         let nets: Vec<NetSummary> = NetSummary::from_record(&rec)
             .into_iter()
             .filter(|n| n.network != network)

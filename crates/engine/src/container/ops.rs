@@ -102,7 +102,7 @@ impl Engine {
         } else {
             rt.resume(&rec.id)
         };
-        result.map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        result?;
         self.store.meta.write(|tx| {
             if let Some(mut r) = tx.container(&rec.id)? {
                 r.state = next.to_string();

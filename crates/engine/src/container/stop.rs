@@ -184,7 +184,7 @@ impl Engine {
         let paths = self.container_paths(&rec.id);
         let mut first_err: Option<EngineError> = None;
         if let Err(e) = self.oci_runtime().delete(&rec.id) {
-            first_err.get_or_insert(EngineError::InvalidArgument(e.to_string()));
+            first_err.get_or_insert(EngineError::Runtime(e));
         }
         if !rec.net.is_empty() {
             if let Ok(config) = ContainerConfig::from_record(rec) {

@@ -34,9 +34,6 @@ pub struct SystemPrune {
     pub reclaimed: u64,
 }
 
-fn net_err(e: berth_net::NetError) -> EngineError {
-    EngineError::InvalidArgument(e.to_string())
-}
 
 impl Engine {
     /// `container prune`: removes every container that is not running (created, exited,
@@ -61,7 +58,7 @@ impl Engine {
         let net = self.network()?;
         let unused: Vec<String> = net
             .networks()
-            .map_err(net_err)?
+            .map_err(EngineError::Net)?
             .into_iter()
             .filter(|n| !n.predefined && n.containers.is_empty())
             .map(|n| n.name)
