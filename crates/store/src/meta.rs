@@ -12,8 +12,8 @@
 //! build_cache(key PK = a build step's cache key, image_id → images, created_at)
 //! containers(id PK, name UNIQUE, image_id → images, image_name, config JSON, created_at,
 //!            state, pid, monitor_pid, exit_code, started_at, finished_at, restart_count,
-//!            stop_requested, oom_killed, error, net)   -- times in unix nanoseconds; net is the
-//!                                                      -- engine's JSON of the live network attachments
+//!            stop_requested, oom_killed, error, net, health)   -- times in unix nanoseconds; net is
+//!                  -- the engine's JSON of the live network attachments, health its healthcheck state
 //! ```
 //!
 //! A layer's reference count is not stored: it is the number of `image_layers` rows naming it
@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS containers (
     stop_requested INTEGER NOT NULL DEFAULT 0,
     oom_killed    INTEGER NOT NULL DEFAULT 0,
     error         TEXT NOT NULL DEFAULT '',
-    net           TEXT NOT NULL DEFAULT ''
+    net           TEXT NOT NULL DEFAULT '',
+    health        TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 CREATE TABLE IF NOT EXISTS build_cache (
@@ -96,6 +97,7 @@ CREATE TABLE IF NOT EXISTS repo_digests (
 /// Columns added after a table was first created: added in place to older databases.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("containers", "net", "TEXT NOT NULL DEFAULT ''"),
+    ("containers", "health", "TEXT NOT NULL DEFAULT ''"),
     (
         "images",
         "parent",
@@ -185,10 +187,12 @@ pub struct ContainerRecord {
     pub error: String,
     /// The network attachments of the running container (engine JSON; empty when none).
     pub net: String,
+    /// The healthcheck's state (engine JSON: docker's `State.Health`); empty without a check.
+    pub health: String,
 }
 
 const CONTAINER_COLS: &str = "id, name, image_id, image_name, config, created_at, state, pid, \
-    monitor_pid, exit_code, started_at, finished_at, restart_count, stop_requested, oom_killed, error, net";
+    monitor_pid, exit_code, started_at, finished_at, restart_count, stop_requested, oom_killed, error, net, health";
 
 fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
     Ok(ContainerRecord {
@@ -209,6 +213,7 @@ fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
         oom_killed: r.get(14)?,
         error: r.get(15)?,
         net: r.get(16)?,
+        health: r.get(17)?,
     })
 }
 
@@ -589,11 +594,11 @@ impl Tx<'_> {
 
     pub fn insert_container(&self, c: &ContainerRecord) -> Result<(), StoreError> {
         self.tx.execute(
-            &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+            &format!("INSERT INTO containers ({CONTAINER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"),
             params![
                 c.id, c.name, c.image_id, c.image_name, c.config, c.created_at, c.state, c.pid,
                 c.monitor_pid, c.exit_code, c.started_at, c.finished_at, c.restart_count,
-                c.stop_requested, c.oom_killed, c.error, c.net
+                c.stop_requested, c.oom_killed, c.error, c.net, c.health
             ],
         )?;
         Ok(())
@@ -604,7 +609,8 @@ impl Tx<'_> {
         self.tx.execute(
             "UPDATE containers SET name=?2, image_id=?3, image_name=?4, config=?5, created_at=?6,
                 state=?7, pid=?8, monitor_pid=?9, exit_code=?10, started_at=?11, finished_at=?12,
-                restart_count=?13, stop_requested=?14, oom_killed=?15, error=?16, net=?17 WHERE id=?1",
+                restart_count=?13, stop_requested=?14, oom_killed=?15, error=?16, net=?17,
+                health=?18 WHERE id=?1",
             params![
                 c.id,
                 c.name,
@@ -622,7 +628,8 @@ impl Tx<'_> {
                 c.stop_requested,
                 c.oom_killed,
                 c.error,
-                c.net
+                c.net,
+                c.health
             ],
         )?;
         Ok(())
@@ -637,6 +644,15 @@ impl Tx<'_> {
                 container_row,
             )
             .optional()?)
+    }
+
+    /// Sets only the healthcheck state of container `id` (the monitor's probe results, which
+    /// must not write back a stale copy of the rest of the record); false when it is gone.
+    pub fn set_container_health(&self, id: &str, health: &str) -> Result<bool, StoreError> {
+        Ok(self.tx.execute(
+            "UPDATE containers SET health = ?2 WHERE id = ?1",
+            params![id, health],
+        )? > 0)
     }
 
     pub fn container_by_name(&self, name: &str) -> Result<Option<ContainerRecord>, StoreError> {
@@ -844,5 +860,36 @@ mod tests {
         // Opening it again changes nothing.
         let mut meta = Meta::open(&path).unwrap();
         assert_eq!(meta.read(|tx| tx.image_parent(&b.id)).unwrap(), Some(a.id));
+    }
+
+    #[test]
+    fn health_is_set_alone_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let img = image(1);
+        let c = ContainerRecord {
+            id: "c1".into(),
+            name: "web".into(),
+            image_id: img.id.to_string(),
+            state: "running".into(),
+            ..Default::default()
+        };
+        meta.write(|tx| {
+            tx.insert_image(&img)?;
+            tx.insert_container(&c)
+        })
+        .unwrap();
+        let health = r#"{"Status":"starting"}"#;
+        assert!(meta
+            .write(|tx| tx.set_container_health("c1", health))
+            .unwrap());
+        assert!(!meta
+            .write(|tx| tx.set_container_health("gone", health))
+            .unwrap());
+        let got = meta.read(|tx| tx.container("c1")).unwrap().unwrap();
+        assert_eq!(
+            (got.health.as_str(), got.state.as_str()),
+            (health, "running")
+        );
     }
 }
