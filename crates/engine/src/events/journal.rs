@@ -198,6 +198,8 @@ struct Lines {
     file: File,
     ino: u64,
     partial: Vec<u8>,
+    /// Kept between reads: a follower reads every poll.
+    buf: Vec<u8>,
 }
 
 fn open_lines(path: &Path) -> std::io::Result<Option<Lines>> {
@@ -208,6 +210,7 @@ fn open_lines(path: &Path) -> std::io::Result<Option<Lines>> {
                 file,
                 ino,
                 partial: Vec::new(),
+                buf: vec![0; CHUNK],
             }))
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
@@ -218,15 +221,14 @@ fn open_lines(path: &Path) -> std::io::Result<Option<Lines>> {
 impl Lines {
     /// Reads one chunk, queueing its complete lines; returns the bytes read (0 at the end).
     fn read_chunk(&mut self, out: &mut VecDeque<Vec<u8>>) -> std::io::Result<usize> {
-        let mut buf = vec![0u8; CHUNK];
         let n = loop {
-            match self.file.read(&mut buf) {
+            match self.file.read(&mut self.buf) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         };
-        let mut rest = &buf[..n];
+        let mut rest = &self.buf[..n];
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
             let mut line = std::mem::take(&mut self.partial);
             line.extend_from_slice(&rest[..i]);
