@@ -199,6 +199,11 @@ fn the_tutorial_end_to_end() {
         "{logged}"
     );
 
+    // The tutorial's ports, unless something on this host holds them (the website that
+    // scripts/main.sh serves, another test run): published host ports are held now, so
+    // taking them would fail, and must not disturb what holds them.
+    let (first, site) = (tutorial_port(3000), tutorial_port(5000));
+    let (first_map, site_map) = (format!("{first}:8051"), format!("{site}:8000"));
     // The tutorial's first run: -p 3000:8051 while Streamlit listens elsewhere → the hint.
     let r = berth(&[
         "run",
@@ -206,14 +211,14 @@ fn the_tutorial_end_to_end() {
         "personal-website",
         "-d",
         "-p",
-        "3000:8051",
+        &first_map,
         "-e",
         "PORT=8501",
         "streamlit:beta-pre-prod",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("nothing listens on 8051/tcp inside the container; it listens on 8501/tcp — publish it with -p 3000:8501"),
+        r.stderr.contains(&format!("nothing listens on 8051/tcp inside the container; it listens on 8501/tcp — publish it with -p {first}:8501")),
         "{}",
         r.stderr
     );
@@ -226,7 +231,7 @@ fn the_tutorial_end_to_end() {
         "personal-website",
         "-d",
         "-p",
-        "5000:8000",
+        &site_map,
         "-e",
         "PORT=8000",
         "streamlit:beta-pre-prod",
@@ -239,23 +244,29 @@ fn the_tutorial_end_to_end() {
     );
     let ps = ok(&["ps"]);
     assert!(
-        ps.contains("0.0.0.0:5000->8000/tcp") && ps.contains("\"/bin/sh -c 'streaml…\""),
+        ps.contains(&format!("0.0.0.0:{site}->8000/tcp"))
+            && ps.contains("\"/bin/sh -c 'streaml…\""),
         "{ps}"
     );
     assert!(
         wait_for(Duration::from_secs(60), || {
             Command::new("curl")
-                .args(["-sf", "-m", "2", "http://127.0.0.1:5000/_stcore/health"])
+                .args([
+                    "-sf",
+                    "-m",
+                    "2",
+                    &format!("http://127.0.0.1:{site}/_stcore/health"),
+                ])
                 .output()
                 .is_ok_and(|o| o.status.success())
         }),
-        "the site answers at localhost:5000: {}",
+        "the site answers at localhost:{site}: {}",
         ok(&["logs", "personal-website"])
     );
     let artifacts = workspace().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join("tutorial-website.png");
-    let rendered = check_in_chromium("http://127.0.0.1:5000/", "Hello World!", &shot);
+    let rendered = check_in_chromium(&format!("http://127.0.0.1:{site}/"), "Hello World!", &shot);
     assert!(rendered.contains("Hello World!"), "{rendered}");
     assert!(shot.exists());
     // docker logs shows Streamlit's URLs.
@@ -377,4 +388,15 @@ fn the_tutorial_end_to_end() {
             .is_ok_and(|o| o.status.success())
     }));
     drop(reg);
+}
+
+/// `port` when the host can bind it on every address, else a free port the kernel picks.
+fn tutorial_port(port: u16) -> u16 {
+    if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+        return port;
+    }
+    let free = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+    let other = free.local_addr().unwrap().port();
+    eprintln!("port {port} is taken on this host; the tutorial test uses {other} instead");
+    other
 }
