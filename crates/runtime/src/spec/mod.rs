@@ -48,6 +48,7 @@ pub use command::resolve_command;
 pub use env::{merge_env, DEFAULT_PATH};
 pub use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 pub use mounts::INIT_PATH_IN_CONTAINER;
+pub use resources::{cpu_quota, memory_limits, CPU_PERIOD};
 pub use seccomp::{default_seccomp, to_runtime_spec_arg_order};
 pub use user::{resolve_user, ResolvedUser};
 
@@ -82,6 +83,8 @@ pub struct ContainerSpec {
     /// Bytes of memory + swap; -1 = unlimited swap.
     pub memory_swap: Option<i64>,
     pub cpus: Option<f64>,
+    /// `--cpu-shares`: the relative CPU weight (cgroup v1 `cpu.shares`; 0 = the default).
+    pub cpu_shares: Option<u64>,
     /// 0 or negative = unlimited.
     pub pids_limit: Option<i64>,
     pub ulimits: Vec<Ulimit>,

@@ -123,12 +123,16 @@ pub fn linux_resources(c: &ContainerSpec) -> Result<LinuxResources, SpecError> {
         }
         b = b.memory(m.build()?);
     }
-    if let Some(cpus) = c.cpus {
-        let cpu = LinuxCpuBuilder::default()
-            .period(CPU_PERIOD)
-            .quota(cpu_quota(cpus)?)
-            .build()?;
-        b = b.cpu(cpu);
+    let shares = c.cpu_shares.filter(|s| *s > 0);
+    if c.cpus.is_some() || shares.is_some() {
+        let mut cpu = LinuxCpuBuilder::default();
+        if let Some(cpus) = c.cpus {
+            cpu = cpu.period(CPU_PERIOD).quota(cpu_quota(cpus)?);
+        }
+        if let Some(s) = shares {
+            cpu = cpu.shares(s);
+        }
+        b = b.cpu(cpu.build()?);
     }
     if let Some(pids) = c.pids_limit {
         // Docker: 0 or negative means unlimited.
@@ -271,6 +275,14 @@ mod tests {
         let r = linux_resources(&unlimited).expect("resources");
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(-1));
         assert!(r.memory().is_none() && r.cpu().is_none());
+
+        let shares = ContainerSpec {
+            cpu_shares: Some(512),
+            ..Default::default()
+        };
+        let r = linux_resources(&shares).expect("resources");
+        let cpu = r.cpu().as_ref().expect("cpu");
+        assert_eq!((cpu.shares(), cpu.quota()), (Some(512), None));
     }
 
     #[test]
