@@ -84,8 +84,30 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("Error: {}", message(&e));
-            ExitCode::from(1)
+            let kind = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<berth_engine::EngineError>())
+                .map(berth_engine::EngineError::kind);
+            ExitCode::from(kind.map_or(1, exit_code))
         }
+    }
+}
+
+/// docker's exit code for each kind of engine failure: one table for every command (`run`
+/// and `create` use 125/126/127 instead, as docker does: commands/run.rs).
+fn exit_code(kind: berth_engine::ErrorKind) -> u8 {
+    use berth_engine::ErrorKind as K;
+    match kind {
+        // 128 + SIGINT: the shell's code for an interrupted command.
+        K::Cancelled => 130,
+        K::NotFound
+        | K::Conflict
+        | K::InvalidArgument
+        | K::NotModified
+        | K::Unauthorized
+        | K::Forbidden
+        | K::Unavailable
+        | K::Internal => 1,
     }
 }
 
