@@ -65,7 +65,7 @@ pub enum Command {
     /// Build an image from a Dockerfile
     Build(BuildArgs),
     /// Create a Dockerfile, .dockerignore and requirements.txt for a Python app
-    Init(crate::init::InitArgs),
+    Init(crate::commands::init::InitArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry

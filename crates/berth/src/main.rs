@@ -3,7 +3,6 @@
 
 mod cli;
 mod commands;
-mod init;
 mod live;
 mod output;
 mod parse;

@@ -9,6 +9,7 @@ mod files;
 mod history;
 mod images;
 mod import;
+pub mod init;
 mod inspect;
 mod lifecycle;
 mod load;
@@ -66,7 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completion(a) => completion::run(a),
         Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
         Command::Build(a) => build::run(&mut open()?, a),
-        Command::Init(a) => crate::init::run(a),
+        Command::Init(a) => init::run(a),
         Command::Pull(a) => distribution::pull(&mut open()?, a),
         Command::Push(a) => distribution::push(&mut open()?, a),
         Command::Login(a) => distribution::login(&open()?, a),

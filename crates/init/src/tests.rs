@@ -2,8 +2,10 @@ use super::*;
 
 const TUTORIAL_APP: &str = "import streamlit as st\n\ndef helloworld():\n    st.title(\"Henri Vandersleyen's Website\")\n    st.header(\"Hello World!\")\n\nhelloworld()\n";
 
-fn args() -> InitArgs {
-    InitArgs {
+use std::path::PathBuf;
+
+fn args() -> Options {
+    Options {
         force: false,
         python: None,
         port: None,
@@ -62,6 +64,7 @@ fn the_tutorials_streamlit_site() {
         vec!["Dockerfile", ".dockerignore", "requirements.txt"]
     );
     assert_eq!(file(&plan, "requirements.txt"), "streamlit==1.31.0\n");
+    assert_eq!(plan.port, Some(8501));
     let df = file(&plan, "Dockerfile");
     assert!(df.contains("\nFROM python:3.11-slim\n"), "{df}");
     assert!(df.contains("\nENV PORT=8501\nEXPOSE 8501\n"), "{df}");
@@ -100,7 +103,7 @@ fn flask_fastapi_and_a_script() {
         .contains(&"command: exec gunicorn --bind 0.0.0.0:$PORT app:app".to_string()));
     assert!(!p.files.iter().any(|(n, _)| *n == "requirements.txt"));
     // ... unless --force.
-    let forced = InitArgs {
+    let forced = Options {
         force: true,
         ..args()
     };
@@ -138,7 +141,7 @@ fn flask_fastapi_and_a_script() {
         &script,
         None,
         &[],
-        &InitArgs {
+        &Options {
             python: Some("3.10".into()),
             ..args()
         },
@@ -154,6 +157,7 @@ fn flask_fastapi_and_a_script() {
             "command: python main.py",
         ]
     );
+    assert_eq!(p.port, None);
     let df = file(&p, "Dockerfile");
     assert!(
         !df.contains("EXPOSE") && !df.contains("HEALTHCHECK"),
@@ -170,7 +174,7 @@ fn overrides_and_the_imports_acceptance_project() {
         ),
         ("utils.py", "import os\n"),
     ]);
-    let a = InitArgs {
+    let a = Options {
         port: Some(9000),
         python: Some("3.9".into()),
         ..args()
@@ -184,6 +188,7 @@ fn overrides_and_the_imports_acceptance_project() {
         plan.report[3],
         "requirements.txt: opencv-python (imported as cv2; not installed here), pillow (imported as PIL; not installed here), scikit-learn (imported as sklearn; not installed here)"
     );
+    assert_eq!(plan.port, Some(9000));
     let df = file(&plan, "Dockerfile");
     assert!(df.contains("FROM python:3.9-slim\n") && df.contains("\nENV PORT=9000\nEXPOSE 9000\n"));
     // A script with a port: published, but no HTTP health check is assumed.
@@ -200,22 +205,24 @@ fn no_python_files() {
 }
 
 #[test]
-fn run_refuses_to_overwrite_and_writes_nothing() {
+fn write_refuses_to_overwrite_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
     std::fs::write(dir.path().join("src/app.py"), TUTORIAL_APP).unwrap();
     std::fs::write(dir.path().join(".dockerignore"), "mine\n").unwrap();
-    let a = InitArgs {
+    let a = Options {
         dir: dir.path().to_path_buf(),
         ..args()
     };
-    let mut out = Vec::new();
-    let err = run_to(a, &mut out).unwrap_err().to_string();
-    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
-    assert!(err.starts_with(".dockerignore already exists in "), "{err}");
-    assert!(
-        err.ends_with(": nothing written (--force overwrites)"),
-        "{err}"
+    let p = prepare(&a).unwrap();
+    assert_eq!(p.report[0], "entry point: src/app.py (imports streamlit)");
+    let err = write(&p, &a).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            ".dockerignore already exists in {}: nothing written (--force overwrites)",
+            dir.path().display()
+        )
     );
     assert!(!dir.path().join("Dockerfile").exists());
     assert!(!dir.path().join("requirements.txt").exists());
@@ -224,31 +231,42 @@ fn run_refuses_to_overwrite_and_writes_nothing() {
         "mine\n"
     );
 
-    let a = InitArgs {
-        dir: dir.path().to_path_buf(),
-        force: true,
-        ..args()
-    };
-    run_to(a, &mut out).unwrap();
-    let out = String::from_utf8(out).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0], "entry point: src/app.py (imports streamlit)",
-        "{out}"
-    );
-    assert!(lines[1].starts_with("python: "), "{out}");
+    // Two present: the plural, and the names in the plan's order.
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let err = write(&p, &a).unwrap_err().to_string();
     assert!(
-        lines.contains(&"wrote Dockerfile, .dockerignore, requirements.txt"),
-        "{out}"
+        err.starts_with("Dockerfile, .dockerignore already exist in "),
+        "{err}"
     );
-    assert!(
-        lines.last().unwrap().starts_with("next: berth build -t "),
-        "{out}"
-    );
+
+    let a = Options { force: true, ..a };
+    let p = prepare(&a).unwrap();
+    write(&p, &a).unwrap();
     let ignore = std::fs::read_to_string(dir.path().join(".dockerignore")).unwrap();
     assert_eq!(ignore, dockerfile::DOCKERIGNORE);
+    let df = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
+    assert_eq!(df, file(&p, "Dockerfile"));
     let reqs = std::fs::read_to_string(dir.path().join("requirements.txt")).unwrap();
     assert!(reqs.starts_with("streamlit"), "{reqs}");
+}
+
+#[test]
+fn prepare_wants_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = prepare(&Options {
+        dir: missing.clone(),
+        ..args()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, InitError::NotADirectory(d) if *d == missing),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("{}: not a directory", missing.display())
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::InitError;
+
 /// A Python minor version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Minor(pub u32, pub u32);
@@ -45,7 +47,7 @@ pub struct Decision {
     pub reason: String,
 }
 
-pub fn decide(i: Inputs<'_>) -> anyhow::Result<Decision> {
+pub fn decide(i: Inputs<'_>) -> Result<Decision, InitError> {
     let decision = |v: &dyn fmt::Display, reason: String| Decision {
         version: v.to_string(),
         reason,
@@ -56,7 +58,7 @@ pub fn decide(i: Inputs<'_>) -> anyhow::Result<Decision> {
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if !numeric || !(2..=3).contains(&parts.len()) {
-            anyhow::bail!("--python {flag:?}: expected a version such as 3.11 or 3.11.7");
+            return Err(InitError::PythonVersion(flag.to_string()));
         }
         return Ok(decision(&flag, "from --python".into()));
     }

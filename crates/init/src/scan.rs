@@ -1,12 +1,11 @@
-//! Reading the project directory and the host's installed distributions.
+//! Reading the project directory, the host's `python3` and its installed distributions.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-
-use anyhow::Context;
+use std::process::{Command, Stdio};
 
 use super::requirements::{normalize, parse_metadata, provided_imports, Installed};
-use super::{Project, SourceFile, REQUIREMENTS};
+use super::{InitError, Project, SourceFile, REQUIREMENTS};
 
 /// Directories that never hold the app's own code.
 const SKIPPED_DIRS: &[&str] = &[
@@ -22,7 +21,9 @@ const SKIPPED_DIRS: &[&str] = &[
 const MAX_FILES: usize = 5000;
 const MAX_FILE: u64 = 2 << 20;
 
-pub fn read_project(dir: &Path) -> anyhow::Result<Project> {
+/// The project's `.py` files (see [`Project::files`]), the files that tell its Python version
+/// and requirements, and a virtual environment at its root.
+pub fn read_project(dir: &Path) -> Result<Project, InitError> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     let mut project = Project {
         python_version: read(".python-version"),
@@ -32,13 +33,19 @@ pub fn read_project(dir: &Path) -> anyhow::Result<Project> {
         ..Default::default()
     };
     project.venv = find_venv(dir);
-    walk(dir, "", &mut project.files).with_context(|| format!("reading {}", dir.display()))?;
+    walk(dir, "", &mut project.files)?;
     project.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(project)
 }
 
-fn walk(dir: &Path, rel: &str, files: &mut Vec<SourceFile>) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+fn walk(dir: &Path, rel: &str, files: &mut Vec<SourceFile>) -> Result<(), InitError> {
+    let reading = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InitError::Read { path, source }
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .and_then(|rd| rd.collect::<Result<_, _>>())
+        .map_err(reading(dir))?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let Some(name) = e.file_name().to_str().map(str::to_string) else {
@@ -50,7 +57,7 @@ fn walk(dir: &Path, rel: &str, files: &mut Vec<SourceFile>) -> anyhow::Result<()
             format!("{rel}/{name}")
         };
         // Not followed: symbolic links (they may leave the project).
-        let kind = e.file_type()?;
+        let kind = e.file_type().map_err(reading(&e.path()))?;
         if kind.is_dir() {
             let skipped = name.starts_with('.')
                 || SKIPPED_DIRS.contains(&name.as_str())
@@ -63,7 +70,7 @@ fn walk(dir: &Path, rel: &str, files: &mut Vec<SourceFile>) -> anyhow::Result<()
             if e.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true) {
                 continue;
             }
-            let bytes = std::fs::read(e.path()).with_context(|| path.clone())?;
+            let bytes = std::fs::read(e.path()).map_err(reading(&e.path()))?;
             files.push(SourceFile {
                 path,
                 text: String::from_utf8_lossy(&bytes).into_owned(),
@@ -139,4 +146,29 @@ pub fn installed_distributions(sites: &[PathBuf]) -> Vec<Installed> {
         }
     }
     out
+}
+
+/// Where the project's Python looks for distributions: the site-packages of its virtual
+/// environment, then those of the host's `python3` run in `dir`.
+pub fn site_packages(dir: &Path, project: &Project) -> Vec<PathBuf> {
+    let mut sites: Vec<PathBuf> = project.venv.iter().flat_map(|v| v.2.clone()).collect();
+    let script =
+        "import site; print('\\n'.join(site.getsitepackages() + [site.getusersitepackages()]))";
+    if let Some(out) = python3(dir, &["-c", script]) {
+        sites.extend(out.lines().map(PathBuf::from));
+    }
+    sites
+}
+
+/// Runs the host's `python3` in the project directory (so pyenv honours its
+/// `.python-version`); its standard output, or `None` when it cannot run.
+pub fn python3(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("python3")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
 }

@@ -1,6 +1,34 @@
-//! `berth init`: a Dockerfile, `.dockerignore` and `requirements.txt` for a Python app,
-//! decided from the project itself. The analysis is pure (functions of file contents, in the
-//! submodules and [`plan`]); this file reads the project and the host, then writes.
+//! berth-init: a Dockerfile, `.dockerignore` and `requirements.txt` for a Python app, decided
+//! from the project itself — `berth init`'s core.
+//!
+//! The analysis is pure: [`plan`] and the modules behind it are functions of file contents
+//! (the `.py` files, `pyproject.toml`, `.python-version`, a virtual environment's
+//! `pyvenv.cfg`, `python3 -V`'s output, the installed distributions' metadata), so it is
+//! table-tested without a disk. The edges are few and named: [`read_project`] and
+//! [`installed_distributions`] read files, [`prepare`] also asks the host's `python3`, and
+//! [`write`] writes the plan, refusing to overwrite unless forced.
+//!
+//! It must not print, prompt or exit: what to tell the user is in [`Plan::report`], and the
+//! command line decides how to show it. It must not depend on the engine: init builds nothing
+//! and runs no container.
+//!
+//! ```
+//! use berth_init::{plan, Options, Project, SourceFile};
+//!
+//! let project = Project {
+//!     files: vec![SourceFile {
+//!         path: "app.py".into(),
+//!         text: "import streamlit as st\nst.title('hello')\n".into(),
+//!     }],
+//!     ..Default::default()
+//! };
+//! let plan = plan(&project, Some("Python 3.11.7"), &[], &Options::default())?;
+//! assert_eq!(plan.report[1], "python: 3.11 (from python3 -V)");
+//! assert_eq!(plan.port, Some(8501));
+//! let names: Vec<&str> = plan.files.iter().map(|(name, _)| *name).collect();
+//! assert_eq!(names, ["Dockerfile", ".dockerignore", "requirements.txt"]);
+//! # Ok::<(), berth_init::InitError>(())
+//! ```
 
 mod dockerfile;
 mod entry;
@@ -10,32 +38,69 @@ mod scan;
 mod source;
 mod stdlib;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use anyhow::Context;
+use std::path::PathBuf;
 
 use entry::Framework;
-use requirements::Installed;
-use scan::{installed_distributions, read_project};
+pub use requirements::Installed;
+pub use scan::{installed_distributions, read_project};
 
-/// Arguments of `berth init`.
-#[derive(Debug, clap::Args)]
-pub struct InitArgs {
-    /// Overwrite an existing Dockerfile, .dockerignore and requirements.txt
-    #[arg(long)]
+/// What `berth init` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Overwrite an existing Dockerfile and `.dockerignore`, and rewrite `requirements.txt`
+    /// from the imports.
     pub force: bool,
-    /// Python version of the base image [default: from .python-version, pyproject.toml or
-    /// python3 -V]
-    #[arg(long, value_name = "VERSION")]
+    /// The base image's Python version (`3.11`, `3.11.7`); `None` decides it from the project.
     pub python: Option<String>,
-    /// Port the app listens on [default: the framework's]
-    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    /// The port the app listens on; `None` takes the framework's.
     pub port: Option<u16>,
-    /// The project directory
-    #[arg(value_name = "DIR", default_value = ".")]
+    /// The project directory.
     pub dir: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            force: false,
+            python: None,
+            port: None,
+            dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// Why `berth init` decided or wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("no Python files in {}: berth init sets up Python apps", .0.display())]
+    NoPythonFiles(PathBuf),
+    #[error("--python {0:?}: expected a version such as 3.11 or 3.11.7")]
+    PythonVersion(String),
+    /// Nothing was written: `names` are the plan's files already present in `dir`.
+    #[error(
+        "{} already {} in {}: nothing written (--force overwrites)",
+        .names.join(", "),
+        exist(.names),
+        .dir.display()
+    )]
+    Exists {
+        names: Vec<&'static str>,
+        dir: PathBuf,
+    },
+    #[error("reading {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A `.py` file of the project: its path relative to the project (`/`-separated) and text.
@@ -62,69 +127,52 @@ pub struct Project {
 /// What `berth init` decided: the lines to print and the files to write.
 #[derive(Debug)]
 pub struct Plan {
+    /// One line per decision and the reason for it, for the user to read.
     pub report: Vec<String>,
+    /// File names in the project directory and their contents, the Dockerfile first.
     pub files: Vec<(&'static str, String)>,
+    /// The port the image exposes, if the app listens on one.
+    pub port: Option<u16>,
 }
 
 const REQUIREMENTS: &str = "requirements.txt";
 
-pub fn run(args: InitArgs) -> anyhow::Result<()> {
-    run_to(args, &mut std::io::stdout().lock())
-}
-
-/// [`run`], printing to `out`.
-fn run_to(args: InitArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let dir = &args.dir;
+/// Reads the project in `opts.dir` and the host's Python, and decides the [`Plan`].
+pub fn prepare(opts: &Options) -> Result<Plan, InitError> {
+    let dir = &opts.dir;
     if !dir.is_dir() {
-        anyhow::bail!("{}: not a directory", dir.display());
+        return Err(InitError::NotADirectory(dir.clone()));
     }
     let project = read_project(dir)?;
-    let host = python3(dir, &["-V"]);
-    let regenerate = args.force || project.requirements.is_none();
-    let installed = if regenerate {
-        let mut sites: Vec<PathBuf> = project.venv.iter().flat_map(|v| v.2.clone()).collect();
-        let script =
-            "import site; print('\\n'.join(site.getsitepackages() + [site.getusersitepackages()]))";
-        sites.extend(
-            python3(dir, &["-c", script])
-                .iter()
-                .flat_map(|o| o.lines().map(PathBuf::from).collect::<Vec<_>>()),
-        );
-        installed_distributions(&sites)
+    let host = scan::python3(dir, &["-V"]);
+    // The installed versions only pin a requirements.txt that is (re)written.
+    let installed = if opts.force || project.requirements.is_none() {
+        installed_distributions(&scan::site_packages(dir, &project))
     } else {
         Vec::new()
     };
-    let plan = plan(&project, host.as_deref(), &installed, &args)?;
+    plan(&project, host.as_deref(), &installed, opts)
+}
 
-    let existing: Vec<&str> = plan
+/// Writes the plan's files into `opts.dir`. Without `opts.force`, writes none of them when
+/// any already exists (a symbolic link counts, even a dangling one).
+pub fn write(plan: &Plan, opts: &Options) -> Result<(), InitError> {
+    let dir = &opts.dir;
+    let existing: Vec<&'static str> = plan
         .files
         .iter()
         .map(|(name, _)| *name)
         .filter(|name| dir.join(name).symlink_metadata().is_ok())
         .collect();
-    if !args.force && !existing.is_empty() {
-        let verb = if existing.len() == 1 {
-            "exists"
-        } else {
-            "exist"
-        };
-        anyhow::bail!(
-            "{} already {verb} in {}: nothing written (--force overwrites)",
-            existing.join(", "),
-            dir.display()
-        );
-    }
-    for line in &plan.report {
-        writeln!(out, "{line}")?;
+    if !opts.force && !existing.is_empty() {
+        return Err(InitError::Exists {
+            names: existing,
+            dir: dir.clone(),
+        });
     }
     for (name, text) in &plan.files {
         let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    let names: Vec<&str> = plan.files.iter().map(|(n, _)| *n).collect();
-    writeln!(out, "wrote {}", names.join(", "))?;
-    if let Some(next) = next_steps(dir, &plan) {
-        writeln!(out, "{next}")?;
+        std::fs::write(&path, text).map_err(|source| InitError::Write { path, source })?;
     }
     Ok(())
 }
@@ -135,14 +183,11 @@ pub fn plan(
     project: &Project,
     host_python: Option<&str>,
     installed: &[Installed],
-    args: &InitArgs,
-) -> anyhow::Result<Plan> {
+    opts: &Options,
+) -> Result<Plan, InitError> {
     let has_file = |p: &str| project.files.iter().any(|f| f.path == p);
     let Some(entry) = entry::detect(&project.files, has_file) else {
-        anyhow::bail!(
-            "no Python files in {}: berth init sets up Python apps",
-            args.dir.display()
-        );
+        return Err(InitError::NoPythonFiles(opts.dir.clone()));
     };
     let mut report = vec![format!("entry point: {} ({})", entry.path, entry.reason)];
     for (path, framework) in &entry.others {
@@ -152,7 +197,7 @@ pub fn plan(
         ));
     }
     let version = python::decide(python::Inputs {
-        flag: args.python.as_deref(),
+        flag: opts.python.as_deref(),
         python_version_file: project.python_version.as_deref(),
         pyproject: project.pyproject.as_deref(),
         venv: project
@@ -171,7 +216,7 @@ pub fn plan(
         &entry,
         entry_source,
         project.streamlit_config.as_deref(),
-        args.port,
+        opts.port,
     );
     match &port {
         Some((p, why)) => report.push(format!("port: {p} ({why})")),
@@ -186,7 +231,7 @@ pub fn plan(
         Framework::Script => None,
     };
     let mut files = Vec::new();
-    let requirements_text = match (&project.requirements, args.force) {
+    let requirements_text = match (&project.requirements, opts.force) {
         (Some(existing), false) => {
             report.push(format!(
                 "{REQUIREMENTS}: kept the existing file (--force rewrites it from the imports)"
@@ -217,15 +262,20 @@ pub fn plan(
     }
     let cmd = dockerfile::command(&entry, gunicorn);
     report.push(format!("command: {}", cmd.display()));
+    let port = port.map(|(p, _)| p);
     let text = dockerfile::dockerfile(&dockerfile::Spec {
         python: &version.version,
         entry: &entry,
-        port: port.as_ref().map(|(p, _)| *p),
+        port,
         cmd: &cmd,
     });
     files.insert(0, ("Dockerfile", text));
     files.insert(1, (".dockerignore", dockerfile::DOCKERIGNORE.to_string()));
-    Ok(Plan { report, files })
+    Ok(Plan {
+        report,
+        files,
+        port,
+    })
 }
 
 /// `streamlit==1.31.0 (installed), scikit-learn (imported as sklearn; not installed here)`.
@@ -259,51 +309,13 @@ fn describe(reqs: &[requirements::Requirement], server: Option<&str>) -> String 
     parts.join(", ")
 }
 
-/// `next: berth build -t website . && berth run -d -p 8501:8501 website`.
-fn next_steps(dir: &Path, plan: &Plan) -> Option<String> {
-    let name = std::fs::canonicalize(dir)
-        .ok()?
-        .file_name()?
-        .to_str()?
-        .to_lowercase();
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let name = if name.is_empty() { "app" } else { name };
-    let port = plan
-        .files
-        .iter()
-        .find(|(n, _)| *n == "Dockerfile")?
-        .1
-        .lines()
-        .find_map(|l| l.strip_prefix("EXPOSE "))
-        .map(|p| format!("-p {p}:{p} "))
-        .unwrap_or_default();
-    Some(format!(
-        "next: berth build -t {name} {} && berth run -d {port}{name}",
-        dir.display()
-    ))
-}
-
-/// Runs the host's `python3` in the project directory (so pyenv honours its
-/// `.python-version`); its standard output, or `None` when it cannot run.
-fn python3(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("python3")
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !text.is_empty()).then_some(text)
+/// The verb for [`InitError::Exists`]: "Dockerfile exists", "Dockerfile, .dockerignore exist".
+fn exist(names: &[&str]) -> &'static str {
+    if names.len() == 1 {
+        "exists"
+    } else {
+        "exist"
+    }
 }
 
 #[cfg(test)]
