@@ -47,19 +47,10 @@ pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
             },
         };
     }
-    // A context on standard input: a tar, unpacked into a private directory first.
+    // A context on standard input: a tar, which the engine unpacks for the build.
     let stdin_context;
     let context = if a.path == "-" {
-        stdin_context = tempfile::tempdir().context("build: temporary context")?;
-        berth_image::layer::unpack(
-            std::io::stdin().lock(),
-            stdin_context.path(),
-            &berth_image::layer::UnpackOptions {
-                allow_devices: false,
-                same_owner: false,
-            },
-        )
-        .context("build: the context on standard input is not a valid tar archive")?;
+        stdin_context = engine.context_from_tar(std::io::stdin().lock())?;
         stdin_context.path().to_path_buf()
     } else {
         let p = std::path::PathBuf::from(&a.path);

@@ -50,6 +50,20 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
 }
 
+/// A build context that arrived as a tar stream (`build -` on the CLI, the Engine API's
+/// `POST /build` body), unpacked into a private directory that goes with this value.
+#[derive(Debug)]
+pub struct TarContext {
+    dir: tempfile::TempDir,
+}
+
+impl TarContext {
+    /// The directory to give [`BuildOptions::context`].
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
 /// Why a build failed at a step, with what the user needs to fix it.
 #[derive(Debug, Clone)]
 pub struct StepFailure {
@@ -241,6 +255,28 @@ impl Engine {
     /// Builds the Dockerfile of `opts`; returns the image ID. `events` hears docker's
     /// `Step N/M` lines and the steps' output as they happen. Stages that do not depend on
     /// each other are built at the same time, each on its own thread and engine.
+    /// Unpacks a build context sent as a tar stream into a private directory under the run
+    /// root. Devices and ownership are not kept (a context is files to copy from); a stream
+    /// that is not a tar fails with nothing left behind.
+    pub fn context_from_tar(&self, tar: impl std::io::Read) -> Result<TarContext, EngineError> {
+        let dir = tempfile::Builder::new()
+            .prefix("build-context-")
+            .tempdir_in(&self.run_root)
+            .map_err(|e| EngineError::io("build: a directory for the context", e))?;
+        berth_image::layer::unpack(
+            tar,
+            dir.path(),
+            &berth_image::layer::UnpackOptions {
+                allow_devices: false,
+                same_owner: false,
+            },
+        )
+        .map_err(|e| {
+            EngineError::bad_input("build: the context is not a valid tar archive", e)
+        })?;
+        Ok(TarContext { dir })
+    }
+
     pub fn build(
         &mut self,
         opts: &BuildOptions,
