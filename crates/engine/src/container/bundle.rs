@@ -147,7 +147,7 @@ impl Engine {
         } else {
             None
         };
-        let (passwd, group) = super::files::passwd_and_group(&paths.rootfs);
+        let (passwd, group) = super::files::passwd_and_group(&paths.rootfs)?;
         let host = host_info();
         let cgroups_path = format!("/berth/{}", rec.id);
         let spec = build_spec(&SpecInputs {

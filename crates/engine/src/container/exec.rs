@@ -96,7 +96,7 @@ impl Engine {
             process["env"] = serde_json::json!(env);
         }
         if let Some(u) = &opts.user {
-            let (passwd, group) = super::files::passwd_and_group(&paths.rootfs);
+            let (passwd, group) = super::files::passwd_and_group(&paths.rootfs)?;
             let user = resolve_user(Some(u), passwd.as_deref(), group.as_deref())
                 .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
             process["user"] = serde_json::json!({

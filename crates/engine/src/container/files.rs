@@ -195,18 +195,20 @@ impl Engine {
 }
 
 /// The `/etc/passwd` and `/etc/group` of a container's root, read inside it (a container's
-/// `/etc/passwd` may be a symlink to anything, or a FIFO); `None` for what cannot be read.
-pub(crate) fn passwd_and_group(rootfs: &Path) -> (Option<String>, Option<String>) {
+/// `/etc/passwd` may be a symlink to anything, or a FIFO); `None` for a file that cannot be
+/// read. Fails only when the root cannot be opened (or openat2 is missing): names must not
+/// silently stop resolving.
+pub(crate) fn passwd_and_group(
+    rootfs: &Path,
+) -> Result<(Option<String>, Option<String>), EngineError> {
     const LIMIT: u64 = 16 << 20;
-    let Ok(root) = Root::open(rootfs) else {
-        return (None, None);
-    };
+    let root = Root::open(rootfs).map_err(|e| EngineError::io("read the container's users", e))?;
     let read = |p: &str| {
         root.read_file(p, LIMIT)
             .ok()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     };
-    (read("/etc/passwd"), read("/etc/group"))
+    Ok((read("/etc/passwd"), read("/etc/group")))
 }
 
 /// Whether `rel` exists in a lower layer as overlay would see it: no symlink on the way
