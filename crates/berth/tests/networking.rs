@@ -394,3 +394,24 @@ fn port_check_finds_a_dnat_entry_missing_from_the_kernel() {
     let ok = s.run(&["port", "--check", "web"]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
 }
+
+#[test]
+fn network_inspect_finds_networks_by_name_id_prefix_and_the_predefined_ones() {
+    let Some(s) = Sandbox::new() else {
+        return;
+    };
+    let id = s.ok(&["network", "create", "front"]).trim().to_string();
+    let by_prefix = s.ok(&["network", "inspect", "-f", "{{.Name}}", &id[..8]]);
+    assert_eq!(by_prefix.trim(), "front");
+    for (name, driver) in [("host", "host"), ("none", "null"), ("bridge", "bridge")] {
+        let out = s.ok(&["network", "inspect", "-f", "{{.Name}} {{.Driver}}", name]);
+        assert_eq!(out.trim(), format!("{name} {driver}"));
+    }
+    let ls = s.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    let names: Vec<&str> = ls.lines().collect();
+    assert_eq!(names, ["bridge", "front", "host", "none"]);
+    let r = s.run(&["network", "inspect", "nope"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.trim(), "Error: No such network: nope");
+    s.ok(&["network", "rm", "front"]);
+}

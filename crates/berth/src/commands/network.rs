@@ -60,23 +60,16 @@ const HEADERS: &[(&str, &str)] = &[
 
 fn ls(engine: &mut Engine, a: NetworkLsArgs) -> anyhow::Result<()> {
     let mut items = Vec::new();
-    for n in engine.network()?.networks()? {
+    for n in engine.network_resources()? {
+        let id = n["Id"].as_str().unwrap_or_default();
         let id = if a.no_trunc {
-            n.id.clone()
+            id
         } else {
-            n.id[..12].to_string()
+            &id[..id.len().min(12)]
         };
         items.push(
-            json!({"ID": id, "Name": n.name, "Driver": "bridge", "Scope": "local",
-            "Internal": n.internal, "IPv6": false, "Labels": ""}),
-        );
-    }
-    for name in ["host", "none"] {
-        let id = berth_image::Digest::of(name.as_bytes()).hex().to_string();
-        let id = if a.no_trunc { id } else { id[..12].to_string() };
-        items.push(
-            json!({"ID": id, "Name": name, "Driver": if name == "host" { "host" } else { "null" },
-            "Scope": "local", "Internal": false, "IPv6": false, "Labels": ""}),
+            json!({"ID": id, "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
+            "Internal": n["Internal"], "IPv6": n["EnableIPv6"], "Labels": ""}),
         );
     }
     let default = if a.quiet {
@@ -92,44 +85,14 @@ fn inspect(engine: &mut Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
     let mut out = Vec::new();
     let mut failed = false;
     for name in &a.networks {
-        match engine.network()?.network(name) {
-            Ok(n) => {
-                let mut containers = serde_json::Map::new();
-                for att in engine
-                    .network()?
-                    .attachments()
-                    .iter()
-                    .filter(|x| x.network == n.name)
-                {
-                    containers.insert(
-                        att.container_id.clone(),
-                        json!({
-                            "Name": att.name,
-                            "MacAddress": att.mac,
-                            "IPv4Address": format!("{}/{}", att.ip, att.prefix_len),
-                            "IPv6Address": "",
-                        }),
-                    );
-                }
-                out.push(json!({
-                    "Name": n.name,
-                    "Id": n.id,
-                    "Created": chrono::DateTime::from_timestamp(n.created as i64, 0)
-                        .map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    "Scope": "local",
-                    "Driver": "bridge",
-                    "EnableIPv6": false,
-                    "IPAM": {"Driver": "default", "Options": null,
-                        "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
-                    "Internal": n.internal,
-                    "Attachable": false,
-                    "Containers": containers,
-                    "Options": {"com.docker.network.bridge.name": n.bridge},
-                    "Labels": {},
-                }));
-            }
-            Err(_) => {
+        match engine.network_resource(name) {
+            Ok(n) => out.push(n),
+            Err(e) if e.is_not_found() => {
                 eprintln!("Error: No such network: {name}");
+                failed = true;
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }
