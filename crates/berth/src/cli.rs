@@ -204,6 +204,9 @@ pub struct RunArgs {
     /// Print help (`-h` is --hostname, as in docker)
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Print where the time of the run went, on stderr, when it ends (BERTH_DEBUG_TIMINGS=1)
+    #[arg(long, hide = true)]
+    pub debug_timings: bool,
     /// Run container in background and print container ID
     #[arg(short, long)]
     pub detach: bool,

@@ -8,6 +8,7 @@ mod output;
 mod parse;
 mod password;
 mod privilege;
+mod timings;
 mod units;
 
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
+    timings::note_start();
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {

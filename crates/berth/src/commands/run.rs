@@ -10,6 +10,7 @@ use super::distribution::{pull_reporting, Report};
 use crate::cli::{PullPolicy, RunArgs};
 use crate::output::write_out;
 use crate::parse;
+use crate::timings::RunTimings;
 use crate::Exit;
 
 /// Turns `run`/`create` flags into what the engine takes; bad flags fail here, before
@@ -181,12 +182,14 @@ pub fn create(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
+    let mut timings = RunTimings::begin(args.debug_timings);
     let opts = create_options(&args).map_err(|e| Exit {
         code: 125,
         message: Some(format!("{e:#}")),
     })?;
     ensure_image(engine, &args, &opts.image)?;
     let id = engine.create_container(opts).map_err(run_error)?;
+    timings.mark("cli.created");
     let mode = if args.detach {
         StartMode::Detached
     } else {
@@ -209,6 +212,7 @@ pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
                 eprintln!("{hint}");
             }
         }
+        timings.report(engine, &id, true);
         return Ok(());
     }
     let code = engine
@@ -221,6 +225,7 @@ pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
             },
         )
         .map_err(run_error)?;
+    timings.report(engine, &id, false);
     if code == 0 {
         Ok(())
     } else {

@@ -76,6 +76,7 @@ impl Engine {
         let image_config = self.image_runtime_config(&image_id)?;
 
         let net = self.network_up(rec, config)?;
+        self.mark(&rec.id, "mon.network");
         match self.prepare_rootfs_and_spec(rec, config, &image, &image_config, &net) {
             Ok(()) => Ok(net.attachments),
             Err(e) => {

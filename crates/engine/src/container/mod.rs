@@ -30,6 +30,7 @@ mod ops;
 mod reconcile;
 mod start;
 mod stop;
+pub mod timings;
 
 use std::path::PathBuf;
 

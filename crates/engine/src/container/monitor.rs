@@ -59,6 +59,7 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
                 let _ = record_exit(engine, id, i64::from(code), false, &message, "exited");
                 cleanup(engine, id);
                 finish(engine, id);
+                last_mark(engine, id, opts);
                 return 1;
             }
         };
@@ -87,7 +88,17 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
         }
     }
     finish(engine, id);
+    last_mark(engine, id, opts);
     0
+}
+
+/// The monitor's last timings mark. A foreground run's CLI reads and removes the marks when it
+/// has seen this one; nobody waits for a detached container's, so the monitor removes them.
+fn last_mark(engine: &Engine, id: &str, opts: MonitorOptions) {
+    engine.mark(id, "mon.finished");
+    if !opts.wait_attach {
+        engine.remove_timing_marks(id);
+    }
 }
 
 /// After the last run: `--rm` removes the container; otherwise the monitor only forgets it.
@@ -185,6 +196,7 @@ fn cleanup(engine: &mut Engine, id: &str) {
     if let Err(e) = engine.oci_runtime().delete(id) {
         tracing::warn!(container_id = id, error = %e, "runtime delete");
     }
+    engine.mark(id, "mon.rt-deleted");
     if let Ok(rec) = engine.resolve_container(id) {
         if let Ok(config) = ContainerConfig::from_record(&rec) {
             engine.network_down(id, &config);
@@ -197,8 +209,10 @@ fn cleanup(engine: &mut Engine, id: &str) {
             Ok::<_, EngineError>(())
         });
     }
+    engine.mark(id, "mon.net-down");
     let paths = engine.container_paths(id);
     engine.unmount_rootfs(&paths.rootfs);
+    engine.mark(id, "mon.unmounted");
     let _ = std::fs::remove_file(&paths.attach_socket);
     let _ = std::fs::remove_file(&paths.console_socket);
 }
@@ -218,6 +232,7 @@ fn run_once(
 ) -> Result<Exit, Failure> {
     let t0 = Instant::now();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    engine.mark(id, "mon.begin");
     let rec = engine.resolve_container(id).map_err(fail)?;
     let config = ContainerConfig::from_record(&rec).map_err(fail)?;
     let paths = engine.container_paths(id);
@@ -225,6 +240,7 @@ fn run_once(
     let attachments = engine.prepare_bundle(&rec, &config).map_err(fail)?;
     let net_json = serde_json::to_string(&attachments).unwrap_or_default();
     tracing::debug!(container_id = id, ms = ms(t0), "bundle prepared");
+    engine.mark(id, "mon.bundle");
 
     let tty = config.spec.tty;
     let sockets = paths
@@ -284,6 +300,7 @@ fn run_once(
         .create(id, &paths.dir, &args0, stdio)
         .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
     tracing::debug!(container_id = id, ms = ms(t0), "created");
+    engine.mark(id, "mon.created");
     let master = match &console {
         Some(c) => Some(c.accept_master(Duration::from_secs(10)).map_err(fail)?),
         None => None,
@@ -307,9 +324,11 @@ fn run_once(
             ),
         }
     }
+    engine.mark(id, "mon.go");
     runtime
         .start(id, &args0)
         .map_err(|e| (e.exit_code(), e.to_string()))?;
+    engine.mark(id, "mon.started");
     engine
         .store
         .meta
@@ -328,6 +347,7 @@ fn run_once(
         })
         .map_err(fail)?;
     engine.emit_container_id(id, crate::events::Action::Start, &[]);
+    engine.mark(id, "mon.recorded");
     if let Some(r) = report.take() {
         let _ = writeln!(r, "started");
         let _ = r.flush();
@@ -366,6 +386,7 @@ fn run_once(
         _ => 255,
     };
     tracing::debug!(container_id = id, ms = ms(t0), code, "exited");
+    engine.mark(id, "mon.exited");
     let oom_killed = code == 137 && engine.oom_killed(id);
     // Recorded before the clients hear of it, so that what they do next sees the exit.
     let restart = should_restart(engine, id, code);
@@ -386,6 +407,7 @@ fn run_once(
             c.drain(deadline);
         }
     }
+    engine.mark(id, "mon.exit-sent");
     Ok(Exit { restart })
 }
 

@@ -85,6 +85,7 @@ impl Engine {
             .stderr(log)
             // Its own process group: a ^C meant for the CLI does not reach the monitor.
             .process_group(0);
+        self.mark(&rec.id, "cli.spawn");
         let mut child = cmd
             .spawn()
             .map_err(|e| EngineError::io(format!("start monitor {}", self.exe.display()), e))?;
@@ -92,6 +93,7 @@ impl Engine {
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);
         }
+        self.mark(&rec.id, "cli.reported");
         let line = line.trim();
         if line == "started" || line == "ready" {
             return Ok(rec.id);
@@ -134,8 +136,10 @@ impl Engine {
         let paths = self.container_paths(&rec.id);
         let stream = UnixStream::connect(&paths.attach_socket)
             .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
+        self.mark(&rec.id, "cli.attached");
         let code = attach_loop(stream, opts, sink)
             .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
+        self.mark(&rec.id, "cli.exit");
         let code = match code {
             Some(c) => c,
             // The monitor went away without an exit frame: the record says what happened.
