@@ -155,6 +155,9 @@ class Metric:
     parse: Callable[[str, float, dict], tuple[float, str]]  # raises ValueError when the output is unusable
     higher_is_better: bool = True
     rss: bool = False
+    # per repetition, named values to keep as well (e.g. the phases of berth's debug timings):
+    # the cell gets `series` = {name: [value of each run]} and the report their medians
+    series: Callable[[str], dict[str, float]] | None = None
 
 
 def wrk_requests_per_second(out: str, seconds: float = 0.0, ctx: dict | None = None) -> tuple[float, str]:
@@ -535,6 +538,128 @@ HUGE_SEED = (
 )
 
 
+# The container start path (issue 13). The floor: the same busybox rootfs, entered with the
+# namespaces of a container and nothing else (no engine, no runtime, no cgroup, no pivot_root).
+FLOOR_ROOTFS = (
+    "rm -rf {scratch}/rootfs && mkdir -p {scratch}/rootfs && tar -xf {busybox_tar} -C {scratch}/rootfs"
+)
+FLOOR_TRUE = "unshare --fork --pid --mount --uts --ipc{net} chroot {scratch}/rootfs /bin/true"
+# The bridge rows' floor network, as an engine would make it, with `ip`: a netns, a veth pair
+# into it on bridge berthfloor0 (10.221.0.1/16, made in setup), an address, lo, a route.
+# Its `ip` forks are part of the floor's time (berth makes the same links over netlink).
+FLOOR_BRIDGE = (
+    "ip link show berthfloor0 >/dev/null 2>&1 || {{ ip link add berthfloor0 type bridge"
+    " && ip addr add 10.221.0.1/16 dev berthfloor0 && ip link set berthfloor0 up; }}"
+)
+FLOOR_BRIDGE_DEL = "ip link del berthfloor0 2>/dev/null || true"
+
+
+def floor_net_up(ns: str) -> str:
+    """The netns `ns` (a bash word) plugged into berthfloor0, an address from this bash's pid."""
+    return (
+        f"ns={ns}; ip netns add $ns && ip link add vbf$$ type veth peer name eth0 netns $ns"
+        " && ip link set vbf$$ master berthfloor0 up"
+        " && ip -n $ns addr add 10.221.$(( $$ / 250 % 250 + 1 )).$(( $$ % 250 + 2 ))/16 dev eth0"
+        " && ip -n $ns link set eth0 up && ip -n $ns link set lo up"
+        " && ip -n $ns route add default via 10.221.0.1"
+    )
+
+
+FLOOR_NET_DOWN = "ip link del vbf$$ && ip netns del $ns"
+# what a failed repetition may have left
+FLOOR_NET_CLEAN = (
+    "ip netns list | grep -o '^\\(bbf[0-9]*\\|" + "berth-bench-runc" + "\\)' | xargs -r -n1 ip netns del || true;"
+    " ip -o link | grep -o 'vbf[0-9]*' | sort -u | xargs -r -n1 ip link del 2>/dev/null || true"
+)
+RUNC_NETNS = "berth-bench-runc"
+# runc's bundle joining the netns /run/netns/berth-bench-runc instead of making an empty one.
+RUNC_BUNDLE_BRIDGE = (
+    RUNC_BUNDLE
+    + " && jq '.linux.namespaces |= map(if .type == \"network\" then .path = \"/run/netns/"
+    + RUNC_NETNS
+    + "\" else . end)' config.json > config.json.new && mv config.json.new config.json"
+)
+# after a bridge row's berth cell: its containers, then its bridge, table and rules (the chains
+# may not exist: that is not a failure), then its root
+BERTH_BRIDGE_CLEAN = (
+    "{{ " + BERTH_RM_ALL + " || true; }}; {{ " + BERTH_NET_CLEAN + "; }} || true; rm -rf {root} {runroot}"
+)
+
+
+def run_d_parallel(cli: str, label: str) -> str:
+    """`{n}` × `CLI run -d` all at once (one background job each), then waits for every one;
+    fails if any failed. The IDs go to {scratch}/ids/N."""
+    return (
+        "rm -rf {scratch}/ids && mkdir -p {scratch}/ids && pids=(); for i in $(seq {n}); do "
+        + cli
+        + f" run -d --network none --label {label} {{busybox_ref}} sleep 1000 > {{scratch}}/ids/$i & pids+=($!);"
+        " done; failed=0; for p in \"${{pids[@]}}\"; do wait $p || failed=$((failed + 1)); done;"
+        ' test $failed = 0 || {{ echo "$failed of {n} run -d failed" >&2; exit 1; }}'
+    )
+
+
+# untimed: all {n} printed an ID; then all of them removed
+PARALLEL_STARTED = 'test "$(cat {scratch}/ids/* | grep -c .)" = {n}'
+
+
+def timings_total(out: str, seconds: float = 0.0, ctx: dict | None = None) -> tuple[float, str]:
+    """The `total` phase (ms) of `berth run --debug-timings`'s report."""
+    phases = timing_phases(out)
+    if "total" not in phases:
+        raise ValueError("no `total` line in berth's debug timings")
+    return phases["total"], f"{seconds * 1000:.1f} ms wall"
+
+
+TIMING_LINE = re.compile(r"^  (\S+)\s+(\S+)\s+([0-9.]+)\s")
+
+
+def timing_phases(out: str) -> dict[str, float]:
+    """`  monitor      network  1.23  ...` lines of the debug timings → {"network": 1.23}."""
+    return {m.group(2): float(m.group(3)) for line in out.splitlines() if (m := TIMING_LINE.match(line))}
+
+
+def helper_execs(out: str, seconds: float = 0.0, ctx: dict | None = None) -> tuple[float, str]:
+    """`strace -f -e trace=execve` output of `berth run ... true`: how many execve were neither
+    berth's own binary (the CLI, its monitor) nor the container's `true`; the note lists all."""
+    berth = (ctx or {}).get("berth", "")
+    own, container, helpers = [], [], []
+    for line in out.splitlines():
+        m = re.search(r'execve\("([^"]*)", \[(.*?)\]', line)
+        if not m:
+            continue
+        path, argv = m.group(1), re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
+        result = line.rsplit("=", 1)[-1].strip().split(" ")[0] if "=" in line else "?"
+        what = f"{path} {' '.join(argv[1:])}".strip() + ("" if result == "0" else f" (= {result})")
+        if path == berth:
+            own.append(what)
+        elif argv[:1] == ["true"]:
+            container.append(what)
+        else:
+            helpers.append(what)
+    if not own:
+        raise ValueError("no execve of berth in the strace output")
+    note = f"berth: {own}; container: {container}; helpers: {helpers}"
+    return float(len(helpers)), note
+
+
+def strace_run(network: str) -> str:
+    return (
+        "strace -f -qq -e trace=execve -e signal=none -s 200 -o {scratch}/strace {berth} run --rm"
+        + network
+        + " {busybox_ref} true"
+    )
+
+
+def at_most(value: float, tool: str = "berth") -> Goal:
+    """A lower-is-better metric's median (e.g. a count) ≤ value."""
+
+    def check(cells: dict[str, dict]) -> tuple[bool, str]:
+        m = cells[tool]["median"]
+        return m <= value, f"{tool} median {m:g} {cells[tool].get('unit', '')}; goal ≤ {value:g}"
+
+    return Goal(f"{tool} ≤ {value:g}", check)
+
+
 ROWS: dict[str, Row] = {
     # `load -i` of a docker-save archive of a ~200 MB single-layer image, into an empty store
     # (berth: a fresh BERTH_ROOT; docker: the image and its layer removed first).
@@ -615,6 +740,12 @@ ROWS: dict[str, Row] = {
                 # deletes the container when it exits.
                 command="{runc} run --bundle {scratch}/bundle bench-$$",
                 after_all="rm -rf {scratch}/bundle {runroot}",
+            ),
+            "floor": Job(
+                before_all=FLOOR_ROOTFS,
+                command=FLOOR_TRUE,
+                after_all="rm -rf {scratch}/rootfs",
+                vars={"net": " --net"},
             ),
         },
         title="run --rm busybox true",
@@ -819,6 +950,142 @@ ROWS: dict[str, Row] = {
         metric=Metric(unit="MB/s", parse=throughput("huge_bytes"), rss=True),
         goals=[rss_at_most(100, "berth:push"), rss_at_most(100, "berth:pull")],
     ),
+    # The same with each tool's default bridge network: berth on its own bridge and table (as in
+    # the http row), docker = the bridge dockerd, podman's CNI `podman` network; runc and the
+    # floor in a netns plugged into berthfloor0 by `ip` (inside the timed command).
+    "run-true-bridge": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command="{berth} run --rm {busybox_ref} true",
+                after_all=BERTH_BRIDGE_CLEAN,
+                env=BERTH_BENCH_NET,
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX,
+                command="{docker} run --rm {busybox_ref} true",
+            ),
+            "podman": Job(
+                before_all=PODMAN_HAS_BUSYBOX,
+                command="{podman} run --rm {podman_ulimits} {busybox_ref} true",
+                after_all=PODMAN_CLEAN,
+            ),
+            "runc": Job(
+                before_all=RUNC_BUNDLE_BRIDGE,
+                setup=FLOOR_BRIDGE + f" && {{{{ ip netns del {RUNC_NETNS} 2>/dev/null || true; }}}}",
+                command=floor_net_up(RUNC_NETNS)
+                + " && {runc} run --bundle {scratch}/bundle bench-$$ && "
+                + FLOOR_NET_DOWN,
+                after_all="rm -rf {scratch}/bundle {runroot}; " + FLOOR_NET_CLEAN + "; " + FLOOR_BRIDGE_DEL,
+            ),
+            "floor": Job(
+                before_all=FLOOR_ROOTFS,
+                setup=FLOOR_BRIDGE,
+                command=floor_net_up("bbf$$")
+                + " && nsenter --net=/run/netns/$ns "
+                + FLOOR_TRUE
+                + " && "
+                + FLOOR_NET_DOWN,
+                after_all="rm -rf {scratch}/rootfs; " + FLOOR_NET_CLEAN + "; " + FLOOR_BRIDGE_DEL,
+                vars={"net": ""},
+            ),
+        },
+        title="run --rm busybox true, bridge",
+        runs=20,
+        goals=[faster_than("docker", 5)],
+        dockerd="bridge",
+    ),
+    # `run -d` until the CLI returns (the container is running); removed again, untimed.
+    "run-d": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command="{berth} run -d --network none --label berth-bench=run-d1 {busybox_ref} sleep 1000 >/dev/null",
+                teardown=BERTH_RM_ALL + " && " + BERTH_NONE_LEFT,
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX + " && " + docker_rm_label("berth-bench=run-d1"),
+                command="{docker} run -d --network none --label berth-bench=run-d1 {busybox_ref} sleep 1000 >/dev/null",
+                teardown=docker_rm_label("berth-bench=run-d1") + " && " + docker_none_left("berth-bench=run-d1"),
+                after_all=docker_rm_label("berth-bench=run-d1"),
+            ),
+        },
+        title="run -d busybox sleep (CLI returns)",
+        runs=20,
+    ),
+    # {n} × `run -d` launched at once (a background job each), timed until every CLI returned;
+    # teardown (untimed) checks that all printed an ID, then removes them.
+    "run-d-parallel": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command=run_d_parallel("{berth}", "berth-bench=run-dp"),
+                teardown=PARALLEL_STARTED + " && " + BERTH_RM_ALL + " && " + BERTH_NONE_LEFT,
+                after_all="{{ " + BERTH_RM_ALL + " || true; }}; rm -rf {root} {runroot}",
+                vars={"n": 100},
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX + " && " + docker_rm_label("berth-bench=run-dp"),
+                command=run_d_parallel("{docker}", "berth-bench=run-dp"),
+                teardown=PARALLEL_STARTED
+                + " && "
+                + docker_rm_label("berth-bench=run-dp")
+                + " && "
+                + docker_none_left("berth-bench=run-dp"),
+                after_all=docker_rm_label("berth-bench=run-dp"),
+                vars={"n": 100},
+            ),
+        },
+        title="100 × run -d in parallel",
+        runs=3,
+        goals=[median_at_most(3.0)],
+    ),
+    # berth alone: `run --rm --debug-timings ... true`, its report's phases (medians below the
+    # table); the metric is the report's total (CLI start → CLI return, ms).
+    "run-breakdown": Row(
+        {
+            "berth:none": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command="{berth} run --rm --debug-timings --network none {busybox_ref} true 2>{scratch}/timings",
+                measure="cat {scratch}/timings",
+                after_all="rm -rf {root} {runroot}",
+            ),
+            "berth:bridge": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command="{berth} run --rm --debug-timings {busybox_ref} true 2>{scratch}/timings",
+                measure="cat {scratch}/timings",
+                after_all=BERTH_BRIDGE_CLEAN,
+                env=BERTH_BENCH_NET,
+            ),
+        },
+        title="berth run --rm true: where the time goes",
+        runs=20,
+        metric=Metric(unit="ms", parse=timings_total, higher_is_better=False, series=timing_phases),
+    ),
+    # berth alone, under `strace -f -e trace=execve`: every program a `run` executes. The metric
+    # is the number of helpers (neither berth itself nor the container's `true`); goal none.
+    "run-execs": Row(
+        {
+            "berth:none": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command=strace_run(" --network none"),
+                measure="cat {scratch}/strace",
+                after_all="rm -rf {root} {runroot} {scratch}/strace",
+            ),
+            "berth:bridge": Job(
+                before_all=BERTH_HAS_BUSYBOX,
+                command=strace_run(""),
+                measure="cat {scratch}/strace",
+                after_all=BERTH_BRIDGE_CLEAN + " {scratch}/strace",
+                env=BERTH_BENCH_NET,
+            ),
+        },
+        title="execve during berth run --rm true",
+        runs=3,
+        metric=Metric(unit="helper execs", parse=helper_execs, higher_is_better=False),
+        goals=[at_most(0, "berth:none"), at_most(0, "berth:bridge")],
+    ),
 }
 # not "http": it starts the bridge dockerd, which changes the host firewall (docs/bench.md);
 # not "registry-1g": 1 GiB fixture, ~6 GB of disk, a minute or more
@@ -828,6 +1095,10 @@ DEFAULT_ROWS = [
     "run",
     "run-true",
     "run-d-100",
+    "run-d",
+    "run-d-parallel",
+    "run-breakdown",
+    "run-execs",
     "ps-1000",
     "build-cold",
     "build-cached",
@@ -837,16 +1108,21 @@ DEFAULT_ROWS = [
     "serve-push-berth",
     "serve-push-skopeo",
 ]
-TOOLS = ["berth", "docker", "podman", "runc", "buildah", "skopeo", "docker-registry", "curl"]
+TOOLS = ["berth", "docker", "podman", "runc", "floor", "buildah", "skopeo", "docker-registry", "curl"]
 TOOL_PACKAGES = {
     "podman": ["podman", "runc"],
-    "runc": ["runc", "jq"],
+    "runc": ["runc", "jq", "iproute2"],
+    "floor": ["util-linux", "iproute2"],
     "buildah": ["buildah"],
     "skopeo": ["skopeo"],
     "docker-registry": ["docker-registry"],
 }
 REGISTRY_PACKAGES = ["docker-registry", "skopeo", "curl", "time", "jq"]
-ROW_PACKAGES = {"http": ["wrk", "curl", "iptables", "nftables"]} | {
+ROW_PACKAGES = {
+    "http": ["wrk", "curl", "iptables", "nftables"],
+    "run-execs": ["strace"],
+    "run-true-bridge": ["iptables", "nftables", "containernetworking-plugins"],
+} | {
     row: REGISTRY_PACKAGES
     for row in ("push", "pull", "pull-raw", "serve-push-berth", "serve-push-skopeo", "registry-1g")
 }
@@ -1012,6 +1288,7 @@ def run_row(
                     try:
                         value, note = metric.parse(text, t, ctx)
                         rss = rss_values(text) if metric.rss else {}
+                        series = metric.series(text) if metric.series else {}
                         if metric.rss and "peak_rss_kb" not in rss:
                             raise ValueError("no `peak-rss-kb N` line")
                     except ValueError as e:
@@ -1037,6 +1314,8 @@ def run_row(
                     results[tool]["run_notes"].append(note)
                     for k, v in rss.items():
                         results[tool].setdefault(k, []).append(v)
+                    for k, v in series.items():
+                        results[tool].setdefault("series", {}).setdefault(k, []).append(v)
     for tool, (job, ctx, env) in active.items():
         run_after_all(job, ctx, env)
         xs = samples(results[tool])
@@ -1350,7 +1629,12 @@ def table(results: dict[str, dict[str, dict]]) -> str:
                 lines.append(f"| {title} | {tool} | | {r['status']} | | | | |" + (" |" if rss else ""))
                 continue
             ratio = "—" if r["ratio_vs_berth"] is None else f"{r['ratio_vs_berth']:.2f}"
-            unit, fmt = (f"{r['unit']} ↑", "{:.0f}") if "unit" in r else ("s", "{:.3f}")
+            if "unit" not in r:
+                unit, fmt = "s", "{:.3f}"
+            elif r.get("higher_is_better", True):
+                unit, fmt = f"{r['unit']} ↑", "{:.0f}"
+            else:
+                unit, fmt = r["unit"], "{:.1f}"
             median, lo, hi = (fmt.format(r[k]) for k in ("median", "min", "max"))
             peak = (
                 f" {max(r['peak_rss_kb']) * 1024 / 1e6:.1f} |"
@@ -1360,7 +1644,32 @@ def table(results: dict[str, dict[str, dict]]) -> str:
             lines.append(
                 f"| {title} | {tool} | {len(samples(r))} | {median} | {lo} | {hi} | {unit} | {ratio} |{peak}"
             )
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join(lines + ([""] + notes if notes else []) + series_tables(results))
+
+
+def series_tables(results: dict[str, dict[str, dict]]) -> list[str]:
+    """A table per row whose cells kept `series` (berth's phases): the median of each name
+    per cell, in the order the first cell printed them."""
+    out = []
+    for row, tools in results.items():
+        cells = {t: r["series"] for t, r in tools.items() if r.get("status") == "ok" and r.get("series")}
+        if not cells:
+            continue
+        names = list(dict.fromkeys(k for series in cells.values() for k in series))
+        out += [
+            "",
+            f"{ROWS[row].title or row}: median of each (min–max), ms",
+            "",
+            "| phase | " + " | ".join(cells) + " |",
+            "|---|" + "---:|" * len(cells),
+        ]
+        for name in names:
+            values = [
+                f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})" if (xs := s.get(name)) else ""
+                for s in cells.values()
+            ]
+            out.append(f"| {name} | " + " | ".join(values) + " |")
+    return out
 
 
 def check_goals(results: dict[str, dict[str, dict]]) -> list[dict]:
@@ -1408,6 +1717,7 @@ def host_info(args: argparse.Namespace) -> dict:
         "podman_version": output(["podman", "--version"]),
         "runc_version": output(["runc", "--version"]).split("\n")[0],
         "loadavg_at_start": os.getloadavg(),
+        "nproc_running": output(["sh", "-c", "ps -e --no-headers | wc -l"]),
         "git_commit": output(["git", "-C", str(REPO), "rev-parse", "HEAD"]),
         "crates_dirty": bool(output(["git", "-C", str(REPO), "status", "--porcelain", "--", "crates"])),
     }
@@ -1532,13 +1842,17 @@ def main(argv: list[str]) -> int:
         )
         results: dict[str, dict[str, dict]] = {}
         runs: dict[str, int] = {}
+        loads: dict[str, dict[str, list[float]]] = {}  # other sessions share the CPUs: say how busy
         for row in args.rows.split(","):
+            loads[row] = {"start": list(os.getloadavg())}
+            log(f"{row}: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             tools = {t: as_job(spec) for t, spec in ROWS[row].jobs.items() if tool_of(t) in wanted_tools}
             runs[row] = args.runs or ROWS[row].runs
             if ROWS[row].dockerd == "bridge" and "docker" in tools:
                 results[row] = run_row_with_bridge_dockerd(args, fixtures, row, tools, runs[row])
             else:
                 results[row] = run_row(args, fixtures, row, tools, runs[row])
+            loads[row]["end"] = list(os.getloadavg())
     finally:
         if not was_running and not args.keep_dockerd:
             subprocess.run([str(SCRIPTS / "dockerd.sh"), "stop"], check=False, stderr=subprocess.DEVNULL)
@@ -1559,6 +1873,7 @@ def main(argv: list[str]) -> int:
             "fixtures": {k: str(v) if isinstance(v, Path) else v for k, v in fixtures.items()},
             "rows": results,
             "goals": goals,
+            "loadavg_by_row": loads,
         }
         path.write_text(json.dumps(doc, indent=2) + "\n")
         log(f"results written to {path.relative_to(REPO)}")
