@@ -136,6 +136,9 @@ pub enum Command {
     /// Run a container's monitor (started by berth itself)
     #[command(hide = true)]
     Monitor(MonitorArgs),
+    /// Run one exec'd process for its caller (started by berth itself)
+    #[command(hide = true)]
+    ExecShim(ExecShimArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Display system-wide information
@@ -857,6 +860,18 @@ pub struct MonitorArgs {
     pub id: String,
     #[arg(long)]
     pub wait_attach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecShimArgs {
+    pub id: String,
+    pub exec_id: String,
+    /// The caller feeds the process's stdin
+    #[arg(long)]
+    pub stdin: bool,
+    /// Nobody is attached: report, then wait for the process alone
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -90,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Container(C::Prune(a)) => lifecycle::prune(&mut open()?, a),
         Command::Container(C::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("container")),
         Command::Monitor(a) => monitor::run(&mut open()?, a),
+        Command::ExecShim(a) => exec::shim(&mut open()?, a),
         Command::Port(a) | Command::Container(C::Port(a)) => port::run(&mut open()?, a),
         Command::Commit(a) | Command::Container(C::Commit(a)) => files::commit(&mut open()?, a),
         Command::Cp(a) | Command::Container(C::Cp(a)) => files::cp(&mut open()?, a),

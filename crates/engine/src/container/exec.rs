@@ -1,69 +1,213 @@
-//! `exec`: another process in a running container, run by libcontainer from this
-//! (single-threaded) process, with our stdio or a pty.
+//! `exec`: another process in a running container, created out of process and reached
+//! through streams.
+//!
+//! libcontainer clones without exec, which is unsafe in a multi-threaded process
+//! (youki#3011), and the engine is called from threaded front ends (the API server runs many
+//! execs at once). So [`Engine::exec`] only prepares the process's spec; a fork+exec of our
+//! own binary, `berth exec-shim ID EXEC_ID` ([`super::exec_shim`]), single-threaded, creates
+//! the process, relays its stdio, reaps it and reports its exit code. The caller talks to the
+//! shim over a socket pair (the shim's stdin) with the attach framing of
+//! `berth_runtime::stdio::frame`. Nothing of the calling process is touched — its stdio,
+//! terminal, signal mask or other children — so any number of threads may exec at once, each
+//! with an engine handle of its own. Raw mode, resizes and signal forwarding are the front
+//! end's: it hands in readers, writers and an [`ExecControl`] channel.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_engine::EngineError> {
+//! use berth_engine::container::{ExecIo, ExecOptions};
+//! let mut engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/root"))?;
+//! let opts = ExecOptions { cmd: vec!["id".into(), "-u".into()], ..Default::default() };
+//! let io = ExecIo::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
+//! let code = engine.exec("web", &opts, io)?;
+//! # let _ = code; Ok(()) }
+//! ```
 
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_runtime::oci::Stdio;
 use berth_runtime::spec::resolve_user;
-use berth_runtime::stdio::console::ConsoleSocket;
-use berth_runtime::stdio::pty;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitStatus};
+use berth_runtime::stdio::frame::{self, ClientMsg, FrameReader};
+use berth_store::ContainerRecord;
 use rand::RngCore;
 use serde_json::Value;
 
-use crate::events::Action;
 use crate::{Engine, EngineError};
 
 /// Options of `exec`, parsed at the edge.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     pub cmd: Vec<String>,
+    /// `KEY=VALUE` entries added to (or replacing those of) the container's environment.
     pub env: Vec<String>,
     pub workdir: Option<String>,
+    /// `user`, `uid`, `user:group` or `uid:gid`, resolved in the container's `/etc/passwd`.
     pub user: Option<String>,
+    /// Give the process a terminal (`-t`).
     pub tty: bool,
+    /// Keep the process's stdin open and feed it from [`ExecIo::stdin`] (`-i`).
     pub interactive: bool,
+    /// Return once the process runs; the shim keeps it and reaps it (`-d`).
     pub detach: bool,
 }
 
-fn dup(fd: impl AsFd) -> Result<OwnedFd, EngineError> {
-    fd.as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| EngineError::io("exec: duplicate stdio", e))
+/// What the front end sends to a running exec besides its stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecControl {
+    /// The terminal changed size (only meaningful with a tty).
+    Resize { rows: u16, cols: u16 },
+    /// Deliver this signal to the process.
+    Signal(i32),
 }
 
-fn null() -> Result<OwnedFd, EngineError> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map(OwnedFd::from)
-        .map_err(|e| EngineError::io("exec: open /dev/null", e))
+/// The streams of one exec.
+pub struct ExecIo {
+    /// The process's stdin, used with [`ExecOptions::interactive`]. It is read on a thread of
+    /// its own until it ends; a reader that never ends keeps that thread (not the call).
+    pub stdin: Option<Box<dyn Read + Send>>,
+    /// The process's stdout (everything, with a tty). Flushed after each write.
+    pub stdout: Box<dyn Write + Send>,
+    pub stderr: Box<dyn Write + Send>,
+    /// Resizes and signals while the process runs; dropping the sender is fine.
+    pub control: Option<Receiver<ExecControl>>,
+}
+
+impl std::fmt::Debug for ExecIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecIo")
+            .field("stdin", &self.stdin.is_some())
+            .field("control", &self.control.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecIo {
+    /// Output to `stdout` and `stderr`, no stdin, no control.
+    pub fn new(stdout: Box<dyn Write + Send>, stderr: Box<dyn Write + Send>) -> Self {
+        Self {
+            stdin: None,
+            stdout,
+            stderr,
+            control: None,
+        }
+    }
+}
+
+/// The files of one exec under the run root, shared by the caller and the shim. Short names:
+/// a socket path must fit in sun_path (108 bytes).
+pub(crate) struct ExecFiles {
+    /// The OCI process the shim runs (written by the caller, removed by the shim).
+    pub process: PathBuf,
+    /// Where the runtime sends the pty master.
+    pub console: PathBuf,
 }
 
 impl Engine {
-    /// Runs a process in a running container; returns its exit code (0 with `detach`).
-    pub fn exec(&mut self, name: &str, opts: &ExecOptions) -> Result<i32, EngineError> {
+    pub(crate) fn exec_files(&self, id: &str, exec_id: &str) -> ExecFiles {
+        let dir = self.run_root.join("s");
+        let short = id.get(..12).unwrap_or(id);
+        ExecFiles {
+            process: dir.join(format!("{short}-exec-{exec_id}.json")),
+            console: dir.join(format!("{short}-exec-{exec_id}.tty")),
+        }
+    }
+
+    /// Runs a process in a running container with `io` as its streams; returns its exit code
+    /// (0 at once with `detach`). A command that cannot be found or run fails with
+    /// [`EngineError::StartFailed`] carrying 127 or 126; a container that is not running
+    /// with a conflict.
+    pub fn exec(&mut self, name: &str, opts: &ExecOptions, io: ExecIo) -> Result<i32, EngineError> {
         let rec = self.reconciled(name)?;
-        if rec.state != "running" {
-            return Err(EngineError::Conflict(format!(
-                "container {} is not running",
-                &rec.id[..12]
-            )));
+        let short = rec.id.get(..12).unwrap_or(&rec.id).to_string();
+        match rec.state.as_str() {
+            "running" => {}
+            "paused" => {
+                return Err(EngineError::Conflict(format!(
+                    "container {short} is paused, unpause the container before exec"
+                )))
+            }
+            _ => {
+                return Err(EngineError::Conflict(format!(
+                    "container {short} is not running"
+                )))
+            }
         }
         if opts.cmd.is_empty() {
             return Err(EngineError::InvalidArgument(
                 "exec: no command specified".into(),
             ));
         }
+        let process = self.exec_process(&rec, opts)?;
+        let mut tag = [0u8; 6];
+        rand::thread_rng().fill_bytes(&mut tag);
+        let exec_id = hex::encode(tag);
+        let files = self.exec_files(&rec.id, &exec_id);
+        if let Some(dir) = files.process.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("exec: create {}", dir.display()), e))?;
+        }
+        let bytes = serde_json::to_vec(&process)
+            .map_err(|e| EngineError::bad_input("exec: the process spec", e))?;
+        std::fs::write(&files.process, bytes)
+            .map_err(|e| EngineError::io(format!("exec: write {}", files.process.display()), e))?;
+
+        let (ours, theirs) = if opts.detach {
+            (None, None)
+        } else {
+            let (a, b) = UnixStream::pair()
+                .map_err(|e| EngineError::io("exec: socket pair for the shim", e))?;
+            (Some(a), Some(b))
+        };
+        let mut child = match self.spawn_shim(&rec.id, &exec_id, opts, theirs) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&files.process);
+                return Err(e);
+            }
+        };
+        self.shim_report(&rec.id, &mut child)?;
+        let Some(sock) = ours else {
+            // The shim keeps the process and reaps it; someone must reap the shim, and a
+            // threaded caller (the API server) lives on.
+            let _ = std::thread::Builder::new()
+                .name("exec-reaper".into())
+                .spawn(move || child.wait());
+            return Ok(0);
+        };
+        let relayed = relay(sock, io, opts.interactive);
+        let status = child.wait();
+        let what = || format!("exec in container {short}");
+        match relayed.map_err(|e| EngineError::io(what(), e))? {
+            Some(code) => Ok(code),
+            None => Err(EngineError::io(
+                what(),
+                std::io::Error::other(format!(
+                    "the exec shim ended ({}) before the process's exit was known; see {}",
+                    status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                    self.container_paths(&rec.id).monitor_log.display()
+                )),
+            )),
+        }
+    }
+
+    /// The OCI process of the exec: the container's, with the command, tty, workdir,
+    /// environment and user of `opts`. Its capabilities stay the container's (a set the kernel
+    /// cannot grant would fail the exec).
+    fn exec_process(
+        &mut self,
+        rec: &ContainerRecord,
+        opts: &ExecOptions,
+    ) -> Result<Value, EngineError> {
         let paths = self.container_paths(&rec.id);
-        let spec_path = paths.dir.join("config.json");
-        let spec: Value = std::fs::read(&spec_path)
+        let spec: Value = std::fs::read(paths.dir.join("config.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
@@ -74,7 +218,8 @@ impl Engine {
             })?;
         let mut process = spec.get("process").cloned().unwrap_or(Value::Null);
         process["args"] = serde_json::json!(opts.cmd);
-        process["terminal"] = Value::Bool(opts.tty);
+        // A detached terminal has nobody to read it; the process runs without one.
+        process["terminal"] = Value::Bool(opts.tty && !opts.detach);
         if let Some(w) = &opts.workdir {
             process["cwd"] = Value::String(w.clone());
         }
@@ -103,183 +248,199 @@ impl Engine {
                 "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids,
             });
         }
-        // A capability set the kernel cannot grant would fail the exec: keep the container's.
-        let mut tag = [0u8; 6];
-        rand::thread_rng().fill_bytes(&mut tag);
-        let tag = hex::encode(tag);
-        let dir = paths
-            .attach_socket
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("exec: runtime dir", e))?;
-        let process_path = dir.join(format!("{}-exec-{tag}.json", rec.id));
-        std::fs::write(
-            &process_path,
-            serde_json::to_vec(&process).unwrap_or_default(),
-        )
-        .map_err(|e| EngineError::io("exec: write process.json", e))?;
-        let _cleanup = RemoveOnDrop(vec![process_path.clone()]);
+        Ok(process)
+    }
 
-        let mut stdio = Stdio::default();
-        let console = if opts.tty && !opts.detach {
-            let path = dir.join(format!("{}-exec-{tag}.tty", &rec.id[..12]));
-            let c = ConsoleSocket::bind(&path)
-                .map_err(|e| EngineError::io("exec: console socket", e))?;
-            stdio.console_socket = Some(path);
-            Some(c)
-        } else {
-            None
-        };
-        if console.is_none() {
-            if opts.detach {
-                stdio.stdin = Some(null()?);
-                stdio.stdout = Some(null()?);
-                stdio.stderr = Some(null()?);
-            } else {
-                stdio.stdin = Some(if opts.interactive {
-                    dup(std::io::stdin())?
-                } else {
-                    null()?
-                });
-                stdio.stdout = Some(dup(std::io::stdout())?);
-                stdio.stderr = Some(dup(std::io::stderr())?);
-            }
-        }
-        if opts.tty && opts.detach {
-            // A detached terminal has nobody to read it; run without one.
-            let mut p = process.clone();
-            p["terminal"] = Value::Bool(false);
-            std::fs::write(&process_path, serde_json::to_vec(&p).unwrap_or_default())
-                .map_err(|e| EngineError::io("exec: write process.json", e))?;
-        }
-        let seccomp = spec
-            .pointer("/linux/seccomp")
-            .filter(|v| !v.is_null())
-            .map(|v| serde_json::from_value(v.clone()))
-            .transpose()
+    /// Starts `berth exec-shim ID EXEC_ID`: its stdin is `sock` (or /dev/null, detached), its
+    /// stdout the one-line report, its stderr the container's monitor log.
+    fn spawn_shim(
+        &self,
+        id: &str,
+        exec_id: &str,
+        opts: &ExecOptions,
+        sock: Option<UnixStream>,
+    ) -> Result<Child, EngineError> {
+        let paths = self.container_paths(id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&paths.monitor_log)
             .map_err(|e| {
-                EngineError::bad_input(
-                    format!("container {}", &rec.id[..12]),
-                    format!("seccomp profile: {e}"),
-                )
+                EngineError::io(format!("exec: open {}", paths.monitor_log.display()), e)
             })?;
-        let pid = self
-            .oci_runtime()
-            .exec(&rec.id, &process_path, &opts.cmd[0], stdio, seccomp)
-            .map_err(|e| EngineError::StartFailed {
-                id: rec.id.clone(),
-                code: e.exit_code(),
-                message: e.to_string(),
-            })?;
-        // dockerd's exec IDs name the exec for the API; ours is the tag of its files.
-        let exec_id = [("execID", tag.clone())];
-        let cmdline = opts.cmd.join(" ");
-        self.emit_container(&rec, Action::ExecCreate(cmdline.clone()), &exec_id);
-        self.emit_container(&rec, Action::ExecStart(cmdline), &exec_id);
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("exec-shim").arg(id).arg(exec_id);
+        if opts.interactive {
+            cmd.arg("--stdin");
+        }
         if opts.detach {
-            return Ok(0);
+            cmd.arg("--detach");
         }
-        if let Some(c) = console {
-            let master = c
-                .accept_master(Duration::from_secs(10))
-                .map_err(|e| EngineError::io("exec: receive the terminal", e))?;
-            proxy_tty(&master, opts.interactive)
-                .map_err(|e| EngineError::io("exec: terminal", e))?;
+        // The shim, like the monitor, reads the root's recorded configuration only.
+        for var in [
+            "BERTH_BRIDGE",
+            "BERTH_SUBNET",
+            "BERTH_NET_POOL",
+            "BERTH_NFT_TABLE",
+        ] {
+            cmd.env_remove(var);
         }
-        let code = loop {
-            match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-                Ok(WaitStatus::Exited(_, c)) => break c,
-                Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(EngineError::io("exec: wait", e.into())),
+        cmd.env("BERTH_ROOT", self.store.root())
+            .env("BERTH_RUNROOT", &self.run_root)
+            .stdin(sock.map_or_else(Stdio::null, |s| Stdio::from(OwnedFd::from(s))))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            // Its own process group: a ^C meant for the CLI does not reach the shim, which
+            // must outlive a detached exec's caller.
+            .process_group(0);
+        cmd.spawn()
+            .map_err(|e| EngineError::io(format!("exec: start {}", self.exe.display()), e))
+    }
+
+    /// Waits for the shim's report: `started`, or `error CODE MESSAGE` (docker's 126 or 127
+    /// for a command that cannot be run or found, 125 for anything else).
+    fn shim_report(&self, id: &str, child: &mut Child) -> Result<(), EngineError> {
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let line = line.trim();
+        if line == "started" {
+            return Ok(());
+        }
+        let _ = child.wait();
+        let (code, message) = match line.strip_prefix("error ") {
+            Some(rest) => {
+                let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+                (code.parse().unwrap_or(125), message.to_string())
+            }
+            None => {
+                let log = self.container_paths(id).monitor_log;
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let last = tail.lines().last().unwrap_or("").to_string();
+                (
+                    125,
+                    format!(
+                        "the exec shim exited before starting the process: {}",
+                        if last.is_empty() {
+                            "see its log"
+                        } else {
+                            &last
+                        }
+                    ),
+                )
             }
         };
-        let exit = [exec_id[0].clone(), ("exitCode", code.to_string())];
-        self.emit_container(&rec, Action::ExecDie, &exit);
-        Ok(code)
+        Err(EngineError::StartFailed {
+            id: id.to_string(),
+            code,
+            message,
+        })
     }
 }
 
-struct RemoveOnDrop(Vec<std::path::PathBuf>);
+/// Writes client messages to the shim's socket; one writer at a time, so that messages from
+/// the stdin and control threads never interleave. `MSG_NOSIGNAL`: a shim that is gone is an
+/// error, not a SIGPIPE for the caller's process.
+struct ShimWriter(UnixStream);
 
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
+impl Write for ShimWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use nix::sys::socket::{send, MsgFlags};
+        send(self.0.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL).map_err(std::io::Error::from)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
-/// Copies between our terminal and the pty master until the process closes it.
-fn proxy_tty(master: &OwnedFd, interactive: bool) -> std::io::Result<()> {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let _raw = if interactive && pty::is_tty(stdin.as_fd()) {
-        Some(pty::RawMode::enter(stdin.as_fd())?)
-    } else {
-        None
-    };
-    if let Ok((rows, cols)) = pty::get_winsize(stdout.as_fd()) {
-        let _ = pty::set_winsize(master.as_fd(), rows, cols);
+type SharedWriter = Arc<Mutex<ShimWriter>>;
+
+fn send_msg(w: &SharedWriter, msg: &ClientMsg) -> std::io::Result<()> {
+    let mut w = w
+        .lock()
+        .map_err(|_| std::io::Error::other("exec writer poisoned"))?;
+    frame::write_client(&mut *w, msg)
+}
+
+/// Relays `io` over the shim's socket until the exit frame; `None` when the stream ends
+/// without one (the shim died).
+fn relay(sock: UnixStream, io: ExecIo, interactive: bool) -> std::io::Result<Option<i32>> {
+    let writer: SharedWriter = Arc::new(Mutex::new(ShimWriter(sock.try_clone()?)));
+    let done = Arc::new(AtomicBool::new(false));
+    if let Some(stdin) = io.stdin.filter(|_| interactive) {
+        let w = writer.clone();
+        std::thread::Builder::new()
+            .name("exec-stdin".into())
+            .spawn(move || pump_stdin(stdin, &w))?;
     }
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGWINCH);
-    mask.thread_block().map_err(std::io::Error::from)?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-    let mut out = stdout.lock();
-    let mut m = std::fs::File::from(master.try_clone()?);
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut stdin_open = interactive;
+    if let Some(rx) = io.control {
+        let (w, done) = (writer.clone(), done.clone());
+        std::thread::Builder::new()
+            .name("exec-control".into())
+            .spawn(move || pump_control(&rx, &w, &done))?;
+    }
+    let result = copy_output(&sock, io.stdout, io.stderr);
+    done.store(true, Ordering::Relaxed);
+    // Ends the stdin thread's next write; the shim already has the exit.
+    let _ = sock.shutdown(Shutdown::Both);
+    result
+}
+
+fn copy_output(
+    sock: &UnixStream,
+    mut stdout: Box<dyn Write + Send>,
+    mut stderr: Box<dyn Write + Send>,
+) -> std::io::Result<Option<i32>> {
+    let mut reader = FrameReader::new(sock);
     loop {
-        let mut fds = vec![
-            PollFd::new(master.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-        ];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        if let Err(e) = nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            if e == nix::errno::Errno::EINTR {
-                continue;
+        match reader.next()? {
+            None => return Ok(None),
+            Some((frame::EXIT, payload)) => return frame::exit_code(&payload).map(Some),
+            Some((frame::STDERR, data)) => {
+                stderr.write_all(&data)?;
+                stderr.flush()?;
             }
-            return Err(e.into());
+            Some((_, data)) => {
+                stdout.write_all(&data)?;
+                stdout.flush()?;
+            }
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if ready[0] {
-            match m.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => {
-                    out.write_all(&buf[..n])?;
-                    out.flush()?;
+    }
+}
+
+/// Copies the caller's stdin to the shim until it ends (then closes the process's stdin) or
+/// the shim is gone.
+fn pump_stdin(mut stdin: Box<dyn Read + Send>, w: &SharedWriter) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if send_msg(w, &ClientMsg::Stdin(buf[..n].to_vec())).is_err() {
+                    return;
                 }
-                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
-        if ready[1] {
-            while let Ok(Some(_)) = sigfd.read_signal() {}
-            if let Ok((rows, cols)) = pty::get_winsize(std::io::stdout().as_fd()) {
-                let _ = pty::set_winsize(master.as_fd(), rows, cols);
-            }
-        }
-        if stdin_open && ready.get(2).copied().unwrap_or(false) {
-            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
-                Ok(0) => {
-                    stdin_open = false;
-                    // ^D on the terminal: the line discipline turns it into EOF.
-                    m.write_all(&[4])?;
-                }
-                Ok(n) => m.write_all(&buf[..n])?,
-                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
-                Err(_) => stdin_open = false,
-            }
+    }
+    let _ = send_msg(w, &ClientMsg::CloseStdin);
+}
+
+/// Forwards resizes and signals until the exec ends or the sender is dropped. It wakes now and
+/// then to notice the end: a sender that lives on must not keep this thread.
+fn pump_control(rx: &Receiver<ExecControl>, w: &SharedWriter, done: &AtomicBool) {
+    while !done.load(Ordering::Relaxed) {
+        let msg = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(ExecControl::Resize { rows, cols }) => ClientMsg::Resize { rows, cols },
+            Ok(ExecControl::Signal(sig)) => ClientMsg::Signal(sig),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if send_msg(w, &msg).is_err() {
+            return;
         }
     }
 }

@@ -18,6 +18,8 @@ mod bundle;
 mod commit;
 mod create;
 mod exec;
+mod exec_relay;
+pub mod exec_shim;
 mod files;
 mod inspect;
 pub(crate) use inspect::dir_size;
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 pub use commit::CommitOptions;
 pub use create::CreateOptions;
-pub use exec::ExecOptions;
+pub use exec::{ExecControl, ExecIo, ExecOptions};
 pub use files::Change;
 pub use list::{ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
