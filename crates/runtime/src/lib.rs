@@ -13,6 +13,7 @@
 //! # Ok::<(), berth_runtime::oci::RuntimeError>(())
 //! ```
 
+pub mod init;
 pub mod oci;
 pub mod spec;
 pub mod stdio;

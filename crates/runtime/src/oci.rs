@@ -1,4 +1,10 @@
-//! The seam to the OCI runtime: youki's `libcontainer`, driven in-process.
+//! The seam to the OCI runtime: youki's `libcontainer`, driven in-process, or berth's own
+//! init (`crate::init`) for `create` and `start`.
+//!
+//! Which one creates a container is its [`RuntimeKind`]; everything after `create` follows
+//! from the container's directory under the root: berth's init leaves libcontainer's state
+//! files there too (so `kill`, `pause`, `resume`, `delete`, `exec` are libcontainer's for
+//! both), plus the `exec.fifo` its `start` opens.
 //!
 //! Every call here that creates a process (`create`, `exec`) clones without exec and so must
 //! run in a single-threaded process (youki#3011: a lock held by another thread at clone time
@@ -53,10 +59,63 @@ pub struct Stdio {
     pub console_socket: Option<PathBuf>,
 }
 
-/// libcontainer with its state kept below `root` (one directory per container).
+/// Which runtime creates and starts a container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// youki's libcontainer (the reference).
+    #[default]
+    Libcontainer,
+    /// berth's own init (`crate::init`); libcontainer on a cgroup v2 host.
+    Berth,
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = RuntimeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "libcontainer" | "youki" => Ok(Self::Libcontainer),
+            "berth" => Ok(Self::Berth),
+            other => Err(RuntimeError::Failed {
+                id: String::new(),
+                op: "select runtime",
+                reason: format!("unknown runtime {other:?}: use berth or libcontainer"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Libcontainer => "libcontainer",
+            Self::Berth => "berth",
+        })
+    }
+}
+
+impl RuntimeKind {
+    /// The environment variable that picks the runtime of containers that did not ask for
+    /// one (so that a whole test suite can run on either).
+    pub const ENV: &'static str = "BERTH_RUNTIME";
+
+    /// `requested` (a container's `--runtime`), else `$BERTH_RUNTIME`, else the default.
+    pub fn select(requested: Option<&str>) -> Result<Self, RuntimeError> {
+        if let Some(r) = requested.filter(|r| !r.is_empty()) {
+            return r.parse();
+        }
+        match std::env::var(Self::ENV) {
+            Ok(v) if !v.is_empty() => v.parse(),
+            _ => Ok(Self::default()),
+        }
+    }
+}
+
+/// The runtime with its state kept below `root` (one directory per container).
 #[derive(Debug, Clone)]
 pub struct Runtime {
     root: PathBuf,
+    kind: RuntimeKind,
 }
 
 fn classify(id: &str, op: &'static str, args0: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -75,9 +134,44 @@ fn classify(id: &str, op: &'static str, args0: &str, e: impl std::fmt::Display) 
     }
 }
 
+fn from_init(id: &str, op: &'static str, e: crate::init::InitError) -> RuntimeError {
+    use crate::init::InitError;
+    match e {
+        InitError::NotFound(a) => RuntimeError::NotFound(a),
+        InitError::NotExecutable(a) => RuntimeError::NotExecutable(a),
+        other => RuntimeError::Failed {
+            id: id.to_string(),
+            op,
+            reason: other.to_string(),
+        },
+    }
+}
+
 impl Runtime {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            kind: RuntimeKind::default(),
+        }
+    }
+
+    /// The same root, creating containers with `kind`.
+    pub fn with_kind(mut self, kind: RuntimeKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn kind(&self) -> RuntimeKind {
+        self.kind
+    }
+
+    /// berth's init, sharing this root; compiled seccomp programs go next to it.
+    fn init(&self) -> crate::init::InitRuntime {
+        let cache = match self.root.parent() {
+            Some(p) => p.join("seccomp"),
+            None => self.root.join(".seccomp"),
+        };
+        crate::init::InitRuntime::new(&self.root, cache)
     }
 
     pub fn root(&self) -> &Path {
@@ -112,6 +206,14 @@ impl Runtime {
         args0: &str,
         stdio: Stdio,
     ) -> Result<i32, RuntimeError> {
+        // berth's init handles cgroup v1 only; a unified host keeps libcontainer.
+        let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        if self.kind == RuntimeKind::Berth && !unified {
+            return self
+                .init()
+                .create(id, bundle, stdio)
+                .map_err(|e| from_init(id, "create", e));
+        }
         let container = self
             .builder(id, stdio)?
             .as_init(bundle)
@@ -135,6 +237,10 @@ impl Runtime {
 
     /// Lets the created container's init exec the user's process.
     pub fn start(&self, id: &str, args0: &str) -> Result<(), RuntimeError> {
+        let init = self.init();
+        if init.owns(id) {
+            return init.start(id).map_err(|e| from_init(id, "start", e));
+        }
         self.load(id, "start")?
             .start()
             .map_err(|e| classify(id, "start", args0, e))

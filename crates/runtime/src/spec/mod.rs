@@ -92,6 +92,9 @@ pub struct ContainerSpec {
     pub init: bool,
     pub stop_signal: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// `--runtime`: "berth" or "libcontainer"; `None` leaves the choice to `BERTH_RUNTIME`
+    /// and the default (`oci::RuntimeKind::select`).
+    pub runtime: Option<String>,
 }
 
 /// One `-v`, `--tmpfs` or `--mount`. Named volumes arrive already resolved to a host path.
