@@ -270,6 +270,9 @@ pub struct RunArgs {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Runtime to use for this container: berth or libcontainer
+    #[arg(long, value_parser = ["berth", "libcontainer"])]
+    pub runtime: Option<String>,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,

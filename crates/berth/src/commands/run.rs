@@ -107,6 +107,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         init: args.init,
         stop_signal: args.stop_signal.clone(),
         labels: parse::labels(&args.label),
+        runtime: args.runtime.clone(),
         ..Default::default()
     };
     Ok(CreateOptions {

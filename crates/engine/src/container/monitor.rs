@@ -294,7 +294,10 @@ fn run_once(
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(fail)?;
 
-    let runtime = engine.oci_runtime();
+    // `--runtime`, else BERTH_RUNTIME, else the default.
+    let kind = berth_runtime::oci::RuntimeKind::select(config.spec.runtime.as_deref())
+        .map_err(|e| (e.exit_code(), e.to_string()))?;
+    let runtime = engine.oci_runtime().with_kind(kind);
     let _ = runtime.delete(id);
     let pid = runtime
         .create(id, &paths.dir, &args0, stdio)
