@@ -160,9 +160,11 @@ impl Relay {
             if code.is_some() && (self.streams.outputs.is_empty() || quiet >= QUIET_AFTER_EXIT) {
                 break;
             }
+            // The signalfd is the prompt way; the timeout a safety net should SIGCHLD be
+            // taken by another thread (the shim has none, but nothing enforces that).
             let timeout = match (code, &sigfd) {
                 (Some(_), _) => QUIET_AFTER_EXIT - quiet,
-                (None, Some(_)) => Duration::MAX,
+                (None, Some(_)) => Duration::from_secs(1),
                 (None, None) => Duration::from_millis(100),
             };
             let ready = self.poll(sigfd.as_ref(), timeout);
@@ -227,11 +229,7 @@ impl Relay {
             _ => None,
         };
         let ms = timeout.as_millis().min(u128::from(u16::MAX));
-        let t = if timeout == Duration::MAX {
-            PollTimeout::NONE
-        } else {
-            PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
-        };
+        let t = PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX));
         match nix::poll::poll(&mut fds, t) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => {
@@ -369,5 +367,63 @@ impl Write for Sender<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_runtime::stdio::frame::FrameReader;
+    use std::process::{Command, Stdio};
+
+    /// A process that fills its stdout before it reads its stdin, fed more stdin than a pipe
+    /// holds: the relay must queue the stdin instead of blocking on it, and deliver
+    /// everything, in order, then the exit.
+    #[test]
+    fn stdin_the_process_does_not_read_yet_does_not_deadlock_its_output() {
+        let (streams, theirs) = Streams::pipes(true).unwrap();
+        // Reaped by the relay's waitpid, as the shim reaps the exec'd process.
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "head -c 300000 /dev/zero; wc -c; echo done >&2; exit 3",
+            ])
+            .stdin(Stdio::from(theirs.stdin.unwrap()))
+            .stdout(Stdio::from(theirs.stdout))
+            .stderr(Stdio::from(theirs.stderr))
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        let (ours, caller) = UnixStream::pair().unwrap();
+        let mut writer = caller.try_clone().unwrap();
+        let feeder = std::thread::spawn(move || {
+            for _ in 0..10 {
+                frame::write_client(&mut writer, &ClientMsg::Stdin(vec![b'x'; 40_000])).unwrap();
+            }
+            frame::write_client(&mut writer, &ClientMsg::CloseStdin).unwrap();
+        });
+        let reader = std::thread::spawn(move || {
+            let mut frames = FrameReader::new(caller);
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            loop {
+                match frames.next().unwrap() {
+                    Some((frame::EXIT, p)) => return (out, err, frame::exit_code(&p).unwrap()),
+                    Some((frame::STDERR, d)) => err.extend(d),
+                    Some((_, d)) => out.extend(d),
+                    None => panic!("no exit frame"),
+                }
+            }
+        });
+        let mut relay = Relay::new(ours, streams, pid);
+        let code = relay.run();
+        relay.finish(code);
+        feeder.join().unwrap();
+        let (out, err, exit) = reader.join().unwrap();
+        assert_eq!(exit, 3);
+        assert_eq!(out.len(), 300_000 + "400000\n".len());
+        assert!(out[..300_000].iter().all(|b| *b == 0));
+        assert_eq!(&out[300_000..], b"400000\n");
+        assert_eq!(err, b"done\n");
     }
 }
