@@ -10,6 +10,7 @@ mod download;
 mod error;
 mod pull;
 mod push;
+mod search;
 mod tls;
 mod transport;
 mod upload;
@@ -27,6 +28,7 @@ pub use error::transport_cause;
 pub use error::ClientError;
 pub use pull::{FetchedManifest, PulledImage};
 pub use push::PushImage;
+pub use search::{parse_search, SearchFilter, SearchResult};
 
 use crate::manifest::Descriptor;
 

@@ -298,7 +298,7 @@ impl Client {
 
 /// The target of a `Link` header's `rel="next"` entry (`</v2/x/tags/list?n=2&last=b>;
 /// rel="next"`).
-fn next_link(header: &str) -> Option<&str> {
+pub(crate) fn next_link(header: &str) -> Option<&str> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let is_next = params

@@ -111,7 +111,7 @@ impl Inner {
         })
     }
 
-    fn agent(&self, url: &Url, insecure_host: bool) -> &ureq::Agent {
+    pub(crate) fn agent(&self, url: &Url, insecure_host: bool) -> &ureq::Agent {
         let host = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
             None => url.host_str().unwrap_or("").to_owned(),
@@ -287,6 +287,16 @@ impl Session<'_> {
             .join(&format!("v2/{}/{rest}", self.repository))
             .map_err(|e| ClientError::InvalidAddress {
                 address: format!("{}{}/{rest}", self.base, self.repository),
+                reason: e.to_string(),
+            })
+    }
+
+    /// `/<rest>` at the registry's root (`v2/_catalog`, `v1/search?q=…`).
+    pub fn root_url(&self, rest: &str) -> Result<Url, ClientError> {
+        self.base
+            .join(rest)
+            .map_err(|e| ClientError::InvalidAddress {
+                address: format!("{}{rest}", self.base),
                 reason: e.to_string(),
             })
     }
