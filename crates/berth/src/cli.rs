@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod everyday;
 pub use everyday::*;
+mod settings;
+pub use settings::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -125,6 +127,10 @@ pub enum Command {
     Top(TopArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Search Docker Hub (or REGISTRY/TERM: another registry) for images
+    Search(SearchArgs),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -199,6 +205,8 @@ pub enum ContainerCommand {
     Stats(StatsArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +335,8 @@ pub struct RunArgs {
     /// Suppress the pull output
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub health: HealthArgs,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(
         required = true,

@@ -110,6 +110,16 @@ fn pull_err(what: &str, reference: &Reference, e: ClientError) -> EngineError {
     }
 }
 
+/// The registry a search term names and the term to send it (docker's
+/// `ParseSearchIndexInfo`): `127.0.0.1:5000/web` searches that registry for `web`; a first
+/// part that is no host name (`library/python`) is part of the term, for Docker Hub.
+fn search_index(term: &str) -> (&str, &str) {
+    match term.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => (host, rest),
+        _ => ("docker.io", term),
+    }
+}
+
 /// `host[:port]` of a URL, or the URL itself when it has no scheme.
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -296,6 +306,26 @@ impl Engine {
         Ok(tags)
     }
 
+    /// `search [REGISTRY/]TERM`: Docker Hub's search, or another registry's (its search API,
+    /// else its catalog). `limit` is docker's 1–100 (default 25).
+    pub fn search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        filter: &berth_registry::client::SearchFilter,
+    ) -> Result<Vec<berth_registry::client::SearchResult>, EngineError> {
+        let limit = limit.unwrap_or(25);
+        if !(1..=100).contains(&limit) {
+            return Err(EngineError::InvalidArgument(format!(
+                "limit {limit} is outside the range of [1, 100]"
+            )));
+        }
+        let (registry, what) = search_index(term);
+        self.registry_client()?
+            .search(registry, what, limit, filter)
+            .map_err(|e| reg_err(&format!("search {term}"), e))
+    }
+
     /// `login`: checks the credentials with the registry, then stores them where docker does.
     pub fn login(&self, registry: &str, user: &str, password: &str) -> Result<(), EngineError> {
         self.registry_client()?
@@ -349,6 +379,21 @@ mod tests {
         );
         assert!(text.contains("set \"registry-mirrors\" in "), "{text}");
         assert_eq!(e.kind(), crate::ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn search_terms_name_their_registry() {
+        assert_eq!(search_index("python"), ("docker.io", "python"));
+        assert_eq!(
+            search_index("library/python"),
+            ("docker.io", "library/python")
+        );
+        assert_eq!(
+            search_index("127.0.0.1:5000/web"),
+            ("127.0.0.1:5000", "web")
+        );
+        assert_eq!(search_index("localhost/a/b"), ("localhost", "a/b"));
+        assert_eq!(search_index("quay.io/x"), ("quay.io", "x"));
     }
 
     #[test]

@@ -22,9 +22,11 @@ mod ps;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod start;
 mod system;
 mod tag;
+mod update;
 mod version;
 mod volume;
 
@@ -106,6 +108,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Top(a) | Command::Container(C::Top(a)) => files::top(&mut open()?, a),
         Command::Stats(a) | Command::Container(C::Stats(a)) => files::stats(&mut open()?, a),
+        Command::Update(a) | Command::Container(C::Update(a)) => update::run(&mut open()?, a),
+        Command::Search(a) => search::run(&open()?, a),
         Command::Network(c) => network::run(&mut open()?, c),
         Command::Volume(c) => volume::run(&mut open()?, c),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => {

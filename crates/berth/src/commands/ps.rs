@@ -1,5 +1,6 @@
 //! `berth ps` / `berth container ls`.
 
+use berth_engine::container::health::{Health, HealthStatus};
 use berth_engine::container::{ContainerFilter, ContainerSummary};
 use berth_engine::Engine;
 use serde_json::json;
@@ -32,7 +33,7 @@ fn ago(nanos: i64) -> i64 {
 pub fn status(c: &ContainerSummary) -> String {
     let r = &c.record;
     match r.state.as_str() {
-        "running" => format!("Up {}", human_duration(ago(r.started_at))),
+        "running" => format!("Up {}{}", human_duration(ago(r.started_at)), health(r)),
         "paused" => format!("Up {} (Paused)", human_duration(ago(r.started_at))),
         "restarting" => format!(
             "Restarting ({}) {} ago",
@@ -47,6 +48,16 @@ pub fn status(c: &ContainerSummary) -> String {
         "created" | "exited" => "Created".into(),
         "dead" => "Dead".into(),
         other => other.to_string(),
+    }
+}
+
+/// The healthcheck's part of a running container's STATUS, as docker writes it.
+fn health(r: &berth_store::ContainerRecord) -> &'static str {
+    match Health::from_json(&r.health).map(|h| h.status) {
+        Some(HealthStatus::Starting) => " (health: starting)",
+        Some(HealthStatus::Healthy) => " (healthy)",
+        Some(HealthStatus::Unhealthy) => " (unhealthy)",
+        None => "",
     }
 }
 

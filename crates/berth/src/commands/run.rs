@@ -2,6 +2,7 @@
 //! foreground) attach until the container exits.
 
 use anyhow::Context;
+use berth_engine::container::health::{parse_go_duration, HealthFlags};
 use berth_engine::container::{Attach, CreateOptions, StartMode};
 use berth_engine::{Engine, EngineError};
 use berth_runtime::spec::ContainerSpec;
@@ -122,6 +123,26 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         publish_all: args.publish_all,
         aliases: args.network_alias.clone(),
         dns: args.dns.clone(),
+        healthcheck: health_flags(&args.health)?.to_config()?,
+    })
+}
+
+/// `--health-*` as docker's CLI reads them: durations in Go's syntax.
+fn health_flags(args: &crate::cli::HealthArgs) -> anyhow::Result<HealthFlags> {
+    let duration = |flag: &str, v: &Option<String>| -> anyhow::Result<i64> {
+        Ok(v.as_deref()
+            .map(|v| parse_go_duration(flag, v))
+            .transpose()?
+            .unwrap_or(0))
+    };
+    Ok(HealthFlags {
+        cmd: args.health_cmd.clone(),
+        interval: duration("--health-interval", &args.health_interval)?,
+        timeout: duration("--health-timeout", &args.health_timeout)?,
+        start_period: duration("--health-start-period", &args.health_start_period)?,
+        start_interval: duration("--health-start-interval", &args.health_start_interval)?,
+        retries: args.health_retries.unwrap_or(0),
+        none: args.no_healthcheck,
     })
 }
 

@@ -4,6 +4,7 @@ use berth_runtime::spec::{resolve_command, ImageConfig};
 use berth_store::ContainerRecord;
 use rand::RngCore;
 
+use super::health::HealthConfig;
 use super::{names, now_nanos, ContainerConfig, RestartPolicy};
 use crate::{Engine, EngineError};
 
@@ -23,6 +24,8 @@ pub struct CreateOptions {
     pub publish_all: bool,
     pub aliases: Vec<String>,
     pub dns: Vec<std::net::IpAddr>,
+    /// The container's own healthcheck (`--health-*`), merged over the image's.
+    pub healthcheck: Option<HealthConfig>,
 }
 
 impl Engine {
@@ -47,6 +50,24 @@ impl Engine {
         })
     }
 
+    /// The image's `HEALTHCHECK` (`config.Healthcheck`), read from the raw config: docker
+    /// writes it, and the typed view of the config does not carry it.
+    fn image_healthcheck(
+        &mut self,
+        image_id: &berth_image::Digest,
+    ) -> Result<Option<HealthConfig>, EngineError> {
+        let config = self.image_config(image_id)?;
+        match config.pointer("/config/Healthcheck") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+                EngineError::bad_input(
+                    format!("image {}", image_id.short()),
+                    format!("config Healthcheck: {e}"),
+                )
+            }),
+        }
+    }
+
     /// Records a new container; returns its ID.
     pub fn create_container(&mut self, opts: CreateOptions) -> Result<String, EngineError> {
         if opts.auto_remove && opts.restart != RestartPolicy::No {
@@ -63,6 +84,11 @@ impl Engine {
         }
         let image_id = self.resolve_image(&opts.image)?;
         let image = self.image_runtime_config(&image_id)?;
+        let healthcheck =
+            HealthConfig::merge(opts.healthcheck.clone(), self.image_healthcheck(&image_id)?);
+        if let Some(h) = &healthcheck {
+            h.validate()?;
+        }
         let command = resolve_command(&opts.spec, &image)
             .map_err(|e| EngineError::InvalidArgument(format!("{}: {e}", opts.image)))?;
         let mut ports = opts.ports.clone();
@@ -124,6 +150,7 @@ impl Engine {
             ports,
             aliases: opts.aliases.clone(),
             dns: opts.dns.clone(),
+            healthcheck,
         };
         let config_json = serde_json::to_string(&config)
             .map_err(|e| EngineError::bad_input("container config", e))?;

@@ -89,7 +89,7 @@ impl Engine {
                 })
             })
             .collect();
-        Ok(json!({
+        let mut v = json!({
             "Id": r.id,
             "Created": rfc3339_nanos(r.created_at),
             "Path": c.path,
@@ -174,7 +174,28 @@ impl Engine {
                 "StopSignal": s.stop_signal.clone().or(image_cfg.stop_signal.clone()),
             },
             "NetworkSettings": network_settings(&super::NetSummary::from_record(&r), &c),
-        }))
+        });
+        add_health(&mut v, &r, &c);
+        Ok(v)
+    }
+}
+
+/// docker's `State.Health` (last in `State`) and `Config.Healthcheck` (after `Cmd`), both
+/// left out when the container has no healthcheck.
+fn add_health(v: &mut Value, r: &berth_store::ContainerRecord, c: &ContainerConfig) {
+    if let Some(h) = super::health::Health::from_json(&r.health) {
+        v["State"]["Health"] = json!(h);
+    }
+    let (Some(hc), Some(Value::Object(config))) = (&c.healthcheck, v.get_mut("Config")) else {
+        return;
+    };
+    let old = std::mem::take(config);
+    for (k, val) in old {
+        let after_cmd = k == "Cmd";
+        config.insert(k, val);
+        if after_cmd {
+            config.insert("Healthcheck".into(), json!(hc));
+        }
     }
 }
 

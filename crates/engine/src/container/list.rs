@@ -14,6 +14,8 @@ pub struct ContainerFilter {
     pub label: Vec<String>,
     pub ancestor: Vec<String>,
     pub exited: Vec<i64>,
+    /// `health=starting|healthy|unhealthy|none`.
+    pub health: Vec<String>,
 }
 
 impl ContainerFilter {
@@ -44,6 +46,16 @@ impl ContainerFilter {
                 "id" => f.id.push(v.to_string()),
                 "label" => f.label.push(v.to_string()),
                 "ancestor" => f.ancestor.push(v.to_string()),
+                "health" => {
+                    const STATES: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
+                    if !STATES.contains(&v) {
+                        return Err(EngineError::InvalidArgument(format!(
+                            "invalid filter 'health={v}': use one of {}",
+                            STATES.join(", ")
+                        )));
+                    }
+                    f.health.push(v.to_string());
+                }
                 "exited" => f.exited.push(v.parse().map_err(|_| {
                     EngineError::InvalidArgument(format!(
                         "invalid filter 'exited={v}': not a number"
@@ -51,7 +63,7 @@ impl ContainerFilter {
                 })?),
                 _ => {
                     return Err(EngineError::InvalidArgument(format!(
-                    "invalid filter '{k}': ps accepts status, name, id, label, ancestor and exited"
+                    "invalid filter '{k}': ps accepts status, name, id, label, ancestor, exited and health"
                 )))
                 }
             }
@@ -107,6 +119,13 @@ impl Engine {
             }
             if !ancestors.is_empty() && !ancestors.contains(&rec.image_id) {
                 continue;
+            }
+            if !filter.health.is_empty() {
+                let health = super::health::Health::from_json(&rec.health)
+                    .map_or("none", |h| h.status.as_str());
+                if !filter.health.iter().any(|h| h == health) {
+                    continue;
+                }
             }
             let config = ContainerConfig::from_record(&rec)?;
             let labels = &config.spec.labels;

@@ -21,6 +21,8 @@ mod exec;
 mod exec_relay;
 pub mod exec_shim;
 mod files;
+pub mod health;
+mod health_probe;
 mod inspect;
 pub(crate) use inspect::dir_size;
 mod list;
@@ -32,6 +34,7 @@ mod ops;
 mod reconcile;
 mod start;
 mod stop;
+mod update;
 pub mod timings;
 
 use std::path::PathBuf;
@@ -49,6 +52,7 @@ pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};
 pub use ops::Stats;
 pub use start::{Attach, StartMode};
+pub use update::UpdateOptions;
 
 use crate::{Engine, EngineError};
 
@@ -126,6 +130,8 @@ pub struct ContainerConfig {
     pub aliases: Vec<String>,
     /// `--dns`
     pub dns: Vec<std::net::IpAddr>,
+    /// The healthcheck: the image's `HEALTHCHECK` under `--health-*`, merged at create time.
+    pub healthcheck: Option<health::HealthConfig>,
 }
 
 impl ContainerConfig {

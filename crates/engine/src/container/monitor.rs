@@ -350,6 +350,7 @@ fn run_once(
         })
         .map_err(fail)?;
     engine.emit_container_id(id, crate::events::Action::Start, &[]);
+    let mut health = super::health_probe::Prober::start(engine, id, &config);
     engine.mark(id, "mon.recorded");
     if let Some(r) = report.take() {
         let _ = writeln!(r, "started");
@@ -380,9 +381,15 @@ fn run_once(
             master,
         },
         &mut log,
-        &mut tick,
+        Chores {
+            tick: &mut tick,
+            health: health.as_mut(),
+        },
     );
     let _ = log.close();
+    if let Some(h) = health {
+        h.stop();
+    }
     let code = match status {
         WaitStatus::Exited(_, c) => i64::from(c),
         WaitStatus::Signaled(_, s, _) => 128 + s as i64,
@@ -434,6 +441,16 @@ fn client(stream: UnixStream) -> Option<Client> {
     Client::new(stream)
 }
 
+/// How often the loop's housekeeping (`tick`) runs while the container runs.
+const TICK: Duration = Duration::from_secs(10);
+
+/// What the loop does besides moving bytes: housekeeping every [`TICK`], and the
+/// healthcheck's probes when the container has one.
+struct Chores<'a> {
+    tick: &'a mut dyn FnMut(),
+    health: Option<&'a mut super::health_probe::Prober>,
+}
+
 /// Copies output until the container's init exits and its streams drain; returns how it
 /// exited.
 fn event_loop(
@@ -443,9 +460,11 @@ fn event_loop(
     clients: &mut Vec<Client>,
     mut streams: Streams,
     log: &mut JsonLogWriter,
-    tick: &mut dyn FnMut(),
+    chores: Chores<'_>,
 ) -> WaitStatus {
+    let Chores { tick, mut health } = chores;
     let init = Pid::from_raw(pid);
+    let mut next_tick = Instant::now() + TICK;
     let mut exited: Option<WaitStatus> = None;
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -478,18 +497,31 @@ fn event_loop(
             }
             fds.push(PollFd::new(c.stream.as_fd(), events));
         }
-        // While the container runs, wake every 10 s for housekeeping (`tick`).
+        // While the container runs, wake for housekeeping (`tick`, every 10 s) and for the
+        // healthcheck's timers.
         let timeout = if exited.is_some() {
             PollTimeout::from(50u16)
         } else {
-            PollTimeout::from(10_000u16)
-        };
-        match nix::poll::poll(&mut fds, timeout) {
-            Ok(0) if exited.is_none() => {
-                drop(fds);
-                tick();
-                continue;
+            let mut wait = next_tick.saturating_duration_since(Instant::now());
+            if let Some(h) = &health {
+                wait = wait.min(h.wake_in());
             }
+            // Rounded up: a timer is never polled a millisecond early, in a busy loop.
+            let ms = wait.as_micros().div_ceil(1000);
+            PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
+        };
+        let polled = nix::poll::poll(&mut fds, timeout);
+        if exited.is_none() {
+            if Instant::now() >= next_tick {
+                tick();
+                next_tick = Instant::now() + TICK;
+            }
+            if let Some(h) = health.as_deref_mut() {
+                h.poll();
+            }
+        }
+        match polled {
+            Ok(0) if exited.is_none() => continue,
             Err(_) => continue,
             _ => {}
         }
@@ -515,6 +547,11 @@ fn event_loop(
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(s) => {
+                        if let Some(h) = health.as_deref_mut() {
+                            if h.reaped(s) {
+                                continue;
+                            }
+                        }
                         if s.pid() == Some(init) {
                             exited = Some(s);
                             // Output still in the pipes is read for a little while more.

@@ -21,7 +21,7 @@ pub struct Stats {
 }
 
 /// The cgroup directory of `pid` for a v1 controller (or the unified hierarchy).
-fn cgroup_dir(pid: i64, controller: &str) -> Option<std::path::PathBuf> {
+pub(super) fn cgroup_dir(pid: i64, controller: &str) -> Option<std::path::PathBuf> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use filter::EventFilter;
 pub use journal::{Cancel, EventStream, Journal, ROTATE_AT};
 pub use timestamp::parse_timestamp;
+pub(crate) use timestamp::go_duration;
 
 use crate::{Engine, EngineError};
 
@@ -80,6 +81,8 @@ pub enum Action {
     Kill,
     Destroy,
     Rename,
+    /// `container update`: new resources or restart policy.
+    Update,
     Pause,
     Unpause,
     Restart,
@@ -115,6 +118,7 @@ impl std::fmt::Display for Action {
             Self::Kill => "kill",
             Self::Destroy => "destroy",
             Self::Rename => "rename",
+            Self::Update => "update",
             Self::Pause => "pause",
             Self::Unpause => "unpause",
             Self::Restart => "restart",

@@ -31,7 +31,7 @@ pub fn parse_timestamp(value: &str, now: DateTime<FixedOffset>) -> Result<i64, E
 }
 
 /// A Go `time.ParseDuration` value in nanoseconds, or `None` when it is not one.
-fn go_duration(value: &str) -> Option<i64> {
+pub(crate) fn go_duration(value: &str) -> Option<i64> {
     let (sign, mut rest) = match value.as_bytes().first()? {
         b'-' => (-1.0, &value[1..]),
         b'+' => (1.0, &value[1..]),
