@@ -145,20 +145,7 @@ impl Engine {
                 "exec: no command specified".into(),
             ));
         }
-        let process = self.exec_process(&rec, opts)?;
-        let mut tag = [0u8; 6];
-        rand::thread_rng().fill_bytes(&mut tag);
-        let exec_id = hex::encode(tag);
-        let files = self.exec_files(&rec.id, &exec_id);
-        if let Some(dir) = files.process.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| EngineError::io(format!("exec: create {}", dir.display()), e))?;
-        }
-        let bytes = serde_json::to_vec(&process)
-            .map_err(|e| EngineError::bad_input("exec: the process spec", e))?;
-        std::fs::write(&files.process, bytes)
-            .map_err(|e| EngineError::io(format!("exec: write {}", files.process.display()), e))?;
-
+        let (exec_id, files) = self.write_exec_process(&rec, opts)?;
         let (ours, theirs) = if opts.detach {
             (None, None)
         } else {
@@ -196,6 +183,29 @@ impl Engine {
                 )),
             )),
         }
+    }
+
+    /// Writes the exec's process for the shim under a fresh exec ID (dockerd's exec IDs name
+    /// an exec for the API; ours also name its files).
+    fn write_exec_process(
+        &mut self,
+        rec: &ContainerRecord,
+        opts: &ExecOptions,
+    ) -> Result<(String, ExecFiles), EngineError> {
+        let process = self.exec_process(rec, opts)?;
+        let mut tag = [0u8; 6];
+        rand::thread_rng().fill_bytes(&mut tag);
+        let exec_id = hex::encode(tag);
+        let files = self.exec_files(&rec.id, &exec_id);
+        if let Some(dir) = files.process.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("exec: create {}", dir.display()), e))?;
+        }
+        let bytes = serde_json::to_vec(&process)
+            .map_err(|e| EngineError::bad_input("exec: the process spec", e))?;
+        std::fs::write(&files.process, bytes)
+            .map_err(|e| EngineError::io(format!("exec: write {}", files.process.display()), e))?;
+        Ok((exec_id, files))
     }
 
     /// The OCI process of the exec: the container's, with the command, tty, workdir,
