@@ -89,10 +89,7 @@ impl Engine {
         if config.net.is_explicit() {
             // Record explicit network settings now: the first process to open the network
             // may be a container's monitor, which is started without them.
-            config
-                .net
-                .resolve()
-                .map_err(EngineError::Net)?;
+            config.net.resolve().map_err(EngineError::Net)?;
         }
         Ok(Self {
             store: Store::open(&config.root)?,

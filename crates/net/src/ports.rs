@@ -97,12 +97,7 @@ fn hold(proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> std::io::Result<Hold> 
 }
 
 /// Checks one candidate port against records and the host, and holds it.
-fn check(
-    taken: &[Taken],
-    proto: Proto,
-    ip: Option<Ipv4Addr>,
-    port: u16,
-) -> Result<Hold, NetError> {
+fn check(taken: &[Taken], proto: Proto, ip: Option<Ipv4Addr>, port: u16) -> Result<Hold, NetError> {
     if let Some(t) = taken
         .iter()
         .find(|t| t.proto == proto && t.port == port && clash(t.host_ip, ip))
@@ -123,11 +118,7 @@ fn check(
 }
 
 /// Picks a port the kernel considers free (its ephemeral range) that no record holds.
-fn random(
-    taken: &[Taken],
-    proto: Proto,
-    ip: Option<Ipv4Addr>,
-) -> Result<(u16, Hold), NetError> {
+fn random(taken: &[Taken], proto: Proto, ip: Option<Ipv4Addr>) -> Result<(u16, Hold), NetError> {
     let addr = SocketAddr::new(IpAddr::V4(ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), 0);
     for _ in 0..64 {
         let port = bind(proto, addr)

@@ -112,9 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(a) => search::run(&open()?, a),
         Command::Network(c) => network::run(&mut open()?, c),
         Command::Volume(c) => volume::run(&mut open()?, c),
-        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
-            events::run(&open()?, a)
-        }
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(&open()?, a),
     }
 }
 

@@ -271,9 +271,7 @@ impl Engine {
                 same_owner: false,
             },
         )
-        .map_err(|e| {
-            EngineError::bad_input("build: the context is not a valid tar archive", e)
-        })?;
+        .map_err(|e| EngineError::bad_input("build: the context is not a valid tar archive", e))?;
         Ok(TarContext { dir })
     }
 

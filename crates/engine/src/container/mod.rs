@@ -34,8 +34,8 @@ mod ops;
 mod reconcile;
 mod start;
 mod stop;
-mod update;
 pub mod timings;
+mod update;
 
 use std::path::PathBuf;
 

@@ -531,7 +531,11 @@ fn event_loop(
         let sig_ready = ready(sig_idx, &fds);
         let listen_ready = ready(listen_idx, &fds);
         let client_ready: Vec<PollFlags> = (0..clients.len())
-            .map(|i| fds[first_client + i].revents().unwrap_or(PollFlags::empty()))
+            .map(|i| {
+                fds[first_client + i]
+                    .revents()
+                    .unwrap_or(PollFlags::empty())
+            })
             .collect();
         drop(fds);
 

@@ -215,7 +215,6 @@ impl Engine {
     }
 }
 
-
 /// The resolv.conf for a container on a bridge network: the host's, without loopback
 /// resolvers (unreachable from another namespace), plus `--dns` servers first.
 pub(crate) fn resolv_conf(dns: &[IpAddr]) -> String {
@@ -252,7 +251,10 @@ impl Engine {
             .into_iter()
             .map(|n| n.network)
             .collect();
-        let gaps = self.network()?.verify_firewall().map_err(EngineError::Net)?;
+        let gaps = self
+            .network()?
+            .verify_firewall()
+            .map_err(EngineError::Net)?;
         Ok(gaps
             .into_iter()
             .filter(|g| match g {
@@ -342,7 +344,10 @@ impl Engine {
             ports: Vec::new(),
         });
         self.save_net(&rec.id, &nets)?;
-        let hosts = self.network()?.hosts_for(&rec.id).map_err(EngineError::Net)?;
+        let hosts = self
+            .network()?
+            .hosts_for(&rec.id)
+            .map_err(EngineError::Net)?;
         let _ = berth_net::write_in_place(&self.container_paths(&rec.id).dir.join("hosts"), &hosts);
         self.refresh_peer_hosts(&rec.id);
         self.emit_network(crate::events::Action::Connect, network, Some(&rec.id));

@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 
 pub use filter::EventFilter;
 pub use journal::{Cancel, EventStream, Journal, ROTATE_AT};
-pub use timestamp::parse_timestamp;
 pub(crate) use timestamp::go_duration;
+pub use timestamp::parse_timestamp;
 
 use crate::{Engine, EngineError};
 

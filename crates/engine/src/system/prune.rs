@@ -34,7 +34,6 @@ pub struct SystemPrune {
     pub reclaimed: u64,
 }
 
-
 impl Engine {
     /// `container prune`: removes every container that is not running (created, exited,
     /// dead), as docker does.

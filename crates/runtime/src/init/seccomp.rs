@@ -90,7 +90,8 @@ fn store(path: &Path, ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> 
 
 /// `struct sock_filter` is 8 bytes: code (u16), jt, jf (u8), k (u32), native endian.
 fn decode(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > usize::from(u16::MAX) {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > usize::from(u16::MAX)
+    {
         return None;
     }
     Some(
