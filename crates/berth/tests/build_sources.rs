@@ -582,3 +582,45 @@ fn builder_prune_takes_the_images_a_no_cache_rebuild_left_and_image_prune_leaves
     assert!(!check.contains("problem"), "{check}");
     assert_eq!(s.ok(&["run", "--rm", "again:1"]), "x\n");
 }
+
+/// `COPY --chown=NAME` looks NAME up in the image's `/etc/passwd`. When that is a symlink to an
+/// absolute path, the lookup stays inside the image: the host's file of that name is never
+/// read.
+#[test]
+fn chown_names_never_come_from_a_host_file_an_image_links_to() {
+    let Some(s) = Sandbox::new() else {
+        return;
+    };
+    let host = tempfile::tempdir().unwrap();
+    let host_passwd = host.path().join("passwd");
+    std::fs::write(&host_passwd, "hostonly:x:4242:4242::/:/bin/sh\n").unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    b.append_data(&mut h, "etc", std::io::empty()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    b.append_link(&mut h, "etc/passwd", &host_passwd).unwrap();
+    let tar = s.root().join("linked.tar");
+    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    s.ok(&["import", tar.to_str().unwrap(), "linked:1"]);
+    let ctx = context(
+        &s,
+        "chown",
+        &[
+            ("Dockerfile", "FROM linked:1\nCOPY --chown=hostonly f /f\n"),
+            ("f", "x"),
+        ],
+    );
+    let r = s.run(&["build", "-t", "chown:1", ctx.to_str().unwrap()]);
+    assert_ne!(
+        r.code, 0,
+        "the build found a user only the host's file has:\n{}{}",
+        r.stdout, r.stderr
+    );
+    assert!(r.stderr.contains("hostonly"), "{}", r.stderr);
+}

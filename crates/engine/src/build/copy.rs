@@ -507,10 +507,16 @@ fn lookup(layers: &[PathBuf], rel: &str) -> Option<std::fs::Metadata> {
     None
 }
 
+/// The first layer's `rel` (`etc/passwd`, `etc/group`), resolved inside that layer's
+/// directory: an image whose `/etc/passwd` is a symlink to an absolute path must not make the
+/// build read the host's file of that name.
 fn read_layer_file(layers: &[PathBuf], rel: &str) -> Option<String> {
-    layers
-        .iter()
-        .find_map(|l| std::fs::read_to_string(l.join(rel)).ok())
+    const LIMIT: u64 = 16 << 20;
+    layers.iter().find_map(|l| {
+        let root = berth_image::rootfd::Root::open(l).ok()?;
+        let bytes = root.read_file(rel, LIMIT).ok()?;
+        String::from_utf8(bytes).ok()
+    })
 }
 
 /// ADD auto-extracts local tar archives (plain or gzip).
