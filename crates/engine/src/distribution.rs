@@ -61,6 +61,19 @@ fn bad(what: &str, reason: impl std::fmt::Display) -> EngineError {
     EngineError::bad_input(what, reason)
 }
 
+/// One tag of [`Engine::pull_all_tags`], as its pull starts and as it ends.
+#[derive(Debug)]
+pub enum TagPull<'a> {
+    Start {
+        reference: &'a Reference,
+    },
+    Done {
+        reference: &'a Reference,
+        /// `NAME@sha256:…`.
+        repo_digest: &'a str,
+    },
+}
+
 /// A registry that could not be reached at all (no route, no DNS, refused): the usual
 /// cause is a host without internet, and the usual cure a mirror, so the error names both.
 #[derive(Debug, thiserror::Error)]
@@ -282,6 +295,40 @@ impl Engine {
             let what = format!("list the tags of {}", reference.familiar());
             pull_err(&what, &reference, e)
         })
+    }
+
+    /// `pull --all-tags REPO`: every tag the registry has, one after the other. `on_tag` hears
+    /// of each tag as its pull starts and as it ends (with the repo digest); `progress` gets
+    /// the layers' events of every pull. Stops at the first failure.
+    pub fn pull_all_tags(
+        &mut self,
+        name: &str,
+        platform: Option<&str>,
+        on_tag: &mut dyn FnMut(TagPull<'_>) -> Result<(), EngineError>,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Result<Vec<(Digest, String)>, EngineError> {
+        let repo = repository_only(name, "pull")?;
+        let tags = self.remote_tags(name)?;
+        if tags.is_empty() {
+            return Err(EngineError::ImageNotFound(format!(
+                "{} (the repository has no tags)",
+                repo.familiar()
+            )));
+        }
+        let mut pulled = Vec::with_capacity(tags.len());
+        for tag in &tags {
+            let reference = repo.with_tag(tag)?;
+            on_tag(TagPull::Start {
+                reference: &reference,
+            })?;
+            let (id, repo_digest) = self.pull(&reference.to_string(), platform, progress)?;
+            on_tag(TagPull::Done {
+                reference: &reference,
+                repo_digest: &repo_digest,
+            })?;
+            pulled.push((id, repo_digest));
+        }
+        Ok(pulled)
     }
 
     /// The tags of the repository `name` in this store, sorted (`push --all-tags`).

@@ -294,27 +294,52 @@ pub fn pull_reporting(
 
 /// `pull --all-tags REPO`: every tag the registry has, one after the other, as docker prints it.
 fn pull_all_tags(engine: &mut Engine, a: &PullArgs) -> anyhow::Result<()> {
+    use berth_engine::distribution::TagPull;
     let repo = berth_image::Reference::parse(&a.name)?;
-    let tags = engine.remote_tags(&a.name)?;
-    if tags.is_empty() {
-        anyhow::bail!("pull --all-tags {}: the repository has no tags", a.name);
-    }
-    for tag in &tags {
-        let reference = repo.with_tag(tag)?;
-        if !a.quiet {
-            write_out(&format!("{tag}: Pulling from {}\n", reference.path()))?;
+    // Each tag's pull gets a progress view of its own, as docker draws them.
+    let current: std::sync::Mutex<Option<Progress>> = std::sync::Mutex::new(None);
+    let view = || {
+        current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let quiet = a.quiet;
+    let mut on_tag = |t: TagPull<'_>| -> Result<(), berth_engine::EngineError> {
+        let written = match t {
+            TagPull::Start { reference } => {
+                *view() = Some(Progress::new(quiet, Verb::Pull));
+                if quiet {
+                    return Ok(());
+                }
+                write_out(&format!(
+                    "{}: Pulling from {}\n",
+                    reference.tag().unwrap_or("latest"),
+                    reference.path()
+                ))
+            }
+            TagPull::Done { repo_digest, .. } => {
+                if let Some(p) = view().take() {
+                    p.succeeded();
+                }
+                if quiet {
+                    return Ok(());
+                }
+                let digest = repo_digest.rsplit('@').next().unwrap_or_default();
+                write_out(&format!("Digest: {digest}\n"))
+            }
+        };
+        written.map_err(|e| {
+            berth_engine::EngineError::io(
+                "write to standard output",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+    };
+    engine.pull_all_tags(&a.name, a.platform.as_deref(), &mut on_tag, &|e| {
+        if let Some(p) = view().as_ref() {
+            p.on(e);
         }
-        let progress = Progress::new(a.quiet, Verb::Pull);
-        let (_, repo_digest) =
-            engine.pull(&reference.to_string(), a.platform.as_deref(), &|e| {
-                progress.on(e)
-            })?;
-        progress.succeeded();
-        if !a.quiet {
-            let digest = repo_digest.rsplit('@').next().unwrap_or_default();
-            write_out(&format!("Digest: {digest}\n"))?;
-        }
-    }
+    })?;
     if a.quiet {
         return write_out(&format!("{}\n", repo.name()));
     }
