@@ -5,6 +5,15 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use berth_runtime::spec::{MountKind, MountSpec, Ulimit};
 
+/// `--memory-swap`: like [`ram_in_bytes`], and `-1` for unlimited swap.
+pub fn swap_in_bytes(s: &str) -> anyhow::Result<i64> {
+    if s == "-1" {
+        Ok(-1)
+    } else {
+        ram_in_bytes(s)
+    }
+}
+
 /// `--memory 32m`: bytes, with docker's binary units b, k, m, g (case-insensitive).
 pub fn ram_in_bytes(s: &str) -> anyhow::Result<i64> {
     let t = s.trim().to_ascii_lowercase();

@@ -7,18 +7,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{wait_for, Sandbox};
-
-/// An HTTP GET with a short timeout, through curl (what a user would type).
-fn http_get(url: &str) -> Option<String> {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-m", "3", url])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use common::{http_get, wait_for, Sandbox};
 
 /// The host's first global IPv4 address.
 fn host_address() -> Option<String> {

@@ -9,17 +9,7 @@ use std::collections::HashSet;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{wait_for, Berth, Sandbox};
-
-fn http_get(url: &str) -> Option<String> {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-m", "3", url])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use common::{http_get, wait_for, Berth, Sandbox};
 
 /// A sandbox that leaves its network names to berth, as a second install would.
 fn own_root() -> Option<Sandbox> {

@@ -111,6 +111,27 @@ impl Engine {
         }
     }
 
+    /// Our own binary (`berth monitor …`, `berth exec-shim …`) for this root: it reads the
+    /// root's recorded configuration, not the caller's environment (a process started by
+    /// `berth serve` or after a restart has none of it), and runs in its own process group, so
+    /// a ^C meant for the caller does not reach it.
+    pub(crate) fn own_command(&self) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(&self.exe);
+        for var in [
+            "BERTH_BRIDGE",
+            "BERTH_SUBNET",
+            "BERTH_NET_POOL",
+            "BERTH_NFT_TABLE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("BERTH_ROOT", self.store.root())
+            .env("BERTH_RUNROOT", &self.run_root)
+            .process_group(0);
+        cmd
+    }
+
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
     }

@@ -94,13 +94,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         memory_swap: args
             .memory_swap
             .as_deref()
-            .map(|s| {
-                if s == "-1" {
-                    Ok(-1)
-                } else {
-                    parse::ram_in_bytes(s)
-                }
-            })
+            .map(parse::swap_in_bytes)
             .transpose()?,
         cpus: args.cpus,
         pids_limit: args.pids_limit,

@@ -18,13 +18,7 @@ fn options(args: &UpdateArgs) -> anyhow::Result<UpdateOptions> {
         memory_swap: args
             .memory_swap
             .as_deref()
-            .map(|s| {
-                if s == "-1" {
-                    Ok(-1)
-                } else {
-                    parse::ram_in_bytes(s)
-                }
-            })
+            .map(parse::swap_in_bytes)
             .transpose()?,
         cpus: args.cpus,
         cpu_shares: args.cpu_shares,

@@ -805,3 +805,15 @@ pub fn start_registry_with(htpasswd: Option<&Path>) -> Registry {
     }));
     Registry { child, port, root }
 }
+
+/// An HTTP GET with a short timeout, through curl (what a user would type); the body when it
+/// answered with success.
+pub fn http_get(url: &str) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-m", "3", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -193,7 +193,7 @@ fn quote(s: &str) -> String {
 }
 
 /// Go's `time.Duration` formatting (`30s`, `1m30s`, `1h0m0s`, `500ms`, `1.5s`).
-pub(crate) fn go_duration(d: Duration) -> String {
+pub fn go_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
     if nanos == 0 {
         return "0s".to_owned();

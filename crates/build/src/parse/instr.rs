@@ -360,7 +360,7 @@ fn health_duration(flags: &Flags, name: &str) -> Result<Option<Duration>, String
 }
 
 /// Parses Go's duration syntax (`30s`, `1m30s`, `1.5h`, `500ms`, `0`). No negatives.
-pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
     if s == "0" {
         return Some(Duration::ZERO);
     }

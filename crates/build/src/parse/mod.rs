@@ -12,6 +12,10 @@ pub(crate) mod heredoc;
 mod instr;
 mod words;
 
+/// Go's `time.Duration` syntax (HEALTHCHECK options; docker's flags and `--since` use it too).
+pub use display::go_duration;
+pub use instr::parse_go_duration;
+
 pub use ast::*;
 
 use crate::error::{BuildError, Result};

@@ -26,9 +26,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -278,7 +277,9 @@ impl Engine {
             .map_err(|e| {
                 EngineError::io(format!("exec: open {}", paths.monitor_log.display()), e)
             })?;
-        let mut cmd = Command::new(&self.exe);
+        // Its own process group (own_command) also lets the shim outlive a detached exec's
+        // caller.
+        let mut cmd = self.own_command();
         cmd.arg("exec-shim").arg(id).arg(exec_id);
         if opts.interactive {
             cmd.arg("--stdin");
@@ -286,23 +287,9 @@ impl Engine {
         if opts.detach {
             cmd.arg("--detach");
         }
-        // The shim, like the monitor, reads the root's recorded configuration only.
-        for var in [
-            "BERTH_BRIDGE",
-            "BERTH_SUBNET",
-            "BERTH_NET_POOL",
-            "BERTH_NFT_TABLE",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("BERTH_ROOT", self.store.root())
-            .env("BERTH_RUNROOT", &self.run_root)
-            .stdin(sock.map_or_else(Stdio::null, |s| Stdio::from(OwnedFd::from(s))))
+        cmd.stdin(sock.map_or_else(Stdio::null, |s| Stdio::from(OwnedFd::from(s))))
             .stdout(Stdio::piped())
-            .stderr(log)
-            // Its own process group: a ^C meant for the CLI does not reach the shim, which
-            // must outlive a detached exec's caller.
-            .process_group(0);
+            .stderr(log);
         cmd.spawn()
             .map_err(|e| EngineError::io(format!("exec: start {}", self.exe.display()), e))
     }

@@ -160,7 +160,7 @@ impl Prober {
         let result = if r.timed_out {
             let msg = format!(
                 "Health check exceeded timeout ({})",
-                go_duration(self.config.timeout())
+                berth_build::parse::go_duration(self.config.timeout())
             );
             ProbeResult::new(r.start, end, -1, msg.as_bytes())
         } else {
@@ -262,22 +262,6 @@ fn parent_map() -> Vec<(Pid, Pid)> {
         .collect()
 }
 
-/// Go's `time.Duration` text for the timeouts a probe is given (`30s`, `1m30s`, `500ms`).
-fn go_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs_f64() % 60.0;
-    let mins = d.as_secs() / 60;
-    let s = format!("{secs}s");
-    match (mins / 60, mins % 60) {
-        (0, 0) => s,
-        (0, m) => format!("{m}m{s}"),
-        (h, m) => format!("{h}h{m}m{s}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,7 +276,7 @@ mod tests {
             (Duration::from_secs(90), "1m30s"),
             (Duration::from_secs(3600), "1h0m0s"),
         ] {
-            assert_eq!(go_duration(d), want);
+            assert_eq!(berth_build::parse::go_duration(d), want);
         }
     }
 }

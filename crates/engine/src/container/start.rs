@@ -4,8 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use berth_runtime::stdio::frame::{self, ClientMsg, FrameReader};
 use berth_runtime::stdio::pty;
@@ -63,28 +62,12 @@ impl Engine {
             .append(true)
             .open(&paths.monitor_log)
             .map_err(|e| EngineError::io(format!("container {}: monitor log", &rec.id[..12]), e))?;
-        let mut cmd = Command::new(&self.exe);
+        let mut cmd = self.own_command();
         cmd.arg("monitor").arg(&rec.id);
         if mode == StartMode::WaitAttach {
             cmd.arg("--wait-attach");
         }
-        // The monitor reads the root's recorded configuration, not the caller's environment
-        // (a monitor started by `berth serve` or after a restart has none of it).
-        for var in [
-            "BERTH_BRIDGE",
-            "BERTH_SUBNET",
-            "BERTH_NET_POOL",
-            "BERTH_NFT_TABLE",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("BERTH_ROOT", self.store.root())
-            .env("BERTH_RUNROOT", &self.run_root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            // Its own process group: a ^C meant for the CLI does not reach the monitor.
-            .process_group(0);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
         self.mark(&rec.id, "cli.spawn");
         let mut child = cmd
             .spawn()

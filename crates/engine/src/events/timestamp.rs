@@ -30,43 +30,18 @@ pub fn parse_timestamp(value: &str, now: DateTime<FixedOffset>) -> Result<i64, E
     }
 }
 
-/// A Go `time.ParseDuration` value in nanoseconds, or `None` when it is not one.
+/// A Go `time.ParseDuration` value in nanoseconds, or `None` when it is not one. A lone `0`
+/// is not taken as a duration: docker reads it as a unix time.
 pub(crate) fn go_duration(value: &str) -> Option<i64> {
-    let (sign, mut rest) = match value.as_bytes().first()? {
-        b'-' => (-1.0, &value[1..]),
-        b'+' => (1.0, &value[1..]),
-        _ => (1.0, value),
-    };
-    if rest.is_empty() {
+    if value == "0" {
         return None;
     }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let (num, after) = rest.split_at(num_len);
-        if num.is_empty() || num == "." {
-            return None;
-        }
-        let n: f64 = num.parse().ok()?;
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = next;
-    }
-    Some((sign * total) as i64)
+    let (sign, rest) = match value.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, value),
+    };
+    let d = berth_build::parse::parse_go_duration(rest)?;
+    Some(sign * i64::try_from(d.as_nanos()).ok()?)
 }
 
 /// An RFC 3339-like value: `None` when it does not look like a date at all (no `-`), an
