@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{start_registry, test_images, Berth, Sandbox};
+use common::{start_registry, test_images, wait_for, Berth, Sandbox};
 
 /// Polls `cond` every 100 ms (each poll runs berth) for up to `limit`.
 fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -139,17 +139,26 @@ fn a_passing_check_is_healthy_and_a_failing_one_turns_unhealthy() {
         (Some(1_000_000_000), Some(2))
     );
 
-    let events = s.ok(&[
-        "events",
-        "--since",
-        "5m",
-        "--until",
-        "0s",
-        "--filter",
-        &format!("container={id}"),
-        "--format",
-        "{{.Action}}",
-    ]);
+    // The monitor records the new status, then appends its event: `inspect` can show
+    // unhealthy a moment before the journal does, so read the journal until the event is in.
+    let read_events = || {
+        s.ok(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "--filter",
+            &format!("container={id}"),
+            "--format",
+            "{{.Action}}",
+        ])
+    };
+    let mut events = read_events();
+    wait_for(Duration::from_secs(5), || {
+        events = read_events();
+        events.contains("health_status: unhealthy")
+    });
     let actions: Vec<&str> = events
         .lines()
         .filter(|l| l.starts_with("health_status"))
