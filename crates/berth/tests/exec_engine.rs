@@ -52,7 +52,7 @@ fn opts(cmd: &[&str]) -> ExecOptions {
 
 /// Runs `opts` in `name`; (result, stdout, stderr).
 fn exec(
-    engine: &mut Engine,
+    engine: &Engine,
     name: &str,
     opts: &ExecOptions,
     stdin: Option<&str>,
@@ -102,22 +102,21 @@ fn twenty_concurrent_execs_from_one_threaded_process_each_get_their_own_output_a
         return;
     };
     running_box(&s);
-    let config = engine_config(&s);
+    // One engine shared by every thread, as the API server shares it.
+    let engine = Arc::new(Engine::open(engine_config(&s)).unwrap());
     const N: usize = 20;
     let barrier = Arc::new(Barrier::new(N));
     let t = Instant::now();
     let threads: Vec<_> = (0..N)
         .map(|i| {
-            let (config, barrier) = (config.clone(), barrier.clone());
+            let (engine, barrier) = (engine.clone(), barrier.clone());
             std::thread::spawn(move || {
-                // One engine handle per thread, as the server will have.
-                let mut engine = Engine::open(config).unwrap();
                 let name = format!("thread-{i}");
                 let script = format!("echo $0; echo err-$0 >&2; sleep 0.2; exit {}", i + 1);
                 barrier.wait();
                 let started = Instant::now();
                 let (r, out, err) = exec(
-                    &mut engine,
+                    &engine,
                     "box",
                     &opts(&["sh", "-c", &script, &name]),
                     None,
@@ -158,28 +157,85 @@ fn twenty_concurrent_execs_from_one_threaded_process_each_get_their_own_output_a
 }
 
 #[test]
+fn one_engine_serves_many_threads_creating_starting_listing_and_removing_at_once() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let engine = Arc::new(Engine::open(engine_config(&s)).unwrap());
+    const N: usize = 8;
+    let barrier = Arc::new(Barrier::new(N));
+    let threads: Vec<_> = (0..N)
+        .map(|i| {
+            let (engine, barrier) = (engine.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let name = format!("shared-{i}");
+                let spec = berth_runtime::spec::ContainerSpec {
+                    cmd: vec!["sh".into(), "-c".into(), format!("exit {i}")],
+                    ..Default::default()
+                };
+                barrier.wait();
+                let id = engine
+                    .create_container(berth_engine::container::CreateOptions {
+                        name: Some(name.clone()),
+                        image: "busybox".into(),
+                        spec,
+                        network: berth_engine::container::NetworkMode::None,
+                        ..Default::default()
+                    })
+                    .unwrap();
+                engine
+                    .start_container(&name, berth_engine::container::StartMode::Detached)
+                    .unwrap();
+                let code = engine.wait_container(&name).unwrap();
+                let listed = engine
+                    .containers(true, &Default::default())
+                    .unwrap()
+                    .iter()
+                    .any(|c| c.record.id == id);
+                let inspected = engine.inspect_container(&id).unwrap();
+                engine.remove_container(&name, false, false).unwrap();
+                (
+                    i,
+                    code,
+                    listed,
+                    inspected["Name"].as_str().map(str::to_string),
+                )
+            })
+        })
+        .collect();
+    for th in threads {
+        let (i, code, listed, name) = th.join().unwrap();
+        assert_eq!(code, i as i64, "container {i}: its own exit code");
+        assert!(listed, "container {i}: listed while it existed");
+        assert_eq!(name.as_deref(), Some(format!("/shared-{i}").as_str()));
+    }
+    let left = engine.containers(true, &Default::default()).unwrap();
+    assert!(left.is_empty(), "every container removed: {left:?}");
+}
+
+#[test]
 fn exec_streams_stdin_signals_tty_detach_and_errors() {
     let Some(s) = Sandbox::with_busybox() else {
         return;
     };
     running_box(&s);
-    let mut engine = Engine::open(engine_config(&s)).unwrap();
+    let engine = Engine::open(engine_config(&s)).unwrap();
 
     // stdin reaches the process; its end closes the process's stdin.
     let mut o = opts(&["sh", "-c", "cat; echo done"]);
     o.interactive = true;
-    let (r, out, _) = exec(&mut engine, "box", &o, Some("hello\nworld\n"), None);
+    let (r, out, _) = exec(&engine, "box", &o, Some("hello\nworld\n"), None);
     assert_eq!((r.unwrap(), out.as_str()), (0, "hello\nworld\ndone\n"));
 
     // Without -i the process's stdin is empty, whatever the caller hands in.
-    let (r, out, _) = exec(&mut engine, "box", &opts(&["cat"]), Some("ignored"), None);
+    let (r, out, _) = exec(&engine, "box", &opts(&["cat"]), Some("ignored"), None);
     assert_eq!((r.unwrap(), out.as_str()), (0, ""));
 
     // A signal from the caller reaches the process: 128 + SIGTERM.
     let (tx, rx) = mpsc::channel();
     tx.send(ExecControl::Signal(15)).unwrap();
     let t = Instant::now();
-    let (r, _, _) = exec(&mut engine, "box", &opts(&["sleep", "30"]), None, Some(rx));
+    let (r, _, _) = exec(&engine, "box", &opts(&["sleep", "30"]), None, Some(rx));
     assert_eq!(r.unwrap(), 143);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 
@@ -188,7 +244,7 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
     tx.send(ExecControl::Resize { rows: 33, cols: 77 }).unwrap();
     let mut o = opts(&["sh", "-c", "sleep 0.5; tty; stty size; exit 4"]);
     o.tty = true;
-    let (r, out, _) = exec(&mut engine, "box", &o, None, Some(rx));
+    let (r, out, _) = exec(&engine, "box", &o, None, Some(rx));
     assert_eq!(r.unwrap(), 4);
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("33 77"), "{out:?}");
@@ -197,7 +253,7 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
     let mut o = opts(&["sh", "-c", "sleep 1; touch /detached"]);
     o.detach = true;
     let t = Instant::now();
-    let (r, _, _) = exec(&mut engine, "box", &o, None, None);
+    let (r, _, _) = exec(&engine, "box", &o, None, None);
     assert_eq!(r.unwrap(), 0);
     assert!(
         t.elapsed() < Duration::from_millis(900),
@@ -206,7 +262,7 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
     );
     let done = || {
         exec(
-            &mut engine,
+            &engine,
             "box",
             &opts(&["test", "-e", "/detached"]),
             None,
@@ -220,7 +276,7 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
 
     // Cannot be found, cannot be run: docker's 127 and 126.
     for (cmd, want) in [("no-such-command", 127), ("/etc/passwd", 126)] {
-        match exec(&mut engine, "box", &opts(&[cmd]), None, None).0 {
+        match exec(&engine, "box", &opts(&[cmd]), None, None).0 {
             Err(EngineError::StartFailed { code, .. }) => assert_eq!(code, want, "{cmd}"),
             other => panic!("{cmd}: {other:?}"),
         }
@@ -228,7 +284,7 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
 
     // A container that is not running: a conflict, and no shim is started.
     s.ok(&["stop", "-t", "1", "box"]);
-    let e = exec(&mut engine, "box", &opts(&["true"]), None, None)
+    let e = exec(&engine, "box", &opts(&["true"]), None, None)
         .0
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");

@@ -58,7 +58,7 @@ pub struct DiskUsage {
 
 impl Engine {
     /// Verifies every blob's digest and every reference between records.
-    pub fn check(&mut self) -> Result<CheckReport, EngineError> {
+    pub fn check(&self) -> Result<CheckReport, EngineError> {
         let _lock = self.store.lock_shared()?;
         let mut r = CheckReport::default();
         let (blobs, foreign) = self.store.content.list()?;
@@ -149,7 +149,7 @@ impl Engine {
 
     /// Removes the garbage `check` reports: unnamed blobs, unrecorded layer directories and
     /// leftovers of interrupted operations. Returns the bytes freed.
-    pub fn collect_garbage(&mut self) -> Result<u64, EngineError> {
+    pub fn collect_garbage(&self) -> Result<u64, EngineError> {
         let _lock = self.store.lock_exclusive()?;
         let mut freed = self.collect_garbage_blobs()?;
         let recorded: BTreeSet<Digest> = self
@@ -181,7 +181,7 @@ impl Engine {
         Ok(freed)
     }
 
-    pub fn disk_usage(&mut self) -> Result<DiskUsage, EngineError> {
+    pub fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
         let (all_images, layers, built, tagged) = self.store.meta.read(|tx| {
             Ok((
                 tx.images()?,
@@ -243,7 +243,7 @@ impl Engine {
         for c in &containers {
             let size = self.container_size(&c.id).unwrap_or(0);
             u.containers_size += size;
-            if matches!(c.state.as_str(), "running" | "paused" | "restarting") {
+            if c.state.is_active() {
                 u.running_containers += 1;
             } else {
                 u.containers_reclaimable += size;

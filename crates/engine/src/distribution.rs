@@ -153,7 +153,7 @@ impl Engine {
 
     /// `pull NAME[:TAG|@DIGEST]`: returns the image ID and the repo digest.
     pub fn pull(
-        &mut self,
+        &self,
         name: &str,
         platform: Option<&str>,
         progress: &(dyn Fn(Event) + Sync),
@@ -216,7 +216,7 @@ impl Engine {
 
     /// `push NAME[:TAG]`: returns the manifest digest the registry has.
     pub fn push(
-        &mut self,
+        &self,
         name: &str,
         progress: &(dyn Fn(Event) + Sync),
     ) -> Result<Digest, EngineError> {
@@ -301,7 +301,7 @@ impl Engine {
     /// of each tag as its pull starts and as it ends (with the repo digest); `progress` gets
     /// the layers' events of every pull. Stops at the first failure.
     pub fn pull_all_tags(
-        &mut self,
+        &self,
         name: &str,
         platform: Option<&str>,
         on_tag: &mut dyn FnMut(TagPull<'_>) -> Result<(), EngineError>,
@@ -332,7 +332,7 @@ impl Engine {
     }
 
     /// The tags of the repository `name` in this store, sorted (`push --all-tags`).
-    pub fn local_tags(&mut self, name: &str) -> Result<Vec<String>, EngineError> {
+    pub fn local_tags(&self, name: &str) -> Result<Vec<String>, EngineError> {
         let reference = repository_only(name, "push")?;
         let repo = format!("{}:", reference.name());
         let mut tags: Vec<String> = self.store.meta.read(|tx| {

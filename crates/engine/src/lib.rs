@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), berth_engine::EngineError> {
-//! let mut engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/berth-root"))?;
+//! let engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/berth-root"))?;
 //! for image in engine.images(&Default::default())? {
 //!     println!("{} {}", image.id, image.size);
 //! }
@@ -79,8 +79,16 @@ pub struct Engine {
     run_root: PathBuf,
     exe: PathBuf,
     net_settings: berth_net::NetSettings,
-    net: Option<berth_net::Network>,
+    /// The network layer, opened on first use; one user at a time within this process
+    /// (berth-net's own file lock orders processes).
+    net: std::sync::Mutex<Option<berth_net::Network>>,
 }
+
+// One engine serves many threads at once (the API server shares one): keep it so.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>()
+};
 
 impl Engine {
     pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
@@ -96,7 +104,7 @@ impl Engine {
             run_root: config.run_root,
             exe: config.exe,
             net_settings: config.net,
-            net: None,
+            net: std::sync::Mutex::new(None),
         })
     }
 
@@ -132,8 +140,8 @@ impl Engine {
         cmd
     }
 
-    pub fn store(&mut self) -> &mut Store {
-        &mut self.store
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 }
 

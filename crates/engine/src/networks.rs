@@ -59,7 +59,7 @@ fn predefined(name: &str, driver: &str) -> Value {
 
 impl Engine {
     /// `network create`.
-    pub fn create_network(&mut self, spec: &NetworkSpec) -> Result<NetworkInfo, EngineError> {
+    pub fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkInfo, EngineError> {
         let info = self
             .network()?
             .create_network(spec)
@@ -69,7 +69,7 @@ impl Engine {
     }
 
     /// `network rm NAME`.
-    pub fn remove_network(&mut self, name: &str) -> Result<(), EngineError> {
+    pub fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let id = self.network()?.network(name).map(|n| n.id).ok();
         self.network()?
             .remove_network(name)
@@ -79,7 +79,7 @@ impl Engine {
     }
 
     /// `network ls`: docker's `NetworkResource` of every network, `host` and `none` last.
-    pub fn network_resources(&mut self) -> Result<Vec<Value>, EngineError> {
+    pub fn network_resources(&self) -> Result<Vec<Value>, EngineError> {
         let net = self.network()?;
         let attachments = net.attachments();
         let mut out = Vec::new();
@@ -108,7 +108,7 @@ impl Engine {
     }
 
     /// `network inspect NAME|ID`: by name, full ID or a unique ID prefix, as docker finds it.
-    pub fn network_resource(&mut self, name: &str) -> Result<Value, EngineError> {
+    pub fn network_resource(&self, name: &str) -> Result<Value, EngineError> {
         let all = self.network_resources()?;
         let field = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
         if let Some(n) = all

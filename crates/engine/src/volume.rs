@@ -67,7 +67,7 @@ impl Engine {
     }
 
     /// Every volume with the containers that use it.
-    pub fn volumes(&mut self) -> Result<Vec<VolumeInfo>, EngineError> {
+    pub fn volumes(&self) -> Result<Vec<VolumeInfo>, EngineError> {
         let containers = self.store.meta.read(|tx| tx.containers())?;
         let dir = self.volumes_dir();
         let mut out = Vec::new();
@@ -109,7 +109,7 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn volume(&mut self, name: &str) -> Result<VolumeInfo, EngineError> {
+    pub fn volume(&self, name: &str) -> Result<VolumeInfo, EngineError> {
         self.volumes()?
             .into_iter()
             .find(|v| v.name == name)
@@ -117,7 +117,7 @@ impl Engine {
     }
 
     /// `volume rm`: refused while a container uses it (even stopped), as docker does.
-    pub fn remove_volume(&mut self, name: &str, force: bool) -> Result<(), EngineError> {
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<(), EngineError> {
         let v = match self.volume(name) {
             Ok(v) => v,
             Err(EngineError::VolumeNotFound(_)) if force => return Ok(()),
@@ -136,7 +136,7 @@ impl Engine {
     }
 
     /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
-    pub fn prune_volumes(&mut self, all: bool) -> Result<(Vec<String>, u64), EngineError> {
+    pub fn prune_volumes(&self, all: bool) -> Result<(Vec<String>, u64), EngineError> {
         let mut removed = Vec::new();
         let mut freed = 0;
         for v in self.volumes()? {
@@ -150,7 +150,7 @@ impl Engine {
     }
 
     /// Removes the anonymous volumes a removed container used (`rm -v`).
-    pub(crate) fn remove_anonymous_volumes(&mut self, config: &ContainerConfig) {
+    pub(crate) fn remove_anonymous_volumes(&self, config: &ContainerConfig) {
         for m in config
             .spec
             .mounts

@@ -28,6 +28,7 @@ pub mod fsutil;
 pub mod layers;
 pub mod layout;
 pub mod meta;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,7 @@ use berth_image::digest::Digest;
 pub use content::{BlobInfo, ContentStore};
 pub use layers::{LayerStore, PreparedLayer};
 pub use meta::{ContainerRecord, ImageRecord, LayerRecord, Meta, TagRecord};
+pub use state::ContainerState;
 
 /// What can go wrong in the store. Each variant names the object concerned.
 #[derive(Debug, thiserror::Error)]

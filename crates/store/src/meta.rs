@@ -174,8 +174,7 @@ pub struct ContainerRecord {
     pub config: String,
     /// Unix nanoseconds.
     pub created_at: i64,
-    /// created | running | paused | restarting | exited | dead | removing
-    pub state: String,
+    pub state: crate::ContainerState,
     pub pid: i64,
     pub monitor_pid: i64,
     pub exit_code: i64,
@@ -220,8 +219,15 @@ fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
 /// The metadata database.
 #[derive(Debug)]
 pub struct Meta {
-    conn: Connection,
+    path: std::path::PathBuf,
+    /// Idle connections. Each operation takes one (opening another when none is idle) and
+    /// gives it back, so many threads can read and write at once: WAL lets readers run beside
+    /// the one writer, and `busy_timeout` queues writers.
+    idle: std::sync::Mutex<Vec<Connection>>,
 }
+
+/// Idle connections kept for reuse; more may be open during a burst.
+const MAX_IDLE: usize = 8;
 
 fn digest_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Digest> {
     let s: String = row.get(idx)?;
@@ -260,6 +266,18 @@ const IMAGE_COLS: &str =
 impl Meta {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Self::connect(path)?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| StoreError::db(path, e))?;
+        migrate(&conn).map_err(|e| StoreError::db(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            idle: std::sync::Mutex::new(vec![conn]),
+        })
+    }
+
+    /// One connection with berth's settings.
+    fn connect(path: &Path) -> Result<Connection, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError::db(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| StoreError::db(path, e))?;
@@ -275,29 +293,42 @@ impl Meta {
             true,
         )
         .map_err(|e| StoreError::db(path, e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| StoreError::db(path, e))?;
-        migrate(&conn).map_err(|e| StoreError::db(path, e))?;
-        Ok(Self { conn })
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle connection (or a new one), then keeps it for the next caller.
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, StoreError> {
+        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match taken {
+            Some(c) => c,
+            None => Self::connect(&self.path)?,
+        };
+        let out = f(&mut conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+        Ok(out)
     }
 
     /// Runs `f` in one IMMEDIATE transaction: all of it lands, or none.
     pub fn write<T, E: From<StoreError>>(
-        &mut self,
+        &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let out = f(&Tx { tx: &tx })?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(out)
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
+            let out = f(&Tx { tx: &tx })?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(out)
+        })?
     }
 
     /// Read-only access (a consistent snapshot for the duration of `f`).
     pub fn read<T>(
-        &mut self,
+        &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.read_as(f)
@@ -305,13 +336,15 @@ impl Meta {
 
     /// [`Meta::read`] for a closure whose errors are the caller's own type.
     pub fn read_as<T, E: From<StoreError>>(
-        &mut self,
+        &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self.conn.transaction().map_err(StoreError::from)?;
-        let out = f(&Tx { tx: &tx })?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(out)
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(StoreError::from)?;
+            let out = f(&Tx { tx: &tx })?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(out)
+        })?
     }
 }
 
@@ -801,7 +834,7 @@ mod tests {
     #[test]
     fn parents_are_recorded_once_and_cleared_with_the_parent() {
         let dir = tempfile::tempdir().unwrap();
-        let mut meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let meta = Meta::open(&dir.path().join("meta.db")).unwrap();
         let (a, b, c) = (image(1), image(2), image(3));
         meta.write(|tx| {
             for i in [&a, &b, &c] {
@@ -844,7 +877,7 @@ mod tests {
             )
             .unwrap();
         }
-        let mut meta = Meta::open(&path).unwrap();
+        let meta = Meta::open(&path).unwrap();
         let (a, b) = (image(1), image(2));
         meta.write(|tx| {
             tx.insert_image(&a)?;
@@ -858,20 +891,20 @@ mod tests {
         );
         drop(meta);
         // Opening it again changes nothing.
-        let mut meta = Meta::open(&path).unwrap();
+        let meta = Meta::open(&path).unwrap();
         assert_eq!(meta.read(|tx| tx.image_parent(&b.id)).unwrap(), Some(a.id));
     }
 
     #[test]
     fn health_is_set_alone_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let mut meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let meta = Meta::open(&dir.path().join("meta.db")).unwrap();
         let img = image(1);
         let c = ContainerRecord {
             id: "c1".into(),
             name: "web".into(),
             image_id: img.id.to_string(),
-            state: "running".into(),
+            state: crate::ContainerState::Running,
             ..Default::default()
         };
         meta.write(|tx| {

@@ -17,7 +17,7 @@ use crate::output::write_out;
 use crate::units::human_size;
 use crate::Exit;
 
-pub fn run(engine: &mut Engine, a: BuildArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, a: BuildArgs) -> anyhow::Result<()> {
     if let Some(p) = a.platform.as_deref().filter(|p| !p.starts_with("linux")) {
         anyhow::bail!("--platform {p}: berth builds linux images");
     }
@@ -395,7 +395,7 @@ fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-pub fn prune(engine: &mut Engine, a: BuilderPruneArgs) -> anyhow::Result<()> {
+pub fn prune(engine: &Engine, a: BuilderPruneArgs) -> anyhow::Result<()> {
     if !a.force && !super::confirm("WARNING! This will remove all dangling build cache.")? {
         return Ok(());
     }

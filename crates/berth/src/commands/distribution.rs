@@ -241,7 +241,7 @@ impl Progress {
     }
 }
 
-pub fn pull(engine: &mut Engine, a: PullArgs) -> anyhow::Result<()> {
+pub fn pull(engine: &Engine, a: PullArgs) -> anyhow::Result<()> {
     if a.all_tags {
         return pull_all_tags(engine, &a);
     }
@@ -258,7 +258,7 @@ pub fn pull(engine: &mut Engine, a: PullArgs) -> anyhow::Result<()> {
 /// Pulls `name` with docker's report on `report` (the header, the layers, the digest and
 /// the status; not `pull`'s final reference line); returns the reference pulled.
 pub fn pull_reporting(
-    engine: &mut Engine,
+    engine: &Engine,
     name: &str,
     platform: Option<&str>,
     quiet: bool,
@@ -293,7 +293,7 @@ pub fn pull_reporting(
 }
 
 /// `pull --all-tags REPO`: every tag the registry has, one after the other, as docker prints it.
-fn pull_all_tags(engine: &mut Engine, a: &PullArgs) -> anyhow::Result<()> {
+fn pull_all_tags(engine: &Engine, a: &PullArgs) -> anyhow::Result<()> {
     use berth_engine::distribution::TagPull;
     let repo = berth_image::Reference::parse(&a.name)?;
     // Each tag's pull gets a progress view of its own, as docker draws them.
@@ -350,7 +350,7 @@ fn pull_all_tags(engine: &mut Engine, a: &PullArgs) -> anyhow::Result<()> {
     ))
 }
 
-pub fn push(engine: &mut Engine, a: PushArgs) -> anyhow::Result<()> {
+pub fn push(engine: &Engine, a: PushArgs) -> anyhow::Result<()> {
     // `push --all-tags REPO`: each local tag of the repository, as docker does.
     let names: Vec<String> = if a.all_tags {
         let repo = berth_image::Reference::parse(&a.name)?;

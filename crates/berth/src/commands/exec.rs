@@ -19,7 +19,7 @@ use crate::cli::{ExecArgs, ExecShimArgs};
 use crate::parse;
 use crate::Exit;
 
-pub fn run(engine: &mut Engine, args: ExecArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: ExecArgs) -> anyhow::Result<()> {
     let (container, cmd) = args
         .container_and_command
         .split_first()
@@ -58,7 +58,7 @@ pub fn run(engine: &mut Engine, args: ExecArgs) -> anyhow::Result<()> {
 
 /// Runs the exec with our stdio; the terminal in raw mode and its size followed with `-it`.
 fn exec_attached(
-    engine: &mut Engine,
+    engine: &Engine,
     container: &str,
     opts: &ExecOptions,
 ) -> anyhow::Result<Result<i32, EngineError>> {
@@ -114,7 +114,7 @@ fn follow_window_size(tx: Sender<ExecControl>) -> anyhow::Result<()> {
 }
 
 /// `berth exec-shim ID EXEC_ID`: started by the engine, never by hand.
-pub fn shim(engine: &mut Engine, args: ExecShimArgs) -> anyhow::Result<()> {
+pub fn shim(engine: &Engine, args: ExecShimArgs) -> anyhow::Result<()> {
     let opts = ShimOptions {
         stdin: args.stdin,
         detach: args.detach,

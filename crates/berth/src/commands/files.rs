@@ -1,5 +1,6 @@
 //! `commit`, `cp`, `diff`, `export`, `pause`/`unpause`, `top`, `stats`.
 
+use berth_store::ContainerState;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -12,9 +13,11 @@ use crate::cli::{CommitArgs, CpArgs, ExportArgs, NamesArgs, OneContainer, StatsA
 use crate::output::{print_list, write_out};
 use crate::units::human_size;
 
-pub fn commit(engine: &mut Engine, a: CommitArgs) -> anyhow::Result<()> {
+pub fn commit(engine: &Engine, a: CommitArgs) -> anyhow::Result<()> {
     let rec = engine.reconciled(&a.container)?;
-    let paused = a.pause && rec.state == "running" && engine.pause_container(&rec.id, true).is_ok();
+    let paused = a.pause
+        && rec.state == ContainerState::Running
+        && engine.pause_container(&rec.id, true).is_ok();
     let result = engine.commit_container(
         &rec.id,
         &CommitOptions {
@@ -41,7 +44,7 @@ fn split_container(arg: &str) -> Option<(&str, &str)> {
         .filter(|(c, _)| !c.is_empty() && !c.contains('/'))
 }
 
-pub fn cp(engine: &mut Engine, a: CpArgs) -> anyhow::Result<()> {
+pub fn cp(engine: &Engine, a: CpArgs) -> anyhow::Result<()> {
     match (split_container(&a.src), split_container(&a.dest)) {
         (Some(_), Some(_)) => anyhow::bail!("copying between containers is not supported"),
         (None, None) => anyhow::bail!("must specify at least one container source"),
@@ -228,7 +231,7 @@ fn inside(base: &Path, dir: &Path, entry: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn diff(engine: &mut Engine, a: OneContainer) -> anyhow::Result<()> {
+pub fn diff(engine: &Engine, a: OneContainer) -> anyhow::Result<()> {
     let text: String = engine
         .container_diff(&a.container)?
         .iter()
@@ -237,7 +240,7 @@ pub fn diff(engine: &mut Engine, a: OneContainer) -> anyhow::Result<()> {
     write_out(&text)
 }
 
-pub fn export(engine: &mut Engine, a: ExportArgs) -> anyhow::Result<()> {
+pub fn export(engine: &Engine, a: ExportArgs) -> anyhow::Result<()> {
     match &a.output {
         Some(path) => {
             let dir = path
@@ -270,21 +273,21 @@ pub fn export(engine: &mut Engine, a: ExportArgs) -> anyhow::Result<()> {
     }
 }
 
-pub fn pause(engine: &mut Engine, a: NamesArgs, pause: bool) -> anyhow::Result<()> {
+pub fn pause(engine: &Engine, a: NamesArgs, pause: bool) -> anyhow::Result<()> {
     super::for_each_name(&a.containers, |name| {
         engine.pause_container(name, pause)?;
         write_out(&format!("{name}\n"))
     })
 }
 
-pub fn top(engine: &mut Engine, a: TopArgs) -> anyhow::Result<()> {
+pub fn top(engine: &Engine, a: TopArgs) -> anyhow::Result<()> {
     let (header, rows) = engine.top(&a.container, &a.ps_args)?;
     let mut lines = vec![header];
     lines.extend(rows);
     write_out(&berth_format::tabwrite(&lines))
 }
 
-pub fn stats(engine: &mut Engine, a: StatsArgs) -> anyhow::Result<()> {
+pub fn stats(engine: &Engine, a: StatsArgs) -> anyhow::Result<()> {
     if !a.no_stream {
         anyhow::bail!("stats: only --no-stream is supported; run it again to sample again");
     }

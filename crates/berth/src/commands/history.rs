@@ -27,7 +27,7 @@ fn ellipsis(s: &str, max: usize) -> String {
     }
 }
 
-pub fn run(engine: &mut Engine, args: HistoryArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: HistoryArgs) -> anyhow::Result<()> {
     let rows = engine.image_history(&args.image)?;
     let items: Vec<_> = rows
         .iter()

@@ -21,7 +21,7 @@ const HEADERS: &[(&str, &str)] = &[
     ("Containers", "CONTAINERS"),
 ];
 
-pub fn run(engine: &mut Engine, args: ImagesArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: ImagesArgs) -> anyhow::Result<()> {
     let mut filters = args.filter.clone();
     if let Some(repo) = &args.repository {
         filters.push(format!("reference={repo}"));

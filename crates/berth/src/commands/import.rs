@@ -9,7 +9,7 @@ use berth_engine::Engine;
 use crate::cli::ImportArgs;
 use crate::output::write_out;
 
-pub fn run(engine: &mut Engine, args: ImportArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: ImportArgs) -> anyhow::Result<()> {
     if let Some(p) = args.platform.as_deref().filter(|p| !p.starts_with("linux")) {
         anyhow::bail!("import: platform {p:?} is not supported: berth imports linux images");
     }

@@ -5,14 +5,14 @@ use berth_engine::Engine;
 use crate::cli::InspectArgs;
 use crate::output::print_objects;
 
-pub fn run(engine: &mut Engine, args: InspectArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: InspectArgs) -> anyhow::Result<()> {
     let kind = args.kind.clone();
     run_as(engine, args, kind.as_deref())
 }
 
 /// Inspects each name as the given kind, or (without one) as a container first, then an
 /// image, as docker does.
-pub fn run_as(engine: &mut Engine, args: InspectArgs, kind: Option<&str>) -> anyhow::Result<()> {
+pub fn run_as(engine: &Engine, args: InspectArgs, kind: Option<&str>) -> anyhow::Result<()> {
     if let Some(k) = kind.filter(|k| !matches!(*k, "image" | "container")) {
         anyhow::bail!("{k:?} is not a valid value for --type");
     }

@@ -2,13 +2,14 @@
 
 use berth_engine::container::Attach;
 use berth_engine::Engine;
+use berth_store::ContainerState;
 
 use crate::cli::{AttachArgs, ContainerPruneArgs, KillArgs, NamesArgs, RmArgs, StopArgs};
 use crate::output::write_out;
 use crate::units::human_size;
 use crate::Exit;
 
-pub fn stop(engine: &mut Engine, args: StopArgs) -> anyhow::Result<()> {
+pub fn stop(engine: &Engine, args: StopArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.containers, |name| {
         if let Some(sig) = &args.signal {
             engine.kill_container(name, sig)?;
@@ -18,37 +19,37 @@ pub fn stop(engine: &mut Engine, args: StopArgs) -> anyhow::Result<()> {
     })
 }
 
-pub fn restart(engine: &mut Engine, args: StopArgs) -> anyhow::Result<()> {
+pub fn restart(engine: &Engine, args: StopArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.containers, |name| {
         engine.restart_container(name, args.time)?;
         write_out(&format!("{name}\n"))
     })
 }
 
-pub fn kill(engine: &mut Engine, args: KillArgs) -> anyhow::Result<()> {
+pub fn kill(engine: &Engine, args: KillArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.containers, |name| {
         engine.kill_container(name, &args.signal)?;
         write_out(&format!("{name}\n"))
     })
 }
 
-pub fn rm(engine: &mut Engine, args: RmArgs) -> anyhow::Result<()> {
+pub fn rm(engine: &Engine, args: RmArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.containers, |name| {
         engine.remove_container(name, args.force, args.volumes)?;
         write_out(&format!("{name}\n"))
     })
 }
 
-pub fn wait(engine: &mut Engine, args: NamesArgs) -> anyhow::Result<()> {
+pub fn wait(engine: &Engine, args: NamesArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.containers, |name| {
         let code = engine.wait_container(name)?;
         write_out(&format!("{code}\n"))
     })
 }
 
-pub fn attach(engine: &mut Engine, args: AttachArgs) -> anyhow::Result<()> {
+pub fn attach(engine: &Engine, args: AttachArgs) -> anyhow::Result<()> {
     let rec = engine.reconciled(&args.container)?;
-    if rec.state != "running" {
+    if rec.state != ContainerState::Running {
         anyhow::bail!("you cannot attach to a stopped container, start it first");
     }
     let config = berth_engine::container::ContainerConfig::from_json(&rec.config)?;
@@ -67,7 +68,7 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> anyhow::Result<()> {
     }
 }
 
-pub fn prune(engine: &mut Engine, args: ContainerPruneArgs) -> anyhow::Result<()> {
+pub fn prune(engine: &Engine, args: ContainerPruneArgs) -> anyhow::Result<()> {
     if !args.force && !super::confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(());
     }

@@ -9,7 +9,7 @@ use berth_engine::Engine;
 use crate::cli::LoadArgs;
 use crate::output::write_out;
 
-pub fn run(engine: &mut Engine, args: LoadArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: LoadArgs) -> anyhow::Result<()> {
     let input: Box<dyn Read> = match &args.input {
         Some(p) => {
             Box::new(std::fs::File::open(p).with_context(|| format!("load {}", p.display()))?)

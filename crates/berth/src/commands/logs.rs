@@ -9,7 +9,7 @@ use berth_runtime::stdio::jsonlog::LogStream;
 use crate::cli::LogsArgs;
 use crate::parse;
 
-pub fn run(engine: &mut Engine, args: LogsArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: LogsArgs) -> anyhow::Result<()> {
     let tail = match args.tail.as_deref() {
         None | Some("all") => None,
         Some(n) => Some(

@@ -43,23 +43,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     use ContainerCommand as C;
     match cli.command {
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(&mut open()?, a),
-        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(&mut open()?, a),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(&mut open()?, a),
-        Command::Inspect(a) => inspect::run(&mut open()?, a),
-        Command::Image(ImageCommand::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("image")),
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
-            history::run(&mut open()?, a)
-        }
-        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
-            import::run(&mut open()?, a)
-        }
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(&mut open()?, a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(&mut open()?, a),
-        Command::Image(ImageCommand::Prune(a)) => prune::run(&mut open()?, a),
-        Command::System(SystemCommand::Df(a)) => system::df(&mut open()?, a),
-        Command::System(SystemCommand::Check) => system::check(&mut open()?),
-        Command::System(SystemCommand::Prune(a)) => system::prune(&mut open()?, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(&open()?, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(&open()?, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(&open()?, a),
+        Command::Inspect(a) => inspect::run(&open()?, a),
+        Command::Image(ImageCommand::Inspect(a)) => inspect::run_as(&open()?, a, Some("image")),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(&open()?, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(&open()?, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(&open()?, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(&open()?, a),
+        Command::Image(ImageCommand::Prune(a)) => prune::run(&open()?, a),
+        Command::System(SystemCommand::Df(a)) => system::df(&open()?, a),
+        Command::System(SystemCommand::Check) => system::check(&open()?),
+        Command::System(SystemCommand::Prune(a)) => system::prune(&open()?, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             version::info(a, crate::privilege::check(&cli.root, &cli.run_root), open)
         }
@@ -67,51 +63,47 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             version::version(a, crate::privilege::check(&cli.root, &cli.run_root))
         }
         Command::Completion(a) => completion::run(a),
-        Command::Run(a) | Command::Container(C::Run(a)) => run::run(&mut open()?, a),
-        Command::Build(a) => build::run(&mut open()?, a),
+        Command::Run(a) | Command::Container(C::Run(a)) => run::run(&open()?, a),
+        Command::Build(a) => build::run(&open()?, a),
         Command::Init(a) => init::run(a),
-        Command::Pull(a) => distribution::pull(&mut open()?, a),
-        Command::Push(a) => distribution::push(&mut open()?, a),
+        Command::Pull(a) => distribution::pull(&open()?, a),
+        Command::Push(a) => distribution::push(&open()?, a),
         Command::Login(a) => distribution::login(&open()?, a),
         Command::Logout(a) => distribution::logout(&open()?, a),
         Command::Registry(c) => distribution::registry(c),
-        Command::Builder(crate::cli::BuilderCommand::Prune(a)) => build::prune(&mut open()?, a),
-        Command::Create(a) | Command::Container(C::Create(a)) => run::create(&mut open()?, a),
-        Command::Start(a) | Command::Container(C::Start(a)) => start::run(&mut open()?, a),
-        Command::Ps(a) | Command::Container(C::Ls(a)) => ps::run(&mut open()?, a),
-        Command::Logs(a) | Command::Container(C::Logs(a)) => logs::run(&mut open()?, a),
-        Command::Exec(a) | Command::Container(C::Exec(a)) => exec::run(&mut open()?, a),
-        Command::Stop(a) | Command::Container(C::Stop(a)) => lifecycle::stop(&mut open()?, a),
-        Command::Restart(a) | Command::Container(C::Restart(a)) => {
-            lifecycle::restart(&mut open()?, a)
-        }
-        Command::Kill(a) | Command::Container(C::Kill(a)) => lifecycle::kill(&mut open()?, a),
-        Command::Rm(a) | Command::Container(C::Rm(a)) => lifecycle::rm(&mut open()?, a),
-        Command::Wait(a) | Command::Container(C::Wait(a)) => lifecycle::wait(&mut open()?, a),
-        Command::Attach(a) | Command::Container(C::Attach(a)) => lifecycle::attach(&mut open()?, a),
-        Command::Container(C::Prune(a)) => lifecycle::prune(&mut open()?, a),
-        Command::Container(C::Inspect(a)) => inspect::run_as(&mut open()?, a, Some("container")),
-        Command::Monitor(a) => monitor::run(&mut open()?, a),
-        Command::ExecShim(a) => exec::shim(&mut open()?, a),
-        Command::Port(a) | Command::Container(C::Port(a)) => port::run(&mut open()?, a),
-        Command::Commit(a) | Command::Container(C::Commit(a)) => files::commit(&mut open()?, a),
-        Command::Cp(a) | Command::Container(C::Cp(a)) => files::cp(&mut open()?, a),
-        Command::Diff(a) | Command::Container(C::Diff(a)) => files::diff(&mut open()?, a),
-        Command::Export(a) | Command::Container(C::Export(a)) => files::export(&mut open()?, a),
+        Command::Builder(crate::cli::BuilderCommand::Prune(a)) => build::prune(&open()?, a),
+        Command::Create(a) | Command::Container(C::Create(a)) => run::create(&open()?, a),
+        Command::Start(a) | Command::Container(C::Start(a)) => start::run(&open()?, a),
+        Command::Ps(a) | Command::Container(C::Ls(a)) => ps::run(&open()?, a),
+        Command::Logs(a) | Command::Container(C::Logs(a)) => logs::run(&open()?, a),
+        Command::Exec(a) | Command::Container(C::Exec(a)) => exec::run(&open()?, a),
+        Command::Stop(a) | Command::Container(C::Stop(a)) => lifecycle::stop(&open()?, a),
+        Command::Restart(a) | Command::Container(C::Restart(a)) => lifecycle::restart(&open()?, a),
+        Command::Kill(a) | Command::Container(C::Kill(a)) => lifecycle::kill(&open()?, a),
+        Command::Rm(a) | Command::Container(C::Rm(a)) => lifecycle::rm(&open()?, a),
+        Command::Wait(a) | Command::Container(C::Wait(a)) => lifecycle::wait(&open()?, a),
+        Command::Attach(a) | Command::Container(C::Attach(a)) => lifecycle::attach(&open()?, a),
+        Command::Container(C::Prune(a)) => lifecycle::prune(&open()?, a),
+        Command::Container(C::Inspect(a)) => inspect::run_as(&open()?, a, Some("container")),
+        Command::Monitor(a) => monitor::run(&open()?, a),
+        Command::ExecShim(a) => exec::shim(&open()?, a),
+        Command::Port(a) | Command::Container(C::Port(a)) => port::run(&open()?, a),
+        Command::Commit(a) | Command::Container(C::Commit(a)) => files::commit(&open()?, a),
+        Command::Cp(a) | Command::Container(C::Cp(a)) => files::cp(&open()?, a),
+        Command::Diff(a) | Command::Container(C::Diff(a)) => files::diff(&open()?, a),
+        Command::Export(a) | Command::Container(C::Export(a)) => files::export(&open()?, a),
         Command::Rename(a) | Command::Container(C::Rename(a)) => {
             open()?.rename_container(&a.container, &a.new_name)?;
             Ok(())
         }
-        Command::Pause(a) | Command::Container(C::Pause(a)) => files::pause(&mut open()?, a, true),
-        Command::Unpause(a) | Command::Container(C::Unpause(a)) => {
-            files::pause(&mut open()?, a, false)
-        }
-        Command::Top(a) | Command::Container(C::Top(a)) => files::top(&mut open()?, a),
-        Command::Stats(a) | Command::Container(C::Stats(a)) => files::stats(&mut open()?, a),
-        Command::Update(a) | Command::Container(C::Update(a)) => update::run(&mut open()?, a),
+        Command::Pause(a) | Command::Container(C::Pause(a)) => files::pause(&open()?, a, true),
+        Command::Unpause(a) | Command::Container(C::Unpause(a)) => files::pause(&open()?, a, false),
+        Command::Top(a) | Command::Container(C::Top(a)) => files::top(&open()?, a),
+        Command::Stats(a) | Command::Container(C::Stats(a)) => files::stats(&open()?, a),
+        Command::Update(a) | Command::Container(C::Update(a)) => update::run(&open()?, a),
         Command::Search(a) => search::run(&open()?, a),
-        Command::Network(c) => network::run(&mut open()?, c),
-        Command::Volume(c) => volume::run(&mut open()?, c),
+        Command::Network(c) => network::run(&open()?, c),
+        Command::Volume(c) => volume::run(&open()?, c),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(&open()?, a),
     }
 }

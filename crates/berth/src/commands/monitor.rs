@@ -6,7 +6,7 @@ use berth_engine::Engine;
 use crate::cli::MonitorArgs;
 use crate::Exit;
 
-pub fn run(engine: &mut Engine, args: MonitorArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: MonitorArgs) -> anyhow::Result<()> {
     let mut report = std::io::stdout();
     let code = monitor::run(
         engine,

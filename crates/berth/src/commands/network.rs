@@ -9,7 +9,7 @@ use crate::cli::{
 };
 use crate::output::{print_list, print_objects, write_out};
 
-pub fn run(engine: &mut Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
     match cmd {
         NetworkCommand::Create(a) => create(engine, a),
         NetworkCommand::Ls(a) => ls(engine, a),
@@ -29,7 +29,7 @@ pub fn run(engine: &mut Engine, cmd: NetworkCommand) -> anyhow::Result<()> {
     }
 }
 
-fn create(engine: &mut Engine, a: NetworkCreateArgs) -> anyhow::Result<()> {
+fn create(engine: &Engine, a: NetworkCreateArgs) -> anyhow::Result<()> {
     if a.driver != "bridge" {
         anyhow::bail!(
             "network create: driver {:?} is not supported: berth networks are bridges",
@@ -58,7 +58,7 @@ const HEADERS: &[(&str, &str)] = &[
     ("Scope", "SCOPE"),
 ];
 
-fn ls(engine: &mut Engine, a: NetworkLsArgs) -> anyhow::Result<()> {
+fn ls(engine: &Engine, a: NetworkLsArgs) -> anyhow::Result<()> {
     let mut items = Vec::new();
     for n in engine.network_resources()? {
         let id = n["Id"].as_str().unwrap_or_default();
@@ -81,7 +81,7 @@ fn ls(engine: &mut Engine, a: NetworkLsArgs) -> anyhow::Result<()> {
     print_list(format, default, HEADERS, &items)
 }
 
-fn inspect(engine: &mut Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
+fn inspect(engine: &Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
     let mut out = Vec::new();
     let mut failed = false;
     for name in &a.networks {
@@ -104,14 +104,14 @@ fn inspect(engine: &mut Engine, a: NetworkInspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rm(engine: &mut Engine, a: NetworkRmArgs) -> anyhow::Result<()> {
+fn rm(engine: &Engine, a: NetworkRmArgs) -> anyhow::Result<()> {
     super::for_each_name(&a.networks, |name| {
         engine.remove_network(name)?;
         write_out(&format!("{name}\n"))
     })
 }
 
-fn prune(engine: &mut Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
+fn prune(engine: &Engine, a: ContainerPruneArgs) -> anyhow::Result<()> {
     if !a.force
         && !super::confirm(
             "WARNING! This will remove all custom networks not used by at least one container.",

@@ -5,7 +5,7 @@ use berth_engine::Engine;
 use crate::cli::PortArgs;
 use crate::output::write_out;
 
-pub fn run(engine: &mut Engine, args: PortArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: PortArgs) -> anyhow::Result<()> {
     if args.check {
         // The kernel's rules first: a port whose DNAT entry is gone answers nothing, whatever
         // listens inside.

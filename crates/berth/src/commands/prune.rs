@@ -7,7 +7,7 @@ use crate::cli::PruneArgs;
 use crate::output::write_out;
 use crate::units::human_size;
 
-pub fn run(engine: &mut Engine, args: PruneArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: PruneArgs) -> anyhow::Result<()> {
     if !args.filter.is_empty() {
         anyhow::bail!("image prune: --filter is not supported yet; remove images with rmi");
     }

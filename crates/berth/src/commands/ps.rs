@@ -3,6 +3,7 @@
 use berth_engine::container::health::{Health, HealthStatus};
 use berth_engine::container::{ContainerFilter, ContainerSummary};
 use berth_engine::Engine;
+use berth_store::ContainerState;
 use serde_json::json;
 
 use crate::cli::PsArgs;
@@ -32,22 +33,22 @@ fn ago(nanos: i64) -> i64 {
 /// docker's STATUS column.
 pub fn status(c: &ContainerSummary) -> String {
     let r = &c.record;
-    match r.state.as_str() {
-        "running" => format!("Up {}{}", human_duration(ago(r.started_at)), health(r)),
-        "paused" => format!("Up {} (Paused)", human_duration(ago(r.started_at))),
-        "restarting" => format!(
+    match r.state {
+        ContainerState::Running => format!("Up {}{}", human_duration(ago(r.started_at)), health(r)),
+        ContainerState::Paused => format!("Up {} (Paused)", human_duration(ago(r.started_at))),
+        ContainerState::Restarting => format!(
             "Restarting ({}) {} ago",
             r.exit_code,
             human_duration(ago(r.finished_at))
         ),
-        "exited" if r.finished_at > 0 => format!(
+        ContainerState::Exited if r.finished_at > 0 => format!(
             "Exited ({}) {} ago",
             r.exit_code,
             human_duration(ago(r.finished_at))
         ),
-        "created" | "exited" => "Created".into(),
-        "dead" => "Dead".into(),
-        other => other.to_string(),
+        ContainerState::Created | ContainerState::Exited => "Created".into(),
+        ContainerState::Dead => "Dead".into(),
+        ContainerState::Removing => "Removal In Progress".into(),
     }
 }
 
@@ -101,7 +102,7 @@ fn go_quote(s: &str) -> String {
     out
 }
 
-pub fn run(engine: &mut Engine, args: PsArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: PsArgs) -> anyhow::Result<()> {
     let filter = ContainerFilter::parse(&args.filter)?;
     let all = args.all || args.last.is_some() || args.latest;
     let mut list = engine.containers(all, &filter)?;

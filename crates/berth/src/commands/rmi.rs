@@ -6,7 +6,7 @@ use berth_engine::Engine;
 use crate::cli::RmiArgs;
 use crate::output::write_out;
 
-pub fn run(engine: &mut Engine, args: RmiArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: RmiArgs) -> anyhow::Result<()> {
     super::for_each_name(&args.images, |name| {
         let events = engine.remove_image_with(name, args.force, !args.no_prune)?;
         write_out(&render(&events))

@@ -155,7 +155,7 @@ fn run_error(e: EngineError) -> anyhow::Error {
 
 /// Makes sure the image is here as `--pull` says: pulled when missing (saying so, as docker
 /// does), pulled always, or never. A failure is docker's exit 125.
-fn ensure_image(engine: &mut Engine, args: &RunArgs, image: &str) -> anyhow::Result<()> {
+fn ensure_image(engine: &Engine, args: &RunArgs, image: &str) -> anyhow::Result<()> {
     let failed = |e: anyhow::Error| Exit {
         code: 125,
         message: Some(crate::message(&e)),
@@ -187,7 +187,7 @@ fn ensure_image(engine: &mut Engine, args: &RunArgs, image: &str) -> anyhow::Res
     Ok(())
 }
 
-pub fn create(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
+pub fn create(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     let opts = create_options(&args).map_err(|e| Exit {
         code: 125,
         message: Some(format!("{e:#}")),
@@ -197,7 +197,7 @@ pub fn create(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
     write_out(&format!("{id}\n"))
 }
 
-pub fn run(engine: &mut Engine, args: RunArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     let mut timings = RunTimings::begin(args.debug_timings);
     let opts = create_options(&args).map_err(|e| Exit {
         code: 125,

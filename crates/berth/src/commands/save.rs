@@ -7,7 +7,7 @@ use berth_engine::Engine;
 
 use crate::cli::SaveArgs;
 
-pub fn run(engine: &mut Engine, args: SaveArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: SaveArgs) -> anyhow::Result<()> {
     match &args.output {
         Some(path) => {
             // Write next to the target and rename, so a failed save leaves no partial file.

@@ -7,7 +7,7 @@ use crate::cli::StartArgs;
 use crate::output::write_out;
 use crate::Exit;
 
-pub fn run(engine: &mut Engine, args: StartArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: StartArgs) -> anyhow::Result<()> {
     if args.attach || args.interactive {
         if args.containers.len() > 1 {
             anyhow::bail!("you cannot start and attach multiple containers at once");

@@ -24,7 +24,7 @@ fn reclaimable(bytes: u64, total: u64) -> String {
     format!("{} ({}%)", human_size(bytes), bytes * 100 / total)
 }
 
-pub fn df(engine: &mut Engine, args: DfArgs) -> anyhow::Result<()> {
+pub fn df(engine: &Engine, args: DfArgs) -> anyhow::Result<()> {
     let u = engine.disk_usage()?;
     let row = |t: &str, total: usize, active: usize, size: u64, rec: String| {
         json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(),
@@ -73,7 +73,7 @@ pub fn df(engine: &mut Engine, args: DfArgs) -> anyhow::Result<()> {
     )
 }
 
-pub fn check(engine: &mut Engine) -> anyhow::Result<()> {
+pub fn check(engine: &Engine) -> anyhow::Result<()> {
     let r = engine.check()?;
     let mut out = format!(
         "checked {} blobs, {} images, {} layers\n",
@@ -130,7 +130,7 @@ fn prune_warning(a: &SystemPruneArgs) -> String {
 }
 
 /// `berth system prune [-a] [--volumes] [-f]`.
-pub fn prune(engine: &mut Engine, a: SystemPruneArgs) -> anyhow::Result<()> {
+pub fn prune(engine: &Engine, a: SystemPruneArgs) -> anyhow::Result<()> {
     if !a.force && !super::confirm(&prune_warning(&a))? {
         return Ok(());
     }

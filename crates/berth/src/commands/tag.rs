@@ -4,7 +4,7 @@ use berth_engine::Engine;
 
 use crate::cli::TagArgs;
 
-pub fn run(engine: &mut Engine, args: TagArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: TagArgs) -> anyhow::Result<()> {
     engine.tag(&args.source, &args.target)?;
     Ok(())
 }

@@ -33,7 +33,7 @@ fn options(args: &UpdateArgs) -> anyhow::Result<UpdateOptions> {
 
 /// Updates each container, printing its name as given (as docker does); failures are
 /// reported per container and make the exit status 1.
-pub fn run(engine: &mut Engine, args: UpdateArgs) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, args: UpdateArgs) -> anyhow::Result<()> {
     let opts = options(&args)?;
     super::for_each_name(&args.containers, |name| {
         engine.update_container(name, &opts)?;

@@ -8,7 +8,7 @@ use crate::cli::{VolumeCommand, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs
 use crate::output::{print_list, print_objects, write_out};
 use crate::units::human_size;
 
-pub fn run(engine: &mut Engine, cmd: VolumeCommand) -> anyhow::Result<()> {
+pub fn run(engine: &Engine, cmd: VolumeCommand) -> anyhow::Result<()> {
     match cmd {
         VolumeCommand::Create(a) => {
             if a.driver != "local" {
@@ -42,7 +42,7 @@ fn json_of(v: &VolumeInfo) -> serde_json::Value {
     })
 }
 
-fn ls(engine: &mut Engine, a: VolumeLsArgs) -> anyhow::Result<()> {
+fn ls(engine: &Engine, a: VolumeLsArgs) -> anyhow::Result<()> {
     let items: Vec<_> = engine
         .volumes()?
         .iter()
@@ -66,7 +66,7 @@ fn ls(engine: &mut Engine, a: VolumeLsArgs) -> anyhow::Result<()> {
     )
 }
 
-fn inspect(engine: &mut Engine, a: VolumeInspectArgs) -> anyhow::Result<()> {
+fn inspect(engine: &Engine, a: VolumeInspectArgs) -> anyhow::Result<()> {
     let mut found = Vec::new();
     let mut failed = false;
     for name in &a.volumes {
@@ -85,7 +85,7 @@ fn inspect(engine: &mut Engine, a: VolumeInspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn prune(engine: &mut Engine, a: VolumePruneArgs) -> anyhow::Result<()> {
+fn prune(engine: &Engine, a: VolumePruneArgs) -> anyhow::Result<()> {
     if !a.force
         && !super::confirm(
             "WARNING! This will remove anonymous local volumes not used by at least one container.",

@@ -66,7 +66,7 @@ impl Engine {
 
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step_copy(
-        &mut self,
+        &self,
         step: &Step,
         c: &CopyArgs,
         is_add: bool,
@@ -427,7 +427,7 @@ impl Engine {
     }
 
     /// A read-only overlay view of an image's files (for `COPY --from`).
-    fn view_of(&mut self, id: &Digest) -> Result<View, EngineError> {
+    fn view_of(&self, id: &Digest) -> Result<View, EngineError> {
         let img = self
             .store
             .meta

@@ -275,11 +275,7 @@ impl Engine {
         Ok(TarContext { dir })
     }
 
-    pub fn build(
-        &mut self,
-        opts: &BuildOptions,
-        events: Events<'_>,
-    ) -> Result<Digest, EngineError> {
+    pub fn build(&self, opts: &BuildOptions, events: Events<'_>) -> Result<Digest, EngineError> {
         // Everything the user typed is checked before anything runs.
         let tags: Vec<Reference> = opts
             .tags
@@ -393,7 +389,7 @@ impl Engine {
                         let others: Vec<_> = rest
                             .iter()
                             .zip(engines)
-                            .map(|(&i, mut engine)| {
+                            .map(|(&i, engine)| {
                                 s.spawn(move || (i, engine.build_stage(run, i, results, true)))
                             })
                             .collect();
@@ -445,7 +441,7 @@ impl Engine {
     /// The image a stage needs: pulled when it is not here, as docker does, or always with
     /// `--pull` (which then fails the build when the registry cannot be reached, as docker's).
     fn fetch_image(
-        &mut self,
+        &self,
         kind: &str,
         name: &str,
         line: usize,
@@ -482,7 +478,7 @@ impl Engine {
     /// their running RUN container is killed, so a failure is reported without waiting for a
     /// long sibling step.
     fn build_stage(
-        &mut self,
+        &self,
         run: &StageRun<'_>,
         index: usize,
         results: &BTreeMap<usize, Digest>,
@@ -509,7 +505,7 @@ impl Engine {
     }
 
     fn build_stage_steps(
-        &mut self,
+        &self,
         run: &StageRun<'_>,
         index: usize,
         results: &BTreeMap<usize, Digest>,
@@ -560,7 +556,7 @@ impl Engine {
 
     /// The state a stage starts from.
     fn stage_base(
-        &mut self,
+        &self,
         base: &Base,
         results: &BTreeMap<usize, Digest>,
         opts: &BuildOptions,
@@ -604,7 +600,7 @@ impl Engine {
 
     /// Makes sure the state is a stored image (the target gets the build's labels).
     fn materialize(
-        &mut self,
+        &self,
         state: &mut State,
         opts: &BuildOptions,
         is_target: bool,
@@ -641,7 +637,7 @@ impl Engine {
     /// Stores the state as an image whose build parent is `parent`, in the build cache under
     /// the state's key.
     pub(crate) fn store_state(
-        &mut self,
+        &self,
         state: &mut State,
         opts: &BuildOptions,
         parent: Option<Digest>,
@@ -663,14 +659,14 @@ impl Engine {
     }
 
     /// Looks a step up in the build cache.
-    pub(crate) fn cache_lookup(&mut self, key: &Digest) -> Result<Option<Digest>, EngineError> {
+    pub(crate) fn cache_lookup(&self, key: &Digest) -> Result<Option<Digest>, EngineError> {
         let hit = self.store.meta.read(|tx| tx.cache_get(key))?;
         Ok(hit.filter(|id| self.store.content.contains(id)))
     }
 
     /// Takes a cached image as the new state.
     pub(crate) fn adopt(
-        &mut self,
+        &self,
         state: &mut State,
         id: &Digest,
         key: Digest,
@@ -682,7 +678,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn cache_store(&mut self, key: &Digest, id: &Digest) -> Result<(), EngineError> {
+    pub(crate) fn cache_store(&self, key: &Digest, id: &Digest) -> Result<(), EngineError> {
         let now = crate::now_unix();
         self.store.meta.write(|tx| tx.cache_put(key, id, now))?;
         Ok(())

@@ -152,7 +152,7 @@ impl Engine {
     /// stored (every step stores one, so the parent is always known; a first step on
     /// `scratch` has none). `rmi` follows these links to delete a build's intermediate images.
     pub(crate) fn record_build_parent(
-        &mut self,
+        &self,
         id: &Digest,
         parent: Option<&Digest>,
     ) -> Result<(), EngineError> {
@@ -163,7 +163,7 @@ impl Engine {
     }
 
     pub(crate) fn run_step(
-        &mut self,
+        &self,
         step: &Step,
         state: &mut State,
         opts: &BuildOptions,
@@ -213,7 +213,7 @@ impl Engine {
     }
 
     fn step_run(
-        &mut self,
+        &self,
         step: &Step,
         run: &berth_build::parse::Run,
         state: &mut State,

@@ -60,7 +60,7 @@ impl Engine {
     /// Connects the network, mounts the rootfs, writes the /etc files and `config.json` for
     /// the next run. Returns the network attachments.
     pub(crate) fn prepare_bundle(
-        &mut self,
+        &self,
         rec: &ContainerRecord,
         config: &ContainerConfig,
     ) -> Result<Vec<super::NetSummary>, EngineError> {
@@ -87,7 +87,7 @@ impl Engine {
     }
 
     fn prepare_rootfs_and_spec(
-        &mut self,
+        &self,
         rec: &ContainerRecord,
         config: &ContainerConfig,
         image: &berth_store::ImageRecord,

@@ -44,7 +44,7 @@ fn merge_env(base: &mut Vec<Value>, extra: &[String]) {
 impl Engine {
     /// Commits a container's changes as a new image; returns its ID.
     pub fn commit_container(
-        &mut self,
+        &self,
         name: &str,
         opts: &CommitOptions,
     ) -> Result<berth_image::Digest, EngineError> {
@@ -180,7 +180,7 @@ impl Engine {
 
     /// The unpacked layer directories of an image, bottom first (none for an unknown image).
     pub(crate) fn image_layer_dirs(
-        &mut self,
+        &self,
         id: &berth_image::Digest,
     ) -> Result<Vec<std::path::PathBuf>, EngineError> {
         Ok(self
@@ -198,7 +198,7 @@ impl Engine {
 
     /// The layer blobs of an image, bottom first, as `add_image` takes them.
     pub(crate) fn image_layer_sources(
-        &mut self,
+        &self,
         id: &berth_image::Digest,
     ) -> Result<Vec<LayerSource>, EngineError> {
         let img = self
@@ -234,7 +234,7 @@ impl Engine {
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf: not the container's changes, so
     /// `diff` and `commit` leave them out (docker keeps them in a separate init layer).
     pub(crate) fn mount_placeholders(
-        &mut self,
+        &self,
         id: &str,
         image_id: &berth_image::Digest,
     ) -> Result<Vec<String>, EngineError> {

@@ -2,6 +2,7 @@
 
 use berth_runtime::spec::{resolve_command, ImageConfig};
 use berth_store::ContainerRecord;
+use berth_store::ContainerState;
 use rand::RngCore;
 
 use super::health::HealthConfig;
@@ -31,7 +32,7 @@ pub struct CreateOptions {
 impl Engine {
     /// The `config` section of an image's config, typed.
     pub(crate) fn image_runtime_config(
-        &mut self,
+        &self,
         image_id: &berth_image::Digest,
     ) -> Result<ImageConfig, EngineError> {
         let config = self.image_config(image_id)?;
@@ -53,7 +54,7 @@ impl Engine {
     /// The image's `HEALTHCHECK` (`config.Healthcheck`), read from the raw config: docker
     /// writes it, and the typed view of the config does not carry it.
     fn image_healthcheck(
-        &mut self,
+        &self,
         image_id: &berth_image::Digest,
     ) -> Result<Option<HealthConfig>, EngineError> {
         let config = self.image_config(image_id)?;
@@ -69,7 +70,7 @@ impl Engine {
     }
 
     /// Records a new container; returns its ID.
-    pub fn create_container(&mut self, opts: CreateOptions) -> Result<String, EngineError> {
+    pub fn create_container(&self, opts: CreateOptions) -> Result<String, EngineError> {
         if opts.auto_remove && opts.restart != RestartPolicy::No {
             return Err(EngineError::InvalidArgument(
                 "conflicting options: --restart and --rm cannot be used together".into(),
@@ -166,7 +167,7 @@ impl Engine {
             image_name: opts.image.clone(),
             config: config_json,
             created_at: now_nanos(),
-            state: "created".into(),
+            state: ContainerState::Created,
             ..Default::default()
         };
         let result = self.store.meta.write(|tx| {

@@ -15,13 +15,14 @@
 //! ```no_run
 //! # fn main() -> Result<(), berth_engine::EngineError> {
 //! use berth_engine::container::{ExecIo, ExecOptions};
-//! let mut engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/root"))?;
+//! let engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/root"))?;
 //! let opts = ExecOptions { cmd: vec!["id".into(), "-u".into()], ..Default::default() };
 //! let io = ExecIo::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
 //! let code = engine.exec("web", &opts, io)?;
 //! # let _ = code; Ok(()) }
 //! ```
 
+use berth_store::ContainerState;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -123,12 +124,12 @@ impl Engine {
     /// (0 at once with `detach`). A command that cannot be found or run fails with
     /// [`EngineError::StartFailed`] carrying 127 or 126; a container that is not running
     /// with a conflict.
-    pub fn exec(&mut self, name: &str, opts: &ExecOptions, io: ExecIo) -> Result<i32, EngineError> {
+    pub fn exec(&self, name: &str, opts: &ExecOptions, io: ExecIo) -> Result<i32, EngineError> {
         let rec = self.reconciled(name)?;
         let short = rec.id.get(..12).unwrap_or(&rec.id).to_string();
-        match rec.state.as_str() {
-            "running" => {}
-            "paused" => {
+        match rec.state {
+            ContainerState::Running => {}
+            ContainerState::Paused => {
                 return Err(EngineError::Conflict(format!(
                     "container {short} is paused, unpause the container before exec"
                 )))
@@ -187,7 +188,7 @@ impl Engine {
     /// Writes the exec's process for the shim under a fresh exec ID (dockerd's exec IDs name
     /// an exec for the API; ours also name its files).
     fn write_exec_process(
-        &mut self,
+        &self,
         rec: &ContainerRecord,
         opts: &ExecOptions,
     ) -> Result<(String, ExecFiles), EngineError> {
@@ -211,7 +212,7 @@ impl Engine {
     /// environment and user of `opts`. Its capabilities stay the container's (a set the kernel
     /// cannot grant would fail the exec).
     fn exec_process(
-        &mut self,
+        &self,
         rec: &ContainerRecord,
         opts: &ExecOptions,
     ) -> Result<Value, EngineError> {

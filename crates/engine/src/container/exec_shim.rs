@@ -42,7 +42,7 @@ pub struct ShimOptions {
 /// Runs the shim of exec `exec_id` in container `id`; returns the shim's exit code (the
 /// process's own travels in the exit frame). `report` gets the one-line report.
 pub fn run(
-    engine: &mut Engine,
+    engine: &Engine,
     id: &str,
     exec_id: &str,
     opts: ShimOptions,
@@ -127,7 +127,7 @@ struct Started {
 /// Creates the process: the spec the caller wrote, the container's seccomp profile
 /// re-applied, stdio as pipes or a terminal. `Err((docker's exit code, message))`.
 fn start(
-    engine: &mut Engine,
+    engine: &Engine,
     id: &str,
     exec_id: &str,
     opts: ShimOptions,

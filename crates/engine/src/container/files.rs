@@ -53,7 +53,7 @@ impl Drop for Rootfs<'_> {
 }
 
 impl Engine {
-    fn rootfs<'a>(&'a mut self, name: &str) -> Result<(String, Rootfs<'a>), EngineError> {
+    fn rootfs<'a>(&'a self, name: &str) -> Result<(String, Rootfs<'a>), EngineError> {
         let rec = self.reconciled(name)?;
         let paths = self.container_paths(&rec.id);
         let mut mounted_here = false;
@@ -87,7 +87,7 @@ impl Engine {
     }
 
     /// `diff`: what the container changed, from its writable layer.
-    pub fn container_diff(&mut self, name: &str) -> Result<Vec<Change>, EngineError> {
+    pub fn container_diff(&self, name: &str) -> Result<Vec<Change>, EngineError> {
         let rec = self.reconciled(name)?;
         let paths = self.container_paths(&rec.id);
         let image_id: berth_image::Digest = rec
@@ -116,7 +116,7 @@ impl Engine {
     }
 
     /// `export`: the container's whole filesystem as a tar.
-    pub fn export_container(&mut self, name: &str, out: impl Write) -> Result<(), EngineError> {
+    pub fn export_container(&self, name: &str, out: impl Write) -> Result<(), EngineError> {
         let (id, root) = self.rootfs(name)?;
         let what = format!("export container {}", &id[..12]);
         let top = root
@@ -131,7 +131,7 @@ impl Engine {
     /// `cp CONTAINER:SRC -`: a tar of `src` (named by its last component) to `out`. A symlink
     /// named by `src` is copied as itself; symlinks before it resolve inside the root.
     pub fn copy_from_container(
-        &mut self,
+        &self,
         name: &str,
         src: &str,
         out: impl Write,
@@ -160,7 +160,7 @@ impl Engine {
     /// `cp SRC CONTAINER:DEST` (a tar stream of what to copy): extracted into the
     /// container with the same safety as a layer, so nothing lands outside its root.
     pub fn copy_to_container(
-        &mut self,
+        &self,
         name: &str,
         dest: &str,
         tar: impl Read,
@@ -185,7 +185,7 @@ impl Engine {
     }
 
     /// Whether `path` in the container is an existing directory (for `cp`'s naming rules).
-    pub fn container_path_is_dir(&mut self, name: &str, path: &str) -> Result<bool, EngineError> {
+    pub fn container_path_is_dir(&self, name: &str, path: &str) -> Result<bool, EngineError> {
         let (id, root) = self.rootfs(name)?;
         let r = root
             .open()

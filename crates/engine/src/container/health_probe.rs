@@ -56,7 +56,7 @@ impl Prober {
     pub(super) fn start(engine: &Engine, id: &str, config: &ContainerConfig) -> Option<Self> {
         let hc = config.healthcheck.clone()?;
         let probe = hc.probe()?;
-        let mut own = match Engine::open(engine.config()) {
+        let own = match Engine::open(engine.config()) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(container_id = id, error = %e, "healthcheck: cannot open the root");

@@ -1,5 +1,6 @@
 //! `container inspect` in docker's JSON shape, and sizes.
 
+use berth_store::ContainerState;
 use serde_json::{json, Value};
 
 use super::{rfc3339_nanos, ContainerConfig};
@@ -34,7 +35,7 @@ impl Engine {
     }
 
     /// An image's size by ID string.
-    pub fn image_size(&mut self, id: &str) -> Result<u64, EngineError> {
+    pub fn image_size(&self, id: &str) -> Result<u64, EngineError> {
         let d: berth_image::Digest = id
             .parse()
             .map_err(|e| EngineError::bad_input("image id", e))?;
@@ -46,7 +47,7 @@ impl Engine {
     }
 
     /// `docker container inspect` for one container.
-    pub fn inspect_container(&mut self, name: &str) -> Result<Value, EngineError> {
+    pub fn inspect_container(&self, name: &str) -> Result<Value, EngineError> {
         let r = self.reconciled(name)?;
         let c = ContainerConfig::from_record(&r)?;
         let paths = self.container_paths(&r.id);
@@ -96,11 +97,11 @@ impl Engine {
             "Args": c.args,
             "State": {
                 "Status": r.state,
-                "Running": matches!(r.state.as_str(), "running" | "paused"),
-                "Paused": r.state == "paused",
-                "Restarting": r.state == "restarting",
+                "Running": matches!(r.state, ContainerState::Running | ContainerState::Paused),
+                "Paused": r.state == ContainerState::Paused,
+                "Restarting": r.state == ContainerState::Restarting,
                 "OOMKilled": r.oom_killed,
-                "Dead": r.state == "dead",
+                "Dead": r.state == ContainerState::Dead,
                 "Pid": r.pid,
                 "ExitCode": r.exit_code,
                 "Error": r.error,

@@ -1,6 +1,7 @@
 //! `ps`: containers with docker's columns and filters.
 
 use berth_store::ContainerRecord;
+use berth_store::ContainerState;
 
 use super::ContainerConfig;
 use crate::{Engine, EngineError};
@@ -8,7 +9,7 @@ use crate::{Engine, EngineError};
 /// `ps -f` filters, parsed at the edge.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerFilter {
-    pub status: Vec<String>,
+    pub status: Vec<ContainerState>,
     pub name: Vec<String>,
     pub id: Vec<String>,
     pub label: Vec<String>,
@@ -25,22 +26,15 @@ impl ContainerFilter {
             let (k, v) = crate::filter::split(raw)?;
             match k {
                 "status" => {
-                    const STATES: [&str; 7] = [
-                        "created",
-                        "restarting",
-                        "running",
-                        "removing",
-                        "paused",
-                        "exited",
-                        "dead",
-                    ];
-                    if !STATES.contains(&v) {
-                        return Err(EngineError::InvalidArgument(format!(
+                    let state = v.parse::<ContainerState>().map_err(|_| {
+                        let all: Vec<&str> =
+                            ContainerState::ALL.iter().map(|s| s.as_str()).collect();
+                        EngineError::InvalidArgument(format!(
                             "invalid filter 'status={v}': use one of {}",
-                            STATES.join(", ")
-                        )));
-                    }
-                    f.status.push(v.to_string());
+                            all.join(", ")
+                        ))
+                    })?;
+                    f.status.push(state);
                 }
                 "name" => f.name.push(v.to_string()),
                 "id" => f.id.push(v.to_string()),
@@ -82,7 +76,7 @@ pub struct ContainerSummary {
 impl Engine {
     /// Containers, newest first; only running ones unless `all`.
     pub fn containers(
-        &mut self,
+        &self,
         all: bool,
         filter: &ContainerFilter,
     ) -> Result<Vec<ContainerSummary>, EngineError> {
@@ -93,7 +87,7 @@ impl Engine {
         }
         let mut out = Vec::new();
         for rec in records {
-            let running = matches!(rec.state.as_str(), "running" | "restarting" | "paused");
+            let running = rec.state.is_active();
             let filtered = !filter.status.is_empty() || !filter.exited.is_empty();
             if !all && !running && !filtered {
                 continue;
@@ -102,7 +96,7 @@ impl Engine {
                 continue;
             }
             if !filter.exited.is_empty()
-                && (rec.state != "exited" || !filter.exited.contains(&rec.exit_code))
+                && (rec.state != ContainerState::Exited || !filter.exited.contains(&rec.exit_code))
             {
                 continue;
             }

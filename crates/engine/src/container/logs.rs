@@ -16,7 +16,7 @@ pub struct LogOptions {
 impl Engine {
     /// Sends the container's log entries to `sink`, oldest first.
     pub fn logs(
-        &mut self,
+        &self,
         name: &str,
         opts: &LogOptions,
         mut sink: impl FnMut(LogEntry) -> std::io::Result<()>,
@@ -41,14 +41,14 @@ impl Engine {
         }
         let id = rec.id.clone();
         // A second engine handle answers "still running?" while this one is borrowed.
-        let mut probe = Engine::open(self.config())?;
+        let probe = Engine::open(self.config())?;
         reader
             .follow(
                 &filter,
                 || {
                     probe
                         .reconciled(&id)
-                        .map(|r| !matches!(r.state.as_str(), "running" | "restarting" | "paused"))
+                        .map(|r| !r.state.is_active())
                         .unwrap_or(true)
                 },
                 &mut sink,

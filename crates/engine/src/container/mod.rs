@@ -194,7 +194,7 @@ impl Engine {
 
     /// Finds a container by full ID, name (with or without docker's leading `/`) or unique
     /// ID prefix.
-    pub fn resolve_container(&mut self, name: &str) -> Result<ContainerRecord, EngineError> {
+    pub fn resolve_container(&self, name: &str) -> Result<ContainerRecord, EngineError> {
         let not_found = || EngineError::ContainerNotFound(name.to_string());
         let key = name.strip_prefix('/').unwrap_or(name);
         if key.is_empty() {

@@ -9,6 +9,7 @@
 //! `ready` (created and attachable; it starts the container when the first client attaches),
 //! `started`, or `error CODE MESSAGE`.
 
+use berth_store::ContainerState;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -43,7 +44,7 @@ struct Exit {
 }
 
 /// Runs the monitor for container `id` until it is done; `report` is the pipe to the spawner.
-pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn Write) -> i32 {
+pub fn run(engine: &Engine, id: &str, opts: MonitorOptions, report: &mut dyn Write) -> i32 {
     let mut report = Some(report);
     let mut first = true;
     loop {
@@ -56,7 +57,14 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
                 if let Some(r) = report.take() {
                     let _ = writeln!(r, "error {code} {message}");
                 }
-                let _ = record_exit(engine, id, i64::from(code), false, &message, "exited");
+                let _ = record_exit(
+                    engine,
+                    id,
+                    i64::from(code),
+                    false,
+                    &message,
+                    ContainerState::Exited,
+                );
                 cleanup(engine, id);
                 finish(engine, id);
                 last_mark(engine, id, opts);
@@ -76,7 +84,7 @@ pub fn run(engine: &mut Engine, id: &str, opts: MonitorOptions, report: &mut dyn
                 // stop meanwhile cancels the restart.
                 std::thread::sleep(delay);
                 if stop_was_requested(engine, id) {
-                    let _ = set_state(engine, id, "exited");
+                    let _ = set_state(engine, id, ContainerState::Exited);
                     break;
                 }
                 if let Err(e) = count_restart(engine, id) {
@@ -102,7 +110,7 @@ fn last_mark(engine: &Engine, id: &str, opts: MonitorOptions) {
 }
 
 /// After the last run: `--rm` removes the container; otherwise the monitor only forgets it.
-fn finish(engine: &mut Engine, id: &str) {
+fn finish(engine: &Engine, id: &str) {
     let Ok(rec) = engine.resolve_container(id) else {
         return;
     };
@@ -127,7 +135,7 @@ fn finish(engine: &mut Engine, id: &str) {
     }
 }
 
-fn should_restart(engine: &mut Engine, id: &str, code: i64) -> Option<Duration> {
+fn should_restart(engine: &Engine, id: &str, code: i64) -> Option<Duration> {
     let rec = engine.resolve_container(id).ok()?;
     let config = ContainerConfig::from_record(&rec).ok()?;
     if !config
@@ -141,7 +149,7 @@ fn should_restart(engine: &mut Engine, id: &str, code: i64) -> Option<Duration> 
     Some(Duration::from_millis(100u64 << shift))
 }
 
-fn count_restart(engine: &mut Engine, id: &str) -> Result<(), EngineError> {
+fn count_restart(engine: &Engine, id: &str) -> Result<(), EngineError> {
     engine.store.meta.write(|tx| {
         let mut r = tx
             .container(id)?
@@ -152,17 +160,17 @@ fn count_restart(engine: &mut Engine, id: &str) -> Result<(), EngineError> {
     })
 }
 
-fn stop_was_requested(engine: &mut Engine, id: &str) -> bool {
+fn stop_was_requested(engine: &Engine, id: &str) -> bool {
     engine
         .resolve_container(id)
         .map(|r| r.stop_requested)
         .unwrap_or(true)
 }
 
-fn set_state(engine: &mut Engine, id: &str, state: &str) -> Result<(), EngineError> {
+fn set_state(engine: &Engine, id: &str, state: ContainerState) -> Result<(), EngineError> {
     engine.store.meta.write(|tx| {
         if let Some(mut r) = tx.container(id)? {
-            r.state = state.to_string();
+            r.state = state;
             tx.update_container(&r)?;
         }
         Ok(())
@@ -170,16 +178,16 @@ fn set_state(engine: &mut Engine, id: &str, state: &str) -> Result<(), EngineErr
 }
 
 fn record_exit(
-    engine: &mut Engine,
+    engine: &Engine,
     id: &str,
     code: i64,
     oom: bool,
     error: &str,
-    state: &str,
+    state: ContainerState,
 ) -> Result<(), EngineError> {
     engine.store.meta.write(|tx| {
         if let Some(mut r) = tx.container(id)? {
-            r.state = state.to_string();
+            r.state = state;
             r.exit_code = code;
             r.pid = 0;
             r.finished_at = now_nanos();
@@ -192,7 +200,7 @@ fn record_exit(
 }
 
 /// Undoes what a run set up; every step is tried.
-fn cleanup(engine: &mut Engine, id: &str) {
+fn cleanup(engine: &Engine, id: &str) {
     if let Err(e) = engine.oci_runtime().delete(id) {
         tracing::warn!(container_id = id, error = %e, "runtime delete");
     }
@@ -224,7 +232,7 @@ fn fail(e: impl std::fmt::Display) -> Failure {
 }
 
 fn run_once(
-    engine: &mut Engine,
+    engine: &Engine,
     id: &str,
     opts: MonitorOptions,
     first: bool,
@@ -337,7 +345,7 @@ fn run_once(
         .meta
         .write(|tx| {
             if let Some(mut r) = tx.container(id)? {
-                r.state = "running".into();
+                r.state = ContainerState::Running;
                 r.exit_code = 0;
                 r.pid = i64::from(pid);
                 r.monitor_pid = i64::from(std::process::id());
@@ -401,9 +409,9 @@ fn run_once(
     // Recorded before the clients hear of it, so that what they do next sees the exit.
     let restart = should_restart(engine, id, code);
     let state = if restart.is_some() {
-        "restarting"
+        ContainerState::Restarting
     } else {
-        "exited"
+        ContainerState::Exited
     };
     if let Err(e) = record_exit(engine, id, code, oom_killed, "", state) {
         tracing::error!(container_id = id, error = %e, "cannot record the exit");

@@ -1,6 +1,7 @@
 //! A container's network for one run: its namespace, its attachment to a bridge network with
 //! published ports, and the `/etc/hosts` and `resolv.conf` that go with it.
 
+use berth_store::ContainerState;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -81,6 +82,27 @@ impl NetSummary {
     }
 }
 
+/// The engine's network layer, held by one caller at a time.
+#[derive(Debug)]
+pub struct NetHandle<'a>(std::sync::MutexGuard<'a, Option<Network>>);
+
+impl std::ops::Deref for NetHandle<'_> {
+    type Target = Network;
+    fn deref(&self) -> &Network {
+        self.0
+            .as_ref()
+            .expect("a NetHandle is only made for an opened network")
+    }
+}
+
+impl std::ops::DerefMut for NetHandle<'_> {
+    fn deref_mut(&mut self) -> &mut Network {
+        self.0
+            .as_mut()
+            .expect("a NetHandle is only made for an opened network")
+    }
+}
+
 /// What a run's network set-up gives the spec and the /etc files.
 #[derive(Debug, Default)]
 pub(crate) struct NetSetup {
@@ -92,21 +114,20 @@ pub(crate) struct NetSetup {
 }
 
 impl Engine {
-    /// The network layer, opened on first use (opening checks bridges and the firewall).
-    pub fn network(&mut self) -> Result<&mut Network, EngineError> {
-        if self.net.is_none() {
+    /// The network layer, opened on first use (opening checks bridges and the firewall). The
+    /// handle is this engine's only one: drop it before asking for it again.
+    pub fn network(&self) -> Result<NetHandle<'_>, EngineError> {
+        let mut guard = self.net.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
             let config = self.net_settings.resolve().map_err(EngineError::Net)?;
-            let net = Network::open(config).map_err(EngineError::Net)?;
-            self.net = Some(net);
+            *guard = Some(Network::open(config).map_err(EngineError::Net)?);
         }
-        self.net
-            .as_mut()
-            .ok_or_else(|| EngineError::InvalidArgument("network unavailable".into()))
+        Ok(NetHandle(guard))
     }
 
     /// Connects a container for a run. On failure nothing of it is left.
     pub(crate) fn network_up(
-        &mut self,
+        &self,
         rec: &ContainerRecord,
         config: &ContainerConfig,
     ) -> Result<NetSetup, EngineError> {
@@ -118,7 +139,7 @@ impl Engine {
             }),
             NetworkMode::Container(other) => {
                 let o = self.reconciled(other)?;
-                if o.state != "running" {
+                if o.state != ContainerState::Running {
                     return Err(EngineError::Conflict(format!(
                         "cannot join the network of container {other}: it is not running"
                     )));
@@ -150,7 +171,7 @@ impl Engine {
                     ports: config.ports.clone(),
                     ip: None,
                 };
-                let net = self.network()?;
+                let mut net = self.network()?;
                 let _ = net.detach(&id);
                 let netns = net.create_netns(&id).map_err(EngineError::Net)?;
                 let att = match net.connect(&id, &netns, &spec) {
@@ -170,6 +191,7 @@ impl Engine {
                     mac: att.mac.clone(),
                     ports: att.ports.clone(),
                 };
+                drop(net);
                 self.refresh_peer_hosts(&id);
                 self.emit_network(crate::events::Action::Connect, name, Some(&id));
                 Ok(NetSetup {
@@ -182,13 +204,13 @@ impl Engine {
     }
 
     /// Disconnects a container after a run; every step is tried.
-    pub(crate) fn network_down(&mut self, id: &str, config: &ContainerConfig) {
+    pub(crate) fn network_down(&self, id: &str, config: &ContainerConfig) {
         if !matches!(config.network, NetworkMode::Bridge(_)) {
             return;
         }
         let attached = self.attached_networks(id);
         match self.network() {
-            Ok(net) => {
+            Ok(mut net) => {
                 if let Err(errs) = net.detach(id) {
                     for e in errs {
                         tracing::warn!(container_id = id, error = %e, "network teardown");
@@ -204,7 +226,7 @@ impl Engine {
 
     /// Rewrites the /etc/hosts of the other containers on the same networks (in place: their
     /// bind mounts keep the inode), so they find each other by name.
-    fn refresh_peer_hosts(&mut self, changed: &str) {
+    fn refresh_peer_hosts(&self, changed: &str) {
         let root = self.store.root().join("containers");
         let Ok(net) = self.network() else { return };
         let _ = net.refresh_hosts(&|cid, text| {
@@ -226,7 +248,7 @@ pub(crate) fn resolv_conf(dns: &[IpAddr]) -> String {
 
 impl Engine {
     /// The published ports of a running container (host ports as chosen).
-    pub fn published_ports(&mut self, name: &str) -> Result<Vec<PortMapping>, EngineError> {
+    pub fn published_ports(&self, name: &str) -> Result<Vec<PortMapping>, EngineError> {
         let rec = self.reconciled(name)?;
         Ok(NetSummary::from_record(&rec)
             .into_iter()
@@ -242,9 +264,9 @@ impl Engine {
     /// What the kernel's rules lack for container `name`'s published ports: its own DNAT
     /// entries, and anything of the table or its network that every published port needs.
     /// Empty when the rules are all there (or the container publishes nothing).
-    pub fn firewall_gaps(&mut self, name: &str) -> Result<Vec<String>, EngineError> {
+    pub fn firewall_gaps(&self, name: &str) -> Result<Vec<String>, EngineError> {
         let rec = self.reconciled(name)?;
-        if rec.state != "running" || self.published_ports(&rec.id)?.is_empty() {
+        if rec.state != ContainerState::Running || self.published_ports(&rec.id)?.is_empty() {
             return Ok(Vec::new());
         }
         let networks: Vec<String> = NetSummary::from_record(&rec)
@@ -269,7 +291,7 @@ impl Engine {
     }
 
     pub fn port_hints(
-        &mut self,
+        &self,
         name: &str,
         watch: std::time::Duration,
     ) -> Result<Vec<String>, EngineError> {
@@ -277,7 +299,7 @@ impl Engine {
         loop {
             let rec = self.reconciled(name)?;
             let ports = self.published_ports(&rec.id)?;
-            if rec.state != "running" || ports.is_empty() {
+            if rec.state != ContainerState::Running || ports.is_empty() {
                 return Ok(Vec::new());
             }
             let listeners = berth_net::diagnose::listeners(rec.pid as i32).unwrap_or_default();
@@ -305,13 +327,13 @@ impl Engine {
 impl Engine {
     /// `network connect`: attaches a running container to another network.
     pub fn network_connect(
-        &mut self,
+        &self,
         network: &str,
         container: &str,
         aliases: &[String],
     ) -> Result<(), EngineError> {
         let rec = self.reconciled(container)?;
-        if rec.state != "running" {
+        if rec.state != ContainerState::Running {
             return Err(EngineError::Conflict(format!(
                 "container {container} is not running: start it with --network {network} instead"
             )));
@@ -355,11 +377,7 @@ impl Engine {
     }
 
     /// `network disconnect`.
-    pub fn network_disconnect(
-        &mut self,
-        network: &str,
-        container: &str,
-    ) -> Result<(), EngineError> {
+    pub fn network_disconnect(&self, network: &str, container: &str) -> Result<(), EngineError> {
         let rec = self.reconciled(container)?;
         self.network()?
             .disconnect(&rec.id, network)
@@ -374,7 +392,7 @@ impl Engine {
         Ok(())
     }
 
-    fn save_net(&mut self, id: &str, nets: &[NetSummary]) -> Result<(), EngineError> {
+    fn save_net(&self, id: &str, nets: &[NetSummary]) -> Result<(), EngineError> {
         let json = serde_json::to_string(nets).unwrap_or_default();
         self.store.meta.write(|tx| {
             if let Some(mut r) = tx.container(id)? {

@@ -1,5 +1,6 @@
 //! `rename`, `pause`/`unpause`, `top`, `stats`.
 
+use berth_store::ContainerState;
 use std::time::Duration;
 
 use crate::events::Action;
@@ -52,7 +53,7 @@ fn keyed(path: std::path::PathBuf, key: &str) -> Option<u64> {
 
 impl Engine {
     /// `rename OLD NEW`.
-    pub fn rename_container(&mut self, name: &str, new: &str) -> Result<(), EngineError> {
+    pub fn rename_container(&self, name: &str, new: &str) -> Result<(), EngineError> {
         let new = new.strip_prefix('/').unwrap_or(new);
         if !super::names::valid(new) {
             return Err(EngineError::InvalidArgument(format!(
@@ -83,12 +84,12 @@ impl Engine {
     }
 
     /// `pause` / `unpause`.
-    pub fn pause_container(&mut self, name: &str, pause: bool) -> Result<String, EngineError> {
+    pub fn pause_container(&self, name: &str, pause: bool) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
         let (want, next) = if pause {
-            ("running", "paused")
+            (ContainerState::Running, ContainerState::Paused)
         } else {
-            ("paused", "running")
+            (ContainerState::Paused, ContainerState::Running)
         };
         if rec.state != want {
             return Err(EngineError::Conflict(format!(
@@ -105,7 +106,7 @@ impl Engine {
         result?;
         self.store.meta.write(|tx| {
             if let Some(mut r) = tx.container(&rec.id)? {
-                r.state = next.to_string();
+                r.state = next;
                 tx.update_container(&r)?;
             }
             Ok::<_, EngineError>(())
@@ -120,9 +121,9 @@ impl Engine {
     }
 
     /// Host pids of the processes of a running container.
-    pub fn container_pids(&mut self, name: &str) -> Result<Vec<i64>, EngineError> {
+    pub fn container_pids(&self, name: &str) -> Result<Vec<i64>, EngineError> {
         let rec = self.reconciled(name)?;
-        if !matches!(rec.state.as_str(), "running" | "paused") {
+        if !matches!(rec.state, ContainerState::Running | ContainerState::Paused) {
             return Err(EngineError::Conflict(format!(
                 "container {} is not running",
                 &rec.id[..12]
@@ -144,7 +145,7 @@ impl Engine {
 
     /// `top`: `ps` on the host (with `ps_args`, default `-ef`), only the container's rows.
     pub fn top(
-        &mut self,
+        &self,
         name: &str,
         ps_args: &[String],
     ) -> Result<(Vec<String>, Vec<Vec<String>>), EngineError> {
@@ -195,14 +196,14 @@ impl Engine {
     }
 
     /// `stats --no-stream`: one sample, CPU measured over `window`.
-    pub fn stats(&mut self, name: &str, window: Duration) -> Result<Stats, EngineError> {
+    pub fn stats(&self, name: &str, window: Duration) -> Result<Stats, EngineError> {
         let rec = self.reconciled(name)?;
         let mut s = Stats {
             id: rec.id.clone(),
             name: rec.name.clone(),
             ..Default::default()
         };
-        if !matches!(rec.state.as_str(), "running" | "paused") {
+        if !matches!(rec.state, ContainerState::Running | ContainerState::Paused) {
             return Ok(s);
         }
         let pid = rec.pid;

@@ -3,6 +3,7 @@
 //! runtime state) is cleaned up.
 
 use berth_store::ContainerRecord;
+use berth_store::ContainerState;
 
 use super::now_nanos;
 use super::stop::process_alive;
@@ -23,19 +24,19 @@ pub(crate) fn is_monitor_of(pid: i64, id: &str) -> bool {
 
 impl Engine {
     /// The record of `name`, corrected first if its monitor is gone.
-    pub fn reconciled(&mut self, name: &str) -> Result<ContainerRecord, EngineError> {
+    pub fn reconciled(&self, name: &str) -> Result<ContainerRecord, EngineError> {
         let rec = self.resolve_container(name)?;
         self.reconcile_one(rec)
     }
 
     /// Corrects every container whose monitor is gone.
-    pub fn reconcile_all(&mut self) -> Result<Vec<ContainerRecord>, EngineError> {
+    pub fn reconcile_all(&self) -> Result<Vec<ContainerRecord>, EngineError> {
         let all = self.store.meta.read(|tx| tx.containers())?;
         all.into_iter().map(|r| self.reconcile_one(r)).collect()
     }
 
-    fn reconcile_one(&mut self, rec: ContainerRecord) -> Result<ContainerRecord, EngineError> {
-        let live = matches!(rec.state.as_str(), "running" | "restarting" | "paused");
+    fn reconcile_one(&self, rec: ContainerRecord) -> Result<ContainerRecord, EngineError> {
+        let live = rec.state.is_active();
         if !live || is_monitor_of(rec.monitor_pid, &rec.id) {
             return Ok(rec);
         }
@@ -62,10 +63,10 @@ impl Engine {
                 return Ok(rec);
             };
             // Re-check under the write lock: another process may have fixed it already.
-            if !matches!(r.state.as_str(), "running" | "restarting" | "paused") {
+            if !r.state.is_active() {
                 return Ok(r);
             }
-            r.state = "exited".into();
+            r.state = ContainerState::Exited;
             r.exit_code = 137;
             r.pid = 0;
             r.monitor_pid = 0;

@@ -1,6 +1,7 @@
 //! `start` and attach: spawning a container's monitor, and the client end of its attach
 //! socket (used by a foreground `run`, `start -a` and `attach`).
 
+use berth_store::ContainerState;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
@@ -37,9 +38,12 @@ pub struct Attach {
 impl Engine {
     /// Starts a container's monitor and waits until it reports: started, ready for an
     /// attach, or failed (the error carries docker's exit code: 125, 126 or 127).
-    pub fn start_container(&mut self, name: &str, mode: StartMode) -> Result<String, EngineError> {
+    pub fn start_container(&self, name: &str, mode: StartMode) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
-        if matches!(rec.state.as_str(), "running" | "restarting") {
+        if matches!(
+            rec.state,
+            ContainerState::Running | ContainerState::Restarting
+        ) {
             return Ok(rec.id);
         }
         // The previous run's monitor records the exit before it cleans up: let it finish,
@@ -104,13 +108,13 @@ impl Engine {
 
     /// Attaches our stdio to a container's monitor until the container exits; returns its
     /// exit code.
-    pub fn attach(&mut self, name: &str, opts: Attach) -> Result<i32, EngineError> {
+    pub fn attach(&self, name: &str, opts: Attach) -> Result<i32, EngineError> {
         self.attach_with(name, opts, None)
     }
 
     /// [`Engine::attach`] with the output handed to `sink` (stream type, bytes).
     pub(crate) fn attach_with(
-        &mut self,
+        &self,
         name: &str,
         opts: Attach,
         sink: OutputSink<'_>,
@@ -134,7 +138,12 @@ impl Engine {
         // The monitor cleans up (and removes an --rm container) after the exit it reported:
         // wait for it, so that what the caller does next sees the container as it ends.
         if let Ok(now) = self.resolve_container(&rec.id) {
-            if now.monitor_pid > 0 && !matches!(now.state.as_str(), "running" | "restarting") {
+            if now.monitor_pid > 0
+                && !matches!(
+                    now.state,
+                    ContainerState::Running | ContainerState::Restarting
+                )
+            {
                 super::stop::wait_gone(now.monitor_pid, std::time::Duration::from_secs(10));
             }
         }

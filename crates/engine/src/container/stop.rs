@@ -1,5 +1,6 @@
 //! `stop`, `kill`, `rm`, `wait`, `restart`.
 
+use berth_store::ContainerState;
 use std::time::{Duration, Instant};
 
 use berth_store::ContainerRecord;
@@ -54,7 +55,7 @@ fn signal_number(name: &str) -> Result<nix::sys::signal::Signal, EngineError> {
 impl Engine {
     /// Marks a container as stopped by the user: its restart policy stays off until the next
     /// start.
-    fn request_stop(&mut self, id: &str) -> Result<(), EngineError> {
+    fn request_stop(&self, id: &str) -> Result<(), EngineError> {
         self.store.meta.write(|tx| {
             if let Some(mut r) = tx.container(id)? {
                 r.stop_requested = true;
@@ -79,7 +80,7 @@ impl Engine {
     }
 
     /// Waits for the monitor to finish with this run (it records the exit, then cleans up).
-    fn wait_monitor(&mut self, rec: &ContainerRecord, timeout: Duration) {
+    fn wait_monitor(&self, rec: &ContainerRecord, timeout: Duration) {
         if rec.monitor_pid > 0 {
             wait_gone(rec.monitor_pid, timeout);
         }
@@ -87,17 +88,13 @@ impl Engine {
 
     /// `stop`: the stop signal, then SIGKILL after the timeout; the restart policy is off
     /// until the next start.
-    pub fn stop_container(
-        &mut self,
-        name: &str,
-        timeout: Option<u32>,
-    ) -> Result<String, EngineError> {
+    pub fn stop_container(&self, name: &str, timeout: Option<u32>) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
-        if !matches!(rec.state.as_str(), "running" | "restarting" | "paused") {
+        if !rec.state.is_active() {
             return Ok(rec.id);
         }
         let config = ContainerConfig::from_record(&rec)?;
-        if rec.state == "restarting" {
+        if rec.state == ContainerState::Restarting {
             // Between two runs: cancel the restart and let the monitor go.
             self.request_stop(&rec.id)?;
             self.wait_monitor(&rec, Duration::from_secs(15));
@@ -106,7 +103,7 @@ impl Engine {
         self.request_stop(&rec.id)?;
         let sig = signal_number(config.spec.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
         let timeout = timeout.or(config.stop_timeout).unwrap_or(10);
-        if rec.state == "paused" {
+        if rec.state == ContainerState::Paused {
             self.unfreeze(&rec);
         }
         self.signal(&rec, sig)?;
@@ -120,9 +117,9 @@ impl Engine {
     }
 
     /// `kill -s SIGNAL`.
-    pub fn kill_container(&mut self, name: &str, signal: &str) -> Result<String, EngineError> {
+    pub fn kill_container(&self, name: &str, signal: &str) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
-        if rec.state != "running" {
+        if rec.state != ContainerState::Running {
             return Err(EngineError::Conflict(format!(
                 "cannot kill container {name}: container {} is not running",
                 &rec.id[..12]
@@ -139,13 +136,13 @@ impl Engine {
     /// `rm [-f] [-v]`: a running container is refused unless forced (then killed first);
     /// with `volumes`, the anonymous volumes it used go too.
     pub fn remove_container(
-        &mut self,
+        &self,
         name: &str,
         force: bool,
         volumes: bool,
     ) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
-        if matches!(rec.state.as_str(), "running" | "restarting" | "paused") {
+        if rec.state.is_active() {
             if !force {
                 return Err(EngineError::Conflict(format!(
                     "you cannot remove a running container {}. Stop the container before attempting removal or force remove",
@@ -153,7 +150,7 @@ impl Engine {
                 )));
             }
             self.request_stop(&rec.id)?;
-            if rec.state == "paused" {
+            if rec.state == ContainerState::Paused {
                 self.unfreeze(&rec);
             }
             self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
@@ -177,10 +174,7 @@ impl Engine {
 
     /// Deletes a stopped container: runtime state, mounts, files, record. Every step is
     /// tried; the first failure is reported.
-    pub(crate) fn remove_container_files(
-        &mut self,
-        rec: &ContainerRecord,
-    ) -> Result<(), EngineError> {
+    pub(crate) fn remove_container_files(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
         let paths = self.container_paths(&rec.id);
         let mut first_err: Option<EngineError> = None;
         if let Err(e) = self.oci_runtime().delete(&rec.id) {
@@ -211,11 +205,11 @@ impl Engine {
     }
 
     /// `wait`: blocks until the container is not running; returns its exit code.
-    pub fn wait_container(&mut self, name: &str) -> Result<i64, EngineError> {
+    pub fn wait_container(&self, name: &str) -> Result<i64, EngineError> {
         loop {
             let rec = self.reconciled(name)?;
-            match rec.state.as_str() {
-                "running" | "restarting" | "paused" => {
+            match rec.state {
+                s if s.is_active() => {
                     if rec.monitor_pid > 0 {
                         wait_gone(rec.monitor_pid, Duration::from_secs(3600));
                     } else {
@@ -229,7 +223,7 @@ impl Engine {
 
     /// `restart`: stop (if running), then start.
     pub fn restart_container(
-        &mut self,
+        &self,
         name: &str,
         timeout: Option<u32>,
     ) -> Result<String, EngineError> {

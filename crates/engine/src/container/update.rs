@@ -4,6 +4,7 @@
 //! then to its stored config, so that a restart keeps them and a refused write changes
 //! nothing.
 
+use berth_store::ContainerState;
 use std::path::Path;
 
 use berth_runtime::spec::{cpu_quota, memory_limits, ContainerSpec, CPU_PERIOD};
@@ -179,11 +180,7 @@ fn write_all(pid: i64, writes: &[CgroupWrite]) -> Result<(), String> {
 impl Engine {
     /// `container update NAME`: applies `opts` to the live cgroup of a running container and
     /// to its stored config.
-    pub fn update_container(
-        &mut self,
-        name: &str,
-        opts: &UpdateOptions,
-    ) -> Result<(), EngineError> {
+    pub fn update_container(&self, name: &str, opts: &UpdateOptions) -> Result<(), EngineError> {
         let rec = self.reconciled(name)?;
         let short = rec.id.get(..12).unwrap_or(&rec.id).to_string();
         let cannot = |reason: String| {
@@ -196,7 +193,8 @@ impl Engine {
         }
         let old = ContainerConfig::from_record(&rec)?;
         let new = apply(&old, opts).map_err(cannot)?;
-        let live = matches!(rec.state.as_str(), "running" | "paused") && rec.pid > 0;
+        let live =
+            matches!(rec.state, ContainerState::Running | ContainerState::Paused) && rec.pid > 0;
         if live {
             let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
             let writes = cgroup_writes(&new.spec, opts, v2).map_err(cannot)?;

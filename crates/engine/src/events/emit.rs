@@ -39,7 +39,7 @@ impl Engine {
 
     /// [`Engine::emit_container`] for a container known by ID, read as it is now (after the
     /// change). A container that is gone meanwhile gets no event.
-    pub(crate) fn emit_container_id(&mut self, id: &str, action: Action, extra: &[(&str, String)]) {
+    pub(crate) fn emit_container_id(&self, id: &str, action: Action, extra: &[(&str, String)]) {
         match self.resolve_container(id) {
             Ok(rec) => self.emit_container(&rec, action, extra),
             Err(e) => {
@@ -49,12 +49,12 @@ impl Engine {
     }
 
     /// A container's `die`, with its exit code.
-    pub(crate) fn emit_exit(&mut self, id: &str, code: i64) {
+    pub(crate) fn emit_exit(&self, id: &str, code: i64) {
         self.emit_container_id(id, Action::Die, &[("exitCode", code.to_string())]);
     }
 
     /// A `pull` or `push`: dockerd names both the actor and its `name` by the reference.
-    pub(crate) fn emit_image_ref(&mut self, action: Action, reference: &Reference) {
+    pub(crate) fn emit_image_ref(&self, action: Action, reference: &Reference) {
         let name = reference.familiar();
         self.emit_image(action, &name, &name);
     }
@@ -62,7 +62,7 @@ impl Engine {
     /// An image event: `id` is the image ID (or the reference, for pull and push, as dockerd
     /// writes them), `name` the reference or ID it was named by; the image's labels are
     /// added while its config can be read.
-    pub(crate) fn emit_image(&mut self, action: Action, id: &str, name: &str) {
+    pub(crate) fn emit_image(&self, action: Action, id: &str, name: &str) {
         let mut attrs = BTreeMap::new();
         if let Ok(digest) = self.resolve_image(id) {
             if let Ok(config) = self.image_config(&digest) {
@@ -78,7 +78,7 @@ impl Engine {
     }
 
     /// One `load` per image an archive brought in (named by ID, as dockerd does).
-    pub(crate) fn emit_loaded(&mut self, loaded: &[crate::image::LoadEvent]) {
+    pub(crate) fn emit_loaded(&self, loaded: &[crate::image::LoadEvent]) {
         let mut ids = std::collections::BTreeSet::new();
         for l in loaded {
             let id = match l {
@@ -96,7 +96,7 @@ impl Engine {
 
     /// A network event for the network named `network` (its ID looked up); `container` for
     /// connect and disconnect.
-    pub(crate) fn emit_network(&mut self, action: Action, network: &str, container: Option<&str>) {
+    pub(crate) fn emit_network(&self, action: Action, network: &str, container: Option<&str>) {
         let id = match self.network().map(|n| n.network(network)) {
             Ok(Ok(info)) => info.id,
             _ => network.to_string(),
@@ -124,7 +124,7 @@ impl Engine {
 
     /// The networks container `id` is attached to now (read before a teardown, so that its
     /// disconnects can be reported after).
-    pub(crate) fn attached_networks(&mut self, id: &str) -> Vec<(String, String)> {
+    pub(crate) fn attached_networks(&self, id: &str) -> Vec<(String, String)> {
         let Ok(net) = self.network() else {
             return Vec::new();
         };

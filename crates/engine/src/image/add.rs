@@ -54,7 +54,7 @@ impl Engine {
     /// every layer not unpacked yet and checking each against the config's diff IDs. Nothing
     /// is recorded unless every layer checks out.
     pub fn add_image(
-        &mut self,
+        &self,
         config_bytes: &[u8],
         layers: &[LayerSource],
         what: &str,
@@ -73,7 +73,7 @@ impl Engine {
     /// digest is the registry's), instead of writing one. Each layer it unpacks is reported to
     /// `progress` ([`Event::LayerExtracting`], then [`Event::LayerExtracted`]).
     pub fn add_image_with_manifest(
-        &mut self,
+        &self,
         config_bytes: &[u8],
         layers: &[LayerSource],
         manifest: Option<(BlobInfo, String)>,

@@ -89,7 +89,7 @@ impl Archive {
 
 impl Engine {
     /// Loads every image of an archive; returns what was loaded, for docker's output lines.
-    pub fn load(&mut self, input: impl Read) -> Result<Vec<LoadEvent>, EngineError> {
+    pub fn load(&self, input: impl Read) -> Result<Vec<LoadEvent>, EngineError> {
         let _lock = self.store.lock_shared()?;
         let mut ingested = Vec::new();
         let result = self.load_inner(input, &mut ingested);
@@ -110,7 +110,7 @@ impl Engine {
     }
 
     fn load_inner(
-        &mut self,
+        &self,
         input: impl Read,
         ingested: &mut Vec<Digest>,
     ) -> Result<Vec<LoadEvent>, EngineError> {
@@ -127,7 +127,7 @@ impl Engine {
     }
 
     fn read_archive(
-        &mut self,
+        &self,
         input: impl Read,
         ingested: &mut Vec<Digest>,
     ) -> Result<Archive, EngineError> {
@@ -211,7 +211,7 @@ impl Engine {
         }
     }
 
-    fn load_docker(&mut self, archive: &Archive) -> Result<Vec<LoadEvent>, EngineError> {
+    fn load_docker(&self, archive: &Archive) -> Result<Vec<LoadEvent>, EngineError> {
         let manifest: Vec<DockerManifest> =
             serde_json::from_slice(&self.bytes_of(archive, "manifest.json")?)
                 .map_err(|e| bad(format!("manifest.json: {e}")))?;
@@ -240,7 +240,7 @@ impl Engine {
         Ok(events)
     }
 
-    fn load_oci(&mut self, archive: &Archive) -> Result<Vec<LoadEvent>, EngineError> {
+    fn load_oci(&self, archive: &Archive) -> Result<Vec<LoadEvent>, EngineError> {
         let index: Value = serde_json::from_slice(&self.bytes_of(archive, "index.json")?)
             .map_err(|e| bad(format!("index.json: {e}")))?;
         let mut events = Vec::new();
@@ -324,11 +324,7 @@ impl Engine {
         self.oci_pick_manifest(archive, pick, depth + 1)
     }
 
-    fn tag_loaded(
-        &mut self,
-        id: &Digest,
-        tags: &[Reference],
-    ) -> Result<Vec<LoadEvent>, EngineError> {
+    fn tag_loaded(&self, id: &Digest, tags: &[Reference]) -> Result<Vec<LoadEvent>, EngineError> {
         if tags.is_empty() {
             return Ok(vec![LoadEvent::ImageId(id.clone())]);
         }

@@ -26,7 +26,7 @@ struct Saved {
 impl Engine {
     /// Writes the named images (tags keep their names; an ID saves the image untagged) as a
     /// tar archive to `out`.
-    pub fn save(&mut self, names: &[String], out: impl Write) -> Result<(), EngineError> {
+    pub fn save(&self, names: &[String], out: impl Write) -> Result<(), EngineError> {
         let _lock = self.store.lock_shared()?;
         let mut saved: Vec<Saved> = Vec::new();
         for name in names {

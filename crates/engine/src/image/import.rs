@@ -38,7 +38,7 @@ pub fn go_arch() -> &'static str {
 impl Engine {
     /// Imports a tarball; returns the new image's ID.
     pub fn import(
-        &mut self,
+        &self,
         input: impl Read,
         opts: &ImportOptions,
     ) -> Result<berth_image::Digest, EngineError> {

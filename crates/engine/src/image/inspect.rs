@@ -61,7 +61,7 @@ fn familiar(full: &str) -> String {
 
 impl Engine {
     /// `docker image inspect` for one image.
-    pub fn inspect_image(&mut self, name: &str) -> Result<Value, EngineError> {
+    pub fn inspect_image(&self, name: &str) -> Result<Value, EngineError> {
         let id = self.resolve_image(name)?;
         let (img, tags, digests) = self.store.meta.read(|tx| {
             let img = tx.image(&id)?;
@@ -135,7 +135,7 @@ impl Engine {
     }
 
     /// `docker history`: the config's history, newest first, with each layer's size.
-    pub fn image_history(&mut self, name: &str) -> Result<Vec<HistoryEntry>, EngineError> {
+    pub fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>, EngineError> {
         let id = self.resolve_image(name)?;
         let img = self
             .store

@@ -81,7 +81,7 @@ impl ImageSummary {
 
 impl Engine {
     /// Lists images, newest first, one row per tag.
-    pub fn images(&mut self, filter: &ImageFilter) -> Result<Vec<ImageSummary>, EngineError> {
+    pub fn images(&self, filter: &ImageFilter) -> Result<Vec<ImageSummary>, EngineError> {
         let before = filter
             .before
             .as_deref()

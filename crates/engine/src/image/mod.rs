@@ -24,7 +24,7 @@ use crate::{Engine, EngineError};
 impl Engine {
     /// Resolves what a user typed (`busybox`, `busybox:1.36`, `sha256:…`, an ID prefix) to an
     /// image ID, the way docker does: a full ID first, then a tag, then a unique ID prefix.
-    pub fn resolve_image(&mut self, name: &str) -> Result<Digest, EngineError> {
+    pub fn resolve_image(&self, name: &str) -> Result<Digest, EngineError> {
         let not_found = || EngineError::ImageNotFound(name.to_string());
         if let Ok(d) = name.parse::<Digest>() {
             return self
@@ -77,7 +77,7 @@ impl Engine {
     }
 
     /// Tags `source` (any name `resolve_image` accepts) as `target`.
-    pub fn tag(&mut self, source: &str, target: &str) -> Result<(), EngineError> {
+    pub fn tag(&self, source: &str, target: &str) -> Result<(), EngineError> {
         let id = self.resolve_image(source)?;
         let target = Reference::parse(target)?.with_default_tag();
         if target.digest().is_some() {
@@ -96,7 +96,7 @@ impl Engine {
 
     /// Points the tags `names` (full references) at `id`, in one transaction, and updates the
     /// OCI layout's index to match.
-    pub(crate) fn set_tags(&mut self, names: &[Reference], id: &Digest) -> Result<(), EngineError> {
+    pub(crate) fn set_tags(&self, names: &[Reference], id: &Digest) -> Result<(), EngineError> {
         let now = crate::now_unix();
         self.store.meta.write(|tx| {
             for name in names {
@@ -109,7 +109,7 @@ impl Engine {
 
     /// Rewrites the OCI layout's `index.json` from the tags, so that skopeo and umoci see
     /// exactly the tagged images.
-    pub(crate) fn sync_layout_index(&mut self) -> Result<(), EngineError> {
+    pub(crate) fn sync_layout_index(&self) -> Result<(), EngineError> {
         let entries = self.store.meta.read(|tx| {
             let mut out = Vec::new();
             for tag in tx.tags()? {
@@ -134,7 +134,7 @@ impl Engine {
     }
 
     /// The raw config bytes of an image (its ID is their digest).
-    pub fn image_config(&mut self, id: &Digest) -> Result<serde_json::Value, EngineError> {
+    pub fn image_config(&self, id: &Digest) -> Result<serde_json::Value, EngineError> {
         let bytes = self.store.content.read(id)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| EngineError::bad_input(format!("config of image {}", id.short()), e))

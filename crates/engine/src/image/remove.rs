@@ -34,11 +34,7 @@ impl Engine {
     /// Removes one image name the way `docker rmi` does: a tag is untagged, and the image is
     /// deleted once nothing names it; an ID deletes the image, refusing (unless `force`) when
     /// tags of several repositories name it.
-    pub fn remove_image(
-        &mut self,
-        name: &str,
-        force: bool,
-    ) -> Result<Vec<RemoveEvent>, EngineError> {
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<RemoveEvent>, EngineError> {
         self.remove_image_with(name, force, true)
     }
 
@@ -48,7 +44,7 @@ impl Engine {
     /// another image, or not made by a build; without `prune` they stay. Either way an image
     /// other images were built on is only untagged.
     pub fn remove_image_with(
-        &mut self,
+        &self,
         name: &str,
         force: bool,
         prune: bool,
@@ -61,7 +57,7 @@ impl Engine {
     /// (prunes pass false: they take images as they are); with `prune` its untagged build
     /// parents go with it.
     fn remove_image_locked(
-        &mut self,
+        &self,
         name: &str,
         force: bool,
         as_rmi: bool,
@@ -108,7 +104,7 @@ impl Engine {
             // when forced; a stopped one unless forced, and then the image stays, untagged,
             // until its containers are gone.
             let users = tx.containers_of_image(&id)?;
-            if let Some(c) = users.iter().find(|c| matches!(c.state.as_str(), "running" | "restarting" | "paused")) {
+            if let Some(c) = users.iter().find(|c| c.state.is_active()) {
                 return Err(EngineError::Conflict(format!(
                     "unable to delete {} (cannot be forced) - image is being used by running container {}",
                     id.short(),
@@ -164,7 +160,7 @@ impl Engine {
     /// Deletes the files of removed images: their layer directories and every blob that no
     /// record names any more. A crash here leaves only unreferenced files, which `system
     /// check` reports and prune removes.
-    fn reclaim(&mut self, layers: &[LayerRecord]) -> Result<u64, EngineError> {
+    fn reclaim(&self, layers: &[LayerRecord]) -> Result<u64, EngineError> {
         let mut freed = 0;
         for l in layers {
             self.store.layers.remove(&l.chain_id, &l.link)?;
@@ -175,7 +171,7 @@ impl Engine {
     }
 
     /// Removes every blob that no record names. Returns the bytes freed.
-    pub fn collect_garbage_blobs(&mut self) -> Result<u64, EngineError> {
+    pub fn collect_garbage_blobs(&self) -> Result<u64, EngineError> {
         let referenced: BTreeSet<Digest> = self
             .store
             .meta
@@ -192,7 +188,7 @@ impl Engine {
     }
 
     /// `image prune`: removes dangling images, or with `all` every image no container uses.
-    pub fn prune_images(&mut self, all: bool) -> Result<PruneReport, EngineError> {
+    pub fn prune_images(&self, all: bool) -> Result<PruneReport, EngineError> {
         let _lock = self.store.lock_exclusive()?;
         let victims: Vec<(Digest, u64)> = self.store.meta.read(|tx| {
             let tagged: BTreeSet<Digest> = tx.tags()?.into_iter().map(|t| t.image_id).collect();
@@ -220,7 +216,7 @@ impl Engine {
         Ok(report)
     }
 
-    fn layer_bytes(&mut self) -> Result<u64, EngineError> {
+    fn layer_bytes(&self) -> Result<u64, EngineError> {
         Ok(self
             .store
             .meta
@@ -269,7 +265,7 @@ fn is_id_prefix(id: &Digest, name: &str) -> bool {
 impl Engine {
     /// `builder prune`: forgets the build cache and deletes the images only it kept.
     /// Returns the bytes freed.
-    pub fn prune_build_cache(&mut self) -> Result<u64, EngineError> {
+    pub fn prune_build_cache(&self) -> Result<u64, EngineError> {
         let _lock = self.store.lock_exclusive()?;
         let before = self.layer_bytes()?;
         let images = self.store.meta.write(|tx| tx.cache_clear())?;

@@ -1,5 +1,6 @@
 //! `berth info`'s data: docker's `types.Info`, the fields berth can answer truly.
 
+use berth_store::ContainerState;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -92,16 +93,16 @@ const RUNTIME: &str = "libcontainer";
 
 impl Engine {
     /// What `berth info` shows: the store's counts, the host and the configuration.
-    pub fn system_info(&mut self) -> Result<SystemInfo, EngineError> {
+    pub fn system_info(&self) -> Result<SystemInfo, EngineError> {
         let containers = self.reconcile_all()?;
-        let count = |states: &[&str]| {
+        let count = |states: &[ContainerState]| {
             containers
                 .iter()
-                .filter(|c| states.contains(&c.state.as_str()))
+                .filter(|c| states.contains(&c.state))
                 .count()
         };
-        let running = count(&["running", "restarting"]);
-        let paused = count(&["paused"]);
+        let running = count(&[ContainerState::Running, ContainerState::Restarting]);
+        let paused = count(&[ContainerState::Paused]);
         let images = self.store.meta.read(|tx| tx.images())?.len();
         let root = self.store.root().to_path_buf();
         let (operating_system, os_version) = host::os_release();

@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), berth_engine::EngineError> {
-//! let mut engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/berth-root"))?;
+//! let engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/berth-root"))?;
 //! let info = engine.system_info()?;
 //! println!("{} containers, {} images on {}", info.containers, info.images, info.kernel_version);
 //! # Ok(()) }

@@ -3,6 +3,7 @@
 
 use crate::image::PruneReport;
 use crate::{Engine, EngineError};
+use berth_store::ContainerState;
 
 /// What `container prune` removed.
 #[derive(Debug, Clone, Default)]
@@ -37,10 +38,13 @@ pub struct SystemPrune {
 impl Engine {
     /// `container prune`: removes every container that is not running (created, exited,
     /// dead), as docker does.
-    pub fn prune_containers(&mut self) -> Result<ContainerPrune, EngineError> {
+    pub fn prune_containers(&self) -> Result<ContainerPrune, EngineError> {
         let mut report = ContainerPrune::default();
         for rec in self.reconcile_all()? {
-            if !matches!(rec.state.as_str(), "exited" | "created" | "dead") {
+            if !matches!(
+                rec.state,
+                ContainerState::Exited | ContainerState::Created | ContainerState::Dead
+            ) {
                 continue;
             }
             let size = self.container_size(&rec.id).unwrap_or(0);
@@ -53,9 +57,9 @@ impl Engine {
 
     /// `network prune`: removes the user networks no container is attached to; returns
     /// their names.
-    pub fn prune_networks(&mut self) -> Result<Vec<String>, EngineError> {
-        let net = self.network()?;
-        let unused: Vec<String> = net
+    pub fn prune_networks(&self) -> Result<Vec<String>, EngineError> {
+        let unused: Vec<String> = self
+            .network()?
             .networks()
             .map_err(EngineError::Net)?
             .into_iter()
@@ -71,7 +75,7 @@ impl Engine {
 
     /// `system prune`: stopped containers, (anonymous volumes), unused networks, dangling
     /// (or all unused) images and the build cache, then blobs nothing references.
-    pub fn system_prune(&mut self, opts: SystemPruneOptions) -> Result<SystemPrune, EngineError> {
+    pub fn system_prune(&self, opts: SystemPruneOptions) -> Result<SystemPrune, EngineError> {
         let containers = self.prune_containers()?;
         let mut reclaimed = containers.reclaimed;
         let mut volumes = Vec::new();
