@@ -8,6 +8,7 @@ mod output;
 mod parse;
 mod password;
 mod privilege;
+mod terminal;
 mod timings;
 mod units;
 

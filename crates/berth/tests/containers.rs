@@ -250,6 +250,36 @@ fn run_it_gives_an_interactive_shell() {
 }
 
 #[test]
+fn a_foreground_run_forwards_sigint_to_the_container_and_exits_with_its_code() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let script = "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done";
+    let mut child = b
+        .command()
+        .args(["run", "--name", "sp", "busybox", "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // docker's sig-proxy: the CLI does not die of ^C, the container's process gets it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got-int\n");
+    assert_eq!(status.code(), Some(7), "the container's own exit code");
+}
+
+#[test]
 fn exit_codes_follow_docker() {
     let Some(b) = Sandbox::with_busybox() else {
         return;

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_engine::container::{ExecControl, ExecIo, ExecOptions};
+use berth_engine::container::{ExecOptions, ProcessControl, ProcessIo};
 use berth_engine::{Engine, EngineConfig, EngineError, ErrorKind};
 use common::{wait_for, Sandbox};
 
@@ -56,10 +56,10 @@ fn exec(
     name: &str,
     opts: &ExecOptions,
     stdin: Option<&str>,
-    control: Option<mpsc::Receiver<ExecControl>>,
+    control: Option<mpsc::Receiver<ProcessControl>>,
 ) -> (Result<i32, EngineError>, String, String) {
     let (out, err) = (Captured::default(), Captured::default());
-    let mut io = ExecIo::new(Box::new(out.clone()), Box::new(err.clone()));
+    let mut io = ProcessIo::new(Box::new(out.clone()), Box::new(err.clone()));
     io.stdin = stdin.map(|s| Box::new(std::io::Cursor::new(s.to_string())) as _);
     io.control = control;
     let r = engine.exec(name, opts, io);
@@ -233,7 +233,7 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
 
     // A signal from the caller reaches the process: 128 + SIGTERM.
     let (tx, rx) = mpsc::channel();
-    tx.send(ExecControl::Signal(15)).unwrap();
+    tx.send(ProcessControl::Signal(15)).unwrap();
     let t = Instant::now();
     let (r, _, _) = exec(&engine, "box", &opts(&["sleep", "30"]), None, Some(rx));
     assert_eq!(r.unwrap(), 143);
@@ -241,7 +241,8 @@ fn exec_streams_stdin_signals_tty_detach_and_errors() {
 
     // A terminal: the process sees a tty of the size the caller sent.
     let (tx, rx) = mpsc::channel();
-    tx.send(ExecControl::Resize { rows: 33, cols: 77 }).unwrap();
+    tx.send(ProcessControl::Resize { rows: 33, cols: 77 })
+        .unwrap();
     let mut o = opts(&["sh", "-c", "sleep 0.5; tty; stty size; exit 4"]);
     o.tty = true;
     let (r, out, _) = exec(&engine, "box", &o, None, Some(rx));

@@ -1,11 +1,11 @@
 //! `stop`, `restart`, `kill`, `rm`, `wait`, `attach`, `container prune`.
 
-use berth_engine::container::Attach;
 use berth_engine::Engine;
 use berth_store::ContainerState;
 
 use crate::cli::{AttachArgs, ContainerPruneArgs, KillArgs, NamesArgs, RmArgs, StopArgs};
 use crate::output::write_out;
+use crate::terminal;
 use crate::units::human_size;
 use crate::Exit;
 
@@ -53,14 +53,12 @@ pub fn attach(engine: &Engine, args: AttachArgs) -> anyhow::Result<()> {
         anyhow::bail!("you cannot attach to a stopped container, start it first");
     }
     let config = berth_engine::container::ContainerConfig::from_json(&rec.config)?;
-    let code = engine.attach(
-        &args.container,
-        Attach {
-            stdin: !args.no_stdin && config.spec.open_stdin,
-            tty: config.spec.tty,
-            sig_proxy: args.sig_proxy,
-        },
-    )?;
+    let (io, _terminal) = terminal::streams(terminal::Attach {
+        stdin: !args.no_stdin && config.spec.open_stdin,
+        tty: config.spec.tty,
+        sig_proxy: args.sig_proxy,
+    })?;
+    let code = engine.attach(&args.container, io)?;
     if code == 0 {
         Ok(())
     } else {

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use berth_engine::container::health::{parse_go_duration, HealthFlags};
-use berth_engine::container::{Attach, CreateOptions, StartMode};
+use berth_engine::container::{CreateOptions, StartMode};
 use berth_engine::{Engine, EngineError};
 use berth_runtime::spec::ContainerSpec;
 
@@ -11,6 +11,7 @@ use super::distribution::{pull_reporting, Report};
 use crate::cli::{PullPolicy, RunArgs};
 use crate::output::write_out;
 use crate::parse;
+use crate::terminal;
 use crate::timings::RunTimings;
 use crate::Exit;
 
@@ -231,16 +232,13 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
         timings.report(engine, &id, true);
         return Ok(());
     }
-    let code = engine
-        .attach(
-            &id,
-            Attach {
-                stdin: args.interactive,
-                tty: args.tty,
-                sig_proxy: args.sig_proxy,
-            },
-        )
-        .map_err(run_error)?;
+    let (io, terminal) = terminal::streams(terminal::Attach {
+        stdin: args.interactive,
+        tty: args.tty,
+        sig_proxy: args.sig_proxy,
+    })?;
+    let code = engine.attach(&id, io).map_err(run_error)?;
+    drop(terminal);
     timings.report(engine, &id, false);
     if code == 0 {
         Ok(())

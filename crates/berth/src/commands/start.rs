@@ -1,10 +1,11 @@
 //! `berth start [-a] [-i] CONTAINER...`.
 
-use berth_engine::container::{Attach, StartMode};
+use berth_engine::container::StartMode;
 use berth_engine::Engine;
 
 use crate::cli::StartArgs;
 use crate::output::write_out;
+use crate::terminal;
 use crate::Exit;
 
 pub fn run(engine: &Engine, args: StartArgs) -> anyhow::Result<()> {
@@ -18,14 +19,12 @@ pub fn run(engine: &Engine, args: StartArgs) -> anyhow::Result<()> {
             .map(|c| c.spec.tty)
             .unwrap_or(false);
         engine.start_container(name, StartMode::WaitAttach)?;
-        let code = engine.attach(
-            name,
-            Attach {
-                stdin: args.interactive,
-                tty,
-                sig_proxy: true,
-            },
-        )?;
+        let (io, _terminal) = terminal::streams(terminal::Attach {
+            stdin: args.interactive,
+            tty,
+            sig_proxy: true,
+        })?;
+        let code = engine.attach(name, io)?;
         return if code == 0 {
             Ok(())
         } else {

@@ -7,7 +7,7 @@ use berth_runtime::spec::ContainerSpec;
 use serde_json::{json, Value};
 
 use super::{in_workdir, next_key, now_rfc3339, BuildOptions, Output, State, StepFailure};
-use crate::container::{Attach, CommitOptions, CreateOptions, NetworkMode, StartMode};
+use crate::container::{CommitOptions, CreateOptions, NetworkMode, StartMode};
 use crate::{Engine, EngineError};
 
 fn shell_of(config: &Value) -> Vec<String> {
@@ -276,11 +276,10 @@ impl Engine {
         let result = self
             .start_container(&id, StartMode::WaitAttach)
             .and_then(|_| {
-                let mut sink = |_: u8, data: &[u8]| -> std::io::Result<()> {
+                self.attach_output(&id, &mut |_, data| {
                     out.run_output(data);
                     Ok(())
-                };
-                self.attach_with(&id, Attach::default(), Some(&mut sink))
+                })
             });
         out.running(None);
         let code = match result {

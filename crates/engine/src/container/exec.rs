@@ -10,36 +10,31 @@
 //! `berth_runtime::stdio::frame`. Nothing of the calling process is touched — its stdio,
 //! terminal, signal mask or other children — so any number of threads may exec at once, each
 //! with an engine handle of its own. Raw mode, resizes and signal forwarding are the front
-//! end's: it hands in readers, writers and an [`ExecControl`] channel.
+//! end's: it hands in readers, writers and an [`ProcessControl`] channel.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), berth_engine::EngineError> {
-//! use berth_engine::container::{ExecIo, ExecOptions};
+//! use berth_engine::container::{ProcessIo, ExecOptions};
 //! let engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/root"))?;
 //! let opts = ExecOptions { cmd: vec!["id".into(), "-u".into()], ..Default::default() };
-//! let io = ExecIo::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
+//! let io = ProcessIo::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));
 //! let code = engine.exec("web", &opts, io)?;
 //! # let _ = code; Ok(()) }
 //! ```
 
 use berth_store::ContainerState;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::Shutdown;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{BufRead, BufReader};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use berth_runtime::spec::resolve_user;
-use berth_runtime::stdio::frame::{self, ClientMsg, FrameReader};
 use berth_store::ContainerRecord;
 use rand::RngCore;
 use serde_json::Value;
 
+use super::streams::ProcessIo;
 use crate::{Engine, EngineError};
 
 /// Options of `exec`, parsed at the edge.
@@ -53,52 +48,10 @@ pub struct ExecOptions {
     pub user: Option<String>,
     /// Give the process a terminal (`-t`).
     pub tty: bool,
-    /// Keep the process's stdin open and feed it from [`ExecIo::stdin`] (`-i`).
+    /// Keep the process's stdin open and feed it from [`ProcessIo::stdin`] (`-i`).
     pub interactive: bool,
     /// Return once the process runs; the shim keeps it and reaps it (`-d`).
     pub detach: bool,
-}
-
-/// What the front end sends to a running exec besides its stdin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecControl {
-    /// The terminal changed size (only meaningful with a tty).
-    Resize { rows: u16, cols: u16 },
-    /// Deliver this signal to the process.
-    Signal(i32),
-}
-
-/// The streams of one exec.
-pub struct ExecIo {
-    /// The process's stdin, used with [`ExecOptions::interactive`]. It is read on a thread of
-    /// its own until it ends; a reader that never ends keeps that thread (not the call).
-    pub stdin: Option<Box<dyn Read + Send>>,
-    /// The process's stdout (everything, with a tty). Flushed after each write.
-    pub stdout: Box<dyn Write + Send>,
-    pub stderr: Box<dyn Write + Send>,
-    /// Resizes and signals while the process runs; dropping the sender is fine.
-    pub control: Option<Receiver<ExecControl>>,
-}
-
-impl std::fmt::Debug for ExecIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecIo")
-            .field("stdin", &self.stdin.is_some())
-            .field("control", &self.control.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ExecIo {
-    /// Output to `stdout` and `stderr`, no stdin, no control.
-    pub fn new(stdout: Box<dyn Write + Send>, stderr: Box<dyn Write + Send>) -> Self {
-        Self {
-            stdin: None,
-            stdout,
-            stderr,
-            control: None,
-        }
-    }
 }
 
 /// The files of one exec under the run root, shared by the caller and the shim. Short names:
@@ -124,7 +77,7 @@ impl Engine {
     /// (0 at once with `detach`). A command that cannot be found or run fails with
     /// [`EngineError::StartFailed`] carrying 127 or 126; a container that is not running
     /// with a conflict.
-    pub fn exec(&self, name: &str, opts: &ExecOptions, io: ExecIo) -> Result<i32, EngineError> {
+    pub fn exec(&self, name: &str, opts: &ExecOptions, io: ProcessIo) -> Result<i32, EngineError> {
         let rec = self.reconciled(name)?;
         let short = rec.id.get(..12).unwrap_or(&rec.id).to_string();
         match rec.state {
@@ -169,7 +122,11 @@ impl Engine {
                 .spawn(move || child.wait());
             return Ok(0);
         };
-        let relayed = relay(sock, io, opts.interactive);
+        let mut io = io;
+        if !opts.interactive {
+            io.stdin = None;
+        }
+        let relayed = super::streams::relay(sock, io);
         let status = child.wait();
         let what = || format!("exec in container {short}");
         match relayed.map_err(|e| EngineError::io(what(), e))? {
@@ -334,111 +291,5 @@ impl Engine {
             code,
             message,
         })
-    }
-}
-
-/// Writes client messages to the shim's socket; one writer at a time, so that messages from
-/// the stdin and control threads never interleave. `MSG_NOSIGNAL`: a shim that is gone is an
-/// error, not a SIGPIPE for the caller's process.
-struct ShimWriter(UnixStream);
-
-impl Write for ShimWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use nix::sys::socket::{send, MsgFlags};
-        send(self.0.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL).map_err(std::io::Error::from)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-type SharedWriter = Arc<Mutex<ShimWriter>>;
-
-fn send_msg(w: &SharedWriter, msg: &ClientMsg) -> std::io::Result<()> {
-    let mut w = w
-        .lock()
-        .map_err(|_| std::io::Error::other("exec writer poisoned"))?;
-    frame::write_client(&mut *w, msg)
-}
-
-/// Relays `io` over the shim's socket until the exit frame; `None` when the stream ends
-/// without one (the shim died).
-fn relay(sock: UnixStream, io: ExecIo, interactive: bool) -> std::io::Result<Option<i32>> {
-    let writer: SharedWriter = Arc::new(Mutex::new(ShimWriter(sock.try_clone()?)));
-    let done = Arc::new(AtomicBool::new(false));
-    if let Some(stdin) = io.stdin.filter(|_| interactive) {
-        let w = writer.clone();
-        std::thread::Builder::new()
-            .name("exec-stdin".into())
-            .spawn(move || pump_stdin(stdin, &w))?;
-    }
-    if let Some(rx) = io.control {
-        let (w, done) = (writer.clone(), done.clone());
-        std::thread::Builder::new()
-            .name("exec-control".into())
-            .spawn(move || pump_control(&rx, &w, &done))?;
-    }
-    let result = copy_output(&sock, io.stdout, io.stderr);
-    done.store(true, Ordering::Relaxed);
-    // Ends the stdin thread's next write; the shim already has the exit.
-    let _ = sock.shutdown(Shutdown::Both);
-    result
-}
-
-fn copy_output(
-    sock: &UnixStream,
-    mut stdout: Box<dyn Write + Send>,
-    mut stderr: Box<dyn Write + Send>,
-) -> std::io::Result<Option<i32>> {
-    let mut reader = FrameReader::new(sock);
-    loop {
-        match reader.next()? {
-            None => return Ok(None),
-            Some((frame::EXIT, payload)) => return frame::exit_code(&payload).map(Some),
-            Some((frame::STDERR, data)) => {
-                stderr.write_all(&data)?;
-                stderr.flush()?;
-            }
-            Some((_, data)) => {
-                stdout.write_all(&data)?;
-                stdout.flush()?;
-            }
-        }
-    }
-}
-
-/// Copies the caller's stdin to the shim until it ends (then closes the process's stdin) or
-/// the shim is gone.
-fn pump_stdin(mut stdin: Box<dyn Read + Send>, w: &SharedWriter) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if send_msg(w, &ClientMsg::Stdin(buf[..n].to_vec())).is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    let _ = send_msg(w, &ClientMsg::CloseStdin);
-}
-
-/// Forwards resizes and signals until the exec ends or the sender is dropped. It wakes now and
-/// then to notice the end: a sender that lives on must not keep this thread.
-fn pump_control(rx: &Receiver<ExecControl>, w: &SharedWriter, done: &AtomicBool) {
-    while !done.load(Ordering::Relaxed) {
-        let msg = match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(ExecControl::Resize { rows, cols }) => ClientMsg::Resize { rows, cols },
-            Ok(ExecControl::Signal(sig)) => ClientMsg::Signal(sig),
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if send_msg(w, &msg).is_err() {
-            return;
-        }
     }
 }

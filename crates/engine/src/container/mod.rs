@@ -34,6 +34,7 @@ mod ops;
 mod reconcile;
 mod start;
 mod stop;
+mod streams;
 pub mod timings;
 mod update;
 
@@ -45,13 +46,14 @@ use serde::{Deserialize, Serialize};
 
 pub use commit::CommitOptions;
 pub use create::CreateOptions;
-pub use exec::{ExecControl, ExecIo, ExecOptions};
+pub use exec::ExecOptions;
 pub use files::Change;
 pub use list::{ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};
 pub use ops::Stats;
-pub use start::{Attach, StartMode};
+pub use start::StartMode;
+pub use streams::{ProcessControl, ProcessIo};
 pub use update::UpdateOptions;
 
 use crate::{Engine, EngineError};

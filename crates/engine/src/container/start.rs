@@ -1,18 +1,14 @@
 //! `start` and attach: spawning a container's monitor, and the client end of its attach
 //! socket (used by a foreground `run`, `start -a` and `attach`).
 
-use berth_store::ContainerState;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 
-use berth_runtime::stdio::frame::{self, ClientMsg, FrameReader};
-use berth_runtime::stdio::pty;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use berth_runtime::stdio::frame;
+use berth_store::ContainerState;
 
+use super::streams::{ProcessControl, ProcessIo};
 use crate::{Engine, EngineError};
 
 /// How `start_container` hands the container over.
@@ -22,17 +18,6 @@ pub enum StartMode {
     Detached,
     /// Start once a client attaches (`run` in the foreground, `start -a`).
     WaitAttach,
-}
-
-/// What an attached client forwards.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Attach {
-    /// Forward our stdin (`-i`).
-    pub stdin: bool,
-    /// The container has a terminal (`-t`): raw mode and resizes.
-    pub tty: bool,
-    /// Forward SIGINT/SIGTERM to the container (docker's `--sig-proxy`, on by default).
-    pub sig_proxy: bool,
 }
 
 impl Engine {
@@ -106,25 +91,50 @@ impl Engine {
         })
     }
 
-    /// Attaches our stdio to a container's monitor until the container exits; returns its
-    /// exit code.
-    pub fn attach(&self, name: &str, opts: Attach) -> Result<i32, EngineError> {
-        self.attach_with(name, opts, None)
+    /// Attaches `io` to a running container (or one started with
+    /// [`StartMode::WaitAttach`]) until it exits; returns its exit code. Stdin is forwarded
+    /// when `io.stdin` is given, and the container's stdin is closed when it ends. Returns once
+    /// the container's monitor has cleaned up, so what the caller does next sees the end.
+    pub fn attach(&self, name: &str, io: ProcessIo) -> Result<i32, EngineError> {
+        let ProcessIo {
+            stdin,
+            mut stdout,
+            mut stderr,
+            control,
+        } = io;
+        self.attach_with(name, stdin, control, &mut |kind, data| {
+            let w = if kind == frame::STDERR {
+                &mut stderr
+            } else {
+                &mut stdout
+            };
+            w.write_all(data)?;
+            w.flush()
+        })
     }
 
-    /// [`Engine::attach`] with the output handed to `sink` (stream type, bytes).
-    pub(crate) fn attach_with(
+    /// [`Engine::attach`] output only, handed to `sink` (stream type, bytes): a build's RUN.
+    pub(crate) fn attach_output(
         &self,
         name: &str,
-        opts: Attach,
-        sink: OutputSink<'_>,
+        sink: &mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>,
+    ) -> Result<i32, EngineError> {
+        self.attach_with(name, None, None, sink)
+    }
+
+    fn attach_with(
+        &self,
+        name: &str,
+        stdin: Option<Box<dyn std::io::Read + Send>>,
+        control: Option<std::sync::mpsc::Receiver<ProcessControl>>,
+        sink: &mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>,
     ) -> Result<i32, EngineError> {
         let rec = self.resolve_container(name)?;
         let paths = self.container_paths(&rec.id);
         let stream = UnixStream::connect(&paths.attach_socket)
             .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
         self.mark(&rec.id, "cli.attached");
-        let code = attach_loop(stream, opts, sink)
+        let code = super::streams::relay_with(stream, stdin, control, sink)
             .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
         self.mark(&rec.id, "cli.exit");
         let code = match code {
@@ -148,114 +158,5 @@ impl Engine {
             }
         }
         Ok(code)
-    }
-}
-
-/// Where attached output goes: our stdout/stderr, or a callback (the builder's log).
-pub(crate) type OutputSink<'a> = Option<&'a mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>>;
-
-fn attach_loop(
-    stream: UnixStream,
-    opts: Attach,
-    mut sink: OutputSink<'_>,
-) -> std::io::Result<Option<i32>> {
-    let stdin = std::io::stdin();
-    let stdout_fd = std::io::stdout();
-    let _raw = if opts.tty && pty::is_tty(stdin.as_fd()) {
-        Some(pty::RawMode::enter(stdin.as_fd())?)
-    } else {
-        None
-    };
-    let mut writer = stream.try_clone()?;
-    if opts.tty {
-        if let Ok((rows, cols)) = pty::get_winsize(stdout_fd.as_fd()) {
-            frame::write_client(&mut writer, &ClientMsg::Resize { rows, cols })?;
-        }
-    }
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGWINCH);
-    if opts.sig_proxy && !opts.tty {
-        mask.add(Signal::SIGINT);
-        mask.add(Signal::SIGTERM);
-        mask.add(Signal::SIGHUP);
-        mask.add(Signal::SIGQUIT);
-    }
-    mask.thread_block().map_err(std::io::Error::from)?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-
-    let mut reader = FrameReader::new(stream.try_clone()?);
-    let raw = stream;
-    let mut stdin_open = opts.stdin;
-    // stdout and stderr are locked per write, never across the loop: a build attaches to
-    // several RUN containers at once and prints through the same stdout.
-    let (out, err) = (std::io::stdout(), std::io::stderr());
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let mut fds = vec![
-            PollFd::new(raw.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-        ];
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        nix::poll::poll(&mut fds, PollTimeout::NONE).or_else(|e| {
-            if e == nix::errno::Errno::EINTR {
-                Ok(0)
-            } else {
-                Err(std::io::Error::from(e))
-            }
-        })?;
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if ready[0] {
-            match reader.next()? {
-                None => return Ok(None),
-                Some((frame::EXIT, payload)) => return frame::exit_code(&payload).map(Some),
-                Some((kind, data)) if sink.is_some() => {
-                    if let Some(f) = sink.as_mut() {
-                        f(kind, &data)?;
-                    }
-                }
-                Some((frame::STDERR, data)) => {
-                    let mut err = err.lock();
-                    err.write_all(&data)?;
-                    err.flush()?;
-                }
-                Some((_, data)) => {
-                    let mut out = out.lock();
-                    out.write_all(&data)?;
-                    out.flush()?;
-                }
-            }
-        }
-        if ready[1] {
-            while let Ok(Some(info)) = sigfd.read_signal() {
-                let sig = info.ssi_signo as i32;
-                if sig == Signal::SIGWINCH as i32 {
-                    if let Ok((rows, cols)) = pty::get_winsize(stdout_fd.as_fd()) {
-                        frame::write_client(&mut writer, &ClientMsg::Resize { rows, cols })?;
-                    }
-                } else {
-                    frame::write_client(&mut writer, &ClientMsg::Signal(sig))?;
-                }
-            }
-        }
-        if stdin_open && ready.get(2).copied().unwrap_or(false) {
-            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
-                Ok(0) => {
-                    stdin_open = false;
-                    frame::write_client(&mut writer, &ClientMsg::CloseStdin)?;
-                }
-                Ok(n) => frame::write_client(&mut writer, &ClientMsg::Stdin(buf[..n].to_vec()))?,
-                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
-                Err(_) => {
-                    stdin_open = false;
-                    frame::write_client(&mut writer, &ClientMsg::CloseStdin)?;
-                }
-            }
-        }
     }
 }
