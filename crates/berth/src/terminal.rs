@@ -103,3 +103,26 @@ fn forward_signals(tx: Sender<ProcessControl>, resize: bool, proxy: bool) -> any
         })?;
     Ok(())
 }
+
+/// Turns SIGINT, SIGTERM and SIGHUP into `cancel` for a long call that cleans up after itself
+/// (a build kills its RUN containers) instead of dying half-way.
+pub fn cancel_on_signals(cancel: berth_engine::Cancel) -> anyhow::Result<()> {
+    let mut mask = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        mask.add(sig);
+    }
+    mask.thread_block()?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)?;
+    std::thread::Builder::new()
+        .name("cancel".into())
+        .spawn(move || {
+            // The first signal cancels; a second one (the user gave up waiting) ends us.
+            if let Ok(Some(_)) = sigfd.read_signal() {
+                cancel.cancel();
+            }
+            if let Ok(Some(_)) = sigfd.read_signal() {
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}

@@ -193,6 +193,63 @@ fn a_failing_step_is_reported_and_no_tag_moves() {
 }
 
 #[test]
+fn ctrl_c_stops_a_build_at_once_and_leaves_no_run_container() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let dir = context(
+        &s,
+        "slow",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo started; sleep 60\nRUN echo never\n",
+        )],
+    );
+    let mut child = s
+        .command()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "slow",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("started") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("started"), "the RUN step runs: {seen}");
+    let t = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "the sleep was killed, not waited for: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(s.ok(&["ps", "-aq"]), "", "no build container left");
+    assert_eq!(s.ok(&["images", "-q", "slow"]), "", "no image tagged");
+}
+
+#[test]
 fn bad_dockerfiles_get_one_line_errors_with_line_numbers() {
     let Some(s) = Sandbox::with_busybox() else {
         return;

@@ -397,3 +397,40 @@ fn all_tags_push_and_pull_every_tag_of_a_repository() {
         );
     }
 }
+
+#[test]
+fn a_cancelled_pull_stops_part_way_and_the_next_pull_resumes() {
+    use berth_engine::{Cancel, Engine, EngineConfig, EngineError};
+    use berth_registry::client::Event;
+    let Some(s) = Sandbox::new() else { return };
+    let reg = start_registry();
+    let (reference, id) = publish(&reg, "big", BIG);
+
+    let mut config = EngineConfig::new(s.root());
+    config.run_root = s.run_root();
+    config.exe = env!("CARGO_BIN_EXE_berth").into();
+    let engine = Engine::open(config).unwrap();
+    let cancel = Cancel::new();
+    // Cancelled from the progress callback, as a server does when its client hangs up.
+    let progress = |e: Event| {
+        if let Event::BlobProgress { done, .. } = e {
+            if done > BIG / 8 {
+                cancel.cancel();
+            }
+        }
+    };
+    let t = Instant::now();
+    let r = engine.pull(&reference, None, &progress, &cancel);
+    assert!(
+        matches!(r, Err(EngineError::Cancelled(_))),
+        "cancelled, not {r:?}"
+    );
+    eprintln!("the pull ended {:?} after its cancel", t.elapsed());
+    let partial = largest(&s.root().join("ingest"), "").expect("the partial download is kept");
+    assert!(partial < BIG, "{partial} of {BIG}: it stopped part-way");
+    assert_consistent_without_image(&s, &reference);
+
+    let retry = s.ok(&["pull", &reference]);
+    assert!(retry.contains(": Resuming at "), "{retry}");
+    assert_pulled_and_runs(&s, &reference, &id);
+}

@@ -19,8 +19,10 @@ use berth_registry::platform::Platform;
 use berth_store::BlobInfo;
 use serde::Deserialize;
 
+use crate::cancel::{CancelSink, CancelSource};
 use crate::image::LayerSource;
 use crate::unpack_stream::UnpackingSink;
+use crate::Cancel;
 use crate::{Engine, EngineError};
 
 /// berth's own settings for registries (docker's daemon.json keys).
@@ -151,12 +153,15 @@ impl Engine {
         .map_err(|e| reg_err("registry client", e))
     }
 
-    /// `pull NAME[:TAG|@DIGEST]`: returns the image ID and the repo digest.
+    /// `pull NAME[:TAG|@DIGEST]`: returns the image ID and the repo digest. Once `cancel` is
+    /// set the transfers stop (what was downloaded is kept for the next pull) and the call
+    /// fails with [`EngineError::Cancelled`].
     pub fn pull(
         &self,
         name: &str,
         platform: Option<&str>,
         progress: &(dyn Fn(Event) + Sync),
+        cancel: &Cancel,
     ) -> Result<(Digest, String), EngineError> {
         let reference = Reference::parse(name)?.with_default_tag();
         let what = format!("pull {}", reference);
@@ -169,8 +174,17 @@ impl Engine {
         let dir = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
         // Layers unpack while they download; they are published only once verified, below.
         let sink = UnpackingSink::new(dir, self.store.layers.clone());
-        let pulled = client.pull(&reference, &platform, &sink, progress);
+        let pulled = client.pull(
+            &reference,
+            &platform,
+            &CancelSink {
+                inner: &sink,
+                cancel,
+            },
+            progress,
+        );
         let mut prepared = sink.finish();
+        cancel.check(&what)?;
         let pulled = pulled.map_err(|e| pull_err(&what, &reference, e))?;
         let manifest = self.store.content.put(&pulled.manifest_bytes)?;
         if manifest.digest != pulled.manifest_digest {
@@ -215,10 +229,13 @@ impl Engine {
     }
 
     /// `push NAME[:TAG]`: returns the manifest digest the registry has.
+    /// Once `cancel` is set the uploads stop and the call fails with
+    /// [`EngineError::Cancelled`].
     pub fn push(
         &self,
         name: &str,
         progress: &(dyn Fn(Event) + Sync),
+        cancel: &Cancel,
     ) -> Result<Digest, EngineError> {
         let reference = Reference::parse(name)?.with_default_tag();
         let what = format!("push {}", reference.familiar());
@@ -266,20 +283,23 @@ impl Engine {
                 progress(e);
             }
         };
-        let digest = client
-            .push(
-                &reference,
-                &PushImage {
-                    manifest_bytes: &manifest_bytes,
-                    media_type: &img.manifest_media_type,
-                    config: &manifest.config,
-                    layers: &manifest.layers,
-                    mount_from: &[],
-                },
-                &source,
-                &layers_only,
-            )
-            .map_err(|e| reg_err(&what, e))?;
+        let pushed = client.push(
+            &reference,
+            &PushImage {
+                manifest_bytes: &manifest_bytes,
+                media_type: &img.manifest_media_type,
+                config: &manifest.config,
+                layers: &manifest.layers,
+                mount_from: &[],
+            },
+            &CancelSource {
+                inner: &source,
+                cancel,
+            },
+            &layers_only,
+        );
+        cancel.check(&what)?;
+        let digest = pushed.map_err(|e| reg_err(&what, e))?;
         let repo_digest = format!("{}@{}", reference.name(), digest);
         self.store
             .meta
@@ -306,6 +326,7 @@ impl Engine {
         platform: Option<&str>,
         on_tag: &mut dyn FnMut(TagPull<'_>) -> Result<(), EngineError>,
         progress: &(dyn Fn(Event) + Sync),
+        cancel: &Cancel,
     ) -> Result<Vec<(Digest, String)>, EngineError> {
         let repo = repository_only(name, "pull")?;
         let tags = self.remote_tags(name)?;
@@ -321,7 +342,8 @@ impl Engine {
             on_tag(TagPull::Start {
                 reference: &reference,
             })?;
-            let (id, repo_digest) = self.pull(&reference.to_string(), platform, progress)?;
+            let (id, repo_digest) =
+                self.pull(&reference.to_string(), platform, progress, cancel)?;
             on_tag(TagPull::Done {
                 reference: &reference,
                 repo_digest: &repo_digest,

@@ -50,6 +50,9 @@ pub enum EngineError {
     /// A build step failed; the CLI shows the step, its output's tail and the log.
     #[error("{} (Dockerfile:{}) failed with exit code {}", .0.header, .0.line, .0.code)]
     BuildFailed(Box<build::StepFailure>),
+    /// The caller cancelled the call (`what` names it).
+    #[error("{0}: cancelled")]
+    Cancelled(String),
     /// A build stage stopped because another one failed.
     #[error("stopped: another stage of the build failed")]
     BuildCancelled,
@@ -137,7 +140,7 @@ impl EngineError {
                 ErrorKind::NotFound
             }
             Self::BuildFailed(_) => ErrorKind::Internal,
-            Self::BuildCancelled => ErrorKind::Cancelled,
+            Self::BuildCancelled | Self::Cancelled(_) => ErrorKind::Cancelled,
             // docker answers 400 for a command that cannot be found or run.
             Self::StartFailed {
                 code: 126 | 127, ..

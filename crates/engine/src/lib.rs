@@ -15,6 +15,7 @@
 //! ```
 
 pub mod build;
+mod cancel;
 pub mod check;
 pub mod container;
 pub mod distribution;
@@ -26,6 +27,7 @@ mod networks;
 pub mod system;
 mod unpack_stream;
 pub mod volume;
+pub use cancel::Cancel;
 pub use check::{CheckReport, DiskUsage};
 
 use std::path::PathBuf;

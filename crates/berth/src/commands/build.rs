@@ -79,7 +79,10 @@ pub fn run(engine: &Engine, a: BuildArgs) -> anyhow::Result<()> {
         pull: a.pull,
         network,
         source_date_epoch,
+        cancel: berth_engine::Cancel::new(),
     };
+    // ^C stops the build cleanly: its RUN containers are killed and removed.
+    crate::terminal::cancel_on_signals(opts.cancel.clone())?;
     let quiet = a.quiet;
     let tty = match a.progress.as_str() {
         "tty" => true,

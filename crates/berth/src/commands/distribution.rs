@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use berth_engine::Cancel;
 use berth_engine::Engine;
 use berth_image::Digest;
 use berth_registry::client::Event;
@@ -275,7 +276,7 @@ pub fn pull_reporting(
     // docker says whether the tag moved: compare what it named before and after.
     let before = engine.resolve_image(&reference.to_string()).ok();
     let progress = Progress::to(report, quiet, Verb::Pull);
-    let (id, repo_digest) = engine.pull(name, platform, &|e| progress.on(e))?;
+    let (id, repo_digest) = engine.pull(name, platform, &|e| progress.on(e), &Cancel::new())?;
     progress.succeeded();
     if !quiet {
         let digest = repo_digest.rsplit('@').next().unwrap_or_default();
@@ -335,11 +336,17 @@ fn pull_all_tags(engine: &Engine, a: &PullArgs) -> anyhow::Result<()> {
             )
         })
     };
-    engine.pull_all_tags(&a.name, a.platform.as_deref(), &mut on_tag, &|e| {
-        if let Some(p) = view().as_ref() {
-            p.on(e);
-        }
-    })?;
+    engine.pull_all_tags(
+        &a.name,
+        a.platform.as_deref(),
+        &mut on_tag,
+        &|e| {
+            if let Some(p) = view().as_ref() {
+                p.on(e);
+            }
+        },
+        &Cancel::new(),
+    )?;
     if a.quiet {
         return write_out(&format!("{}\n", repo.name()));
     }
@@ -372,7 +379,7 @@ pub fn push(engine: &Engine, a: PushArgs) -> anyhow::Result<()> {
     for name in &names {
         let reference = berth_image::Reference::parse(name)?.with_default_tag();
         let progress = Progress::new(a.quiet, Verb::Push);
-        let digest = engine.push(name, &|e| progress.on(e))?;
+        let digest = engine.push(name, &|e| progress.on(e), &Cancel::new())?;
         progress.live.finish();
         if !a.quiet {
             write_out(&format!(

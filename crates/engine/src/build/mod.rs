@@ -19,6 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use berth_build::plan::Base;
 use berth_build::{cache_key, Kind, Matcher, PlanOptions};
@@ -48,6 +49,9 @@ pub struct BuildOptions {
     pub network: NetworkMode,
     /// `SOURCE_DATE_EPOCH`: fixed times, for reproducible images.
     pub source_date_epoch: Option<i64>,
+    /// Stops the build: no further step starts, running RUN containers are killed, and the
+    /// build fails with [`EngineError::Cancelled`].
+    pub cancel: crate::Cancel,
 }
 
 /// A build context that arrived as a tar stream (`build -` on the CLI, the Engine API's
@@ -313,7 +317,8 @@ impl Engine {
         for stage in first.needed() {
             if let Base::Image(name) = &stage.base {
                 let fresh = opts.pull && fetched.insert(name.clone());
-                let id = self.fetch_image("base image", name, stage.line, fresh, events)?;
+                let id =
+                    self.fetch_image("base image", name, stage.line, fresh, events, &opts.cancel)?;
                 let cfg = self.image_config(&id)?;
                 let strings = |k: &str| -> Vec<String> {
                     cfg.pointer(&format!("/config/{k}"))
@@ -333,7 +338,7 @@ impl Engine {
             // Images COPY --from names are fetched like bases (their config is not needed).
             for name in &stage.images {
                 let fresh = opts.pull && fetched.insert(name.clone());
-                self.fetch_image("image", name, stage.line, fresh, events)?;
+                self.fetch_image("image", name, stage.line, fresh, events, &opts.cancel)?;
             }
         }
         let plan = berth_build::plan(&df, &plan_opts).map_err(build_err)?;
@@ -373,25 +378,44 @@ impl Engine {
             cancel: &cancel,
             running: &running,
         };
+        let (finished, over) = std::sync::mpsc::channel::<()>();
+        let built = std::thread::scope(|s| {
+            let run = &run;
+            s.spawn(move || watch_cancel(self, run, &over));
+            let built = self.build_levels(run);
+            drop(finished);
+            built
+        });
+        let results = match built {
+            Err(_) if opts.cancel.is_cancelled() => {
+                return Err(EngineError::Cancelled("build".into()))
+            }
+            r => r?,
+        };
+        let id = results
+            .get(&plan.target)
+            .cloned()
+            .ok_or_else(|| EngineError::InvalidArgument("the target stage was not built".into()))?;
+        note(&format!("Successfully built {}", id.short()));
+        self.set_tags(&tags, &id)?;
+        for t in &tags {
+            note(&format!("Successfully tagged {}", t.familiar()));
+        }
+        Ok(id)
+    }
+
+    /// Builds the plan's stages level by level, the stages of a level at the same time.
+    fn build_levels(&self, run: &StageRun<'_>) -> Result<BTreeMap<usize, Digest>, EngineError> {
         let mut results: BTreeMap<usize, Digest> = BTreeMap::new();
-        for level in &plan.levels {
+        for level in &run.plan.levels {
             let built = match level.as_slice() {
-                [one] => vec![(*one, self.build_stage(&run, *one, &results, false))],
+                [one] => vec![(*one, self.build_stage(run, *one, &results, false))],
                 [first, rest @ ..] => {
-                    // One engine per extra stage: an engine (its SQLite connection) is not
-                    // shared between threads.
-                    let engines: Vec<Engine> = rest
-                        .iter()
-                        .map(|_| self.sibling())
-                        .collect::<Result<_, _>>()?;
-                    let (run, results) = (&run, &results);
+                    let results = &results;
                     std::thread::scope(|s| {
                         let others: Vec<_> = rest
                             .iter()
-                            .zip(engines)
-                            .map(|(&i, engine)| {
-                                s.spawn(move || (i, engine.build_stage(run, i, results, true)))
-                            })
+                            .map(|&i| s.spawn(move || (i, self.build_stage(run, i, results, true))))
                             .collect();
                         let mut built =
                             vec![(*first, self.build_stage(run, *first, results, true))];
@@ -426,16 +450,7 @@ impl Engine {
                 return Err(e);
             }
         }
-        let id = results
-            .get(&plan.target)
-            .cloned()
-            .ok_or_else(|| EngineError::InvalidArgument("the target stage was not built".into()))?;
-        note(&format!("Successfully built {}", id.short()));
-        self.set_tags(&tags, &id)?;
-        for t in &tags {
-            note(&format!("Successfully tagged {}", t.familiar()));
-        }
-        Ok(id)
+        Ok(results)
     }
 
     /// The image a stage needs: pulled when it is not here, as docker does, or always with
@@ -447,6 +462,7 @@ impl Engine {
         line: usize,
         always: bool,
         events: Events<'_>,
+        cancel: &crate::Cancel,
     ) -> Result<Digest, EngineError> {
         if !always {
             match self.resolve_image(name) {
@@ -455,9 +471,12 @@ impl Engine {
             }
         }
         events(BuildEvent::Note(&format!("Pulling {name}")));
-        self.pull(name, None, &|_| {})
+        self.pull(name, None, &|_| {}, cancel)
             .map(|(id, _)| id)
             .map_err(|e| {
+                if let EngineError::Cancelled(_) = e {
+                    return e;
+                }
                 EngineError::InvalidArgument(if always {
                     format!("Dockerfile:{line}: {kind} {name}: --pull could not fetch it: {e}")
                 } else {
@@ -466,11 +485,6 @@ impl Engine {
                     )
                 })
             })
-    }
-
-    /// An engine of its own on the same store, for another thread.
-    fn sibling(&self) -> Result<Engine, EngineError> {
-        Engine::open(self.config())
     }
 
     /// Builds stage `index` of the plan on the results of the stages it depends on. When it
@@ -728,6 +742,31 @@ pub(crate) fn in_workdir(config: &Value, path: &str) -> String {
         s.push('/');
     }
     s
+}
+
+/// Stops the build's stages when the caller cancels: the flag a failing stage sets for its
+/// siblings, and a kill for every RUN container running — again until each kill lands (a
+/// container that already prints may not be recorded as running yet). Returns when the build
+/// is over (`over` hangs up).
+fn watch_cancel(engine: &Engine, run: &StageRun<'_>, over: &std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut killed = std::collections::BTreeSet::new();
+    while let Err(RecvTimeoutError::Timeout) = over.recv_timeout(Duration::from_millis(50)) {
+        if !run.opts.cancel.is_cancelled() {
+            continue;
+        }
+        run.cancel.store(true, Ordering::SeqCst);
+        let running: Vec<String> = run
+            .running
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        for id in running {
+            if !killed.contains(&id) && engine.kill_container(&id, "KILL").is_ok() {
+                killed.insert(id);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@
 //! the process, relays its stdio, reaps it and reports its exit code. The caller talks to the
 //! shim over a socket pair (the shim's stdin) with the attach framing of
 //! `berth_runtime::stdio::frame`. Nothing of the calling process is touched — its stdio,
-//! terminal, signal mask or other children — so any number of threads may exec at once, each
-//! with an engine handle of its own. Raw mode, resizes and signal forwarding are the front
-//! end's: it hands in readers, writers and an [`ProcessControl`] channel.
+//! terminal, signal mask or other children — so any number of threads may exec at once
+//! through one shared engine. Raw mode, resizes and signal forwarding are the front end's: it
+//! hands in readers, writers and a [`ProcessControl`](super::ProcessControl) channel.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), berth_engine::EngineError> {
-//! use berth_engine::container::{ProcessIo, ExecOptions};
+//! use berth_engine::container::{ExecOptions, ProcessIo};
 //! let engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/tmp/root"))?;
 //! let opts = ExecOptions { cmd: vec!["id".into(), "-u".into()], ..Default::default() };
 //! let io = ProcessIo::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()));

@@ -17,8 +17,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::fs::{flock, FlockOperation};
@@ -44,24 +42,7 @@ pub struct Journal {
     rotate_at: u64,
 }
 
-/// Stops a following [`EventStream`] from another thread (the API server's connection
-/// handler, a signal handler). Clones share the flag.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+pub use crate::Cancel;
 
 impl Journal {
     /// The journal under `root/events`.
