@@ -40,14 +40,12 @@ impl Engine {
             return Ok(());
         }
         let id = rec.id.clone();
-        // A second engine handle answers "still running?" while this one is borrowed.
-        let probe = Engine::open(self.config())?;
+        // A follow ends when the container stops, or when `sink` fails (the reader hung up).
         reader
             .follow(
                 &filter,
                 || {
-                    probe
-                        .reconciled(&id)
+                    self.reconciled(&id)
                         .map(|r| !r.state.is_active())
                         .unwrap_or(true)
                 },
