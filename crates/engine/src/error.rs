@@ -91,6 +91,9 @@ pub enum EngineError {
     /// A Dockerfile, `.dockerignore` or build context that cannot be used.
     #[error(transparent)]
     Build(#[from] berth_build::BuildError),
+    /// A flag value (or its `HostConfig` twin) not in docker's syntax.
+    #[error(transparent)]
+    Flag(#[from] crate::container::flags::FlagError),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("{0}")]
@@ -148,6 +151,7 @@ impl EngineError {
             Self::StartFailed { .. } => ErrorKind::Internal,
             Self::Reference(_)
             | Self::Build(_)
+            | Self::Flag(_)
             | Self::InvalidArgument(_)
             | Self::BadInput { .. } => ErrorKind::InvalidArgument,
             Self::Store(e) => store_kind(e),

@@ -74,7 +74,7 @@ pub fn run(engine: &Engine, a: BuildArgs) -> anyhow::Result<()> {
         tags: a.tag.clone(),
         build_args,
         target: a.target.clone(),
-        labels: crate::parse::labels(&a.label),
+        labels: berth_engine::container::flags::labels(&a.label),
         no_cache: a.no_cache,
         pull: a.pull,
         network,

@@ -6,11 +6,12 @@
 //! leaves the process running; with `-t` it is a byte for the process's terminal.
 
 use berth_engine::container::exec_shim::{self, ShimOptions};
+use berth_engine::container::flags;
 use berth_engine::container::{ExecOptions, ProcessIo};
 use berth_engine::{Engine, EngineError};
 
 use crate::cli::{ExecArgs, ExecShimArgs};
-use crate::parse;
+use crate::parse::our_env;
 use crate::terminal;
 use crate::Exit;
 
@@ -26,7 +27,11 @@ pub fn run(engine: &Engine, args: ExecArgs) -> anyhow::Result<()> {
     }
     let opts = ExecOptions {
         cmd: cmd.to_vec(),
-        env: args.env.iter().filter_map(|e| parse::env_arg(e)).collect(),
+        env: args
+            .env
+            .iter()
+            .filter_map(|e| flags::env_arg(e, our_env))
+            .collect(),
         workdir: args.workdir.clone(),
         user: args.user.clone(),
         tty: args.tty,

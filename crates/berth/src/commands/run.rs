@@ -2,6 +2,7 @@
 //! foreground) attach until the container exits.
 
 use anyhow::Context;
+use berth_engine::container::flags;
 use berth_engine::container::health::{parse_go_duration, HealthFlags};
 use berth_engine::container::{CreateOptions, StartMode};
 use berth_engine::{Engine, EngineError};
@@ -10,7 +11,7 @@ use berth_runtime::spec::ContainerSpec;
 use super::distribution::{pull_reporting, Report};
 use crate::cli::{PullPolicy, RunArgs};
 use crate::output::write_out;
-use crate::parse;
+use crate::parse::our_env;
 use crate::terminal;
 use crate::timings::RunTimings;
 use crate::Exit;
@@ -35,22 +36,22 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
     for f in &args.env_file {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("--env-file {}", f.display()))?;
-        env.extend(parse::env_file(&text));
+        env.extend(flags::env_file(&text, our_env));
     }
-    env.extend(args.env.iter().filter_map(|e| parse::env_arg(e)));
+    env.extend(args.env.iter().filter_map(|e| flags::env_arg(e, our_env)));
     let mut mounts = Vec::new();
     for v in &args.volume {
-        mounts.push(parse::volume(v)?);
+        mounts.push(flags::volume(v)?);
     }
     for m in &args.mount {
-        mounts.push(parse::mount(m)?);
+        mounts.push(flags::mount(m)?);
     }
     for t in &args.tmpfs {
-        mounts.push(parse::tmpfs(t)?);
+        mounts.push(flags::tmpfs(t)?);
     }
     let mut ulimits = Vec::new();
     for u in &args.ulimit {
-        ulimits.push(parse::ulimit(u)?);
+        ulimits.push(flags::ulimit(u)?);
     }
     let mut no_new_privileges = false;
     let mut seccomp_unconfined = false;
@@ -73,7 +74,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
     }
     let spec = ContainerSpec {
         hostname: args.hostname.clone(),
-        entrypoint: args.entrypoint.as_deref().map(parse::entrypoint),
+        entrypoint: args.entrypoint.as_deref().map(flags::entrypoint),
         cmd: cmd.to_vec(),
         env,
         workdir: args.workdir.clone(),
@@ -90,19 +91,19 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         memory: args
             .memory
             .as_deref()
-            .map(parse::ram_in_bytes)
+            .map(flags::ram_in_bytes)
             .transpose()?,
         memory_swap: args
             .memory_swap
             .as_deref()
-            .map(parse::swap_in_bytes)
+            .map(flags::swap_in_bytes)
             .transpose()?,
         cpus: args.cpus,
         pids_limit: args.pids_limit,
         ulimits,
         init: args.init,
         stop_signal: args.stop_signal.clone(),
-        labels: parse::labels(&args.label),
+        labels: flags::labels(&args.label),
         runtime: args.runtime.clone(),
         ..Default::default()
     };

@@ -1,11 +1,10 @@
 //! `berth update` / `berth container update`: new limits and restart policy, live.
 
-use berth_engine::container::UpdateOptions;
+use berth_engine::container::{flags, UpdateOptions};
 use berth_engine::Engine;
 
 use crate::cli::UpdateArgs;
 use crate::output::write_out;
-use crate::parse;
 
 /// The flags as the engine takes them; a bad value fails before any container is touched.
 fn options(args: &UpdateArgs) -> anyhow::Result<UpdateOptions> {
@@ -13,12 +12,12 @@ fn options(args: &UpdateArgs) -> anyhow::Result<UpdateOptions> {
         memory: args
             .memory
             .as_deref()
-            .map(parse::ram_in_bytes)
+            .map(flags::ram_in_bytes)
             .transpose()?,
         memory_swap: args
             .memory_swap
             .as_deref()
-            .map(parse::swap_in_bytes)
+            .map(flags::swap_in_bytes)
             .transpose()?,
         cpus: args.cpus,
         cpu_shares: args.cpu_shares,

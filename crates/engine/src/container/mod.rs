@@ -21,6 +21,7 @@ mod exec;
 mod exec_relay;
 pub mod exec_shim;
 mod files;
+pub mod flags;
 pub mod health;
 mod health_probe;
 mod inspect;
