@@ -79,6 +79,8 @@ pub enum Command {
     /// Run a registry: Docker Hub in miniature
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Serve the Docker Engine API, for the docker CLI, Compose, docker-py and testcontainers
+    Serve(ServeArgs),
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),
@@ -1094,4 +1096,21 @@ mod tests {
         let bogus = super::Cli::try_parse_from(["berth", "run", "--bogus", "busybox"]).unwrap_err();
         assert!(bogus.to_string().contains("--bogus"), "{bogus}");
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen: unix://PATH (repeatable), or fd:// for sockets passed by systemd
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
+    pub host: Vec<String>,
+    /// Also serve /var/run/docker.sock, when no other server is listening there
+    #[arg(long)]
+    pub docker_socket: bool,
+    /// The group given the sockets (default: berth, when it exists)
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
 }

@@ -46,26 +46,7 @@ fn go_precision(v: f64, precision: i32) -> String {
     }
 }
 
-/// `units.HumanDuration`: "Less than a second", "About a minute", "11 months", …
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let minutes = s / 60;
-    // go-units rounds hours to the nearest.
-    let hours = (s + 1800) / 3600;
-    match () {
-        _ if s < 1 => "Less than a second".into(),
-        _ if s == 1 => "1 second".into(),
-        _ if s < 60 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", s / 3600 / 24 / 365),
-    }
-}
+pub use berth_engine::container::human_duration;
 
 /// "11 months ago" from an RFC 3339 timestamp; "N/A" when missing or unreadable.
 pub fn since(rfc3339: Option<&str>) -> String {

@@ -402,6 +402,18 @@ impl Engine {
             .map_err(|e| reg_err(&format!("login to {registry}"), e))
     }
 
+    /// Checks credentials with `registry` without storing them (the Engine API's `/auth`).
+    pub fn check_login(
+        &self,
+        registry: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(), EngineError> {
+        self.registry_client()?
+            .check_login(registry, user, password)
+            .map_err(|e| reg_err(&format!("login to {registry}"), e))
+    }
+
     /// `logout`: returns whether there was something to remove.
     pub fn logout(&self, registry: &str) -> Result<bool, EngineError> {
         self.registry_client()?

@@ -22,6 +22,7 @@ pub fn run(engine: &Engine, args: LogsArgs) -> anyhow::Result<()> {
         tail,
         since: args.since.as_deref().map(parse::time_or_ago).transpose()?,
         until: args.until.as_deref().map(parse::time_or_ago).transpose()?,
+        ..Default::default()
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

@@ -23,6 +23,7 @@ mod rmi;
 mod run;
 mod save;
 mod search;
+mod serve;
 mod start;
 mod system;
 mod tag;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(a) => distribution::login(&open()?, a),
         Command::Logout(a) => distribution::logout(&open()?, a),
         Command::Registry(c) => distribution::registry(c),
+        Command::Serve(a) => serve::run(open()?, a),
         Command::Builder(crate::cli::BuilderCommand::Prune(a)) => build::prune(&open()?, a),
         Command::Create(a) | Command::Container(C::Create(a)) => run::create(&open()?, a),
         Command::Start(a) | Command::Container(C::Start(a)) => start::run(&open()?, a),

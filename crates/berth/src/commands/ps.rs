@@ -1,9 +1,7 @@
 //! `berth ps` / `berth container ls`.
 
-use berth_engine::container::health::{Health, HealthStatus};
 use berth_engine::container::{ContainerFilter, ContainerSummary};
 use berth_engine::Engine;
-use berth_store::ContainerState;
 use serde_json::json;
 
 use crate::cli::PsArgs;
@@ -28,38 +26,6 @@ const HEADERS: &[(&str, &str)] = &[
 
 fn ago(nanos: i64) -> i64 {
     (chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() - nanos) / 1_000_000_000
-}
-
-/// docker's STATUS column.
-pub fn status(c: &ContainerSummary) -> String {
-    let r = &c.record;
-    match r.state {
-        ContainerState::Running => format!("Up {}{}", human_duration(ago(r.started_at)), health(r)),
-        ContainerState::Paused => format!("Up {} (Paused)", human_duration(ago(r.started_at))),
-        ContainerState::Restarting => format!(
-            "Restarting ({}) {} ago",
-            r.exit_code,
-            human_duration(ago(r.finished_at))
-        ),
-        ContainerState::Exited if r.finished_at > 0 => format!(
-            "Exited ({}) {} ago",
-            r.exit_code,
-            human_duration(ago(r.finished_at))
-        ),
-        ContainerState::Created | ContainerState::Exited => "Created".into(),
-        ContainerState::Dead => "Dead".into(),
-        ContainerState::Removing => "Removal In Progress".into(),
-    }
-}
-
-/// The healthcheck's part of a running container's STATUS, as docker writes it.
-fn health(r: &berth_store::ContainerRecord) -> &'static str {
-    match Health::from_json(&r.health).map(|h| h.status) {
-        Some(HealthStatus::Starting) => " (health: starting)",
-        Some(HealthStatus::Healthy) => " (healthy)",
-        Some(HealthStatus::Unhealthy) => " (unhealthy)",
-        None => "",
-    }
 }
 
 /// docker's COMMAND column: arguments with spaces in single quotes, cut to 20 characters
@@ -141,7 +107,7 @@ pub fn run(engine: &Engine, args: PsArgs) -> anyhow::Result<()> {
                 "RunningFor": format!("{} ago", human_duration(ago(r.created_at))),
                 "Size": size,
                 "State": r.state,
-                "Status": status(c),
+                "Status": c.status(),
             })
         })
         .collect();

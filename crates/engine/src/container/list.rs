@@ -3,6 +3,7 @@
 use berth_store::ContainerRecord;
 use berth_store::ContainerState;
 
+use super::health::{Health, HealthStatus};
 use super::ContainerConfig;
 use crate::{Engine, EngineError};
 
@@ -71,6 +72,67 @@ impl ContainerFilter {
 pub struct ContainerSummary {
     pub record: ContainerRecord,
     pub config: ContainerConfig,
+}
+
+impl ContainerSummary {
+    /// docker's `Status`: "Up 5 minutes (healthy)", "Exited (0) 2 hours ago", "Created".
+    pub fn status(&self) -> String {
+        let r = &self.record;
+        match r.state {
+            ContainerState::Running => {
+                format!("Up {}{}", human_duration(ago(r.started_at)), health(r))
+            }
+            ContainerState::Paused => format!("Up {} (Paused)", human_duration(ago(r.started_at))),
+            ContainerState::Restarting => format!(
+                "Restarting ({}) {} ago",
+                r.exit_code,
+                human_duration(ago(r.finished_at))
+            ),
+            ContainerState::Exited if r.finished_at > 0 => format!(
+                "Exited ({}) {} ago",
+                r.exit_code,
+                human_duration(ago(r.finished_at))
+            ),
+            ContainerState::Created | ContainerState::Exited => "Created".into(),
+            ContainerState::Dead => "Dead".into(),
+            ContainerState::Removing => "Removal In Progress".into(),
+        }
+    }
+}
+
+fn ago(nanos: i64) -> i64 {
+    (chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() - nanos) / 1_000_000_000
+}
+
+/// The healthcheck's part of a running container's STATUS, as docker writes it.
+fn health(r: &berth_store::ContainerRecord) -> &'static str {
+    match Health::from_json(&r.health).map(|h| h.status) {
+        Some(HealthStatus::Starting) => " (health: starting)",
+        Some(HealthStatus::Healthy) => " (healthy)",
+        Some(HealthStatus::Unhealthy) => " (unhealthy)",
+        None => "",
+    }
+}
+
+/// `units.HumanDuration`: "Less than a second", "About a minute", "11 months", …
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let minutes = s / 60;
+    // go-units rounds hours to the nearest.
+    let hours = (s + 1800) / 3600;
+    match () {
+        _ if s < 1 => "Less than a second".into(),
+        _ if s == 1 => "1 second".into(),
+        _ if s < 60 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", s / 3600 / 24 / 365),
+    }
 }
 
 impl Engine {

@@ -11,6 +11,8 @@ pub struct LogOptions {
     pub tail: Option<usize>,
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Ends a follow (the reader hung up while the container printed nothing).
+    pub cancel: crate::Cancel,
 }
 
 impl Engine {
@@ -45,9 +47,11 @@ impl Engine {
             .follow(
                 &filter,
                 || {
-                    self.reconciled(&id)
-                        .map(|r| !r.state.is_active())
-                        .unwrap_or(true)
+                    opts.cancel.is_cancelled()
+                        || self
+                            .reconciled(&id)
+                            .map(|r| !r.state.is_active())
+                            .unwrap_or(true)
                 },
                 &mut sink,
             )

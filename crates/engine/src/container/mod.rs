@@ -49,7 +49,7 @@ pub use commit::CommitOptions;
 pub use create::CreateOptions;
 pub use exec::ExecOptions;
 pub use files::Change;
-pub use list::{ContainerFilter, ContainerSummary};
+pub use list::{human_duration, ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};
 pub use ops::Stats;

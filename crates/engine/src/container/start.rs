@@ -113,6 +113,23 @@ impl Engine {
         })
     }
 
+    /// Resizes the terminal of a running container with a tty (the Engine API's `resize`;
+    /// an attached front end sends its resizes through its own [`ProcessIo::control`]).
+    pub fn resize_container(&self, name: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let rec = self.reconciled(name)?;
+        if rec.state != ContainerState::Running {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                &rec.id[..12]
+            )));
+        }
+        let what = || format!("resize the terminal of container {}", &rec.id[..12]);
+        let mut stream = UnixStream::connect(self.container_paths(&rec.id).attach_socket)
+            .map_err(|e| EngineError::io(what(), e))?;
+        frame::write_client(&mut stream, &frame::ClientMsg::Resize { rows, cols })
+            .map_err(|e| EngineError::io(what(), e))
+    }
+
     /// [`Engine::attach`] output only, handed to `sink` (stream type, bytes): a build's RUN.
     pub(crate) fn attach_output(
         &self,

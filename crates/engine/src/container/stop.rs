@@ -221,6 +221,72 @@ impl Engine {
         }
     }
 
+    /// `wait --condition next-exit`: blocks until the container's next exit, even when it has
+    /// not been started yet (docker's clients wait before they start); returns its code.
+    pub fn wait_next_exit(&self, name: &str) -> Result<i64, EngineError> {
+        let first = self.reconciled(name)?;
+        let since = crate::events::now_nanos();
+        loop {
+            let rec = match self.reconciled(&first.id) {
+                Ok(r) => r,
+                // Removed on exit (--rm): the journal has the exit.
+                Err(e) if e.is_not_found() => return self.last_exit_code(&first.id, since, e),
+                Err(e) => return Err(e),
+            };
+            if rec.finished_at != first.finished_at && !rec.state.is_active() {
+                return Ok(rec.exit_code);
+            }
+            self.wait_for_change(&rec);
+        }
+    }
+
+    /// `wait --condition removed`: blocks until the container is removed; returns the code
+    /// of its last exit.
+    pub fn wait_removed(&self, name: &str) -> Result<i64, EngineError> {
+        let first = self.reconciled(name)?;
+        let since = crate::events::now_nanos();
+        loop {
+            match self.reconciled(&first.id) {
+                Ok(rec) => self.wait_for_change(&rec),
+                Err(e) if e.is_not_found() => return self.last_exit_code(&first.id, since, e),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sleeps until `rec` may have changed: its monitor ends, or a short while passes.
+    fn wait_for_change(&self, rec: &ContainerRecord) {
+        if rec.state.is_active() && rec.monitor_pid > 0 {
+            wait_gone(rec.monitor_pid, Duration::from_secs(3600));
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit code of the last `die` of container `id` since `since` (from the journal, for
+    /// a container that is gone); `gone` when there was none.
+    fn last_exit_code(&self, id: &str, since: i64, gone: EngineError) -> Result<i64, EngineError> {
+        let query = crate::events::EventQuery {
+            since: Some(since),
+            until: Some(crate::events::now_nanos()),
+            filter: crate::events::EventFilter::parse(&[
+                format!("container={id}"),
+                "event=die".to_string(),
+            ])?,
+        };
+        let code = self
+            .events(&query, &crate::Cancel::new())?
+            .filter_map(Result::ok)
+            .filter_map(|ev| {
+                ev.actor
+                    .attributes
+                    .get("exitCode")
+                    .and_then(|c| c.parse().ok())
+            })
+            .last();
+        code.ok_or(gone)
+    }
+
     /// `restart`: stop (if running), then start.
     pub fn restart_container(
         &self,

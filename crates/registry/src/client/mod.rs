@@ -185,6 +185,18 @@ impl Client {
         Ok(())
     }
 
+    /// Checks `username` and `password` with `registry` without storing them (the Engine
+    /// API's `/auth`: the client keeps its own credentials).
+    pub fn check_login(
+        &self,
+        registry: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        self.inner
+            .verify_login(registry, &Credential::new(username, password))
+    }
+
     /// Forgets the login for `registry`; true when there was one.
     pub fn logout(&self, registry: &str) -> Result<bool, ClientError> {
         Ok(self.inner.config.auth.erase(registry)?)

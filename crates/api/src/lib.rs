@@ -1,0 +1,81 @@
+//! The Docker Engine API over berth's engine: what `berth serve` answers on its socket, so that
+//! the docker CLI, Compose, docker-py, testcontainers and bollard drive berth.
+//!
+//! This crate is a thin front end. Each route parses docker's request (path, query, JSON body)
+//! into the engine's typed options, calls the engine on a blocking thread, and shapes the
+//! answer as docker's JSON; streams (logs, events, pull and build progress) are JSON lines or
+//! docker's 8-byte multiplexed frames, and attach/exec hijack the connection. It keeps no
+//! state of its own: containers live under their monitors, and everything else is in the
+//! engine's root, so the CLI and the API see the same world and a restart of the server loses
+//! nothing. It must not reach below the engine (no store, runtime or network calls of its own).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = berth_engine::Engine::open(berth_engine::EngineConfig::new("/var/lib/berth"))?;
+//! let config = berth_api::ServeConfig {
+//!     listen: vec![berth_api::Listen::Unix("/run/berth/berth.sock".into())],
+//!     ..Default::default()
+//! };
+//! berth_api::serve(std::sync::Arc::new(engine), config)?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use axum::Router;
+use berth_engine::{Engine, EngineError};
+
+mod containers;
+mod error;
+mod fds;
+mod hijack;
+mod query;
+mod server;
+mod stream;
+mod system;
+mod version;
+
+pub use error::ApiError;
+pub use server::{serve, Listen, ServeConfig, ServeError};
+pub use version::{API_VERSION, MIN_API_VERSION};
+
+/// What every handler shares: the one engine.
+#[derive(Clone)]
+pub(crate) struct Api {
+    engine: Arc<Engine>,
+    attachments: Arc<hijack::Attachments>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// Runs `f` on the engine on a blocking thread: engine calls do file and process I/O.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The API's routes over `engine`, with docker's version prefixes (`/v1.44/...`) accepted.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let api = Api {
+        engine,
+        attachments: Arc::default(),
+    };
+    let routes = Router::new()
+        .merge(system::routes())
+        .merge(containers::routes())
+        .fallback(error::page_not_found)
+        .with_state(api);
+    version::versioned(routes)
+}
