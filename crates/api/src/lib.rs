@@ -25,15 +25,21 @@ use std::sync::Arc;
 use axum::Router;
 use berth_engine::{Engine, EngineError};
 
+mod archive;
+mod build;
 mod containers;
 mod error;
+mod exec;
 mod fds;
 mod hijack;
+mod images;
+mod networks;
 mod query;
 mod server;
 mod stream;
 mod system;
 mod version;
+mod volumes;
 
 pub use error::ApiError;
 pub use server::{serve, Listen, ServeConfig, ServeError};
@@ -75,7 +81,63 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let routes = Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(archive::routes())
+        .merge(exec::routes())
+        .merge(images::routes())
+        .merge(build::routes())
+        .merge(networks::routes())
+        .merge(volumes::routes())
         .fallback(error::page_not_found)
         .with_state(api);
     version::versioned(routes)
+}
+
+/// In-process requests against the router, for the routes' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    /// A router over an engine in a fresh temporary root (kept alive by the returned dir).
+    pub fn app() -> (tempfile::TempDir, axum::Router) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = berth_engine::EngineConfig::new(dir.path());
+        config.net = berth_net::NetSettings::new(
+            dir.path().join("net"),
+            berth_net::NetScope::Root,
+            dir.path().join("net.lock"),
+        );
+        let engine = berth_engine::Engine::open(config).expect("engine");
+        (dir, super::router(std::sync::Arc::new(engine)))
+    }
+
+    /// Sends one request; the status and the body (JSON when it parses, else a string).
+    pub async fn call(
+        app: &axum::Router,
+        method: &str,
+        uri: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let resp = app
+            .clone()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+            .await
+            .expect("body");
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
 }

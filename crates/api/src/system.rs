@@ -124,3 +124,37 @@ async fn auth(State(api): State<Api>, Json(a): Json<AuthConfig>) -> Result<Respo
         .await?;
     Ok(Json(serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""})).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use serde_json::json;
+
+    use crate::testing::{app, call};
+
+    #[tokio::test]
+    async fn ping_version_and_errors_answer_as_docker() {
+        let (_dir, app) = app();
+        let (s, body) = call(&app, "GET", "/_ping", None).await;
+        assert_eq!((s, body), (StatusCode::OK, json!("OK")));
+        let (s, v) = call(&app, "GET", "/v1.44/version", None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["ApiVersion"], "1.44");
+        assert_eq!(v["MinAPIVersion"], "1.24");
+        let (s, v) = call(&app, "GET", "/v1.23/version", None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["message"].as_str().unwrap().contains("too old"), "{v}");
+        let (s, v) = call(&app, "GET", "/v1.44/no/such/path", None).await;
+        assert_eq!(
+            (s, v),
+            (StatusCode::NOT_FOUND, json!({"message": "page not found"}))
+        );
+        let (s, v) = call(&app, "GET", "/containers/nope/json", None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(v["message"], "No such container: nope");
+        let (s, v) = call(&app, "GET", "/containers/json?filters=%7B", None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        let (s, v) = call(&app, "GET", "/v1.44/containers/json?all=1", None).await;
+        assert_eq!((s, v), (StatusCode::OK, json!([])));
+    }
+}
