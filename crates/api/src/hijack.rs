@@ -93,7 +93,7 @@ pub struct AttachQuery {
 }
 
 /// The 101 answer, before the connection is handed over.
-fn upgraded_response(tty: bool) -> Response {
+pub fn upgraded_response(tty: bool) -> Response {
     let content_type = if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -107,7 +107,7 @@ fn upgraded_response(tty: bool) -> Response {
     r
 }
 
-fn wants_upgrade(req: &Request) -> bool {
+pub fn wants_upgrade(req: &Request) -> bool {
     req.headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())

@@ -109,3 +109,35 @@ impl<W: Write> Write for Mux<W> {
         self.inner.flush()
     }
 }
+
+/// A request body as a blocking `Read` for an engine call (a tar for `cp`, `load`, `build`):
+/// a task copies the body into a pipe as it arrives. A body over `limit` bytes ends the
+/// stream with an error, so nothing unbounded is taken in. Call inside the runtime.
+pub fn reader(body: Body, limit: u64) -> impl std::io::Read + Send {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let (ours, mut theirs) = tokio::io::duplex(PIPE);
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut seen: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                // The client broke off: the reader sees the stream end early, and the tar
+                // reader fails on the truncated archive.
+                return;
+            };
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > limit {
+                    tracing::warn!(limit, "request body too large; cut off");
+                    return;
+                }
+                if theirs.write_all(&data).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = theirs.shutdown().await;
+    });
+    SyncIoBridge::new(ours)
+}

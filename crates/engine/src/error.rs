@@ -47,6 +47,8 @@ pub enum EngineError {
     ContainerNotFound(String),
     #[error("no such volume: {0}")]
     VolumeNotFound(String),
+    #[error("no such exec instance: {0}")]
+    ExecNotFound(String),
     /// A build step failed; the CLI shows the step, its output's tail and the log.
     #[error("{} (Dockerfile:{}) failed with exit code {}", .0.header, .0.line, .0.code)]
     BuildFailed(Box<build::StepFailure>),
@@ -139,9 +141,10 @@ impl EngineError {
     /// The kind of failure, decided from the cause's own variant.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::ImageNotFound(_) | Self::ContainerNotFound(_) | Self::VolumeNotFound(_) => {
-                ErrorKind::NotFound
-            }
+            Self::ImageNotFound(_)
+            | Self::ContainerNotFound(_)
+            | Self::VolumeNotFound(_)
+            | Self::ExecNotFound(_) => ErrorKind::NotFound,
             Self::BuildFailed(_) => ErrorKind::Internal,
             Self::BuildCancelled | Self::Cancelled(_) => ErrorKind::Cancelled,
             // docker answers 400 for a command that cannot be found or run.

@@ -30,6 +30,19 @@ pub struct Change {
     pub path: String,
 }
 
+/// A path inside a container, as `stat` sees it (without following a final symlink).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    /// The raw `st_mode` (type and permission bits).
+    pub mode: u32,
+    /// Seconds since the epoch.
+    pub mtime: i64,
+    /// A symlink's target; empty otherwise.
+    pub link_target: String,
+}
+
 /// The merged root of a container, mounted for as long as this lives when it was not.
 struct Rootfs<'a> {
     engine: &'a Engine,
@@ -155,6 +168,48 @@ impl Engine {
         )
         .map_err(|e| EngineError::io(&what, e))?;
         Ok(())
+    }
+
+    /// What `path` inside the container is, resolved inside its root without following a
+    /// final symlink (docker's `X-Docker-Container-Path-Stat`).
+    pub fn container_path_stat(&self, name: &str, path: &str) -> Result<PathStat, EngineError> {
+        let (id, root) = self.rootfs(name)?;
+        let what = format!("stat {}:{path}", &id[..12]);
+        let (parent, last) = root
+            .open()
+            .and_then(|r| r.parent(path))
+            .map_err(|e| EngineError::io(&what, e))?;
+        let st = match &last {
+            Some(n) => rustix::fs::statat(
+                &parent,
+                n.as_os_str(),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            ),
+            None => rustix::fs::fstat(&parent),
+        }
+        .map_err(|e| EngineError::io(&what, e.into()))?;
+        let link_target = match &last {
+            Some(n)
+                if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::Symlink =>
+            {
+                rustix::fs::readlinkat(&parent, n.as_os_str(), Vec::new())
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        let name = Path::new(path.trim_end_matches('/'))
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into());
+        Ok(PathStat {
+            name,
+            size: st.st_size as i64,
+            mode: st.st_mode,
+            mtime: st.st_mtime as i64,
+            link_target,
+        })
     }
 
     /// `cp SRC CONTAINER:DEST` (a tar stream of what to copy): extracted into the

@@ -187,6 +187,7 @@ impl Engine {
         }
         self.unmount_rootfs(&paths.rootfs);
         let _ = std::fs::remove_file(&paths.attach_socket);
+        self.remove_execs_of(&rec.id);
         let _ = std::fs::remove_file(&paths.console_socket);
         if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
