@@ -1,0 +1,318 @@
+//! End to end: `berth serve` driven by docker's own CLI (Debian's docker.io, installed by the
+//! setup script) through `DOCKER_HOST=unix://…`: the tutorial's commands, the CLI and the API
+//! seeing the same containers, and containers outliving a killed server.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{kill9, process_alive, run_with_timeout, wait_for, Run, Sandbox};
+
+/// A `berth serve` on a socket of the sandbox's own; killed when dropped.
+struct Served {
+    child: Child,
+    socket: PathBuf,
+    /// docker's client config (kept apart from the machine's `~/.docker`).
+    config: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(s: &Sandbox) -> Self {
+        let socket = s.root().join("api.sock");
+        Self::start_at(s, socket)
+    }
+
+    fn start_at(s: &Sandbox, socket: PathBuf) -> Self {
+        let child = s
+            .command()
+            .args(["serve", "-H", &format!("unix://{}", socket.display())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            }),
+            "berth serve never listened on {}",
+            socket.display()
+        );
+        Self {
+            child,
+            socket,
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn docker_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(docker_bin().unwrap());
+        c.args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the docker CLI, whatever its exit code.
+    fn docker(&self, args: &[&str]) -> Run {
+        run_with_timeout(&mut self.docker_command(args), Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("docker {args:?} did not finish"))
+    }
+
+    /// Runs the docker CLI and asserts it succeeded; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.docker(args);
+        assert_eq!(r.code, 0, "docker {args:?}: {}{}", r.stdout, r.stderr);
+        r.stdout
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The docker CLI, or `None` (after a loud SKIPPED line).
+fn docker_bin() -> Option<PathBuf> {
+    let found = ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED (the docker CLI is not installed; scripts/setup.sh installs docker.io): {}",
+            common::test_name()
+        );
+        eprintln!("{msg}");
+        println!("{msg}");
+    }
+    found
+}
+
+/// One HTTP GET to 127.0.0.1:`port`; the status line.
+fn http_status(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply.lines().next().map(str::to_string)
+}
+
+#[test]
+fn the_docker_cli_runs_the_tutorials_commands_through_berth_serve() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    if docker_bin().is_none() {
+        return;
+    }
+    let api = Served::start(&s);
+    let version = api.ok(&[
+        "version",
+        "--format",
+        "{{.Server.Platform.Name}} {{.Server.APIVersion}}",
+    ]);
+    assert_eq!(version.trim(), "berth 1.44");
+
+    // Foreground run: attached before the start, so no output is lost; the exit code comes
+    // back through wait.
+    assert_eq!(
+        api.ok(&["run", "--rm", "busybox", "echo", "hello"]),
+        "hello\n"
+    );
+    let r = api.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    assert_eq!(api.ok(&["ps", "-aq"]), "", "--rm removed them");
+
+    // The website: published on a random host port, reachable on localhost.
+    let site = s.root().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "hi\n").unwrap();
+    let id = api.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8000",
+        "-v",
+        &format!("{}:/www:ro", site.display()),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8000",
+        "-h",
+        "/www",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let port = api.ok(&["port", "web", "8000"]);
+    let port: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || http_status(port)
+            .is_some_and(|l| l.contains("200"))),
+        "the site answers on 127.0.0.1:{port}"
+    );
+    let ps = api.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("web Up "), "{ps}");
+
+    // exec, cp both ways, logs.
+    assert_eq!(api.ok(&["exec", "web", "cat", "/www/index.html"]), "hi\n");
+    assert_eq!(api.docker(&["exec", "web", "sh", "-c", "exit 4"]).code, 4);
+    let local = s.root().join("note.txt");
+    std::fs::write(&local, "from the host\n").unwrap();
+    api.ok(&["cp", local.to_str().unwrap(), "web:/tmp/note.txt"]);
+    assert_eq!(
+        api.ok(&["exec", "web", "cat", "/tmp/note.txt"]),
+        "from the host\n"
+    );
+    let back = s.root().join("back");
+    api.ok(&["cp", "web:/tmp/note.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from the host\n");
+    api.ok(&["exec", "web", "sh", "-c", "echo logged"]);
+
+    // A terminal through a pty: docker run -it.
+    let tty = Command::new("script")
+        .args(["-qec", "docker run -it --rm busybox tty", "/dev/null"])
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .env("DOCKER_CONFIG", api.config.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&tty.stdout);
+    assert!(out.contains("/dev/pts/0"), "a tty: {out}");
+
+    api.ok(&["stop", "-t", "1", "web"]);
+    let state = api.ok(&["inspect", "-f", "{{.State.Status}}", "web"]);
+    assert_eq!(state.trim(), "exited");
+    api.ok(&["rm", "web"]);
+    let r = api.docker(&["rm", "web"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("No such container"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(api.ok(&["ps", "-aq"]), "");
+
+    // The events of all that, in order (until a moment from now: `0s` would cut off at
+    // the current whole second, as docker does).
+    let until = (chrono::Utc::now().timestamp() + 2).to_string();
+    let events = api.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        &until,
+        "--filter",
+        "container=web",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = events.lines().collect();
+    let pos = |a: &str| actions.iter().position(|x| *x == a);
+    assert!(
+        pos("create") < pos("start") && pos("start") < pos("die") && pos("die") < pos("destroy"),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn the_cli_and_the_api_share_containers_which_outlive_a_killed_server() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    if docker_bin().is_none() {
+        return;
+    }
+    let mut api = Served::start(&s);
+    s.ok(&[
+        "run", "-d", "--name", "from-cli", "busybox", "sleep", "1000",
+    ]);
+    api.ok(&[
+        "run", "-d", "--name", "from-api", "busybox", "sleep", "1000",
+    ]);
+    let names = |out: String| {
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(api.ok(&["ps", "--format", "{{.Names}}"])),
+        ["from-api", "from-cli"]
+    );
+    assert_eq!(
+        names(s.ok(&["ps", "--format", "{{.Names}}"])),
+        ["from-api", "from-cli"]
+    );
+    assert_eq!(api.ok(&["exec", "from-cli", "echo", "ok"]), "ok\n");
+    assert_eq!(s.ok(&["exec", "from-api", "echo", "ok"]), "ok\n");
+
+    // kill -9 of the server: its containers live under their monitors.
+    let pid = api.child.id() as i32;
+    kill9(pid);
+    let _ = api.child.wait();
+    assert!(!process_alive(pid));
+    let running = s.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert!(
+        running.contains("from-api running") && running.contains("from-cli running"),
+        "{running}"
+    );
+    // A new server on the same (stale) socket serves them.
+    let socket = api.socket.clone();
+    drop(api);
+    let api = Served::start_at(&s, socket);
+    assert_eq!(
+        names(api.ok(&["ps", "--format", "{{.Names}}"])),
+        ["from-api", "from-cli"]
+    );
+    api.ok(&["rm", "-f", "from-api"]);
+    s.ok(&["rm", "-f", "from-cli"]);
+    assert_eq!(api.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn a_second_server_does_not_take_a_socket_in_use() {
+    let Some(s) = Sandbox::new() else { return };
+    let api = Served::start(&s);
+    let r = s
+        .command()
+        .args(["serve", "-H", &format!("unix://{}", api.socket.display())])
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("already listening"), "{err}");
+    assert!(
+        std::os::unix::net::UnixStream::connect(&api.socket).is_ok(),
+        "the first one still serves"
+    );
+    let mode = std::fs::metadata(&api.socket).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o660
+    );
+    let r = s
+        .command()
+        .args(["serve", "-H", "tcp://0.0.0.0:2375"])
+        .output()
+        .unwrap();
+    assert!(!r.status.success(), "plain TCP is refused");
+}
