@@ -3,6 +3,9 @@
 //! ls` and `inspect` get docker's `NetworkResource` shape from here, so that every front end
 //! shows the same.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use berth_net::{NetworkInfo, NetworkSpec};
 use serde_json::{json, Map, Value};
 
@@ -13,7 +16,11 @@ use crate::{Engine, EngineError};
 const PREDEFINED: [(&str, &str); 2] = [("host", "host"), ("none", "null")];
 
 /// docker's `NetworkResource` for a bridge network; `containers` by container ID.
-fn resource(n: &NetworkInfo, containers: Map<String, Value>) -> Value {
+fn resource(
+    n: &NetworkInfo,
+    containers: Map<String, Value>,
+    labels: BTreeMap<String, String>,
+) -> Value {
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -32,7 +39,7 @@ fn resource(n: &NetworkInfo, containers: Map<String, Value>) -> Value {
         "ConfigOnly": false,
         "Containers": containers,
         "Options": {"com.docker.network.bridge.name": n.bridge},
-        "Labels": {},
+        "Labels": labels,
     })
 }
 
@@ -60,10 +67,52 @@ fn predefined(name: &str, driver: &str) -> Value {
 impl Engine {
     /// `network create`.
     pub fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkInfo, EngineError> {
+        self.create_network_labeled(spec, &BTreeMap::new())
+    }
+
+    /// Where the labels of user networks are kept, by network ID: berth-net keeps the networks
+    /// and knows nothing of labels, which only docker's clients (compose) read.
+    fn network_labels_path(&self, id: &str) -> PathBuf {
+        self.store
+            .root()
+            .join("network-labels")
+            .join(format!("{id}.json"))
+    }
+
+    fn network_labels(&self, id: &str) -> BTreeMap<String, String> {
+        std::fs::read(self.network_labels_path(id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// `network create --label`: a network with docker's labels (compose finds and removes
+    /// its project's networks by them). On failure no network is left.
+    pub fn create_network_labeled(
+        &self,
+        spec: &NetworkSpec,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<NetworkInfo, EngineError> {
         let info = self
             .network()?
             .create_network(spec)
             .map_err(EngineError::Net)?;
+        if !labels.is_empty() {
+            let path = self.network_labels_path(&info.id);
+            let written = serde_json::to_vec(labels)
+                .map_err(std::io::Error::other)
+                .and_then(|json| {
+                    std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+                    std::fs::write(&path, json)
+                });
+            if let Err(e) = written {
+                let _ = self.network()?.remove_network(&info.name);
+                return Err(EngineError::io(
+                    format!("create network {}: its labels", info.name),
+                    e,
+                ));
+            }
+        }
         self.emit_network_id(Action::Create, &info.id, &info.name, None);
         Ok(info)
     }
@@ -74,6 +123,9 @@ impl Engine {
         self.network()?
             .remove_network(name)
             .map_err(EngineError::Net)?;
+        if let Some(id) = &id {
+            let _ = std::fs::remove_file(self.network_labels_path(id));
+        }
         self.emit_network_id(Action::Destroy, id.as_deref().unwrap_or(name), name, None);
         Ok(())
     }
@@ -97,7 +149,8 @@ impl Engine {
                     }),
                 );
             }
-            out.push(resource(&n, containers));
+            let labels = self.network_labels(&n.id);
+            out.push(resource(&n, containers, labels));
         }
         out.extend(
             PREDEFINED

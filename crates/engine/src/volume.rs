@@ -1,6 +1,7 @@
 //! Named volumes: directories under `ROOT/volumes/<name>/_data`, as docker's local driver
 //! keeps them. A volume is in use while a container's config mounts it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use berth_runtime::spec::MountKind;
@@ -21,6 +22,8 @@ pub struct VolumeInfo {
     pub used_by: Vec<String>,
     /// Made for one container (a `-v /path` or an image VOLUME), not named by a user.
     pub anonymous: bool,
+    /// docker's volume labels (compose finds its project's volumes by them).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Docker's rule for volume names.
@@ -32,6 +35,8 @@ pub fn valid_name(n: &str) -> bool {
 }
 
 const ANONYMOUS_MARK: &str = ".berth-anonymous";
+/// The labels a volume was created with, beside its data.
+const LABELS_FILE: &str = "labels.json";
 
 impl Engine {
     fn volumes_dir(&self) -> PathBuf {
@@ -41,6 +46,16 @@ impl Engine {
     /// Creates (or finds) a volume; an empty name makes an anonymous one. Returns its name
     /// and data directory.
     pub fn create_volume(&self, name: &str) -> Result<(String, PathBuf), EngineError> {
+        self.create_volume_labeled(name, &BTreeMap::new())
+    }
+
+    /// [`Engine::create_volume`] with docker's labels. A volume that exists already is found,
+    /// its labels unchanged, as docker's local driver does.
+    pub fn create_volume_labeled(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(String, PathBuf), EngineError> {
         let (name, anonymous) = if name.is_empty() {
             let mut b = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut b);
@@ -59,6 +74,15 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("create volume {name}"), e))?;
         if anonymous {
             let _ = std::fs::write(dir.join(ANONYMOUS_MARK), "");
+        }
+        if !existed && !labels.is_empty() {
+            let json = serde_json::to_vec(labels)
+                .map_err(|e| EngineError::bad_input(format!("volume {name}: labels"), e))?;
+            if let Err(e) = std::fs::write(dir.join(LABELS_FILE), json) {
+                // No half-made volume: one without its labels would escape label filters.
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(EngineError::io(format!("create volume {name}: labels"), e));
+            }
         }
         if !existed {
             self.emit_volume(Action::Create, &name);
@@ -97,8 +121,13 @@ impl Engine {
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_secs() as i64);
+            let labels = std::fs::read(e.path().join(LABELS_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
             out.push(VolumeInfo {
                 anonymous: e.path().join(ANONYMOUS_MARK).exists(),
+                labels,
                 name,
                 mountpoint: data,
                 created,
@@ -137,10 +166,19 @@ impl Engine {
 
     /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
     pub fn prune_volumes(&self, all: bool) -> Result<(Vec<String>, u64), EngineError> {
+        self.prune_volumes_matching(all, &|_| true)
+    }
+
+    /// [`Engine::prune_volumes`] of the volumes `selected` picks (the API's label filters).
+    pub fn prune_volumes_matching(
+        &self,
+        all: bool,
+        selected: &dyn Fn(&VolumeInfo) -> bool,
+    ) -> Result<(Vec<String>, u64), EngineError> {
         let mut removed = Vec::new();
         let mut freed = 0;
         for v in self.volumes()? {
-            if v.used_by.is_empty() && (all || v.anonymous) {
+            if v.used_by.is_empty() && (all || v.anonymous) && selected(&v) {
                 freed += crate::container::dir_size(&v.mountpoint);
                 self.remove_volume(&v.name, false)?;
                 removed.push(v.name);
