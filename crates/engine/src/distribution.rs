@@ -12,7 +12,7 @@ use berth_image::digest::Digest;
 use berth_image::reference::Reference;
 use berth_registry::blob::BlobDir;
 use berth_registry::client::{
-    Client, ClientConfig, ClientError, CredentialStore, Event, PushImage,
+    Client, ClientConfig, ClientError, Credential, CredentialStore, Event, PushImage,
 };
 use berth_registry::manifest::Descriptor;
 use berth_registry::platform::Platform;
@@ -24,6 +24,26 @@ use crate::image::LayerSource;
 use crate::unpack_stream::UnpackingSink;
 use crate::Cancel;
 use crate::{Engine, EngineError};
+
+pub mod progress;
+
+/// Whom a pull or push asks the registry as.
+#[derive(Debug, Clone, Default)]
+pub enum RegistryAuth {
+    /// The logins berth keeps: `berth login`'s, docker's config and credential helpers.
+    #[default]
+    Stored,
+    /// One login the caller gives (the Engine API's `X-Registry-Auth`), for the image's
+    /// registry only; the stored logins are not read.
+    Given(Credential),
+}
+
+/// What a push left on the registry: the manifest's digest and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub digest: Digest,
+    pub size: u64,
+}
 
 /// berth's own settings for registries (docker's daemon.json keys).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -143,11 +163,24 @@ fn host_of(url: &str) -> &str {
 
 impl Engine {
     fn registry_client(&self) -> Result<Client, EngineError> {
+        self.registry_client_as("", &RegistryAuth::Stored)
+    }
+
+    /// A client that logs in to `registry` (a reference's domain) as `auth` says.
+    fn registry_client_as(
+        &self,
+        registry: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Client, EngineError> {
         let s = RegistrySettings::load()?;
+        let auth = match auth {
+            RegistryAuth::Stored => CredentialStore::from_env(),
+            RegistryAuth::Given(cred) => CredentialStore::only(registry, cred.clone()),
+        };
         Client::new(ClientConfig {
             insecure_registries: s.insecure_registries,
             mirrors: s.registry_mirrors,
-            auth: CredentialStore::from_env(),
+            auth,
             ..Default::default()
         })
         .map_err(|e| reg_err("registry client", e))
@@ -163,13 +196,25 @@ impl Engine {
         progress: &(dyn Fn(Event) + Sync),
         cancel: &Cancel,
     ) -> Result<(Digest, String), EngineError> {
+        self.pull_as(name, platform, &RegistryAuth::Stored, progress, cancel)
+    }
+
+    /// [`Engine::pull`] logged in as `auth` says.
+    pub fn pull_as(
+        &self,
+        name: &str,
+        platform: Option<&str>,
+        auth: &RegistryAuth,
+        progress: &(dyn Fn(Event) + Sync),
+        cancel: &Cancel,
+    ) -> Result<(Digest, String), EngineError> {
         let reference = Reference::parse(name)?.with_default_tag();
         let what = format!("pull {}", reference);
         let platform = match platform {
             Some(p) => Platform::parse(p).map_err(|e| bad(&what, format!("platform {e:?}")))?,
             None => Platform::host(),
         };
-        let client = self.registry_client()?;
+        let client = self.registry_client_as(reference.domain(), auth)?;
         let _lock = self.store.lock_shared()?;
         let dir = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
         // Layers unpack while they download; they are published only once verified, below.
@@ -237,6 +282,19 @@ impl Engine {
         progress: &(dyn Fn(Event) + Sync),
         cancel: &Cancel,
     ) -> Result<Digest, EngineError> {
+        self.push_as(name, &RegistryAuth::Stored, progress, cancel)
+            .map(|p| p.digest)
+    }
+
+    /// [`Engine::push`] logged in as `auth` says; also the manifest's size (docker's
+    /// `latest: digest: sha256:… size: N`).
+    pub fn push_as(
+        &self,
+        name: &str,
+        auth: &RegistryAuth,
+        progress: &(dyn Fn(Event) + Sync),
+        cancel: &Cancel,
+    ) -> Result<Pushed, EngineError> {
         let reference = Reference::parse(name)?.with_default_tag();
         let what = format!("push {}", reference.familiar());
         if reference.digest().is_some() {
@@ -263,7 +321,7 @@ impl Engine {
         let manifest: berth_registry::manifest::ImageManifest =
             serde_json::from_slice(&manifest_bytes)
                 .map_err(|e| bad(&what, format!("stored manifest: {e}")))?;
-        let client = self.registry_client()?;
+        let client = self.registry_client_as(reference.domain(), auth)?;
         let _lock = self.store.lock_shared()?;
         let source = BlobDir::open(self.store.root()).map_err(|e| EngineError::io(&what, e))?;
         // The config goes up like a layer but is not one: docker reports layers only.
@@ -305,7 +363,10 @@ impl Engine {
             .meta
             .write(|tx| tx.add_repo_digest(&repo_digest, &id))?;
         self.emit_image_ref(crate::events::Action::Push, &reference);
-        Ok(digest)
+        Ok(Pushed {
+            digest,
+            size: manifest_bytes.len() as u64,
+        })
     }
 
     /// The tags the registry has for the repository `name` (`pull --all-tags`).

@@ -1,10 +1,11 @@
 //! `pull`, `push`, `login`, `logout`, `registry serve|gc`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use berth_engine::distribution::progress::{self, Unextracted, Verb};
 use berth_engine::Cancel;
 use berth_engine::Engine;
 use berth_image::Digest;
@@ -15,12 +16,6 @@ use berth_image::Reference;
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryCommand};
 use crate::live::{progress_bar, time_left, Live};
 use crate::output::write_out;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Pull,
-    Push,
-}
 
 /// A layer's short ID and what it is doing (`transfer`, `extract`).
 type Phase = (String, &'static str);
@@ -63,7 +58,7 @@ struct Progress {
     /// When each (layer, phase) started, and the bytes it had then, for the time left.
     starts: Mutex<HashMap<Phase, (Instant, u64)>>,
     /// Pulled layers downloaded and not yet shown unpacked.
-    unextracted: Mutex<HashSet<String>>,
+    unextracted: Unextracted,
 }
 
 impl Progress {
@@ -78,7 +73,7 @@ impl Progress {
             quiet,
             verb,
             starts: Mutex::new(HashMap::new()),
-            unextracted: Mutex::new(HashSet::new()),
+            unextracted: Unextracted::default(),
         }
     }
 
@@ -93,106 +88,67 @@ impl Progress {
         }
     }
 
-    /// docker's plain lines, exactly as berth always printed them.
+    /// docker's plain lines, exactly as berth always printed them: one per layer state, in
+    /// the engine's words, a pulled layer complete once downloaded (no bytes, no unpacking).
     fn plain(&self, e: &Event) {
-        let (digest, text) = match e {
-            Event::BlobExists { digest, .. } => {
-                (digest, self.says("Already exists", "Layer already exists"))
+        match e {
+            Event::BlobProgress { .. }
+            | Event::LayerExtracting { .. }
+            | Event::LayerExtracted { .. } => return,
+            Event::BlobDone { digest, .. } if self.verb == Verb::Pull => {
+                let key = digest.short();
+                return self.live.set(key, &format!("{key}: Pull complete"));
             }
-            Event::BlobStarted { digest, offset, .. } if *offset > 0 => {
-                (digest, format!("Resuming at {offset} bytes"))
-            }
-            Event::BlobQueued { digest, .. } | Event::BlobStarted { digest, .. } => {
-                (digest, self.says("Pulling fs layer", "Preparing"))
-            }
-            Event::BlobRetry { digest, error, .. } => (digest, format!("Retrying ({error})")),
-            Event::BlobMounted { digest, from } => (digest, format!("Mounted from {from}")),
-            Event::BlobDone { digest, .. } => (digest, self.says("Pull complete", "Pushed")),
-            Event::MirrorFailed { mirror, error } => {
-                return self.live.print(&format!(
-                    "mirror {mirror} failed ({error}); trying the next source"
-                ));
-            }
-            _ => return,
+            _ => {}
+        }
+        let Some(s) = progress::status(self.verb, e) else {
+            return;
         };
-        let key = digest.short();
-        self.live.set(key, &format!("{key}: {text}"));
+        match &s.id {
+            Some(key) => self.live.set(key, &format!("{key}: {}", s.status)),
+            None => self.live.print(&s.status),
+        }
     }
 
     /// docker's live view: a line per layer, with bars while bytes move.
     fn tty(&self, e: &Event) {
-        let push = self.verb == Verb::Push;
-        let line = |digest: &Digest, state: &str| {
-            let key = digest.short();
-            self.live.set(key, &format!("{key}: {state}"));
-        };
+        if self.verb == Verb::Pull {
+            self.unextracted.see(e);
+        }
         match e {
-            Event::BlobExists { digest, .. } => {
-                line(digest, &self.says("Already exists", "Layer already exists"))
-            }
-            // Every layer gets its line at once, in the manifest's order, as docker's.
-            Event::BlobQueued { digest, .. } => {
-                line(digest, &self.says("Pulling fs layer", "Preparing"))
-            }
             Event::BlobStarted {
                 digest,
                 size,
                 offset,
-            } => {
+            } if *offset > 0 => {
                 self.start(digest, "transfer", *offset);
-                if *offset > 0 {
-                    let key = digest.short();
-                    self.live
-                        .print(&format!("{key}: Resuming at {offset} bytes"));
-                    self.bar(digest, "transfer", "Downloading", *offset, *size);
-                } else {
-                    line(digest, &self.says("Pulling fs layer", "Preparing"));
-                }
-            }
-            Event::BlobProgress {
-                digest,
-                done,
-                total,
-            } => {
-                let state = self.says("Downloading", "Pushing");
-                self.bar(digest, "transfer", &state, *done, *total);
-            }
-            Event::BlobRetry { digest, error, .. } => {
+                let key = digest.short();
                 self.live
+                    .print(&format!("{key}: Resuming at {offset} bytes"));
+                return self.bar(digest, "transfer", "Downloading", *offset, *size);
+            }
+            Event::BlobStarted { digest, .. } => self.start(digest, "transfer", 0),
+            Event::LayerExtracting { digest, done, .. } => self.start(digest, "extract", *done),
+            Event::BlobRetry { digest, error, .. } => {
+                return self
+                    .live
                     .print(&format!("{}: Retrying ({error})", digest.short()));
             }
-            Event::BlobMounted { digest, from } => line(digest, &format!("Mounted from {from}")),
-            Event::BlobDone { digest, .. } if push => line(digest, "Pushed"),
-            Event::BlobDone { digest, .. } => {
-                self.lock_unextracted().insert(digest.short().to_string());
-                line(digest, "Download complete");
-            }
-            Event::LayerExtracting {
-                digest,
-                done,
-                total,
-            } => {
-                self.start(digest, "extract", *done);
-                self.bar(digest, "extract", "Extracting", *done, *total);
-            }
-            Event::LayerExtracted { digest } => {
-                self.lock_unextracted().remove(digest.short());
-                line(digest, "Pull complete");
-            }
-            Event::MirrorFailed { mirror, error } => self.live.print(&format!(
-                "mirror {mirror} failed ({error}); trying the next source"
-            )),
-            Event::Resolved { .. } | Event::ManifestPushed { .. } => {}
+            _ => {}
         }
-    }
-
-    /// The word for a pull, or for a push.
-    fn says(&self, pull: &str, push: &str) -> String {
-        match self.verb {
-            Verb::Pull => pull,
-            Verb::Push => push,
+        let Some(s) = progress::status(self.verb, e) else {
+            return;
+        };
+        match (&s.id, s.progress, e) {
+            (None, _, _) => self.live.print(&s.status),
+            (Some(_), Some((done, total)), Event::LayerExtracting { digest, .. }) => {
+                self.bar(digest, "extract", &s.status, done, total)
+            }
+            (Some(_), Some((done, total)), Event::BlobProgress { digest, .. }) => {
+                self.bar(digest, "transfer", &s.status, done, total)
+            }
+            (Some(key), _, _) => self.live.set(key, &format!("{key}: {}", s.status)),
         }
-        .to_string()
     }
 
     fn start(&self, digest: &Digest, phase: &'static str, at: u64) {
@@ -224,18 +180,14 @@ impl Progress {
         );
     }
 
-    fn lock_unextracted(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.unextracted.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Ends the live view after a successful pull: a layer downloaded but not unpacked (its
     /// layer was already there) is complete too.
     fn succeeded(&self) {
         if self.live.is_tty() && !self.quiet {
-            let mut left: Vec<String> = self.lock_unextracted().drain().collect();
-            left.sort();
-            for key in left {
-                self.live.set(&key, &format!("{key}: Pull complete"));
+            for s in self.unextracted.finish() {
+                if let Some(key) = &s.id {
+                    self.live.set(key, &format!("{key}: {}", s.status));
+                }
             }
         }
         self.live.finish();

@@ -99,6 +99,9 @@ type Loaded = (PathBuf, Map<String, Value>);
 #[derive(Clone, Debug)]
 pub struct CredentialStore {
     dir: Option<PathBuf>,
+    /// One login given by the caller (the Engine API's `X-Registry-Auth`) for the registry
+    /// keyed here: it answers for that registry alone and nothing is read or written.
+    given: Option<(String, Credential)>,
 }
 
 impl CredentialStore {
@@ -108,19 +111,33 @@ impl CredentialStore {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-        CredentialStore { dir }
+        CredentialStore { dir, given: None }
     }
 
     /// The docker config directory `dir` (holding `config.json`).
     pub fn in_dir(dir: impl Into<PathBuf>) -> CredentialStore {
         CredentialStore {
             dir: Some(dir.into()),
+            given: None,
         }
     }
 
     /// No logins: every request is anonymous and nothing is written.
     pub fn anonymous() -> CredentialStore {
-        CredentialStore { dir: None }
+        CredentialStore {
+            dir: None,
+            given: None,
+        }
+    }
+
+    /// Just `cred`, for `registry` only: another registry (a mirror, a token realm's host)
+    /// is asked anonymously, so a login is never sent where it was not meant to go. Nothing
+    /// is read from or written to a docker config.
+    pub fn only(registry: &str, cred: Credential) -> CredentialStore {
+        CredentialStore {
+            dir: None,
+            given: Some((server_key(registry), cred)),
+        }
     }
 
     pub fn config_path(&self) -> Option<PathBuf> {
@@ -145,6 +162,9 @@ impl CredentialStore {
 
     /// The login for `registry` (a domain such as `docker.io` or `localhost:5000`).
     pub fn get(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        if let Some((key, cred)) = &self.given {
+            return Ok((server_key(registry) == *key).then(|| cred.clone()));
+        }
         let Some((path, config)) = self.load()? else {
             return Ok(None);
         };
@@ -390,6 +410,27 @@ mod tests {
         assert_eq!(server_key("https://index.docker.io/v1/"), DOCKER_HUB_KEY);
         assert_eq!(server_key("localhost:5000"), "localhost:5000");
         assert_eq!(server_key("https://Quay.io"), "quay.io");
+    }
+
+    #[test]
+    fn a_given_login_answers_for_its_registry_alone() {
+        let store = CredentialStore::only("127.0.0.1:5000", Credential::new("alice", "pw"));
+        assert_eq!(
+            store.get("http://127.0.0.1:5000/v2/").unwrap(),
+            Some(Credential::new("alice", "pw"))
+        );
+        assert_eq!(store.get("127.0.0.1:5001").unwrap(), None);
+        assert_eq!(store.get("docker.io").unwrap(), None);
+        let hub = CredentialStore::only("docker.io", Credential::new("bob", "pw"));
+        assert!(hub.get("index.docker.io").unwrap().is_some());
+        assert!(hub.config_path().is_none());
+        // Nothing to write to: a store of one given login keeps no file.
+        hub.store("docker.io", &Credential::new("eve", "x"))
+            .unwrap();
+        assert_eq!(
+            hub.get("docker.io").unwrap(),
+            Some(Credential::new("bob", "pw"))
+        );
     }
 
     #[test]
