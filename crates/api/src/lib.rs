@@ -89,7 +89,25 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(volumes::routes())
         .fallback(error::page_not_found)
         .with_state(api);
-    version::versioned(routes)
+    version::versioned(routes).layer(axum::middleware::from_fn(log_request))
+}
+
+/// Every request, with its answer's status and how long the answer took to start.
+async fn log_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let t0 = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        %method,
+        uri = %uri,
+        status = resp.status().as_u16(),
+        ms = t0.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    resp
 }
 
 /// In-process requests against the router, for the routes' tests.

@@ -59,11 +59,16 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
         }
     };
+    // A server logs every request (its operators read that); a command only what went wrong.
+    let default_log = if matches!(args.command, cli::Command::Serve(_)) {
+        "warn,berth_api=info,libcgroups=off,libcontainer=error"
+    } else {
+        "warn,libcgroups=off,libcontainer=error"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,libcgroups=off,libcontainer=error")
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -18,6 +18,7 @@ use crate::Api;
 mod create;
 mod list;
 mod logs;
+mod stats;
 
 pub fn routes() -> Router<Api> {
     Router::new()
@@ -38,6 +39,8 @@ pub fn routes() -> Router<Api> {
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/top", get(top))
         .route("/containers/{id}/changes", get(changes))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/update", post(stats::update))
         .route("/containers/{id}", delete(remove))
 }
 

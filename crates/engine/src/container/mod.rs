@@ -54,7 +54,7 @@ pub use files::{Change, PathStat};
 pub use list::{human_duration, ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};
-pub use ops::Stats;
+pub use ops::{Stats, StatsSample};
 pub use start::StartMode;
 pub use streams::{ProcessControl, ProcessIo};
 pub use update::UpdateOptions;

@@ -21,6 +21,44 @@ pub struct Stats {
     pub pids: u64,
 }
 
+/// Raw counters of a container at one moment (see [`Engine::stats_sample`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSample {
+    pub id: String,
+    pub name: String,
+    /// Running or paused: the counters mean something.
+    pub live: bool,
+    /// CPU time the container's cgroup used, in nanoseconds.
+    pub cpu_total_ns: u64,
+    /// CPU time of the whole host (`/proc/stat`), in nanoseconds.
+    pub system_cpu_ns: u64,
+    pub online_cpus: u32,
+    pub mem_usage: u64,
+    pub mem_limit: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+    pub pids: u64,
+}
+
+/// The host's total CPU time in nanoseconds: the `cpu` line of `/proc/stat` (in clock ticks
+/// of 1/100 s, the USER_HZ Linux exposes).
+fn system_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: u64 = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    Some(ticks * 10_000_000)
+}
+
+fn read_u64_opt(path: Option<std::path::PathBuf>) -> Option<u64> {
+    read_u64(path?)
+}
+
 /// The cgroup directory of `pid` for a v1 controller (or the unified hierarchy).
 pub(super) fn cgroup_dir(pid: i64, controller: &str) -> Option<std::path::PathBuf> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
@@ -197,31 +235,55 @@ impl Engine {
 
     /// `stats --no-stream`: one sample, CPU measured over `window`.
     pub fn stats(&self, name: &str, window: Duration) -> Result<Stats, EngineError> {
-        let rec = self.reconciled(name)?;
+        let first = self.stats_sample(name)?;
         let mut s = Stats {
-            id: rec.id.clone(),
-            name: rec.name.clone(),
+            id: first.id.clone(),
+            name: first.name.clone(),
             ..Default::default()
         };
-        if !matches!(rec.state, ContainerState::Running | ContainerState::Paused) {
+        if !first.live {
             return Ok(s);
         }
-        let pid = rec.pid;
-        let cpu = |pid| -> Option<u64> {
-            read_u64(cgroup_dir(pid, "cpuacct")?.join("cpuacct.usage")).or_else(|| {
-                keyed(cgroup_dir(pid, "cpu")?.join("cpu.stat"), "usage_usec").map(|u| u * 1000)
-            })
-        };
         let t0 = std::time::Instant::now();
-        let c0 = cpu(pid).unwrap_or(0);
         std::thread::sleep(window);
-        let c1 = cpu(pid).unwrap_or(c0);
+        let last = self.stats_sample(name)?;
         let elapsed = t0.elapsed().as_nanos() as f64;
         s.cpu_percent = if elapsed > 0.0 {
-            (c1 - c0) as f64 / elapsed * 100.0
+            last.cpu_total_ns.saturating_sub(first.cpu_total_ns) as f64 / elapsed * 100.0
         } else {
             0.0
         };
+        s.mem_usage = last.mem_usage;
+        s.mem_limit = last.mem_limit;
+        s.pids = last.pids;
+        s.block_read = last.block_read;
+        s.block_write = last.block_write;
+        s.net_rx = last.net_rx;
+        s.net_tx = last.net_tx;
+        Ok(s)
+    }
+
+    /// The container's counters now, as the kernel keeps them (the Engine API's stats: the
+    /// client computes rates from two samples).
+    pub fn stats_sample(&self, name: &str) -> Result<StatsSample, EngineError> {
+        let rec = self.reconciled(name)?;
+        let mut s = StatsSample {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            live: matches!(rec.state, ContainerState::Running | ContainerState::Paused),
+            system_cpu_ns: system_cpu_ns().unwrap_or(0),
+            online_cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            ..Default::default()
+        };
+        if !s.live {
+            return Ok(s);
+        }
+        let pid = rec.pid;
+        s.cpu_total_ns = read_u64_opt(cgroup_dir(pid, "cpuacct").map(|d| d.join("cpuacct.usage")))
+            .or_else(|| {
+                keyed(cgroup_dir(pid, "cpu")?.join("cpu.stat"), "usage_usec").map(|u| u * 1000)
+            })
+            .unwrap_or(0);
         if let Some(dir) = cgroup_dir(pid, "memory") {
             let usage = read_u64(dir.join("memory.usage_in_bytes"))
                 .or_else(|| read_u64(dir.join("memory.current")))
