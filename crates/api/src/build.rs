@@ -604,6 +604,19 @@ pub(crate) mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
+    #[tokio::test]
+    async fn a_context_declared_over_the_limit_is_413() {
+        let (_dir, app) = app();
+        let req = Request::builder()
+            .method("POST")
+            .uri("/build")
+            .header("content-length", (super::MAX_CONTEXT + 1).to_string())
+            .body(Body::from(tar(&[("Dockerfile", "FROM scratch\n")])))
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
     fn walk(dir: &std::path::Path) -> Vec<String> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -622,7 +635,7 @@ pub(crate) mod tests {
     /// A router whose engine starts containers with the berth binary as their monitor (the
     /// test binary cannot be one), with the busybox test image imported as the CLI tests
     /// make it. `None` when the binary is not built.
-    fn app_with_busybox(dir: &std::path::Path) -> Option<axum::Router> {
+    pub fn app_with_busybox(dir: &std::path::Path) -> Option<axum::Router> {
         let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let exe = std::env::var_os("BERTH_EXE")
             .map(std::path::PathBuf::from)
@@ -697,5 +710,66 @@ pub(crate) mod tests {
         );
         let (s, _) = call(&app, "GET", "/containers/json?all=1", None).await;
         assert_eq!(s, StatusCode::OK);
+    }
+
+    /// Whether a process with exactly this command line runs.
+    fn process_runs(cmdline: &[u8]) -> bool {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == cmdline))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_hangs_up_cancels_the_build_and_its_run_container() {
+        use http_body_util::BodyExt;
+        if !is_root() {
+            eprintln!("SKIP a_client_that_hangs_up_cancels_the_build_and_its_run_container: needs root (RUN containers)");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let Some(app) = app_with_busybox(dir.path()) else {
+            eprintln!("SKIP a_client_that_hangs_up_cancels_the_build_and_its_run_container: no berth binary (cargo build -p berth, or set BERTH_EXE)");
+            return;
+        };
+        let df = "FROM busybox\nRUN echo started && sleep 4243\n";
+        let req = Request::builder()
+            .method("POST")
+            .uri("/build?t=never")
+            .body(Body::from(tar(&[("Dockerfile", df)])))
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.into_body();
+        let mut seen = String::new();
+        // The output line, not the step's header that also says it.
+        while !seen.contains(r#"{"stream":"started\n"}"#) {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(30), body.frame())
+                .await
+                .expect("the RUN step's output in time")
+                .expect("more output")
+                .expect("a frame");
+            if let Ok(data) = frame.into_data() {
+                seen.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        let sleeper = b"sleep\x004243\x00";
+        assert!(
+            process_runs(sleeper),
+            "the RUN step's sleep should run: {seen}"
+        );
+        drop(body);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while process_runs(sleeper) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the RUN container outlived its client"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // Nothing was tagged, and the RUN container is gone.
+        let (s, v) = call(&app, "GET", "/containers/json?all=1", None).await;
+        assert_eq!((s, v), (StatusCode::OK, json!([])));
     }
 }

@@ -486,4 +486,94 @@ mod tests {
         let (_, v) = call(&app, "GET", &format!("/networks?filters={custom}"), None).await;
         assert_eq!(v, json!([]));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn running_containers_connect_and_disconnect_and_hold_their_volumes() {
+        if !is_root() {
+            eprintln!(
+                "SKIP running_containers_connect_and_disconnect_and_hold_their_volumes: needs root"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let Some(app) = crate::build::tests::app_with_busybox(dir.path()) else {
+            eprintln!("SKIP running_containers_connect_and_disconnect_and_hold_their_volumes: no berth binary (cargo build -p berth, or set BERTH_EXE)");
+            return;
+        };
+        let (s, v) = call(
+            &app,
+            "POST",
+            "/networks/create",
+            Some(json!({"Name": "back"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let create = json!({
+            "Image": "busybox",
+            "Cmd": ["sleep", "4244"],
+            "HostConfig": {"Binds": ["held:/data"]},
+        });
+        let (s, v) = call(
+            &app,
+            "POST",
+            "/containers/create?name=sleeper",
+            Some(create),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, v) = call(&app, "POST", "/containers/sleeper/start", None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+
+        let (s, v) = call(&app, "DELETE", "/volumes/held", None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        let (_, v) = call(
+            &app,
+            "GET",
+            &format!("/volumes?filters={}", enc(r#"{"dangling":["true"]}"#)),
+            None,
+        )
+        .await;
+        assert_eq!(v["Volumes"], json!([]), "{v}");
+
+        let body = json!({"Container": "sleeper", "EndpointConfig": {"Aliases": ["db"]}});
+        let (s, v) = call(&app, "POST", "/networks/back/connect", Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (_, v) = call(&app, "GET", "/networks/back", None).await;
+        let members: Vec<&str> = v["Containers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| c["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(members, ["sleeper"], "{v}");
+        let (s, v) = call(&app, "DELETE", "/networks/back", None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        let (_, v) = call(&app, "POST", "/networks/prune", None).await;
+        assert_eq!(v, json!({"NetworksDeleted": []}));
+        let (s, v) = call(
+            &app,
+            "POST",
+            "/networks/back/disconnect",
+            Some(json!({"Container": "sleeper", "Force": false})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (_, v) = call(&app, "GET", "/networks/back", None).await;
+        assert_eq!(v["Containers"], json!({}), "{v}");
+        let (s, _) = call(
+            &app,
+            "POST",
+            "/networks/none/connect",
+            Some(json!({"Container": "sleeper"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+
+        let (s, v) = call(&app, "DELETE", "/containers/sleeper?force=1", None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+        let (s, v) = call(&app, "DELETE", "/volumes/held", None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+        let (s, v) = call(&app, "DELETE", "/networks/back", None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    }
 }
