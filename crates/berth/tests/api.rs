@@ -316,3 +316,73 @@ fn a_second_server_does_not_take_a_socket_in_use() {
         .unwrap();
     assert!(!r.status.success(), "plain TCP is refused");
 }
+
+#[test]
+fn socket_activation_serves_the_socket_systemd_passes_and_leaves_it_in_place() {
+    let Some(s) = Sandbox::new() else { return };
+    let Some(activate) = [
+        "/usr/bin/systemd-socket-activate",
+        "/bin/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists()) else {
+        let msg = format!(
+            "SKIPPED (systemd-socket-activate is not installed): {}",
+            common::test_name()
+        );
+        eprintln!("{msg}");
+        println!("{msg}");
+        return;
+    };
+    let socket = s.root().join("activated.sock");
+    let mut cmd = Command::new(activate);
+    cmd.arg("-l")
+        .arg(&socket)
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "-H", "fd://"]);
+    for (k, v) in s.command().get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || socket.exists()));
+    let inode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = inode(&socket);
+    // The first connection makes systemd-socket-activate start berth on the socket.
+    let ping = || {
+        let mut c = std::os::unix::net::UnixStream::connect(&socket).ok()?;
+        c.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        c.write_all(b"GET /_ping HTTP/1.0\r\nHost: x\r\n\r\n")
+            .ok()?;
+        let mut reply = String::new();
+        let _ = c.read_to_string(&mut reply);
+        Some(reply)
+    };
+    let reply = ping().unwrap_or_default();
+    assert!(
+        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+        "{reply}"
+    );
+    assert!(
+        reply.to_ascii_lowercase().contains("api-version: 1.44"),
+        "{reply}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let _ = child.wait();
+    assert!(socket.exists(), "systemd's socket is not berth's to remove");
+    assert_eq!(
+        inode(&socket),
+        before,
+        "the same socket, so bind mounts of it keep working"
+    );
+}
