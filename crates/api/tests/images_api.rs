@@ -1,5 +1,6 @@
 //! Push and pull through the Engine API's router against a registry that wants a login:
 //! the client's `X-Registry-Auth` is what gets in, and the answer is docker's progress lines.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
