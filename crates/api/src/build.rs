@@ -351,7 +351,14 @@ impl Lines {
             }
             Err(e) => {
                 if let Some(started) = st.started.take() {
-                    let _ = started.send(Err(ApiError::from(e)));
+                    // Nothing went out (a quiet build, or a failure before the first step):
+                    // the status tells, with docker's words for a failed RUN.
+                    let status = crate::error::status_of(e.kind());
+                    let answer = match docker_failure(&e) {
+                        (Some(_), message) => ApiError::new(status, message),
+                        (None, _) => ApiError::from(e),
+                    };
+                    let _ = started.send(Err(answer));
                     return;
                 }
                 for text in held {
@@ -377,7 +384,17 @@ impl LinesState {
 
 /// docker's error line; a failed RUN in docker's words and with its exit code.
 fn error_line(e: &EngineError) -> Value {
-    let (code, message) = match e {
+    let (code, message) = docker_failure(e);
+    let mut detail = json!({ "message": message });
+    if let Some(code) = code {
+        detail["code"] = json!(code);
+    }
+    json!({"errorDetail": detail, "error": message})
+}
+
+/// A failed RUN's exit code and docker's message for it; other errors' own message.
+fn docker_failure(e: &EngineError) -> (Option<i32>, String) {
+    match e {
         EngineError::BuildFailed(f) => (
             Some(f.code),
             format!(
@@ -387,12 +404,7 @@ fn error_line(e: &EngineError) -> Value {
             ),
         ),
         e => (None, e.to_string()),
-    };
-    let mut detail = json!({ "message": message });
-    if let Some(code) = code {
-        detail["code"] = json!(code);
     }
-    json!({"errorDetail": detail, "error": message})
 }
 
 /// The command of a RUN step's header as docker quotes it: `/bin/sh -c …` for the shell
@@ -708,8 +720,10 @@ pub(crate) mod tests {
             lines.last().unwrap(),
             &json!({"errorDetail": {"code": 3, "message": msg}, "error": msg})
         );
-        let (s, _) = call(&app, "GET", "/containers/json?all=1", None).await;
-        assert_eq!(s, StatusCode::OK);
+        // Quietly nothing went out before the failure: it is the status.
+        let (s, v) = post_build(&app, "q=1", tar(&[("Dockerfile", df)])).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v:?}");
+        assert_eq!(v, vec![json!({ "message": msg })]);
     }
 
     /// Whether a process with exactly this command line runs.
