@@ -42,7 +42,7 @@ mod version;
 mod volumes;
 
 pub use error::ApiError;
-pub use server::{serve, Listen, ServeConfig, ServeError};
+pub use server::{serve, Listen, ServeConfig, ServeError, TlsFiles};
 pub use version::{API_VERSION, MIN_API_VERSION};
 
 /// What every handler shares: the one engine.

@@ -15,6 +15,20 @@ pub enum Listen {
     Unix(PathBuf),
     /// The sockets systemd passed (`LISTEN_PID`/`LISTEN_FDS`).
     Systemd,
+    /// TCP with TLS, every client presenting a certificate signed by `tls.ca`.
+    Tcp {
+        addr: std::net::SocketAddr,
+        tls: TlsFiles,
+    },
+}
+
+/// The PEM files of `--tlsverify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The CA that signs client certificates.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// How `berth serve` runs.
@@ -37,6 +51,13 @@ pub enum ServeError {
     InUse(PathBuf),
     #[error("no sockets from systemd: LISTEN_FDS is not set for this process")]
     NoSystemdSockets,
+    #[error("listen on {addr}: {source}")]
+    BindTcp {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] berth_registry::server::ServerError),
     #[error("group {0} does not exist")]
     NoGroup(String),
     #[error("serve: {0}")]
@@ -61,10 +82,20 @@ pub fn serve(engine: Arc<Engine>, config: ServeConfig) -> Result<(), ServeError>
     rt.block_on(async move {
         let group = socket_group(config.group.as_deref())?;
         let mut bound = Vec::new();
+        let mut tcp = Vec::new();
         for l in &config.listen {
             match l {
                 Listen::Unix(path) => bound.push(bind_unix(path, group)?),
                 Listen::Systemd => bound.extend(systemd_listeners()?),
+                Listen::Tcp { addr, tls } => {
+                    let acceptor = berth_registry::server::tls::acceptor_verifying_clients(
+                        &tls.cert, &tls.key, &tls.ca,
+                    )?;
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServeError::BindTcp { addr: *addr, source })?;
+                    tcp.push(berth_registry::server::tls::TlsListener::new(listener, acceptor)?);
+                }
             }
         }
         let app = crate::router(engine);
@@ -74,6 +105,11 @@ pub fn serve(engine: Arc<Engine>, config: ServeConfig) -> Result<(), ServeError>
             tracing::info!(socket = ?b.listener.local_addr().ok(), "serving the Engine API");
             let app = app.clone();
             tasks.spawn(async move { axum::serve(b.listener, app).await });
+        }
+        for l in tcp {
+            tracing::info!(addr = ?axum::serve::Listener::local_addr(&l).ok(), "serving the Engine API over TLS");
+            let app = app.clone();
+            tasks.spawn(async move { axum::serve(l, app).await });
         }
         let result = tokio::select! {
             r = tasks.join_next() => match r {

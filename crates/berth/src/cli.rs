@@ -1113,4 +1113,16 @@ pub struct ServeArgs {
     /// The group given the sockets (default: berth, when it exists)
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// Require TLS with client certificates on tcp:// listeners (the only way tcp is served)
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// The CA that signs client certificates
+    #[arg(long)]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// The server's certificate (PEM)
+    #[arg(long)]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// The server's key (PEM)
+    #[arg(long)]
+    pub tlskey: Option<std::path::PathBuf>,
 }

@@ -386,3 +386,155 @@ fn socket_activation_serves_the_socket_systemd_passes_and_leaves_it_in_place() {
         "the same socket, so bind mounts of it keep working"
     );
 }
+
+/// `openssl` with `args` in `dir`; panics with its output when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, in docker's file
+/// names (`ca.pem`, `cert.pem`/`key.pem` for the client, `server-*.pem`).
+fn make_certs(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth-test-ca",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (who, subj) in [("server", "/CN=127.0.0.1"), ("client", "/CN=client")] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                subj,
+                "-keyout",
+                &format!("{who}-key.pem"),
+                "-out",
+                &format!("{who}.csr"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{who}.ext"),
+                "-out",
+                &format!("{who}-cert.pem"),
+            ],
+        );
+    }
+    std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
+    std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
+}
+
+#[test]
+fn tcp_is_served_only_with_tls_and_client_certificates() {
+    let Some(s) = Sandbox::new() else { return };
+    if docker_bin().is_none() {
+        return;
+    }
+    let r = s
+        .command()
+        .args(["serve", "-H", "tcp://127.0.0.1:2375"])
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("--tlsverify"),
+        "the fix is named"
+    );
+
+    let certs = s.root().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    make_certs(&certs);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let mut server = s
+        .command()
+        .args([
+            "serve",
+            "-H",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--tlsverify",
+            "--tlscacert",
+            &p("ca.pem"),
+            "--tlscert",
+            &p("server-cert.pem"),
+            "--tlskey",
+            &p("server-key.pem"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let docker = |cert_path: &std::path::Path| {
+        let mut c = Command::new(docker_bin().unwrap());
+        c.args(["version", "--format", "{{.Server.Platform.Name}}"])
+            .env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"))
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", cert_path)
+            .env("DOCKER_CONFIG", cert_path)
+            .env_remove("DOCKER_CONTEXT");
+        run_with_timeout(&mut c, Duration::from_secs(30)).unwrap()
+    };
+    let ok = docker(&certs);
+    assert_eq!((ok.code, ok.stdout.trim()), (0, "berth"), "{}", ok.stderr);
+    // A client with a certificate of another CA is turned away in the handshake.
+    let stranger = s.root().join("stranger");
+    std::fs::create_dir_all(&stranger).unwrap();
+    make_certs(&stranger);
+    std::fs::copy(certs.join("ca.pem"), stranger.join("ca.pem")).unwrap();
+    let refused = docker(&stranger);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use berth_api::{Listen, ServeConfig};
+use berth_api::{Listen, ServeConfig, TlsFiles};
 use berth_engine::Engine;
 
 use crate::cli::ServeArgs;
@@ -11,18 +11,33 @@ use crate::cli::ServeArgs;
 /// docker's well-known socket, which every client tries when DOCKER_HOST is unset.
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
-fn listen(host: &str) -> anyhow::Result<Listen> {
+fn listen(host: &str, args: &ServeArgs) -> anyhow::Result<Listen> {
     if let Some(path) = host.strip_prefix("unix://") {
         return Ok(Listen::Unix(path.into()));
     }
     if host == "fd://" {
         return Ok(Listen::Systemd);
     }
-    if host.starts_with("tcp://") {
-        bail!(
-            "-H {host}: plain TCP would give anyone who can reach the port root on this host; \
-             serve a unix socket (unix:///run/berth/berth.sock) and reach it over ssh instead"
-        );
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        let (Some(ca), Some(cert), Some(key), true) = (
+            args.tlscacert.clone(),
+            args.tlscert.clone(),
+            args.tlskey.clone(),
+            args.tlsverify,
+        ) else {
+            bail!(
+                "-H {host}: plain TCP would give anyone who can reach the port root on this host; \
+                 serve it with --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY (clients then \
+                 need a certificate signed by CA), or use a unix socket"
+            );
+        };
+        let addr = addr
+            .parse()
+            .with_context(|| format!("-H {host}: an address like tcp://0.0.0.0:2376"))?;
+        return Ok(Listen::Tcp {
+            addr,
+            tls: TlsFiles { ca, cert, key },
+        });
     }
     bail!("-H {host}: use unix://PATH or fd://")
 }
@@ -31,7 +46,7 @@ pub fn run(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     let mut listeners: Vec<Listen> = args
         .host
         .iter()
-        .map(|h| listen(h))
+        .map(|h| listen(h, &args))
         .collect::<Result<_, _>>()?;
     if args.docker_socket {
         if std::os::unix::net::UnixStream::connect(DOCKER_SOCKET).is_ok() {

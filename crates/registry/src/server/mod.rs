@@ -13,7 +13,7 @@ mod listing;
 mod manifests;
 mod routes;
 mod storage;
-mod tls;
+pub mod tls;
 mod token;
 mod uploads;
 

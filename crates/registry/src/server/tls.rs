@@ -14,7 +14,26 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::error::ServerError;
 
-pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
+pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
+    build_acceptor(cert, key, None)
+}
+
+/// An acceptor that also demands a client certificate signed by a CA in `client_ca` (the
+/// Engine API's `--tlsverify`: the socket is root-equivalent, so every client must prove
+/// itself).
+pub fn acceptor_verifying_clients(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+) -> Result<TlsAcceptor, ServerError> {
+    build_acceptor(cert, key, Some(client_ca))
+}
+
+fn build_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<TlsAcceptor, ServerError> {
     let tls_err = |path: &Path, reason: String| ServerError::Tls {
         path: path.to_owned(),
         reason,
@@ -28,17 +47,39 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerErr
     }
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err(key, e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(cert, e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| tls_err(cert, e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(|e| tls_err(ca, e.to_string()))? {
+                roots
+                    .add(c.map_err(|e| tls_err(ca, e.to_string()))?)
+                    .map_err(|e| tls_err(ca, e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(tls_err(ca, "no CA certificate found".into()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls_err(ca, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(certs, key_der)
         .map_err(|e| tls_err(cert, e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Accepted and handshaken TLS connections.
-pub(crate) struct TlsListener {
+#[derive(Debug)]
+pub struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<tokio::net::TcpStream>, SocketAddr)>,
     addr: SocketAddr,
 }
