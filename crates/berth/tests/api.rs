@@ -538,3 +538,48 @@ fn tcp_is_served_only_with_tls_and_client_certificates() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// The Python of the venv scripts/setup.sh makes with docker-py and testcontainers, or `None`
+/// (after a loud SKIPPED line).
+fn client_python() -> Option<PathBuf> {
+    let py = PathBuf::from("/opt/berth/pyvenv/bin/python");
+    if py.exists() {
+        return Some(py);
+    }
+    let msg = format!(
+        "SKIPPED (no /opt/berth/pyvenv with docker-py; run scripts/setup.sh): {}",
+        common::test_name()
+    );
+    eprintln!("{msg}");
+    println!("{msg}");
+    None
+}
+
+fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+#[test]
+fn docker_py_runs_containers_builds_pushes_pulls_and_uses_networks_and_volumes() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let Some(python) = client_python() else {
+        return;
+    };
+    let api = Served::start(&s);
+    let registry = common::start_registry();
+    let mut cmd = Command::new(python);
+    cmd.arg(clients_dir().join("docker_py.py"))
+        .arg(format!("127.0.0.1:{}", registry.port))
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .env("DOCKER_CONFIG", api.config.path());
+    let r = run_with_timeout(&mut cmd, Duration::from_secs(300)).expect("docker-py finished");
+    assert!(
+        r.code == 0 && r.stdout.trim_end().ends_with("all ok"),
+        "docker-py: {}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(api.ok(&["ps", "-aq"]), "", "nothing left behind");
+}

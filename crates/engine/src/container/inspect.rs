@@ -121,29 +121,7 @@ impl Engine {
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": Value::Null,
-            "HostConfig": {
-                "Binds": s.mounts.iter().filter(|m| m.kind != berth_runtime::spec::MountKind::Tmpfs)
-                    .map(|m| format!("{}:{}{}", m.source, m.destination, if m.read_only { ":ro" } else { "" }))
-                    .collect::<Vec<_>>(),
-                "NetworkMode": c.network.name(),
-                "PortBindings": port_bindings(&c.ports),
-                "RestartPolicy": {
-                    "Name": c.restart.name(),
-                    "MaximumRetryCount": match c.restart { super::RestartPolicy::OnFailure(n) => n, _ => 0 },
-                },
-                "AutoRemove": c.auto_remove,
-                "CapAdd": s.cap_add,
-                "CapDrop": s.cap_drop,
-                "Privileged": s.privileged,
-                "ReadonlyRootfs": s.read_only,
-                "SecurityOpt": Value::Null,
-                "Memory": s.memory.unwrap_or(0),
-                "MemorySwap": s.memory_swap.unwrap_or(0),
-                "NanoCpus": s.cpus.map_or(0, |c| (c * 1e9) as i64),
-                "PidsLimit": s.pids_limit,
-                "Init": s.init,
-                "Ulimits": s.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
-            },
+            "HostConfig": host_config(&c),
             "GraphDriver": {
                 "Data": {
                     "LowerDir": lowers.join(":"),
@@ -260,5 +238,41 @@ fn network_settings(nets: &[super::NetSummary], c: &ContainerConfig) -> Value {
         "IPPrefixLen": first.map_or(0, |n| n.prefix_len),
         "MacAddress": first.map(|n| n.mac.clone()).unwrap_or_default(),
         "Networks": networks,
+    })
+}
+
+/// docker's `HostConfig` of a container.
+fn host_config(c: &ContainerConfig) -> Value {
+    let s = &c.spec;
+    json!({
+        "Binds": s.mounts.iter().filter(|m| m.kind != berth_runtime::spec::MountKind::Tmpfs)
+            .map(|m| format!("{}:{}{}", m.source, m.destination, if m.read_only { ":ro" } else { "" }))
+            .collect::<Vec<_>>(),
+        "NetworkMode": c.network.name(),
+        "PortBindings": port_bindings(&c.ports),
+        "RestartPolicy": {
+            "Name": c.restart.name(),
+            "MaximumRetryCount": match c.restart { super::RestartPolicy::OnFailure(n) => n, _ => 0 },
+        },
+        "AutoRemove": c.auto_remove,
+        "CapAdd": s.cap_add,
+        "CapDrop": s.cap_drop,
+        "Privileged": s.privileged,
+        "ReadonlyRootfs": s.read_only,
+        "SecurityOpt": Value::Null,
+        "Memory": s.memory.unwrap_or(0),
+        "MemorySwap": s.memory_swap.unwrap_or(0),
+        "NanoCpus": s.cpus.map_or(0, |c| (c * 1e9) as i64),
+        "PidsLimit": s.pids_limit,
+        "Init": s.init,
+        "Ulimits": s.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+        "CpuShares": s.cpu_shares.unwrap_or(0),
+        "Dns": c.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "Tmpfs": s.mounts.iter().filter(|m| m.kind == berth_runtime::spec::MountKind::Tmpfs)
+            .map(|m| (m.destination.clone(), Value::String(m.options.join(","))))
+            .collect::<serde_json::Map<String, Value>>(),
+        // The json log is the only driver berth has (docker-py reads the type).
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Runtime": s.runtime.clone().unwrap_or_else(|| "runc".into()),
     })
 }

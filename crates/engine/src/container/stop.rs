@@ -156,6 +156,10 @@ impl Engine {
             self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
             wait_gone(rec.pid, Duration::from_secs(10));
             self.wait_monitor(&rec, Duration::from_secs(10));
+        } else if rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id) {
+            // The exit is recorded before the monitor cleans up (runtime state, mounts,
+            // network): removing beside it would race its teardown.
+            self.wait_monitor(&rec, Duration::from_secs(10));
         }
         // The monitor of an --rm container may have removed it meanwhile.
         let rec = match self.resolve_container(&rec.id) {
