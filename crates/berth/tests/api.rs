@@ -583,3 +583,129 @@ fn docker_py_runs_containers_builds_pushes_pulls_and_uses_networks_and_volumes()
     );
     assert_eq!(api.ok(&["ps", "-aq"]), "", "nothing left behind");
 }
+
+const COMPOSE: &str = r#"version: "3.8"
+services:
+  web:
+    image: compose-web
+    command: ["httpd", "-f", "-p", "8000", "-h", "/www"]
+    ports: ["127.0.0.1::8000"]
+    networks: [backend]
+  kv:
+    image: compose-kv
+    command: ["httpd", "-f", "-p", "80", "-h", "/data"]
+    volumes: ["kvdata:/data"]
+    networks: [backend]
+  worker:
+    image: compose-worker
+    command: ["sh", "-c", "while :; do date +%s > /data/beat; echo beat; sleep 1; done"]
+    volumes: ["kvdata:/data"]
+    networks: [backend]
+networks:
+  backend: {}
+volumes:
+  kvdata: {}
+"#;
+
+#[test]
+fn docker_compose_runs_a_three_service_project_and_down_leaves_nothing() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let Some(compose) = ["/usr/bin/docker-compose", "/usr/local/bin/docker-compose"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        let msg = format!(
+            "SKIPPED (docker-compose is not installed; scripts/setup.sh installs it): {}",
+            common::test_name()
+        );
+        eprintln!("{msg}");
+        println!("{msg}");
+        return;
+    };
+    // The project's own images.
+    for (name, extra) in [
+        (
+            "compose-web",
+            "RUN mkdir /www && echo web-page > /www/index.html",
+        ),
+        ("compose-kv", "RUN mkdir /data"),
+        ("compose-worker", "LABEL role=worker"),
+    ] {
+        let ctx = s.root().join(name);
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), format!("FROM busybox\n{extra}\n")).unwrap();
+        s.ok(&["build", "-q", "-t", name, ctx.to_str().unwrap()]);
+    }
+    let api = Served::start(&s);
+    let project = s.root().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("docker-compose.yml"), COMPOSE).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = Command::new(&compose);
+        c.args(["-p", "proj"])
+            .args(args)
+            .current_dir(&project)
+            .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+            .env("DOCKER_CONFIG", api.config.path())
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .stdin(Stdio::null());
+        let r = run_with_timeout(&mut c, Duration::from_secs(120)).expect("compose finished");
+        assert_eq!(
+            r.code, 0,
+            "docker-compose {args:?}: {}{}",
+            r.stdout, r.stderr
+        );
+        r.stdout
+    };
+    run(&["up", "-d"]);
+    let ps = run(&["ps"]);
+    for svc in ["proj_web_1", "proj_kv_1", "proj_worker_1"] {
+        assert!(
+            ps.lines().any(|l| l.starts_with(svc) && l.contains("Up")),
+            "{svc}: {ps}"
+        );
+    }
+    // The published port answers; the services find each other by name on the network, and
+    // share the named volume.
+    let port = api.ok(&["port", "proj_web_1", "8000"]);
+    let port: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(wait_for(Duration::from_secs(10), || http_status(port)
+        .is_some_and(|l| l.contains("200"))));
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let mut c = Command::new(&compose);
+            c.args([
+                "-p",
+                "proj",
+                "exec",
+                "-T",
+                "web",
+                "wget",
+                "-q",
+                "-O-",
+                "http://kv/beat",
+            ])
+            .current_dir(&project)
+            .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+            .env("DOCKER_CONFIG", api.config.path())
+            .stdin(Stdio::null());
+            run_with_timeout(&mut c, Duration::from_secs(30))
+                .is_some_and(|r| r.code == 0 && r.stdout.trim().parse::<i64>().is_ok())
+        }),
+        "web reads the worker's beat from kv"
+    );
+    assert!(run(&["logs", "worker"]).contains("beat"));
+    run(&["restart", "worker"]);
+    assert!(run(&["ps"])
+        .lines()
+        .any(|l| l.starts_with("proj_worker_1") && l.contains("Up")));
+    run(&["down", "-v"]);
+    assert_eq!(api.ok(&["ps", "-aq"]), "", "no container left");
+    let nets = api.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("proj_"), "no network left: {nets}");
+    let vols = api.ok(&["volume", "ls", "-q"]);
+    assert!(!vols.contains("proj_"), "no volume left: {vols}");
+}

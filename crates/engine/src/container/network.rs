@@ -334,9 +334,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let rec = self.reconciled(container)?;
         if rec.state != ContainerState::Running {
-            return Err(EngineError::Conflict(format!(
-                "container {container} is not running: start it with --network {network} instead"
-            )));
+            return self.connect_stopped(&rec, network, aliases);
         }
         let netns = self.network()?.netns_path(&rec.id);
         if !berth_net::is_netns(&netns) {
@@ -379,6 +377,9 @@ impl Engine {
     /// `network disconnect`.
     pub fn network_disconnect(&self, network: &str, container: &str) -> Result<(), EngineError> {
         let rec = self.reconciled(container)?;
+        if !rec.state.is_active() {
+            return self.disconnect_stopped(&rec, network);
+        }
         self.network()?
             .disconnect(&rec.id, network)
             .map_err(|errs| EngineError::Net(berth_net::NetError::from_many(errs)))?;
@@ -390,6 +391,79 @@ impl Engine {
         self.refresh_peer_hosts("");
         self.emit_network(crate::events::Action::Disconnect, network, Some(&rec.id));
         Ok(())
+    }
+
+    /// `network connect` of a container that is not running: the network it joins at its
+    /// next start (docker's clients — compose — disconnect and reconnect a created
+    /// container to set its aliases). berth starts a container on one network; joining a
+    /// second is for a running container.
+    fn connect_stopped(
+        &self,
+        rec: &ContainerRecord,
+        network: &str,
+        aliases: &[String],
+    ) -> Result<(), EngineError> {
+        // The network must exist (a typo is a 404, as docker's).
+        self.network()?.network(network).map_err(EngineError::Net)?;
+        self.change_config(rec, |c| match &c.network {
+            NetworkMode::None => {
+                c.network = NetworkMode::Bridge(network.to_string());
+                c.aliases = aliases.to_vec();
+                Ok(())
+            }
+            NetworkMode::Bridge(n) if n == network => {
+                for a in aliases {
+                    if !c.aliases.contains(a) {
+                        c.aliases.push(a.clone());
+                    }
+                }
+                Ok(())
+            }
+            other => Err(EngineError::Conflict(format!(
+                "container {} is not running and already joins network {} at its start: start it, then connect it to {network}",
+                &rec.id[..12],
+                other.name()
+            ))),
+        })?;
+        self.emit_network(crate::events::Action::Connect, network, Some(&rec.id));
+        Ok(())
+    }
+
+    /// `network disconnect` of a container that is not running: it will start without
+    /// that network.
+    fn disconnect_stopped(&self, rec: &ContainerRecord, network: &str) -> Result<(), EngineError> {
+        self.change_config(rec, |c| match &c.network {
+            NetworkMode::Bridge(n) if n == network => {
+                c.network = NetworkMode::None;
+                c.aliases.clear();
+                Ok(())
+            }
+            _ => Err(EngineError::Net(berth_net::NetError::NotAttached {
+                container: rec.id.clone(),
+                network: network.to_string(),
+            })),
+        })?;
+        self.emit_network(crate::events::Action::Disconnect, network, Some(&rec.id));
+        Ok(())
+    }
+
+    /// Rewrites the stored config of `rec` with `f`.
+    fn change_config(
+        &self,
+        rec: &ContainerRecord,
+        f: impl FnOnce(&mut ContainerConfig) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let mut config = ContainerConfig::from_record(rec)?;
+        f(&mut config)?;
+        let json = serde_json::to_string(&config)
+            .map_err(|e| EngineError::bad_input("container config", e))?;
+        self.store.meta.write(|tx| {
+            if let Some(mut r) = tx.container(&rec.id)? {
+                r.config = json;
+                tx.update_container(&r)?;
+            }
+            Ok::<_, EngineError>(())
+        })
     }
 
     fn save_net(&self, id: &str, nets: &[NetSummary]) -> Result<(), EngineError> {
