@@ -709,3 +709,70 @@ fn docker_compose_runs_a_three_service_project_and_down_leaves_nothing() {
     let vols = api.ok(&["volume", "ls", "-q"]);
     assert!(!vols.contains("proj_"), "no volume left: {vols}");
 }
+
+#[test]
+fn the_docker_cli_builds_tags_logs_in_pushes_removes_and_pulls_through_berth_serve() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    if docker_bin().is_none() {
+        return;
+    }
+    let api = Served::start(&s);
+    let htpasswd = s.root().join("htpasswd");
+    let line = Command::new("htpasswd")
+        .args(["-nbB", "alice", "secret"])
+        .output()
+        .expect("htpasswd (apache2-utils) makes the registry's users");
+    std::fs::write(&htpasswd, &line.stdout).unwrap();
+    let registry = common::start_registry_with(Some(&htpasswd));
+    let reg = format!("127.0.0.1:{}", registry.port);
+
+    // The tutorial's shape of Dockerfile, with the classic builder docker's CLI still has.
+    let ctx = s.root().join("site");
+    std::fs::create_dir_all(ctx.join("src")).unwrap();
+    std::fs::write(ctx.join("requirements.txt"), "flask\n").unwrap();
+    std::fs::write(ctx.join("src/index.html"), "tutorial site\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nWORKDIR /usr/src/app\nCOPY requirements.txt ./\n\
+         RUN echo installing $(cat requirements.txt)\nCOPY . .\n\
+         CMD [\"cat\", \"/usr/src/app/src/index.html\"]\n",
+    )
+    .unwrap();
+    let mut build = api.docker_command(&["build", "-t", "site:v1", ctx.to_str().unwrap()]);
+    build.env("DOCKER_BUILDKIT", "0");
+    let b = run_with_timeout(&mut build, Duration::from_secs(120)).unwrap();
+    assert_eq!(b.code, 0, "{}{}", b.stdout, b.stderr);
+    assert!(
+        b.stdout.contains("Step 4/6 : RUN echo installing")
+            && b.stdout.contains("installing flask"),
+        "{}",
+        b.stdout
+    );
+    assert!(
+        b.stdout.contains("Successfully tagged site:v1"),
+        "{}",
+        b.stdout
+    );
+    assert_eq!(api.ok(&["run", "--rm", "site:v1"]), "tutorial site\n");
+
+    let remote = format!("{reg}/alice/site:v1");
+    api.ok(&["tag", "site:v1", &remote]);
+    let denied = api.docker(&["push", &remote]);
+    assert_ne!(denied.code, 0, "a push without a login is refused");
+    let bad = api.docker(&["login", "-u", "alice", "-p", "wrong", &reg]);
+    assert_ne!(bad.code, 0, "{}", bad.stdout);
+    api.ok(&["login", "-u", "alice", "-p", "secret", &reg]);
+    let pushed = api.ok(&["push", &remote]);
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    let id = api.ok(&["inspect", "-f", "{{.Id}}", "site:v1"]);
+    api.ok(&["rmi", &remote, "site:v1"]);
+    assert!(api.docker(&["inspect", "site:v1"]).code != 0);
+    let pulled = api.ok(&["pull", &remote]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    assert_eq!(api.ok(&["inspect", "-f", "{{.Id}}", &remote]), id);
+    assert_eq!(api.ok(&["run", "--rm", &remote]), "tutorial site\n");
+    let images = api.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains(&format!("{reg}/alice/site:v1")), "{images}");
+}
