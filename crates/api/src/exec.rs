@@ -36,6 +36,8 @@ struct CreateBody {
     privileged: bool,
     user: String,
     working_dir: String,
+    /// `[height, width]`.
+    console_size: Option<[u16; 2]>,
 }
 
 async fn create(
@@ -56,6 +58,10 @@ async fn create(
         workdir: Some(b.working_dir).filter(|w| !w.is_empty()),
         user: Some(b.user).filter(|u| !u.is_empty()),
         tty: b.tty,
+        console_size: b
+            .console_size
+            .filter(|[h, w]| *h > 0 && *w > 0)
+            .map(|[h, w]| (h, w)),
         attach_stdin: b.attach_stdin,
         attach_stdout: b.attach_stdout,
         attach_stderr: b.attach_stderr,

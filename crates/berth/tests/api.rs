@@ -199,6 +199,22 @@ fn the_docker_cli_runs_the_tutorials_commands_through_berth_serve() {
         .unwrap();
     let out = String::from_utf8_lossy(&tty.stdout);
     assert!(out.contains("/dev/pts/0"), "a tty: {out}");
+    // exec -it: the client's terminal size reaches the process's terminal. (Its first size
+    // lands a moment after the process starts — libcontainer ignores the OCI consoleSize — so
+    // the process looks after that moment: what is tested is that the size arrives.)
+    let exec_tty = Command::new("script")
+        .args([
+            "-qec",
+            "stty rows 33 cols 77; docker exec -it web sh -c 'sleep 0.5; stty size'",
+            "/dev/null",
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .env("DOCKER_CONFIG", api.config.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&exec_tty.stdout);
+    assert!(out.contains("33 77"), "the terminal's size: {out}");
 
     api.ok(&["stop", "-t", "1", "web"]);
     let state = api.ok(&["inspect", "-f", "{{.State.Status}}", "web"]);

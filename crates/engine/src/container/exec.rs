@@ -52,6 +52,9 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// Return once the process runs; the shim keeps it and reaps it (`-d`).
     pub detach: bool,
+    /// The terminal's size (rows, columns) from the start, with `tty` (docker's
+    /// `ConsoleSize`): later changes come as resizes.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// The files of one exec under the run root, shared by the caller and the shim. Short names:
@@ -187,6 +190,10 @@ impl Engine {
         process["args"] = serde_json::json!(opts.cmd);
         // A detached terminal has nobody to read it; the process runs without one.
         process["terminal"] = Value::Bool(opts.tty && !opts.detach);
+        if let (true, Some((rows, cols))) = (opts.tty, opts.console_size) {
+            // The OCI field; the shim applies it to the terminal as soon as it has it.
+            process["consoleSize"] = serde_json::json!({"height": rows, "width": cols});
+        }
         if let Some(w) = &opts.workdir {
             process["cwd"] = Value::String(w.clone());
         }

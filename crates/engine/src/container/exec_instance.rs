@@ -21,6 +21,9 @@ pub struct ExecInstance {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub tty: bool,
+    /// Rows and columns of the terminal from the start (docker's `ConsoleSize`).
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
@@ -41,6 +44,7 @@ impl ExecInstance {
             tty: self.tty,
             interactive: self.attach_stdin && !detach,
             detach,
+            console_size: self.console_size,
         }
     }
 }

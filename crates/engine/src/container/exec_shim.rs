@@ -190,7 +190,12 @@ fn start(
     engine.emit_container(&rec, Action::ExecStart(cmdline.clone()), &exec_attr);
     if let Some(c) = console {
         match c.accept_master(Duration::from_secs(10)) {
-            Ok(master) => streams = Streams::terminal(master, opts.stdin),
+            Ok(master) => {
+                if let Some((rows, cols)) = console_size(&process) {
+                    let _ = berth_runtime::stdio::pty::set_winsize(master.as_fd(), rows, cols);
+                }
+                streams = Streams::terminal(master, opts.stdin)
+            }
             Err(e) => {
                 // Nobody could ever talk to it: do not leave it behind.
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -204,6 +209,13 @@ fn start(
         streams,
         cmdline,
     })
+}
+
+/// The process's `consoleSize` (rows, columns), when it has one.
+fn console_size(process: &Value) -> Option<(u16, u16)> {
+    let size = process.get("consoleSize")?;
+    let dim = |k: &str| size.get(k)?.as_u64().and_then(|v| u16::try_from(v).ok());
+    Some((dim("height")?, dim("width")?))
 }
 
 fn read_json(path: &std::path::Path, what: &str) -> Result<Value, EngineError> {
