@@ -277,3 +277,123 @@ async fn prune(State(api): State<Api>) -> Result<Response, ApiError> {
     }))
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use serde_json::json;
+
+    use crate::testing::{app, call};
+
+    #[tokio::test]
+    async fn container_routes_answer_docker_statuses_without_a_container() {
+        let (_dir, app) = app();
+        let cases: &[(&str, &str, Option<serde_json::Value>, StatusCode)] = &[
+            (
+                "POST",
+                "/containers/create",
+                Some(json!({"Cmd": ["true"]})),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "POST",
+                "/containers/create",
+                Some(json!({"Image": "nope:1"})),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "POST",
+                "/containers/create",
+                Some(json!({"Image": "x", "HostConfig": {"PortBindings": {"80/sctp": [{}]}}})),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "POST",
+                "/containers/create",
+                Some(json!({"Image": "x", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}})),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "POST",
+                "/containers/create",
+                Some(
+                    json!({"Image": "x", "HostConfig": {"Binds": ["/nope/docker.sock:/var/run/docker.sock"]}}),
+                ),
+                StatusCode::BAD_REQUEST,
+            ),
+            ("GET", "/containers/ghost/json", None, StatusCode::NOT_FOUND),
+            (
+                "POST",
+                "/containers/ghost/start",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "POST",
+                "/containers/ghost/stop",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "POST",
+                "/containers/ghost/kill",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "POST",
+                "/containers/ghost/wait?condition=whenever",
+                None,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "POST",
+                "/containers/ghost/wait",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "GET",
+                "/containers/ghost/logs",
+                None,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "GET",
+                "/containers/ghost/logs?stdout=1",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            ("DELETE", "/containers/ghost", None, StatusCode::NOT_FOUND),
+            (
+                "GET",
+                "/containers/ghost/archive?path=/etc",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "POST",
+                "/containers/ghost/exec",
+                Some(json!({"Cmd": ["true"]})),
+                StatusCode::NOT_FOUND,
+            ),
+            ("GET", "/exec/00ff/json", None, StatusCode::NOT_FOUND),
+            ("GET", "/exec/not-hex/json", None, StatusCode::BAD_REQUEST),
+            ("POST", "/containers/prune", None, StatusCode::OK),
+        ];
+        for (method, uri, body, want) in cases {
+            let (got, v) = call(&app, method, uri, body.clone()).await;
+            assert_eq!(got, *want, "{method} {uri}: {v}");
+            if got != StatusCode::OK {
+                assert!(
+                    v["message"].as_str().is_some_and(|m| !m.is_empty()),
+                    "{method} {uri}: {v}"
+                );
+            }
+        }
+        let (_, v) = call(&app, "GET", "/containers/ghost/json", None).await;
+        assert_eq!(v["message"], "No such container: ghost");
+        let (_, v) = call(&app, "GET", "/exec/00ff/json", None).await;
+        assert_eq!(v["message"], "No such exec instance: 00ff");
+    }
+}
