@@ -162,7 +162,7 @@ async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Resp
     Ok(Json(rows).into_response())
 }
 
-fn summaries(engine: &Engine, filter: &ImageFilter) -> Result<Vec<Value>, EngineError> {
+pub(crate) fn summaries(engine: &Engine, filter: &ImageFilter) -> Result<Vec<Value>, EngineError> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for row in engine.images(filter)? {

@@ -22,6 +22,7 @@ pub fn routes() -> Router<Api> {
         .route("/info", get(info))
         .route("/events", get(events))
         .route("/auth", post(auth))
+        .route("/system/df", get(df))
 }
 
 /// The headers every ping carries: clients negotiate their version from `Api-Version`.
@@ -99,6 +100,51 @@ async fn events(
         }
     });
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `docker system df`: images, containers and volumes with their sizes.
+async fn df(State(api): State<Api>) -> Result<Response, ApiError> {
+    let v = api
+        .run(|e| {
+            let usage = e.disk_usage()?;
+            let containers = e.containers(true, &Default::default())?;
+            let mut images = crate::images::summaries(e, &Default::default())?;
+            for img in &mut images {
+                let id = img["Id"].as_str().unwrap_or_default().to_string();
+                let users = containers
+                    .iter()
+                    .filter(|c| c.record.image_id == id)
+                    .count();
+                img["Containers"] = serde_json::json!(users);
+            }
+            let containers: Vec<_> = containers
+                .iter()
+                .map(|c| {
+                    let rw = e.container_size(&c.record.id).unwrap_or(0);
+                    let image = e.image_size(&c.record.image_id).unwrap_or(0);
+                    crate::containers::list::summary(c, Some((rw, rw + image)))
+                })
+                .collect();
+            let volumes: Vec<_> = e
+                .volumes()?
+                .iter()
+                .map(|v| {
+                    let mut j = crate::volumes::volume_json(v);
+                    j["UsageData"] =
+                        serde_json::json!({"Size": v.disk_size(), "RefCount": v.used_by.len()});
+                    j
+                })
+                .collect();
+            Ok(serde_json::json!({
+                "LayersSize": usage.images_size,
+                "Images": images,
+                "Containers": containers,
+                "Volumes": volumes,
+                "BuildCache": [],
+            }))
+        })
+        .await?;
+    Ok(Json(v).into_response())
 }
 
 #[derive(Debug, Deserialize)]

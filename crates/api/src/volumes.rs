@@ -24,7 +24,7 @@ pub fn routes() -> Router<Api> {
 }
 
 /// docker's `Volume`.
-fn volume_json(v: &VolumeInfo) -> Value {
+pub(crate) fn volume_json(v: &VolumeInfo) -> Value {
     json!({
         "Name": v.name,
         "Driver": "local",

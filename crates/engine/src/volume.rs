@@ -38,6 +38,13 @@ const ANONYMOUS_MARK: &str = ".berth-anonymous";
 /// The labels a volume was created with, beside its data.
 const LABELS_FILE: &str = "labels.json";
 
+impl VolumeInfo {
+    /// Bytes of the volume's data on disk.
+    pub fn disk_size(&self) -> u64 {
+        crate::container::dir_size(&self.mountpoint)
+    }
+}
+
 impl Engine {
     fn volumes_dir(&self) -> PathBuf {
         self.store.root().join("volumes")

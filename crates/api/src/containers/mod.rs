@@ -16,7 +16,7 @@ use crate::query::{flag, opt_number};
 use crate::Api;
 
 mod create;
-mod list;
+pub(crate) mod list;
 mod logs;
 mod stats;
 
