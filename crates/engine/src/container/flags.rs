@@ -34,6 +34,8 @@ pub enum FlagError {
     },
     #[error("invalid size: {0:?} is negative")]
     NegativeSize(String),
+    #[error("invalid size: {0:?} is not a finite number of bytes")]
+    SizeOutOfRange(String),
     #[error("invalid ulimit argument: {0:?} (expected NAME=SOFT[:HARD])")]
     UlimitSyntax(String),
     #[error("invalid ulimit type: {0}")]
@@ -120,7 +122,12 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, FlagError> {
     if n < 0.0 {
         return Err(FlagError::NegativeSize(s.to_string()));
     }
-    Ok((n * mult as f64) as i64)
+    let bytes = n * mult as f64;
+    // "nan" and "inf" parse as floats; neither is a size (docker refuses them too).
+    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
+        return Err(FlagError::SizeOutOfRange(s.to_string()));
+    }
+    Ok(bytes as i64)
 }
 
 /// The resource names `--ulimit` takes (docker's list, `RLIMIT_*` without the prefix).

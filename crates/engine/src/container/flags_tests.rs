@@ -235,3 +235,11 @@ fn labels_and_entrypoints() {
     assert_eq!(entrypoint(""), Vec::<String>::new());
     assert_eq!(entrypoint("sh -c"), vec!["sh -c"]);
 }
+
+#[test]
+fn sizes_that_are_not_finite_are_refused() {
+    for bad in ["nan", "inf", "-inf", "1e30g"] {
+        assert!(ram_in_bytes(bad).is_err(), "{bad}");
+    }
+    assert_eq!(ram_in_bytes("1.5k").unwrap(), 1536);
+}
