@@ -660,6 +660,153 @@ def at_most(value: float, tool: str = "berth") -> Goal:
     return Goal(f"{tool} ≤ {value:g}", check)
 
 
+# The Engine API rows (berth serve against dockerd). berth serves a private root on its own
+# socket, {api_sock}, started in before_all and stopped (SIGTERM, then its containers removed with
+# the CLI) in after_all; the same docker CLI, /usr/bin/docker, talks to either through DOCKER_HOST.
+# The list load is bench/api_load.c (C + pthreads), built into the cell's scratch dir.
+API_LOAD_BUILD = "gcc -O2 -pthread -o {scratch}/api_load {api_load_c}"
+
+
+def api_load(sock: str) -> str:
+    """The list load: {clients} clients × {requests} GETs of containers/json?all=1 on sock; each
+    answer must list at least {n} containers."""
+    return "{scratch}/api_load " + sock + " {clients} {requests} '/containers/json?all=1' {n}"
+
+
+API_LABEL = "berth-bench=api"
+API_SCRATCH_CLEAN = "rm -f {scratch}/api_load {scratch}/startup-rss {scratch}/serve.log"
+BERTH_API = "DOCKER_HOST=unix://{api_sock} {docker_cli}"
+DOCKERD_API = "DOCKER_HOST=unix://{docker_sock} {docker_cli}"
+BERTH_SERVE_START = (
+    # braces: `&` would otherwise put the whole `a && b && serve` chain before it in the background
+    "{{ {berth} serve -H unix://{api_sock} </dev/null >{scratch}/serve.log 2>&1 & }} && echo $! > {scratch}/serve.pid"
+    " && for _ in $(seq 100); do curl -sf --unix-socket {api_sock} http://berth/_ping >/dev/null 2>&1 && break;"
+    " sleep 0.1; done && {{ curl -sf --unix-socket {api_sock} http://berth/_ping >/dev/null"
+    " || {{ echo 'berth serve did not answer on {api_sock}:' >&2; tail -n 5 {scratch}/serve.log >&2; exit 1; }}; }}"
+)
+# only the process we started (its command line names our socket); SIGKILL after 10 s
+BERTH_SERVE_STOP = (
+    "pid=$(cat {scratch}/serve.pid 2>/dev/null || true); if [ -n \"$pid\" ]"
+    " && grep -qF {api_sock} /proc/$pid/cmdline 2>/dev/null; then kill -TERM $pid;"
+    " for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done;"
+    " if kill -0 $pid 2>/dev/null; then kill -KILL $pid; fi; fi; rm -f {scratch}/serve.pid {api_sock}"
+)
+# with BERTH_BENCH_NET (the berth cells' env), in case the engine sets up its network: then it is
+# the bench's own bridge and table, not berth0 / `berth` of other roots on this host
+BERTH_SERVE_CLEAN = (
+    BERTH_SERVE_STOP + "; {{ " + BERTH_RM_ALL + " || true; }}; {{ " + BERTH_NET_CLEAN + "; }} || true;"
+    " rm -rf {root} {runroot}; " + API_SCRATCH_CLEAN
+)
+
+
+def vm_kb(field: str, pidfile: str) -> str:
+    """`VmRSS` (resident now) or `VmHWM` (peak since start) of the process in pidfile, in kB."""
+    return "$(awk '/^" + field + ":/{{print $2}}' /proc/$(cat " + pidfile + ")/status)"
+
+
+def rss_lines(pidfile: str) -> str:
+    """measure: the server's RSS when idle again after the load, its peak, and at startup."""
+    return (
+        "cat {scratch}/startup-rss; echo idle-rss-kb "
+        + vm_kb("VmRSS", pidfile)
+        + "; echo peak-rss-kb "
+        + vm_kb("VmHWM", pidfile)
+    )
+
+
+def api_list_p50(out: str, seconds: float = 0.0, ctx: dict | None = None) -> tuple[float, str]:
+    """api_load's p50 (ms) of the round; the note has p99, max and the request rate."""
+    v = api_values(out)
+    if "p50-ms" not in v or "p99-ms" not in v:
+        raise ValueError("no p50-ms / p99-ms in api_load's output")
+    return v["p50-ms"], (
+        f"p99 {v['p99-ms']:.2f} ms, max {v['max-ms']:.2f} ms, {v['req-per-s']:.0f} req/s,"
+        f" {v['requests']:.0f} requests, {v['entries']:.0f} containers listed"
+    )
+
+
+def api_values(out: str) -> dict[str, float]:
+    """`p50-ms 1.234` lines → {"p50-ms": 1.234}."""
+    found = {}
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) == 2 and re.fullmatch(r"[0-9.]+", words[1]):
+            found[words[0]] = float(words[1])
+    return found
+
+
+def api_latencies(out: str) -> dict[str, float]:
+    return {k: v for k, v in api_values(out).items() if k.endswith("-ms")}
+
+
+def idle_rss_mb(out: str, seconds: float = 0.0, ctx: dict | None = None) -> tuple[float, str]:
+    """The server's VmRSS (MB) once idle again after the list load."""
+    rss = rss_values(out)
+    if "idle_rss_kb" not in rss or "startup_rss_kb" not in rss:
+        raise ValueError("no idle-rss-kb / startup-rss-kb line")
+    return rss["idle_rss_kb"] * 1024 / 1e6, f"startup {rss['startup_rss_kb'] * 1024 / 1e6:.1f} MB"
+
+
+def idle_rss_at_most(megabytes: float, tool: str = "berth") -> Goal:
+    """VmRSS after startup and after the load (every run) ≤ megabytes."""
+
+    def check(cells: dict[str, dict]) -> tuple[bool, str]:
+        r = cells[tool]
+        worst = max([*r["values"], *(kb * 1024 / 1e6 for kb in r["startup_rss_kb"])])
+        return worst <= megabytes, (
+            f"{tool} idle RSS {max(r['startup_rss_kb']) * 1024 / 1e6:.1f} MB after startup,"
+            f" {max(r['values']):.1f} MB after the load (highest of the runs); goal ≤ {megabytes:g} MB"
+        )
+
+    return Goal(f"{tool} idle RSS ≤ {megabytes:g} MB", check)
+
+
+def api_rss_job(server: str) -> Job:
+    """api-idle-rss: the server with {n} containers, idle; each run the list load, 2 s of rest,
+    then its VmRSS. berth's serve is started by the job; dockerd is the running test daemon."""
+    load = api_load("{api_sock}" if server == "berth" else "{docker_sock}") + " >/dev/null && sleep 2"
+    if server == "berth":
+        return Job(
+            before_all=API_LOAD_BUILD
+            + " && "
+            + BERTH_HAS_BUSYBOX
+            + " && "
+            + create_n("{berth}", API_LABEL)
+            + " && "
+            + BERTH_SERVE_START
+            + " && sleep 2 && echo startup-rss-kb "
+            + vm_kb("VmRSS", "{scratch}/serve.pid")
+            + " > {scratch}/startup-rss",
+            describe=count_containers(BERTH_API, API_LABEL),
+            command=load,
+            measure=rss_lines("{scratch}/serve.pid"),
+            after_all=BERTH_SERVE_CLEAN,
+            vars={"n": 100, "clients": 100, "requests": 5},
+            env=BERTH_BENCH_NET,
+        )
+    return Job(
+        before_all=API_LOAD_BUILD
+        + " && "
+        + DOCKER_HAS_BUSYBOX
+        + " && "
+        + docker_rm_label(API_LABEL)
+        + " && "
+        + create_n("{docker}", API_LABEL)
+        + " && sleep 2 && echo startup-rss-kb "
+        + vm_kb("VmRSS", "{docker_pidfile}")
+        + " > {scratch}/startup-rss",
+        # the shared test dockerd: how long it has run, what else it holds, its containerd
+        describe='echo "dockerd up since $(ps -o lstart= -p $(cat {docker_pidfile})),'
+        " $({docker} ps -aq | wc -l) containers ($({docker} ps -q | wc -l) running), its containerd VmRSS "
+        + vm_kb("VmRSS", "{containerd_pidfile}")
+        + ' kB"',
+        command=load,
+        measure=rss_lines("{docker_pidfile}"),
+        after_all=docker_rm_label(API_LABEL) + "; " + API_SCRATCH_CLEAN,
+        vars={"n": 100, "clients": 100, "requests": 5},
+    )
+
+
 ROWS: dict[str, Row] = {
     # `load -i` of a docker-save archive of a ~200 MB single-layer image, into an empty store
     # (berth: a fresh BERTH_ROOT; docker: the image and its layer removed first).
@@ -1085,6 +1232,71 @@ ROWS: dict[str, Row] = {
         metric=Metric(unit="helper execs", parse=helper_execs, higher_is_better=False),
         goals=[at_most(0, "berth:none"), at_most(0, "berth:bridge")],
     ),
+    # The Engine API (berth serve against the test dockerd), the same docker CLI through
+    # DOCKER_HOST: `docker run --rm --network none busybox true`, CLI start to CLI exit.
+    "api-run-true": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX + " && " + BERTH_SERVE_START,
+                command=BERTH_API + " run --rm --network none {busybox_ref} true",
+                after_all=BERTH_SERVE_CLEAN,
+                env=BERTH_BENCH_NET,
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX,
+                command=DOCKERD_API + " run --rm --network none {busybox_ref} true",
+            ),
+        },
+        title="API: docker run --rm busybox true",
+        runs=20,
+        goals=[faster_than("docker", 5)],
+    ),
+    # {n} created containers; each run (a round) {clients} concurrent connections, each sending
+    # {requests} × GET /vX.Y/containers/json?all=1 (bench/api_load.c); metric = the round's p50
+    # latency, p90/p99/max in the series table.
+    "api-list": Row(
+        {
+            "berth": Job(
+                before_all=API_LOAD_BUILD
+                + " && "
+                + BERTH_HAS_BUSYBOX
+                + " && "
+                + create_n("{berth}", API_LABEL)
+                + " && "
+                + BERTH_SERVE_START,
+                describe=count_containers(BERTH_API, API_LABEL),
+                command=api_load("{api_sock}"),
+                after_all=BERTH_SERVE_CLEAN,
+                vars={"n": 100, "clients": 100, "requests": 5},
+                env=BERTH_BENCH_NET,
+            ),
+            "docker": Job(
+                before_all=API_LOAD_BUILD
+                + " && "
+                + DOCKER_HAS_BUSYBOX
+                + " && "
+                + docker_rm_label(API_LABEL)
+                + " && "
+                + create_n("{docker}", API_LABEL),
+                describe=count_containers("{docker}", API_LABEL),
+                command=api_load("{docker_sock}"),
+                after_all=docker_rm_label(API_LABEL) + "; " + API_SCRATCH_CLEAN,
+                vars={"n": 100, "clients": 100, "requests": 5},
+            ),
+        },
+        title="API: 100 clients × GET containers/json (100 containers)",
+        runs=10,
+        metric=Metric(unit="ms p50", parse=api_list_p50, higher_is_better=False, series=api_latencies),
+    ),
+    # The server's VmRSS: after startup (2 s idle), and idle again 2 s after each round of the
+    # api-list load; the peak column is its VmHWM. dockerd: the running test daemon, for reference.
+    "api-idle-rss": Row(
+        {"berth": api_rss_job("berth"), "docker": api_rss_job("docker")},
+        title="API: server RSS idle (after startup, after the list load)",
+        runs=3,
+        metric=Metric(unit="MB", parse=idle_rss_mb, higher_is_better=False, rss=True),
+        goals=[idle_rss_at_most(15)],
+    ),
 }
 # not "http": it starts the bridge dockerd, which changes the host firewall (docs/bench.md);
 # not "registry-1g": 1 GiB fixture, ~6 GB of disk, a minute or more
@@ -1106,6 +1318,9 @@ DEFAULT_ROWS = [
     "pull-raw",
     "serve-push-berth",
     "serve-push-skopeo",
+    "api-run-true",
+    "api-list",
+    "api-idle-rss",
 ]
 TOOLS = ["berth", "docker", "podman", "runc", "floor", "buildah", "skopeo", "docker-registry", "curl"]
 TOOL_PACKAGES = {
@@ -1121,6 +1336,9 @@ ROW_PACKAGES = {
     "http": ["wrk", "curl", "iptables", "nftables"],
     "run-execs": ["strace"],
     "run-true-bridge": ["iptables", "nftables", "containernetworking-plugins"],
+    "api-run-true": ["curl"],
+    "api-list": ["curl", "gcc", "libc6-dev"],
+    "api-idle-rss": ["curl", "gcc", "libc6-dev"],
 } | {
     row: REGISTRY_PACKAGES
     for row in ("push", "pull", "pull-raw", "serve-push-berth", "serve-push-skopeo", "registry-1g")
@@ -1144,9 +1362,17 @@ def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> di
     # Run roots under /run, where each tool keeps them by default (/run/berth,
     # /run/berth-test-docker, /run/containers/storage, /run/runc).
     root, runroot = scratch / "root", RUN_BASE / row / cell
+    dockerd = "berth-test-docker-net" if ROWS[row].dockerd == "bridge" else "berth-test-docker"
     return {
         "berth": str(args.berth),
         "docker": " ".join(DOCKER_NET if ROWS[row].dockerd == "bridge" else DOCKER),
+        # the Engine API rows: the bare client and the daemon's socket, for DOCKER_HOST
+        "docker_cli": DOCKER_BIN,
+        "docker_sock": DOCKER_NET_SOCK if ROWS[row].dockerd == "bridge" else DOCKER_SOCK,
+        "docker_pidfile": f"/run/{dockerd}.pid",  # scripts/dockerd.sh's names
+        "containerd_pidfile": f"/run/{dockerd}/containerd/containerd.pid",
+        "api_sock": str(runroot / "api.sock"),  # berth serve's, in the cell's run root
+        "api_load_c": str(REPO / "bench" / "api_load.c"),
         # private store, state and tmp dirs; the same runc the other tools use; no systemd here
         "podman": f"podman --root {root} --runroot {runroot} --tmpdir {scratch}/tmp --storage-driver overlay"
         " --runtime runc --cgroup-manager cgroupfs --events-backend file",
