@@ -782,8 +782,24 @@ pub(crate) mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        // Nothing was tagged, and the RUN container is gone.
-        let (s, v) = call(&app, "GET", "/containers/json?all=1", None).await;
-        assert_eq!((s, v), (StatusCode::OK, json!([])));
+        // The RUN container is removed once the killed step returns: the build's own
+        // cleanup, which the client (gone) cannot wait for — so poll for it, bounded.
+        loop {
+            let (s, v) = call(&app, "GET", "/containers/json?all=1", None).await;
+            assert_eq!(s, StatusCode::OK);
+            if v == json!([]) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the RUN container was never removed: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (_, images) = call(&app, "GET", "/images/json", None).await;
+        assert!(
+            !images.to_string().contains("never:latest"),
+            "nothing was tagged: {images}"
+        );
     }
 }
