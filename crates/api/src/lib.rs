@@ -38,6 +38,7 @@ mod query;
 mod server;
 mod stream;
 mod system;
+mod trim;
 mod version;
 mod volumes;
 
@@ -74,6 +75,11 @@ impl Api {
 
 /// The API's routes over `engine`, with docker's version prefixes (`/v1.44/...`) accepted.
 pub fn router(engine: Arc<Engine>) -> Router {
+    router_with(engine, Arc::default())
+}
+
+/// [`router`], counting requests into `activity`.
+pub(crate) fn router_with(engine: Arc<Engine>, activity: Arc<trim::Activity>) -> Router {
     let api = Api {
         engine,
         attachments: Arc::default(),
@@ -89,14 +95,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(volumes::routes())
         .fallback(error::page_not_found)
         .with_state(api);
-    version::versioned(routes).layer(axum::middleware::from_fn(log_request))
+    version::versioned(routes).layer(axum::middleware::from_fn_with_state(activity, log_request))
 }
 
 /// Every request, with its answer's status and how long the answer took to start.
 async fn log_request(
+    axum::extract::State(activity): axum::extract::State<Arc<trim::Activity>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    activity.note();
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let t0 = std::time::Instant::now();
     let resp = next.run(req).await;

@@ -73,9 +73,12 @@ struct Bound {
 /// Serves the API on every listener until SIGINT or SIGTERM; then removes the socket files
 /// it made. Containers are not touched: they live under their monitors.
 pub fn serve(engine: Arc<Engine>, config: ServeConfig) -> Result<(), ServeError> {
+    crate::trim::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(256)
+        // Threads of a burst go soon after it, so that the trim after it finds them gone.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .enable_all()
         .thread_name("berth-api")
         .build()?;
@@ -98,7 +101,9 @@ pub fn serve(engine: Arc<Engine>, config: ServeConfig) -> Result<(), ServeError>
                 }
             }
         }
-        let app = crate::router(engine);
+        let activity = Arc::new(crate::trim::Activity::default());
+        tokio::spawn(crate::trim::trim_when_idle(activity.clone()));
+        let app = crate::router_with(engine, activity);
         let cleanup: Vec<PathBuf> = bound.iter().filter_map(|b| b.cleanup.clone()).collect();
         let mut tasks = tokio::task::JoinSet::new();
         for b in bound {

@@ -227,7 +227,7 @@ pub struct Meta {
 }
 
 /// Idle connections kept for reuse; more may be open during a burst.
-const MAX_IDLE: usize = 8;
+const MAX_IDLE: usize = 4;
 
 fn digest_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Digest> {
     let s: String = row.get(idx)?;
@@ -281,8 +281,11 @@ impl Meta {
         let conn = Connection::open(path).map_err(|e| StoreError::db(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| StoreError::db(path, e))?;
+        // A small page cache per connection: the metadata is small, and a server under load
+        // opens a connection per concurrent operation (the default 2 MiB each added up).
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -256;",
         )
         .map_err(|e| StoreError::db(path, e))?;
         // Every berth command opens and closes the database; a checkpoint (and its fsyncs)
