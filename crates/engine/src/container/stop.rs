@@ -24,9 +24,36 @@ pub(crate) fn process_alive(pid: i64) -> bool {
     }
 }
 
-/// Waits until `pid` is gone; false on timeout.
+/// Waits until `pid` is gone; false on timeout. A pidfd wakes us the moment it exits (a
+/// foreground `run` and the API's `wait` return as soon as the monitor ends); kernels
+/// without pidfds get a poll of /proc.
 pub(crate) fn wait_gone(pid: i64, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
+    if !process_alive(pid) {
+        return true;
+    }
+    if let Some(pidfd) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+    {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(n) if n > 0 => return true,
+                Ok(_) => return !process_alive(pid),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+    }
     let mut pause = Duration::from_micros(200);
     while process_alive(pid) {
         if Instant::now() >= deadline {
@@ -259,9 +286,12 @@ impl Engine {
         }
     }
 
-    /// Sleeps until `rec` may have changed: its monitor ends, or a short while passes.
+    /// Sleeps until `rec` may have changed: its monitor ends (it also cleans up, and removes
+    /// an --rm container, after the exit it records), or a short while passes.
     fn wait_for_change(&self, rec: &ContainerRecord) {
-        if rec.state.is_active() && rec.monitor_pid > 0 {
+        let monitor =
+            rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id);
+        if monitor {
             wait_gone(rec.monitor_pid, Duration::from_secs(3600));
         } else {
             std::thread::sleep(Duration::from_millis(20));
