@@ -279,6 +279,74 @@ fn a_foreground_run_forwards_sigint_to_the_container_and_exits_with_its_code() {
     assert_eq!(status.code(), Some(7), "the container's own exit code");
 }
 
+/// SigIgn and SigBlk of `/proc/self/status` as numbers.
+fn signal_state(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    };
+    (field("SigIgn:"), field("SigBlk:"))
+}
+
+#[test]
+fn container_processes_start_with_default_signal_dispositions_and_nothing_blocked() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    const SIGPIPE: u64 = 1 << (13 - 1);
+    const SIGCHLD: u64 = 1 << (17 - 1);
+    let run = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
+    let (ign, blk) = signal_state(&run);
+    assert_eq!(ign & SIGPIPE, 0, "run: SIGPIPE ignored: {ign:x}");
+    assert_eq!(blk, 0, "run: signals blocked: {blk:x}");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let exec = b.ok(&["exec", "sig", "cat", "/proc/self/status"]);
+    let (ign, blk) = signal_state(&exec);
+    assert_eq!(ign & SIGPIPE, 0, "exec: SIGPIPE ignored: {ign:x}");
+    assert_eq!(blk & SIGCHLD, 0, "exec: SIGCHLD blocked: {blk:x}");
+    assert_eq!(blk, 0, "exec: signals blocked: {blk:x}");
+    // What that breaks: a pipeline whose reader stops early ends only if the writer dies of
+    // SIGPIPE.
+    let r = b
+        .run_timeout(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "yes | head -c 1000 | wc -c",
+            ],
+            std::time::Duration::from_secs(20),
+        )
+        .expect("yes | head ends");
+    assert_eq!(r.stdout.trim(), "1000", "{}", r.stderr);
+    b.ok(&["rm", "-f", "sig"]);
+}
+
 #[test]
 fn exit_codes_follow_docker() {
     let Some(b) = Sandbox::with_busybox() else {

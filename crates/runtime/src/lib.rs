@@ -15,5 +15,6 @@
 
 pub mod init;
 pub mod oci;
+pub mod signals;
 pub mod spec;
 pub mod stdio;

@@ -179,10 +179,12 @@ fn start(
         stdio.stderr = Some(theirs.stderr);
         (None, s)
     };
-    let pid = engine
-        .oci_runtime()
-        .exec(id, &files.process, &args0, stdio, seccomp)
-        .map_err(|e| (e.exit_code(), e.to_string()))?;
+    let pid = berth_runtime::signals::with_default_signals(|| {
+        engine
+            .oci_runtime()
+            .exec(id, &files.process, &args0, stdio, seccomp)
+    })
+    .map_err(|e| (e.exit_code(), e.to_string()))?;
     let pid = Pid::from_raw(pid);
     let cmdline = args.join(" ");
     let exec_attr = [("execID", exec_id.to_string())];

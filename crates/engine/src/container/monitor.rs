@@ -295,21 +295,24 @@ fn run_once(
         }
     }
 
-    // SIGCHLD through a signalfd, so the loop below learns of the exit at once.
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    mask.thread_block().map_err(fail)?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(fail)?;
-
     // `--runtime`, else BERTH_RUNTIME, else the default.
     let kind = berth_runtime::oci::RuntimeKind::select(config.spec.runtime.as_deref())
         .map_err(|e| (e.exit_code(), e.to_string()))?;
     let runtime = engine.oci_runtime().with_kind(kind);
     let _ = runtime.delete(id);
-    let pid = runtime
-        .create(id, &paths.dir, &args0, stdio)
-        .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
+    // The container's processes are cloned here and keep what we ignore or block: they get
+    // docker's default signal state.
+    let pid = berth_runtime::signals::with_default_signals(|| {
+        runtime.create(id, &paths.dir, &args0, stdio)
+    })
+    .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
+    // SIGCHLD through a signalfd, so the loop below learns of the exit at once. Blocked only
+    // now, after the clone; the process runs only from `start` on, so no exit is missed.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().map_err(fail)?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(fail)?;
     tracing::debug!(container_id = id, ms = ms(t0), "created");
     engine.mark(id, "mon.created");
     let master = match &console {
