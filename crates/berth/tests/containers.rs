@@ -285,7 +285,7 @@ fn signal_state(status: &str) -> (u64, u64) {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .map(|v| u64::from_str_radix(v.trim(), 16).expect("a hex mask"))
             .unwrap_or_else(|| panic!("no {name} in {status}"))
     };
     (field("SigIgn:"), field("SigBlk:"))
