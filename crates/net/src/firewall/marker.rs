@@ -21,7 +21,14 @@ const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 struct Synced {
     boot_id: String,
     table: String,
+    /// The table layout synced ([`LAYOUT`]): a berth with new fixed rules syncs once more.
+    #[serde(default)]
+    layout: u32,
 }
+
+/// The version of the table's fixed sets, chains and rules (`nft.rs`); bump it with them.
+/// 2: the `localnet` chain.
+const LAYOUT: u32 = 2;
 
 #[derive(Debug)]
 pub(crate) struct SyncMarker {
@@ -57,6 +64,7 @@ impl SyncMarker {
             s == Synced {
                 boot_id,
                 table: self.table.clone(),
+                layout: LAYOUT,
             }
         })
     }
@@ -69,6 +77,7 @@ impl SyncMarker {
         let rec = Synced {
             boot_id,
             table: self.table.clone(),
+            layout: LAYOUT,
         };
         state::write_json(&self.path, &rec)
     }
@@ -98,6 +107,7 @@ mod tests {
         let stale = Synced {
             boot_id: "00000000-0000-0000-0000-000000000000".into(),
             table: "berth".into(),
+            layout: LAYOUT,
         };
         state::write_json(&m.path, &stale).unwrap();
         assert!(!m.is_current(), "a marker from another boot is stale");

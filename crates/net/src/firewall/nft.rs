@@ -13,6 +13,7 @@
 //!                                             and traffic leaving a non-internal subnet
 //!   chain forward     filter/forward filter  : same-bridge accept, internal drop, replies and
 //!                                             DNATed traffic to containers accept, else drop
+//!   chain localnet    filter/prerouting raw  : drop what comes from a bridge for 127.0.0.0/8
 //! }
 //! ```
 //!
@@ -49,7 +50,7 @@ pub(crate) const SETS: [&str; 7] = [
     "set nat_subnets { type ipv4_addr; flags interval; }",
 ];
 
-pub(crate) const CHAINS: [(&str, &str, &[&str]); 5] = [
+pub(crate) const CHAINS: [(&str, &str, &[&str]); 6] = [
     (
         "prerouting",
         "type nat hook prerouting priority dstnat; policy accept;",
@@ -88,6 +89,17 @@ pub(crate) const CHAINS: [(&str, &str, &[&str]); 5] = [
             "oifname @bridges ct status dnat accept",
             "oifname @bridges drop",
         ],
+    ),
+    (
+        // The bridges have route_localnet (so the host's own 127.0.0.1 traffic to a published
+        // port can be DNATed out through them), which would also route a frame a container
+        // sends to the gateway's MAC with a 127.x destination to the host's loopback services
+        // (CVE-2020-8558). Nothing from a container may reach a host loopback address; replies
+        // to the host's DNATed loopback traffic are addressed to the bridge's own IP here
+        // (un-NATed only later, at dstnat priority), so they pass.
+        "localnet",
+        "type filter hook prerouting priority raw; policy accept;",
+        &["iifname @bridges ip daddr 127.0.0.0/8 drop"],
     ),
 ];
 
@@ -361,7 +373,7 @@ mod tests {
         let flush = s.find("flush chain ip berth forward").unwrap();
         let rule = s.find("add rule ip berth forward").unwrap();
         assert!(flush < rule);
-        assert_eq!(s.matches("add rule").count(), 13);
+        assert_eq!(s.matches("add rule").count(), 14);
     }
 
     #[test]
