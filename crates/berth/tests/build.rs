@@ -250,6 +250,65 @@ fn ctrl_c_stops_a_build_at_once_and_leaves_no_run_container() {
 }
 
 #[test]
+fn a_build_killed_with_sigkill_takes_its_run_container_with_it() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let dir = context(
+        &s,
+        "killed",
+        &[("Dockerfile", "FROM busybox\nRUN echo started; sleep 61\n")],
+    );
+    let mut child = s
+        .command()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "killed",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    // The step's own output, not its header (which also says "started").
+    while !seen.lines().any(|l| l.trim() == "started") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(
+        seen.lines().any(|l| l.trim() == "started"),
+        "the RUN step runs: {seen}"
+    );
+    // No handler can run: the client is simply gone, and its attach connection with it.
+    common::kill9(child.id() as i32);
+    let _ = child.wait();
+    let monitor_log = || {
+        let id = s.ok(&["ps", "-aq", "--no-trunc"]);
+        std::fs::read_to_string(
+            s.root()
+                .join("containers")
+                .join(id.trim())
+                .join("monitor.log"),
+        )
+        .unwrap_or_default()
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || s.ok(&["ps", "-aq"]).is_empty()),
+        "the step's container outlived its build: {}\nits monitor's log:\n{}",
+        s.ok(&["ps", "-a"]),
+        monitor_log()
+    );
+}
+
+#[test]
 fn bad_dockerfiles_get_one_line_errors_with_line_numbers() {
     let Some(s) = Sandbox::with_busybox() else {
         return;

@@ -360,6 +360,7 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         aliases,
         dns,
         healthcheck: body.healthcheck,
+        tied_to_client: false,
     })
 }
 

@@ -120,6 +120,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         aliases: args.network_alias.clone(),
         dns: args.dns.clone(),
         healthcheck: health_flags(&args.health)?.to_config()?,
+        tied_to_client: false,
     })
 }
 

@@ -262,6 +262,7 @@ impl Engine {
                 ..Default::default()
             },
             network,
+            tied_to_client: true,
             ..Default::default()
         })?;
         out.line(&format!(" ---> Running in {}", &id[..12]));

@@ -27,6 +27,8 @@ pub struct CreateOptions {
     pub dns: Vec<std::net::IpAddr>,
     /// The container's own healthcheck (`--health-*`), merged over the image's.
     pub healthcheck: Option<HealthConfig>,
+    /// Killed and removed when its attached client goes (a build's RUN step).
+    pub tied_to_client: bool,
 }
 
 impl Engine {
@@ -152,6 +154,7 @@ impl Engine {
             aliases: opts.aliases.clone(),
             dns: opts.dns.clone(),
             healthcheck,
+            tied_to_client: opts.tied_to_client,
         };
         let config_json = serde_json::to_string(&config)
             .map_err(|e| EngineError::bad_input("container config", e))?;

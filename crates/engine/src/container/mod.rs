@@ -137,6 +137,9 @@ pub struct ContainerConfig {
     pub dns: Vec<std::net::IpAddr>,
     /// The healthcheck: the image's `HEALTHCHECK` under `--health-*`, merged at create time.
     pub healthcheck: Option<health::HealthConfig>,
+    /// A build's RUN step: it lives only while its client is attached. When the client goes
+    /// (a `berth build` killed, even by SIGKILL), the monitor kills and removes it.
+    pub tied_to_client: bool,
 }
 
 impl ContainerConfig {

@@ -330,8 +330,18 @@ fn run_once(
             let _ = writeln!(r, "ready");
             let _ = r.flush();
         }
-        match accept_timeout(&listener, Duration::from_secs(30)) {
+        // A build's step is attached by its client at once: one that does not come died
+        // before it could (a killed build), and the step must not run for nobody.
+        let wait = if config.tied_to_client { 10 } else { 30 };
+        match accept_timeout(&listener, Duration::from_secs(wait)) {
             Some(c) => clients.push(c),
+            None if config.tied_to_client => {
+                let _ = engine.change_config_of(id, |c| {
+                    c.auto_remove = true;
+                    Ok(())
+                });
+                return Err((125, "its client went away before attaching".into()));
+            }
             None => tracing::warn!(
                 container_id = id,
                 "nobody attached within 30s: starting anyway"
@@ -380,6 +390,13 @@ fn run_once(
             }
         }
     };
+    // A tied container whose client went is removed once it exits, as --rm does.
+    let mut abandon = || {
+        let _ = engine.change_config_of(id, |c| {
+            c.auto_remove = true;
+            Ok(())
+        });
+    };
     let status = event_loop(
         pid,
         &listener,
@@ -395,6 +412,11 @@ fn run_once(
         Chores {
             tick: &mut tick,
             health: health.as_mut(),
+            abandoned: if config.tied_to_client {
+                Some(&mut abandon)
+            } else {
+                None
+            },
         },
     );
     let _ = log.close();
@@ -460,6 +482,8 @@ const TICK: Duration = Duration::from_secs(10);
 struct Chores<'a> {
     tick: &'a mut dyn FnMut(),
     health: Option<&'a mut super::health_probe::Prober>,
+    /// Called once when the last attached client goes (see `ContainerConfig::tied_to_client`).
+    abandoned: Option<&'a mut dyn FnMut()>,
 }
 
 /// Copies output until the container's init exits and its streams drain; returns how it
@@ -473,7 +497,11 @@ fn event_loop(
     log: &mut JsonLogWriter,
     chores: Chores<'_>,
 ) -> WaitStatus {
-    let Chores { tick, mut health } = chores;
+    let Chores {
+        tick,
+        mut health,
+        mut abandoned,
+    } = chores;
     let init = Pid::from_raw(pid);
     let mut next_tick = Instant::now() + TICK;
     let mut exited: Option<WaitStatus> = None;
@@ -597,8 +625,16 @@ fn event_loop(
                 Ok(None) | Err(_) => gone.push(i),
             }
         }
+        let lost = !gone.is_empty();
         for i in gone.into_iter().rev() {
             clients.remove(i);
+        }
+        if lost && clients.is_empty() && exited.is_none() {
+            if let Some(f) = abandoned.take() {
+                tracing::warn!(pid, "the client went away: killing its step's container");
+                f();
+                let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+            }
         }
     }
 }

@@ -447,6 +447,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Rewrites the stored config of container `id` with `f`.
+    pub(crate) fn change_config_of(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerConfig) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let rec = self.resolve_container(id)?;
+        self.change_config(&rec, f)
+    }
+
     /// Rewrites the stored config of `rec` with `f`.
     fn change_config(
         &self,
