@@ -669,7 +669,7 @@ pub(crate) mod tests {
         config.net = berth_net::NetSettings::new(
             dir.join("net"),
             berth_net::NetScope::Root,
-            dir.join("net.lock"),
+            std::path::PathBuf::from(berth_engine::HOST_NET_LOCK),
         );
         let engine = berth_engine::Engine::open(config).expect("engine");
         let tar = std::fs::File::open(images.join("busybox-rootfs.tar")).expect("busybox tar");
@@ -688,7 +688,7 @@ pub(crate) mod tests {
             eprintln!("SKIP run_steps_stream_output_and_a_failing_run_is_an_error_line: needs root (RUN containers)");
             return;
         }
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::testing::Root::new();
         let Some(app) = app_with_busybox(dir.path()) else {
             eprintln!("SKIP run_steps_stream_output_and_a_failing_run_is_an_error_line: no berth binary (cargo build -p berth, or set BERTH_EXE)");
             return;
@@ -742,7 +742,7 @@ pub(crate) mod tests {
             eprintln!("SKIP a_client_that_hangs_up_cancels_the_build_and_its_run_container: needs root (RUN containers)");
             return;
         }
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::testing::Root::new();
         let Some(app) = app_with_busybox(dir.path()) else {
             eprintln!("SKIP a_client_that_hangs_up_cancels_the_build_and_its_run_container: no berth binary (cargo build -p berth, or set BERTH_EXE)");
             return;

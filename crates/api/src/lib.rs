@@ -125,17 +125,66 @@ pub(crate) mod testing {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
-    /// A router over an engine in a fresh temporary root (kept alive by the returned dir).
-    pub fn app() -> (tempfile::TempDir, axum::Router) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = berth_engine::EngineConfig::new(dir.path());
-        config.net = berth_net::NetSettings::new(
-            dir.path().join("net"),
-            berth_net::NetScope::Root,
-            dir.path().join("net.lock"),
-        );
-        let engine = berth_engine::Engine::open(config).expect("engine");
-        (dir, super::router(std::sync::Arc::new(engine)))
+    /// A test's temporary root. Dropping it also deletes the bridge and nft table the engine
+    /// chose for the root (recorded in `net/config.json`) and unmounts its network
+    /// namespaces: host-level things a temporary directory's removal does not reach.
+    #[derive(Debug)]
+    pub struct Root(tempfile::TempDir);
+
+    impl Root {
+        pub fn new() -> Self {
+            Self(tempfile::tempdir().expect("temp dir"))
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            self.0.path()
+        }
+
+        /// An engine config for this root: its own network names, chosen under the one host
+        /// lock every root uses (so that concurrent tests never pick the same subnet).
+        pub fn config(&self) -> berth_engine::EngineConfig {
+            let mut config = berth_engine::EngineConfig::new(self.path());
+            config.net = berth_net::NetSettings::new(
+                self.path().join("net"),
+                berth_net::NetScope::Root,
+                std::path::PathBuf::from(berth_engine::HOST_NET_LOCK),
+            );
+            config
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let net = self.path().join("net");
+            if let Ok(rd) = std::fs::read_dir(net.join("netns")) {
+                for e in rd.flatten() {
+                    let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
+                }
+            }
+            let Ok(text) = std::fs::read_to_string(net.join("config.json")) else {
+                return;
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                return;
+            };
+            if let Some(bridge) = v["bridge"].as_str() {
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", bridge])
+                    .output();
+            }
+            if let Some(table) = v["table"].as_str() {
+                let _ = std::process::Command::new("nft")
+                    .args(["delete", "table", "ip", table])
+                    .output();
+            }
+        }
+    }
+
+    /// A router over an engine in a fresh temporary root (cleaned up with the returned guard).
+    pub fn app() -> (Root, axum::Router) {
+        let root = Root::new();
+        let engine = berth_engine::Engine::open(root.config()).expect("engine");
+        (root, super::router(std::sync::Arc::new(engine)))
     }
 
     /// Sends one request; the status and the body (JSON when it parses, else a string).

@@ -495,7 +495,7 @@ mod tests {
             );
             return;
         }
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::testing::Root::new();
         let Some(app) = crate::build::tests::app_with_busybox(dir.path()) else {
             eprintln!("SKIP running_containers_connect_and_disconnect_and_hold_their_volumes: no berth binary (cargo build -p berth, or set BERTH_EXE)");
             return;
