@@ -275,8 +275,17 @@ pub struct RunArgs {
     #[arg(long)]
     pub memory_swap: Option<String>,
     /// Number of CPUs
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpus: Option<f64>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// Sysctl options (namespaced ones: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long)]
     pub pids_limit: Option<i64>,

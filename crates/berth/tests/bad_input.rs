@@ -161,3 +161,32 @@ fn system_check_reports_a_corrupt_blob() {
         r.stdout
     );
 }
+
+#[test]
+fn bad_run_flags_are_refused_before_anything_is_recorded() {
+    let b = Berth::new();
+    b.busybox("busybox:latest");
+    let before = b.snapshot();
+    for (flags, needle) in [
+        (vec!["--stop-signal", "BOGUS"], "invalid signal: BOGUS"),
+        (vec!["-e", ""], "invalid environment variable"),
+        (vec!["-e", "=x"], "invalid environment variable"),
+        (vec!["--cpus", "1000"], "range of CPUs is from 0.01"),
+        (vec!["--cpus", "-1"], "range of CPUs is from 0.01"),
+        (vec!["--shm-size", "0"], "--shm-size"),
+        (vec!["--sysctl", "kernel.hostname=x"], "not allowed"),
+        (vec!["--sysctl", "novalue"], "KEY=VALUE"),
+        (
+            vec!["--network", "host", "--sysctl", "net.core.somaxconn=1"],
+            "host's network",
+        ),
+    ] {
+        let mut args = vec!["create"];
+        args.extend(flags.iter().copied());
+        args.extend(["busybox", "true"]);
+        let r = b.run(&args);
+        assert_eq!(r.code, 125, "{args:?}: docker's exit code for a bad flag");
+        assert_one_line_error(&r, needle);
+    }
+    assert_eq!(b.snapshot(), before, "nothing recorded");
+}

@@ -348,6 +348,65 @@ fn container_processes_start_with_default_signal_dispositions_and_nothing_blocke
 }
 
 #[test]
+fn shm_size_group_add_and_sysctl_reach_the_container() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let df = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--shm-size",
+        "16m",
+        "busybox",
+        "df",
+        "-k",
+        "/dev/shm",
+    ]);
+    assert!(
+        df.lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("16384")),
+        "{df}"
+    );
+    let id = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--group-add",
+        "10",
+        "busybox",
+        "id",
+        "-G",
+    ]);
+    assert!(id.split_whitespace().any(|g| g == "10"), "{id}");
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--group-add",
+        "no-such-group",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(r.stderr.contains("no-such-group"), "{}", r.stderr);
+    let v = b.ok(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "net.core.somaxconn=1234",
+        "busybox",
+        "cat",
+        "/proc/sys/net/core/somaxconn",
+    ]);
+    assert_eq!(v.trim(), "1234");
+}
+
+#[test]
 fn exit_codes_follow_docker() {
     let Some(b) = Sandbox::with_busybox() else {
         return;

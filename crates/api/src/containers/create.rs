@@ -89,6 +89,9 @@ struct HostConfig {
     init: Option<bool>,
     dns: Option<Vec<String>>,
     runtime: Option<String>,
+    shm_size: i64,
+    group_add: Option<Vec<String>>,
+    sysctls: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,6 +348,9 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         stop_signal: body.stop_signal.clone().filter(|s| !s.is_empty()),
         labels: body.labels.clone().unwrap_or_default(),
         runtime: hc.runtime.clone().filter(|r| !r.is_empty() && r != "runc"),
+        shm_size: Some(hc.shm_size).filter(|s| *s > 0),
+        group_add: hc.group_add.clone().unwrap_or_default(),
+        sysctls: hc.sysctls.clone().unwrap_or_default(),
         ..Default::default()
     };
     Ok(CreateOptions {

@@ -32,6 +32,11 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
     if let Some(p) = args.platform.as_deref().filter(|p| !p.starts_with("linux")) {
         anyhow::bail!("--platform {p}: berth runs linux containers");
     }
+    if let Some(bad) = args.env.iter().find(|e| e.is_empty() || e.starts_with('=')) {
+        anyhow::bail!(
+            "invalid argument {bad:?} for \"-e, --env\" flag: invalid environment variable: {bad}"
+        );
+    }
     let mut env = Vec::new();
     for f in &args.env_file {
         let text =
@@ -68,9 +73,16 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         }
     }
     if let Some(c) = args.cpus {
-        if c.is_nan() || c <= 0.0 {
-            anyhow::bail!("invalid --cpus {c}: must be a positive number");
+        if c.is_nan() {
+            anyhow::bail!("invalid --cpus {c}: must be a number");
         }
+    }
+    let mut sysctls = std::collections::BTreeMap::new();
+    for kv in &args.sysctl {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("invalid --sysctl {kv:?}: use KEY=VALUE"))?;
+        sysctls.insert(k.to_string(), v.to_string());
     }
     let spec = ContainerSpec {
         hostname: args.hostname.clone(),
@@ -105,6 +117,13 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         stop_signal: args.stop_signal.clone(),
         labels: flags::labels(&args.label),
         runtime: args.runtime.clone(),
+        shm_size: args
+            .shm_size
+            .as_deref()
+            .map(flags::ram_in_bytes)
+            .transpose()?,
+        group_add: args.group_add.clone(),
+        sysctls,
         ..Default::default()
     };
     Ok(CreateOptions {

@@ -85,6 +85,7 @@ impl Engine {
                 )));
             }
         }
+        check_spec(&opts)?;
         let image_id = self.resolve_image(&opts.image)?;
         let image = self.image_runtime_config(&image_id)?;
         let healthcheck =
@@ -206,4 +207,40 @@ impl Engine {
         self.emit_container(&rec, crate::events::Action::Create, &[]);
         Ok(id)
     }
+}
+
+/// What docker's daemon refuses at create time, so that nothing fails later (a `stop` with a
+/// signal that does not exist, an environment the runtime cannot pass on).
+fn check_spec(opts: &CreateOptions) -> Result<(), EngineError> {
+    let spec = &opts.spec;
+    if let Some(sig) = &spec.stop_signal {
+        super::stop::signal_number(sig)?;
+    }
+    for e in &spec.env {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid environment variable: {e:?} (use NAME=VALUE, or NAME to pass on ours)"
+            )));
+        }
+    }
+    if let Some(cpus) = spec.cpus {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !(0.01..=n as f64).contains(&cpus) {
+            return Err(EngineError::InvalidArgument(format!(
+                "range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
+            )));
+        }
+    }
+    if let Some(shm) = spec.shm_size {
+        if shm <= 0 {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid --shm-size {shm}: must be greater than 0"
+            )));
+        }
+    }
+    let own_netns = !matches!(opts.network, super::NetworkMode::Host);
+    for key in spec.sysctls.keys() {
+        berth_runtime::spec::check_sysctl(key, own_netns).map_err(EngineError::InvalidArgument)?;
+    }
+    Ok(())
 }

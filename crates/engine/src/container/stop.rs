@@ -65,7 +65,7 @@ pub(crate) fn wait_gone(pid: i64, timeout: Duration) -> bool {
     true
 }
 
-fn signal_number(name: &str) -> Result<nix::sys::signal::Signal, EngineError> {
+pub(crate) fn signal_number(name: &str) -> Result<nix::sys::signal::Signal, EngineError> {
     let bad = || EngineError::InvalidArgument(format!("invalid signal: {name}"));
     if let Ok(n) = name.parse::<i32>() {
         return nix::sys::signal::Signal::try_from(n).map_err(|_| bad());

@@ -122,7 +122,13 @@ fn process(inputs: &SpecInputs, caps: &[String]) -> Result<Process, SpecError> {
         args.splice(0..0, [INIT_PATH_IN_CONTAINER.to_string(), "--".to_string()]);
     }
     let user_spec = c.user.as_deref().or(inputs.image.user.as_deref());
-    let user = resolve_user(user_spec, inputs.passwd, inputs.group)?;
+    let mut user = resolve_user(user_spec, inputs.passwd, inputs.group)?;
+    for g in &c.group_add {
+        let gid = super::user::group_id(g, inputs.group)?;
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
     let hostname = container_hostname(&c.id, c.hostname.as_deref());
     let image_env = inputs.image.env.as_deref().unwrap_or_default();
     let env = merge_env(image_env, &c.env, &user.home, &hostname, c.tty);
@@ -176,7 +182,11 @@ fn linux(
     l.set_net_devices(None)
         .set_uid_mappings(None)
         .set_gid_mappings(None)
-        .set_sysctl(Some(sysctls(inputs.netns)))
+        .set_sysctl(Some({
+            let mut s = sysctls(inputs.netns);
+            s.extend(inputs.container.sysctls.clone());
+            s
+        }))
         .set_resources(Some(linux_resources(c)?))
         .set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)))
         .set_namespaces(Some(namespaces(inputs.netns, inputs.host.cgroup_v2)))
@@ -205,6 +215,7 @@ pub fn build_spec(inputs: &SpecInputs) -> Result<Spec, SpecError> {
     let process = process(inputs, &caps)?;
     let table = build_mounts(&MountInputs {
         user: &c.mounts,
+        shm_size: c.shm_size,
         etc_files: inputs.etc_files,
         init_path: inputs.init_path.filter(|_| c.init),
         read_only: c.read_only,

@@ -95,6 +95,44 @@ pub struct ContainerSpec {
     /// `--runtime`: "berth" or "libcontainer"; `None` leaves the choice to `BERTH_RUNTIME`
     /// and the default (`oci::RuntimeKind::select`).
     pub runtime: Option<String>,
+    /// `--shm-size` in bytes (docker's default, 64 MiB, when `None`).
+    pub shm_size: Option<i64>,
+    /// `--group-add`: group names (looked up in the image's /etc/group) or numeric gids.
+    pub group_add: Vec<String>,
+    /// `--sysctl`: namespaced kernel parameters (checked by [`check_sysctl`]).
+    pub sysctls: BTreeMap<String, String>,
+}
+
+/// docker's rule for `--sysctl`: only parameters namespaced with the container (IPC's
+/// `kernel.msg*`, `kernel.sem`, `kernel.shm*`, `fs.mqueue.*`, and `net.*` with a network of its
+/// own) may be set; anything else would change the host.
+pub fn check_sysctl(key: &str, own_netns: bool) -> Result<(), String> {
+    let ipc = matches!(
+        key,
+        "kernel.sem"
+            | "kernel.shmmax"
+            | "kernel.shmall"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced"
+            | "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+    ) || key.starts_with("fs.mqueue.");
+    if ipc {
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        return if own_netns {
+            Ok(())
+        } else {
+            Err(format!(
+                "sysctl {key:?} is not allowed with the host's network: it would change the host"
+            ))
+        };
+    }
+    Err(format!(
+        "sysctl {key:?} is not allowed: only IPC (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*) and net.* parameters are namespaced"
+    ))
 }
 
 /// One `-v`, `--tmpfs` or `--mount`. Named volumes arrive already resolved to a host path.

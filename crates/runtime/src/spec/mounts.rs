@@ -31,6 +31,8 @@ const PROPAGATIONS: [&str; 8] = [
 #[derive(Debug, Clone, Copy)]
 pub struct MountInputs<'a> {
     pub user: &'a [MountSpec],
+    /// `--shm-size` in bytes (64 MiB when `None`).
+    pub shm_size: Option<i64>,
     pub etc_files: &'a EtcFiles,
     pub init_path: Option<&'a Path>,
     pub read_only: bool,
@@ -62,7 +64,12 @@ fn mount(
 /// Docker's default mounts. On a v1 or hybrid cgroup host libcontainer ignores `ro` on a
 /// `cgroup` mount (it bind-mounts each v1 hierarchy read-write), which would let a container
 /// raise its own limits; there, unprivileged containers get an empty read-only tmpfs instead.
-fn default_mounts(privileged: bool, cgroup_v2: bool) -> Result<Vec<Mount>, SpecError> {
+fn default_mounts(
+    privileged: bool,
+    cgroup_v2: bool,
+    shm_size: Option<i64>,
+) -> Result<Vec<Mount>, SpecError> {
+    let shm = shm_size.map_or_else(|| SHM_SIZE.to_string(), |b| format!("size={b}"));
     let sys = if privileged {
         &["nosuid", "noexec", "nodev"][..]
     } else {
@@ -123,7 +130,7 @@ fn default_mounts(privileged: bool, cgroup_v2: bool) -> Result<Vec<Mount>, SpecE
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", SHM_SIZE],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm],
         )?,
     ])
 }
@@ -289,7 +296,7 @@ pub fn build_mounts(inputs: &MountInputs) -> Result<MountTable, SpecError> {
     let user_dev = user_has("/dev");
 
     let mut mounts = Vec::new();
-    for m in default_mounts(inputs.privileged, inputs.cgroup_v2)? {
+    for m in default_mounts(inputs.privileged, inputs.cgroup_v2, inputs.shm_size)? {
         let dest = m.destination().to_string_lossy().into_owned();
         if user_has(&dest) || (user_dev && dest.starts_with("/dev/")) {
             continue;

@@ -29,6 +29,7 @@ fn etc() -> EtcFiles {
 fn inputs<'a>(user: &'a [MountSpec], etc: &'a EtcFiles) -> MountInputs<'a> {
     MountInputs {
         user,
+        shm_size: None,
         etc_files: etc,
         init_path: None,
         read_only: false,

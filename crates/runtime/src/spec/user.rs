@@ -81,6 +81,20 @@ fn group_entries(group: Option<&str>) -> impl Iterator<Item = GroupEntry<'_>> {
 }
 
 /// A numeric id as the user wrote it: `Ok(None)` if not numeric, an error if out of range.
+/// `--group-add NAME|GID`: a gid, named groups looked up in the image's /etc/group.
+pub(crate) fn group_id(name: &str, group: Option<&str>) -> Result<u32, SpecError> {
+    if let Some(gid) = numeric(name, name)? {
+        return Ok(gid);
+    }
+    group_entries(group)
+        .find(|g| g.name == name)
+        .map(|g| g.gid)
+        .ok_or_else(|| SpecError::InvalidUser {
+            user: name.to_string(),
+            reason: "no such group in the image's /etc/group (--group-add)".to_string(),
+        })
+}
+
 fn numeric(spec: &str, part: &str) -> Result<Option<u32>, SpecError> {
     if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(None);
