@@ -283,6 +283,9 @@ pub struct RunArgs {
     /// Add additional groups to join
     #[arg(long)]
     pub group_add: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip; ip may be host-gateway)
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// Sysctl options (namespaced ones: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)
     #[arg(long)]
     pub sysctl: Vec<String>,

@@ -407,6 +407,87 @@ fn shm_size_group_add_and_sysctl_reach_the_container() {
 }
 
 #[test]
+fn add_host_entries_land_in_etc_hosts_and_survive_a_peer_joining() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let hosts = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--add-host",
+        "db.local:10.1.2.3",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(hosts.contains("10.1.2.3\tdb.local"), "{hosts}");
+    // On a bridge, host-gateway is the gateway; the entry stays when a peer joins and berth
+    // rewrites the file.
+    b.ok(&["network", "create", "hostsnet"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "withhost",
+        "--network",
+        "hostsnet",
+        "--add-host",
+        "host.docker.internal:host-gateway",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let gw = b.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+        "withhost",
+    ]);
+    let gw = gw.trim();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "hostsnet",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let hosts = b.ok(&["exec", "withhost", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.contains(&format!("{gw}\thost.docker.internal")),
+        "{hosts}"
+    );
+    assert!(hosts.contains("peer"), "the peer was added too: {hosts}");
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--add-host",
+        "x:host-gateway",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "x:not-an-ip",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    b.ok(&["rm", "-f", "withhost", "peer"]);
+    b.ok(&["network", "rm", "hostsnet"]);
+}
+
+#[test]
 fn exit_codes_follow_docker() {
     let Some(b) = Sandbox::with_busybox() else {
         return;

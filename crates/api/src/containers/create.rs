@@ -91,6 +91,7 @@ struct HostConfig {
     runtime: Option<String>,
     shm_size: i64,
     group_add: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
     sysctls: Option<BTreeMap<String, String>>,
 }
 
@@ -350,6 +351,16 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         runtime: hc.runtime.clone().filter(|r| !r.is_empty() && r != "runc"),
         shm_size: Some(hc.shm_size).filter(|s| *s > 0),
         group_add: hc.group_add.clone().unwrap_or_default(),
+        extra_hosts: hc
+            .extra_hosts
+            .iter()
+            .flatten()
+            .map(|h| {
+                h.split_once(['=', ':'])
+                    .map(|(n, ip)| (n.to_string(), ip.to_string()))
+                    .ok_or_else(|| bad(format!("invalid ExtraHosts entry {h:?}: use HOST:IP")))
+            })
+            .collect::<Result<_, _>>()?,
         sysctls: hc.sysctls.clone().unwrap_or_default(),
         ..Default::default()
     };

@@ -128,9 +128,15 @@ impl Engine {
             hosts: Some(paths.dir.join("hosts")),
             resolv_conf: Some(paths.dir.join("resolv.conf")),
         };
-        let hosts = net.hosts.clone().unwrap_or_else(|| format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-        ));
+        let hosts = net.hosts.clone().unwrap_or_else(|| {
+            super::network::with_extra_hosts(
+                format!(
+                    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+                ),
+                &config.spec.extra_hosts,
+                None,
+            )
+        });
         for (path, content) in [
             (paths.dir.join("hostname"), format!("{hostname}\n")),
             (paths.dir.join("hosts"), hosts),

@@ -238,6 +238,21 @@ fn check_spec(opts: &CreateOptions) -> Result<(), EngineError> {
             )));
         }
     }
+    for (name, ip) in &spec.extra_hosts {
+        let bad = |why: &str| {
+            EngineError::InvalidArgument(format!("invalid --add-host {name}:{ip}: {why}"))
+        };
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(bad("the name is empty or has a space"));
+        }
+        if ip == "host-gateway" {
+            if !matches!(opts.network, super::NetworkMode::Bridge(_)) {
+                return Err(bad("host-gateway needs a bridge network"));
+            }
+        } else if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad("not an IP address (or host-gateway)"));
+        }
+    }
     let own_netns = !matches!(opts.network, super::NetworkMode::Host);
     for key in spec.sysctls.keys() {
         berth_runtime::spec::check_sysctl(key, own_netns).map_err(EngineError::InvalidArgument)?;

@@ -183,6 +183,7 @@ impl Engine {
                     }
                 };
                 let hosts = net.hosts_for(&id).map_err(EngineError::Net)?;
+                let hosts = with_extra_hosts(hosts, &config.spec.extra_hosts, Some(att.gateway));
                 let summary = NetSummary {
                     network: att.network.clone(),
                     ip: Some(att.ip),
@@ -231,7 +232,8 @@ impl Engine {
         let Ok(net) = self.network() else { return };
         let _ = net.refresh_hosts(&|cid, text| {
             if cid != changed {
-                let _ = berth_net::write_in_place(&root.join(cid).join("hosts"), text);
+                let text = self.with_own_extra_hosts(cid, text);
+                let _ = berth_net::write_in_place(&root.join(cid).join("hosts"), &text);
             }
         });
     }
@@ -368,6 +370,7 @@ impl Engine {
             .network()?
             .hosts_for(&rec.id)
             .map_err(EngineError::Net)?;
+        let hosts = self.with_own_extra_hosts(&rec.id, &hosts);
         let _ = berth_net::write_in_place(&self.container_paths(&rec.id).dir.join("hosts"), &hosts);
         self.refresh_peer_hosts(&rec.id);
         self.emit_network(crate::events::Action::Connect, network, Some(&rec.id));
@@ -447,6 +450,21 @@ impl Engine {
         Ok(())
     }
 
+    /// `text` (a hosts file berth-net made for container `id`) with the container's own
+    /// `--add-host` lines.
+    fn with_own_extra_hosts(&self, id: &str, text: &str) -> String {
+        let Ok(rec) = self.resolve_container(id) else {
+            return text.to_string();
+        };
+        let Ok(config) = ContainerConfig::from_record(&rec) else {
+            return text.to_string();
+        };
+        let gateway = NetSummary::from_record(&rec)
+            .first()
+            .and_then(|n| n.gateway);
+        with_extra_hosts(text.to_string(), &config.spec.extra_hosts, gateway)
+    }
+
     /// Rewrites the stored config of container `id` with `f`.
     pub(crate) fn change_config_of(
         &self,
@@ -486,4 +504,28 @@ impl Engine {
             Ok::<_, EngineError>(())
         })
     }
+}
+
+/// `hosts` with the `--add-host` entries appended (`host-gateway` → `gateway`, and left out
+/// without one: create refuses it for networks that have none).
+pub(crate) fn with_extra_hosts(
+    mut hosts: String,
+    extra: &[(String, String)],
+    gateway: Option<std::net::Ipv4Addr>,
+) -> String {
+    for (name, ip) in extra {
+        let ip = if ip == "host-gateway" {
+            match gateway {
+                Some(g) => g.to_string(),
+                None => continue,
+            }
+        } else {
+            ip.clone()
+        };
+        if !hosts.ends_with('\n') && !hosts.is_empty() {
+            hosts.push('\n');
+        }
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    hosts
 }

@@ -101,6 +101,9 @@ pub struct ContainerSpec {
     pub group_add: Vec<String>,
     /// `--sysctl`: namespaced kernel parameters (checked by [`check_sysctl`]).
     pub sysctls: BTreeMap<String, String>,
+    /// `--add-host NAME:IP` lines for /etc/hosts, parsed at the edge; `host-gateway` as the IP
+    /// stands for the bridge's gateway (the host, seen from the container).
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 /// docker's rule for `--sysctl`: only parameters namespaced with the container (IPC's
