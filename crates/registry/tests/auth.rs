@@ -236,6 +236,19 @@ fn token_endpoint_and_challenge_speak_docker_hub() {
     assert!(body.contains(r#""code":"UNAUTHORIZED""#), "{body}");
 
     let basic = |u: &str, p: &str| berth_registry::client::Credential::new(u, p).basic();
+    // Credentials that cannot be read get a 400, not an anonymous token.
+    for malformed in ["Basic !!!not-base64", "Basic", "basic Zm9v"] {
+        let r = agent
+            .get(&format!(
+                "{url}/token?service=berth-registry&scope=repository:alice/app:pull"
+            ))
+            .set("Authorization", malformed)
+            .call();
+        assert!(
+            matches!(r, Err(ureq::Error::Status(400, _))),
+            "{malformed}: {r:?}"
+        );
+    }
     let bad = agent
         .get(&format!(
             "{url}/token?service=berth-registry&scope=repository:alice/app:pull"

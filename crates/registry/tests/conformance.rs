@@ -341,6 +341,26 @@ fn manifests_by_tag_and_digest() {
         (r.status, r.error_code().as_str()),
         (400, "MANIFEST_BLOB_UNKNOWN")
     );
+    // A descriptor whose size is not its blob's: refused, as distribution does.
+    let config = b"{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+    upload_blob(&srv, "m/repo", config);
+    let mut lying = Descriptor::of("application/vnd.oci.image.config.v1+json", config);
+    lying.size += 1;
+    let wrong_size =
+        serde_json::json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,"config":lying,"layers":[]});
+    let r = call(
+        &srv,
+        "PUT",
+        "/v2/m/repo/manifests/lies",
+        &[("Content-Type", OCI_MANIFEST)],
+        wrong_size.to_string().as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "MANIFEST_INVALID"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let r = call(
         &srv,
         "PUT",

@@ -190,8 +190,26 @@ fn check_references(app: &App, name: &str, manifest: &Manifest) -> Result<(), Ap
     match manifest {
         Manifest::Image(m) => {
             for d in std::iter::once(&m.config).chain(&m.layers) {
-                if d.urls.is_empty() && !app.store.blob_in_repo(name, &d.digest) {
+                if !d.urls.is_empty() {
+                    continue;
+                }
+                if !app.store.blob_in_repo(name, &d.digest) {
                     return Err(missing(&d.digest));
+                }
+                // A descriptor whose size lies would make clients fail (or over-read) later.
+                if let Some(actual) = app.store.blob_size(&d.digest) {
+                    if actual != d.size {
+                        return Err(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "MANIFEST_INVALID",
+                            "a descriptor's size does not match its blob",
+                        )
+                        .detail(json!({
+                            "digest": d.digest.to_string(),
+                            "size": d.size,
+                            "actual": actual,
+                        })));
+                    }
                 }
             }
         }

@@ -220,9 +220,11 @@ pub(crate) fn challenge(
 
 /// Basic `user:password` from an Authorization header value.
 pub(crate) fn basic_credentials(value: &str) -> Option<(String, String)> {
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("basic ") {
+        return None;
+    }
+    let encoded = &value[6..];
     let raw = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;

@@ -29,11 +29,29 @@ pub(crate) async fn handle(
             .filter(|(k, _)| k == "scope")
             .flat_map(|(_, v)| v.split(' ').map(str::to_owned))
             .collect();
-        let basic = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(basic_credentials);
+        // Credentials that cannot be read are refused, never taken as "anonymous": a client
+        // that meant to log in must not silently get an anonymous token.
+        let basic = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(v) => {
+                let text = v.to_str().unwrap_or("");
+                let is_basic = text
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic"));
+                if is_basic || text.trim().is_empty() {
+                    Some(basic_credentials(text).ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "UNAUTHORIZED",
+                            "malformed Basic authorization header",
+                        )
+                    })?)
+                } else {
+                    None
+                }
+            }
+        };
         match basic {
             Some((u, p)) => (Some(u), p, scopes),
             None => (None, String::new(), scopes),
