@@ -12,8 +12,6 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::hijack::{self, Streams};
-use crate::query::opt_number;
-use crate::stream::Mux;
 use crate::Api;
 
 pub fn routes() -> Router<Api> {
@@ -134,41 +132,21 @@ async fn start(
     let (body, out, _hangup) = crate::stream::body();
     let engine = api.engine.clone();
     tokio::task::spawn_blocking(move || {
-        let writer = |stream: u8, on: bool| -> Box<dyn std::io::Write + Send> {
-            match (on, want.tty) {
-                (false, _) => Box::new(std::io::sink()),
-                (true, true) => Box::new(out.clone()),
-                (true, false) => Box::new(Mux {
-                    stream,
-                    inner: out.clone(),
-                }),
-            }
-        };
-        let io = ProcessIo::new(writer(1, want.stdout), writer(2, want.stderr));
+        let (stdout, stderr) =
+            crate::stream::output_writers(&out, want.tty, want.stdout, want.stderr);
+        let io = ProcessIo::new(stdout, stderr);
         if let Err(e) = engine.start_exec(&id, false, io) {
             tracing::debug!(exec_id = %id, error = %e, "exec ended with an error");
         }
     });
-    let content_type = if want.tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let content_type = crate::stream::content_type(want.tty);
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-struct ResizeQuery {
-    #[serde(default, deserialize_with = "opt_number")]
-    h: Option<u16>,
-    #[serde(default, deserialize_with = "opt_number")]
-    w: Option<u16>,
 }
 
 async fn resize(
     State(api): State<Api>,
     Path(id): Path<String>,
-    Query(q): Query<ResizeQuery>,
+    Query(q): Query<crate::query::TerminalSize>,
 ) -> Result<StatusCode, ApiError> {
     let instance = {
         let id = id.clone();
@@ -177,7 +155,7 @@ async fn resize(
     if !instance.running {
         return Err(ApiError::conflict(format!("exec {id} is not running")));
     }
-    let (rows, cols) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
+    let (rows, cols) = q.rows_cols();
     api.attachments.resize(&id, rows, cols);
     Ok(StatusCode::OK)
 }

@@ -25,7 +25,6 @@ use tokio_util::io::SyncIoBridge;
 
 use crate::error::ApiError;
 use crate::query::flag;
-use crate::stream::Mux;
 use crate::Api;
 
 /// Attaches waiting for their container to start, and the terminals of attached clients (for
@@ -94,14 +93,12 @@ pub struct AttachQuery {
 
 /// The 101 answer, before the connection is handed over.
 pub fn upgraded_response(tty: bool) -> Response {
-    let content_type = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
     let mut r = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::stream::content_type(tty)),
+    );
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     r
@@ -227,17 +224,8 @@ pub async fn relay(
 ) {
     let (read, write) = tokio::io::split(TokioIo::new(upgraded));
     let out = Shared(Arc::new(Mutex::new(SyncIoBridge::new(write))));
-    let stream_writer = |stream: u8, on: bool| -> Box<dyn Write + Send> {
-        match (on, want.tty) {
-            (false, _) => Box::new(std::io::sink()),
-            (true, true) => Box::new(out.clone()),
-            (true, false) => Box::new(Mux {
-                stream,
-                inner: out.clone(),
-            }),
-        }
-    };
-    let mut io = ProcessIo::new(stream_writer(1, want.stdout), stream_writer(2, want.stderr));
+    let (stdout, stderr) = crate::stream::output_writers(&out, want.tty, want.stdout, want.stderr);
+    let mut io = ProcessIo::new(stdout, stderr);
     if want.stdin {
         io.stdin = Some(Box::new(SyncIoBridge::new(read)));
     }

@@ -30,6 +30,22 @@ pub fn opt_number<'de, D: Deserializer<'de>, T: std::str::FromStr>(
     }
 }
 
+/// `?h=ROWS&w=COLS` of docker's resize routes (0 for a missing one).
+#[derive(Debug, Deserialize)]
+pub struct TerminalSize {
+    #[serde(default, deserialize_with = "opt_number")]
+    h: Option<u16>,
+    #[serde(default, deserialize_with = "opt_number")]
+    w: Option<u16>,
+}
+
+impl TerminalSize {
+    /// (rows, columns).
+    pub fn rows_cols(&self) -> (u16, u16) {
+        (self.h.unwrap_or(0), self.w.unwrap_or(0))
+    }
+}
+
 /// `filters={"status":["running"],"label":{"a=b":true}}` → `["status=running", "label=a=b"]`,
 /// the `key=value` form the engine's filters parse. Both of docker's encodings are accepted:
 /// a list of values, or a map of value → true.

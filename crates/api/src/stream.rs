@@ -82,6 +82,36 @@ impl Drop for Guarded {
     }
 }
 
+/// The content type of a process's output stream: raw with a tty, else multiplexed frames.
+pub fn content_type(tty: bool) -> &'static str {
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
+}
+
+/// The stdout and stderr writers of a process's output going to `out`: raw with a tty, else in
+/// [`Mux`] frames; a stream the client did not ask for goes nowhere.
+pub fn output_writers<W: Write + Clone + Send + 'static>(
+    out: &W,
+    tty: bool,
+    stdout: bool,
+    stderr: bool,
+) -> (Box<dyn Write + Send>, Box<dyn Write + Send>) {
+    let writer = |stream: u8, on: bool| -> Box<dyn Write + Send> {
+        match (on, tty) {
+            (false, _) => Box::new(std::io::sink()),
+            (true, true) => Box::new(out.clone()),
+            (true, false) => Box::new(Mux {
+                stream,
+                inner: out.clone(),
+            }),
+        }
+    };
+    (writer(1, stdout), writer(2, stderr))
+}
+
 /// docker's multiplexed stream for a container without a tty: each chunk framed with its
 /// stream (0 stdin, 1 stdout, 2 stderr) and its big-endian length.
 #[derive(Debug, Clone)]

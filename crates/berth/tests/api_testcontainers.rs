@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::served::Served;
 use common::{base_images, kill9, wait_for, Sandbox};
 
 /// The reaper image the test builds; testcontainers is told to use it (`RYUK_CONTAINER_IMAGE`).
@@ -21,40 +22,6 @@ const REAPER_IMAGE: &str = "berth-test/ryuk:local";
 /// How long after the kill the reaper may take to remove everything: its reconnection
 /// timeout (2 s) plus the removals, with room for a loaded machine.
 const CLEANUP_BOUND: Duration = Duration::from_secs(30);
-
-/// A `berth serve` on a socket of the sandbox's own; killed when dropped.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Served {
-    fn start(s: &Sandbox) -> Self {
-        let socket = s.root().join("api.sock");
-        let child = s
-            .command()
-            .args(["serve", "-H", &format!("unix://{}", socket.display())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        assert!(
-            wait_for(Duration::from_secs(10), || {
-                std::os::unix::net::UnixStream::connect(&socket).is_ok()
-            }),
-            "berth serve never listened on {}",
-            socket.display()
-        );
-        Self { child, socket }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A child process SIGKILLed (and reaped) when dropped, so a failing test leaves no sleeper.
 struct Killed(Child);

@@ -192,6 +192,46 @@ fn a_failing_step_is_reported_and_no_tag_moves() {
     assert_eq!(s.ok(&["ps", "-aq"]), "", "no build container left");
 }
 
+/// `berth build -t TAG DIR` running, once its RUN step printed the line `started` (its own
+/// output, not the step's header, which says it too). The output stays open with the child.
+fn build_until_its_run_prints(
+    s: &Sandbox,
+    dir: &Path,
+    tag: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = s
+        .command()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            tag,
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.lines().any(|l| l.trim() == "started") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(
+        seen.lines().any(|l| l.trim() == "started"),
+        "the RUN step runs: {seen}"
+    );
+    (child, out)
+}
+
 #[test]
 fn ctrl_c_stops_a_build_at_once_and_leaves_no_run_container() {
     let Some(s) = Sandbox::with_busybox() else {
@@ -205,30 +245,7 @@ fn ctrl_c_stops_a_build_at_once_and_leaves_no_run_container() {
             "FROM busybox\nRUN echo started; sleep 60\nRUN echo never\n",
         )],
     );
-    let mut child = s
-        .command()
-        .args([
-            "build",
-            "--progress",
-            "plain",
-            "-t",
-            "slow",
-            dir.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("started") {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
-            break;
-        }
-        seen.push_str(&line);
-    }
-    assert!(seen.contains("started"), "the RUN step runs: {seen}");
+    let (mut child, _out) = build_until_its_run_prints(&s, &dir, "slow");
     let t = std::time::Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -259,34 +276,7 @@ fn a_build_killed_with_sigkill_takes_its_run_container_with_it() {
         "killed",
         &[("Dockerfile", "FROM busybox\nRUN echo started; sleep 61\n")],
     );
-    let mut child = s
-        .command()
-        .args([
-            "build",
-            "--progress",
-            "plain",
-            "-t",
-            "killed",
-            dir.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    // The step's own output, not its header (which also says "started").
-    while !seen.lines().any(|l| l.trim() == "started") {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
-            break;
-        }
-        seen.push_str(&line);
-    }
-    assert!(
-        seen.lines().any(|l| l.trim() == "started"),
-        "the RUN step runs: {seen}"
-    );
+    let (mut child, _out) = build_until_its_run_prints(&s, &dir, "killed");
     // No handler can run: the client is simply gone, and its attach connection with it.
     common::kill9(child.id() as i32);
     let _ = child.wait();

@@ -104,9 +104,22 @@ struct PortBinding {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
-struct ApiRestartPolicy {
+pub(crate) struct ApiRestartPolicy {
     name: String,
     maximum_retry_count: u32,
+}
+
+impl ApiRestartPolicy {
+    /// The engine's policy for docker's `{"Name", "MaximumRetryCount"}`.
+    pub(crate) fn policy(&self) -> Result<RestartPolicy, ApiError> {
+        Ok(match self.name.as_str() {
+            "" | "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure(self.maximum_retry_count),
+            other => return Err(bad(format!("invalid restart policy {other:?}"))),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,16 +282,6 @@ fn security(opts: &[String]) -> Result<(bool, bool), ApiError> {
     Ok((nnp, unconfined))
 }
 
-fn restart(p: Option<&ApiRestartPolicy>) -> Result<RestartPolicy, ApiError> {
-    Ok(match p.map(|p| (p.name.as_str(), p.maximum_retry_count)) {
-        None | Some(("" | "no", _)) => RestartPolicy::No,
-        Some(("always", _)) => RestartPolicy::Always,
-        Some(("unless-stopped", _)) => RestartPolicy::UnlessStopped,
-        Some(("on-failure", n)) => RestartPolicy::OnFailure(n),
-        Some((other, _)) => return Err(bad(format!("invalid restart policy {other:?}"))),
-    })
-}
-
 /// The engine's options for `body` (named `name`).
 pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, ApiError> {
     let hc = &body.host_config;
@@ -368,7 +371,12 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         name: name.filter(|n| !n.is_empty()),
         image: body.image.clone(),
         spec,
-        restart: restart(hc.restart_policy.as_ref())?,
+        restart: hc
+            .restart_policy
+            .as_ref()
+            .map(ApiRestartPolicy::policy)
+            .transpose()?
+            .unwrap_or_default(),
         auto_remove: hc.auto_remove,
         stop_timeout: body.stop_timeout,
         network,

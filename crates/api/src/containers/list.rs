@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::container::{ContainerFilter, ContainerSummary, NetSummary};
+use berth_engine::container::{mount_point, ContainerFilter, ContainerSummary, NetSummary};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -60,20 +60,7 @@ pub fn summary(c: &ContainerSummary, sizes: Option<(u64, u64)>) -> Value {
             }),
         );
     }
-    let mounts: Vec<Value> = c
-        .config
-        .spec
-        .mounts
-        .iter()
-        .map(|m| {
-            json!({
-                "Type": format!("{:?}", m.kind).to_lowercase(),
-                "Source": m.source,
-                "Destination": m.destination,
-                "RW": !m.read_only,
-            })
-        })
-        .collect();
+    let mounts: Vec<Value> = c.config.spec.mounts.iter().map(mount_point).collect();
     let mut v = json!({
         "Id": r.id,
         "Names": [format!("/{}", r.name)],

@@ -107,10 +107,6 @@ pub async fn logs(
             tracing::debug!(error = %e, "logs stream ended");
         }
     });
-    let content_type = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let content_type = crate::stream::content_type(tty);
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use berth_engine::container::StartMode;
-use berth_store::ContainerState;
+use berth_store::{ContainerRecord, ContainerState};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -49,29 +49,27 @@ async fn inspect(State(api): State<Api>, Path(id): Path<String>) -> Result<Respo
     Ok(Json(v).into_response())
 }
 
-/// The container's state now (for docker's 304 answers).
-async fn state_of(api: &Api, id: &str) -> Result<ContainerState, ApiError> {
+/// The container's record now (for docker's 304 answers, and its full ID).
+async fn record_of(api: &Api, id: &str) -> Result<ContainerRecord, ApiError> {
     let id = id.to_string();
-    api.run(move |e| e.reconciled(&id).map(|r| r.state)).await
+    api.run(move |e| e.reconciled(&id)).await
 }
 
 async fn start(State(api): State<Api>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if state_of(&api, &id).await? == ContainerState::Running {
+    let rec = record_of(&api, &id).await?;
+    if rec.state == ContainerState::Running {
         return Ok(StatusCode::NOT_MODIFIED);
     }
-    let full = {
-        let id = id.clone();
-        api.run(move |e| e.reconciled(&id).map(|r| r.id)).await?
-    };
     // An attach waits for this start: start once it is connected, so it gets all the output.
-    let mode = if api.attachments.has_waiting(&full) {
+    let mode = if api.attachments.has_waiting(&rec.id) {
         StartMode::WaitAttach
     } else {
         StartMode::Detached
     };
-    api.run(move |e| e.start_container(&id, mode)).await?;
+    let full = rec.id.clone();
+    api.run(move |e| e.start_container(&full, mode)).await?;
     if mode == StartMode::WaitAttach {
-        api.attachments.release(&full);
+        api.attachments.release(&rec.id);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -87,7 +85,7 @@ async fn stop(
     Path(id): Path<String>,
     Query(q): Query<StopQuery>,
 ) -> Result<StatusCode, ApiError> {
-    if !state_of(&api, &id).await?.is_active() {
+    if !record_of(&api, &id).await?.state.is_active() {
         return Ok(StatusCode::NOT_MODIFIED);
     }
     api.run(move |e| e.stop_container(&id, q.t)).await?;
@@ -207,25 +205,14 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-struct ResizeQuery {
-    #[serde(default, deserialize_with = "opt_number")]
-    h: Option<u16>,
-    #[serde(default, deserialize_with = "opt_number")]
-    w: Option<u16>,
-}
-
 /// The terminal size of the container's tty (its attach socket takes resizes).
 async fn resize(
     State(api): State<Api>,
     Path(id): Path<String>,
-    Query(q): Query<ResizeQuery>,
+    Query(q): Query<crate::query::TerminalSize>,
 ) -> Result<StatusCode, ApiError> {
-    let (rows, cols) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
-    let full = {
-        let id = id.clone();
-        api.run(move |e| e.reconciled(&id).map(|r| r.id)).await?
-    };
+    let (rows, cols) = q.rows_cols();
+    let full = record_of(&api, &id).await?.id;
     if !api.attachments.resize(&full, rows, cols) {
         api.run(move |e| e.resize_container(&id, rows, cols))
             .await?;

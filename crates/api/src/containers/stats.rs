@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::container::{RestartPolicy, StatsSample, UpdateOptions};
+use berth_engine::container::{StatsSample, UpdateOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -114,14 +114,7 @@ pub struct UpdateBody {
     nano_cpus: i64,
     cpu_shares: i64,
     pids_limit: Option<i64>,
-    restart_policy: Option<RestartBody>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RestartBody {
-    name: String,
-    maximum_retry_count: u32,
+    restart_policy: Option<super::create::ApiRestartPolicy>,
 }
 
 pub async fn update(
@@ -131,20 +124,11 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let b: UpdateBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid update: {e}")))?;
-    let restart = match b.restart_policy {
-        None => None,
-        Some(r) => Some(match r.name.as_str() {
-            "" | "no" => RestartPolicy::No,
-            "always" => RestartPolicy::Always,
-            "unless-stopped" => RestartPolicy::UnlessStopped,
-            "on-failure" => RestartPolicy::OnFailure(r.maximum_retry_count),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid restart policy {other:?}"
-                )))
-            }
-        }),
-    };
+    let restart = b
+        .restart_policy
+        .as_ref()
+        .map(super::create::ApiRestartPolicy::policy)
+        .transpose()?;
     let opts = UpdateOptions {
         memory: Some(b.memory).filter(|m| *m > 0),
         memory_swap: Some(b.memory_swap).filter(|m| *m != 0),

@@ -1,6 +1,8 @@
 //! Helpers for driving the built `berth` binary against a throwaway root.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod served;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -76,20 +76,7 @@ impl Engine {
             .into_iter()
             .chain(s.env.iter().cloned())
             .collect();
-        let mounts: Vec<Value> = s
-            .mounts
-            .iter()
-            .map(|m| {
-                json!({
-                    "Type": format!("{:?}", m.kind).to_lowercase(),
-                    "Source": m.source,
-                    "Destination": m.destination,
-                    "Mode": if m.read_only { "ro" } else { "" },
-                    "RW": !m.read_only,
-                    "Propagation": "rprivate",
-                })
-            })
-            .collect();
+        let mounts: Vec<Value> = s.mounts.iter().map(mount_point).collect();
         let mut v = json!({
             "Id": r.id,
             "Created": rfc3339_nanos(r.created_at),
@@ -238,6 +225,18 @@ fn network_settings(nets: &[super::NetSummary], c: &ContainerConfig) -> Value {
         "IPPrefixLen": first.map_or(0, |n| n.prefix_len),
         "MacAddress": first.map(|n| n.mac.clone()).unwrap_or_default(),
         "Networks": networks,
+    })
+}
+
+/// docker's `MountPoint` of a mount (inspect's `Mounts`, the list's too).
+pub fn mount_point(m: &berth_runtime::spec::MountSpec) -> Value {
+    json!({
+        "Type": format!("{:?}", m.kind).to_lowercase(),
+        "Source": m.source,
+        "Destination": m.destination,
+        "Mode": if m.read_only { "ro" } else { "" },
+        "RW": !m.read_only,
+        "Propagation": "rprivate",
     })
 }
 

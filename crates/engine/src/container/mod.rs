@@ -51,6 +51,7 @@ pub use create::CreateOptions;
 pub use exec::ExecOptions;
 pub use exec_instance::ExecInstance;
 pub use files::{Change, PathStat};
+pub use inspect::mount_point;
 pub use list::{human_duration, ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};

@@ -135,6 +135,17 @@ fn finish(engine: &Engine, id: &str) {
     }
 }
 
+/// Marks container `id` for removal when its monitor finishes, as `--rm` does (a tied
+/// container whose client went).
+fn remove_when_done(engine: &Engine, id: &str) {
+    if let Err(e) = engine.change_config_of(id, |c| {
+        c.auto_remove = true;
+        Ok(())
+    }) {
+        tracing::warn!(container_id = id, error = %e, "cannot mark the container for removal");
+    }
+}
+
 fn should_restart(engine: &Engine, id: &str, code: i64) -> Option<Duration> {
     let rec = engine.resolve_container(id).ok()?;
     let config = ContainerConfig::from_record(&rec).ok()?;
@@ -336,10 +347,7 @@ fn run_once(
         match accept_timeout(&listener, Duration::from_secs(wait)) {
             Some(c) => clients.push(c),
             None if config.tied_to_client => {
-                let _ = engine.change_config_of(id, |c| {
-                    c.auto_remove = true;
-                    Ok(())
-                });
+                remove_when_done(engine, id);
                 return Err((125, "its client went away before attaching".into()));
             }
             None => tracing::warn!(
@@ -391,12 +399,7 @@ fn run_once(
         }
     };
     // A tied container whose client went is removed once it exits, as --rm does.
-    let mut abandon = || {
-        let _ = engine.change_config_of(id, |c| {
-            c.auto_remove = true;
-            Ok(())
-        });
-    };
+    let mut abandon = || remove_when_done(engine, id);
     let status = event_loop(
         pid,
         &listener,
