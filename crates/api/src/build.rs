@@ -747,7 +747,9 @@ pub(crate) mod tests {
             eprintln!("SKIP a_client_that_hangs_up_cancels_the_build_and_its_run_container: no berth binary (cargo build -p berth, or set BERTH_EXE)");
             return;
         };
-        let df = "FROM busybox\nRUN echo started && sleep 4243\n";
+        // The sleep starts before the line is printed: "echo started && sleep" let the test
+        // look for the sleep before the shell had started it (seen once in a full run).
+        let df = "FROM busybox\nRUN sleep 4243 & echo started; wait\n";
         let req = Request::builder()
             .method("POST")
             .uri("/build?t=never")
