@@ -747,9 +747,7 @@ pub(crate) mod tests {
             eprintln!("SKIP a_client_that_hangs_up_cancels_the_build_and_its_run_container: no berth binary (cargo build -p berth, or set BERTH_EXE)");
             return;
         };
-        // The sleep starts before the line is printed: "echo started && sleep" let the test
-        // look for the sleep before the shell had started it (seen once in a full run).
-        let df = "FROM busybox\nRUN sleep 4243 & echo started; wait\n";
+        let df = "FROM busybox\nRUN echo started && sleep 4243\n";
         let req = Request::builder()
             .method("POST")
             .uri("/build?t=never")
@@ -771,6 +769,12 @@ pub(crate) mod tests {
             }
         }
         let sleeper = b"sleep\x004243\x00";
+        // The shell forks and execs the sleep after it printed the line: look until it is
+        // there (bounded), not at one instant (which failed twice in full runs).
+        let started = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !process_runs(sleeper) && std::time::Instant::now() < started {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         assert!(
             process_runs(sleeper),
             "the RUN step's sleep should run: {seen}"
