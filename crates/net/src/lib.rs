@@ -228,7 +228,11 @@ impl Network {
         match self.store.containers() {
             Ok(cs) => {
                 for c in cs {
-                    errs.extend(self.detach_locked(&lock, &c.container_id));
+                    errs.extend(self.detach_locked(
+                        &lock,
+                        &c.container_id,
+                        crate::attach::Links::Delete,
+                    ));
                 }
             }
             Err(e) => errs.push(e),

@@ -20,7 +20,11 @@ impl Network {
         for c in &containers {
             recorded.insert(c.container_id.clone());
             if !live(&c.container_id) {
-                errs.extend(self.detach_locked(&lock, &c.container_id));
+                errs.extend(self.detach_locked(
+                    &lock,
+                    &c.container_id,
+                    crate::attach::Links::Delete,
+                ));
                 cleaned.push(c.container_id.clone());
                 continue;
             }

@@ -9,6 +9,50 @@ use std::net::Ipv4Addr;
 use berth_net::{parse_publish, FirewallGap, Network};
 use common::*;
 
+/// `release` (the end of a run): ports and lease freed at once, the veth pair left to the
+/// kernel, which deletes it when the unmounted namespace dies.
+#[test]
+fn release_frees_ports_and_lease_and_the_kernel_takes_the_veth() {
+    if !privileged("release_frees_ports_and_lease_and_the_kernel_takes_the_veth") {
+        return;
+    }
+    let mut fx = fixture(8);
+    let ns = fx.net.create_netns("r1").unwrap();
+    let att = fx
+        .net
+        .attach("r1", &ns, "web", &[], &parse_publish("8000").unwrap())
+        .unwrap();
+    assert!(links().contains(&att.veth_host));
+
+    let started = std::time::Instant::now();
+    fx.net.release("r1").unwrap();
+    let took = started.elapsed();
+    assert!(map_elements(&fx.cfg.table, "hp_any").is_empty());
+    assert!(fx.net.attachments().is_empty());
+    assert!(!ns.exists(), "netns file removed");
+    assert!(mounts_under(&fx.netns_dir()).is_empty());
+    // The lease is free: another container may take the same address at once.
+    let ns2 = fx.net.create_netns("r2").unwrap();
+    let spec = berth_net::EndpointSpec {
+        ip: Some(att.ip),
+        ..Default::default()
+    };
+    let again = fx.net.connect("r2", &ns2, &spec).unwrap();
+    assert_eq!(again.ip, att.ip);
+    // The kernel's namespace cleanup runs in a worker: wait for it (bounded), not for RCU.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while links().contains(&att.veth_host) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veth {} outlived its namespace",
+            att.veth_host
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    eprintln!("release took {took:?}");
+    fx.net.detach("r2").unwrap();
+}
+
 #[test]
 fn attach_configures_eth0_and_detach_removes_everything() {
     if !privileged("attach_configures_eth0_and_detach_removes_everything") {

@@ -210,9 +210,17 @@ impl Engine {
             return;
         }
         let attached = self.attached_networks(id);
+        // Unless another container joined this one's namespace (and keeps it alive), the
+        // kernel deletes the veths when the namespace goes: no waiting for it here.
+        let joined = self.netns_joined_by_others(id);
         match self.network() {
             Ok(mut net) => {
-                if let Err(errs) = net.detach(id) {
+                let detached = if joined {
+                    net.detach(id)
+                } else {
+                    net.release(id)
+                };
+                if let Err(errs) = detached {
                     for e in errs {
                         tracing::warn!(container_id = id, error = %e, "network teardown");
                     }
@@ -223,6 +231,24 @@ impl Engine {
         }
         self.refresh_peer_hosts(id);
         self.emit_disconnects(id, &attached);
+    }
+
+    /// Whether an active container other than `id` runs in `id`'s network namespace
+    /// (`--network container:ID|NAME`).
+    fn netns_joined_by_others(&self, id: &str) -> bool {
+        let Ok(all) = self.store.meta.read(|tx| tx.containers()) else {
+            return true; // unknown: take the careful path
+        };
+        all.iter()
+            // (a cheap look at the JSON first: few configs join another container)
+            .filter(|c| c.id != id && c.state.is_active() && c.config.contains("\"Container\""))
+            .filter_map(|c| serde_json::from_str::<ContainerConfig>(&c.config).ok())
+            .any(|cfg| match cfg.network {
+                NetworkMode::Container(other) => {
+                    self.resolve_container(&other).map_or(true, |o| o.id == id)
+                }
+                _ => false,
+            })
     }
 
     /// Rewrites the /etc/hosts of the other containers on the same networks (in place: their
