@@ -26,4 +26,12 @@ cleanup() { [ "$started_docker" = 1 ] && scripts/dockerd.sh stop >/dev/null 2>&1
 trap cleanup EXIT
 profile=default
 [ "${CI:-}" = true ] && profile=ci
-cargo nextest run --workspace --profile "$profile" --no-fail-fast "$@"
+status=0
+cargo nextest run --workspace --profile "$profile" --no-fail-fast "$@" || status=$?
+# Containers start on berth's own init by default; the isolation, crash and security tests run
+# once more on libcontainer, the reference runtime (`--runtime libcontainer`), so that both
+# keep every property.
+echo "== isolation, crash and security tests on libcontainer"
+BERTH_RUNTIME=libcontainer cargo nextest run -p berth --profile "$profile" --no-fail-fast \
+    --test isolation --test container_crash --test containers --test security "$@" || status=$?
+exit "$status"

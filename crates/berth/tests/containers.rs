@@ -523,6 +523,38 @@ fn exit_codes_follow_docker() {
     assert_eq!(r.code, 125, "unknown flag of ps: {}", r.stderr);
 }
 
+/// `--runtime`: berth's own init (the default) and libcontainer (the reference) give the
+/// container the same process view; an unknown runtime is refused before anything is made.
+#[test]
+fn runtime_flag_picks_berths_init_or_libcontainer_with_the_same_result() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let probe = "grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; id; hostname -s | wc -c";
+    let own = b.ok(&["run", "--rm", "--runtime", "berth", "busybox", "sh", "-c", probe]);
+    let lc = b.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "libcontainer",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert!(own.contains("Seccomp:\t2"), "{own}");
+    assert_eq!(own, lc, "berth's init and libcontainer differ");
+
+    let r = b.run(&["run", "--rm", "--runtime", "bogus", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("'bogus'") && r.stderr.contains("berth, libcontainer"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]), "", "no container may be left");
+}
+
 /// docker: `unknown flag: --bogus`, exit 125. An unknown flag before the image must not be
 /// taken for the image name.
 #[test]

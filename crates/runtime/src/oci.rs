@@ -62,10 +62,10 @@ pub struct Stdio {
 /// Which runtime creates and starts a container.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RuntimeKind {
-    /// youki's libcontainer (the reference).
-    #[default]
+    /// youki's libcontainer (the reference, and what a cgroup v2 host uses).
     Libcontainer,
     /// berth's own init (`crate::init`); libcontainer on a cgroup v2 host.
+    #[default]
     Berth,
 }
 
@@ -277,6 +277,10 @@ impl Runtime {
         let gone = || !self.root.join(id).exists();
         if gone() {
             return Ok(());
+        }
+        let init = self.init();
+        if init.created(id) {
+            return init.delete(id).map_err(|e| from_init(id, "delete", e));
         }
         // Another process (the monitor, or rm) may delete it meanwhile: gone is done.
         let result = self

@@ -228,6 +228,44 @@ pub fn setup(
     }
 }
 
+/// Kills every process in `dirs` (the container's cgroups, one per hierarchy) and removes
+/// the directories. A directory that is already gone is fine; one that stays busy after its
+/// processes were killed (they are still exiting) is retried for up to a second.
+pub fn kill_and_remove(dirs: &[PathBuf]) -> Result<(), InitError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    for dir in dirs {
+        loop {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(io(dir, e));
+                    }
+                    kill_all(dir);
+                    // The killed processes leave the cgroup as they exit: a moment.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => return Err(io(dir, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SIGKILL to every process listed in `dir/cgroup.procs`.
+fn kill_all(dir: &Path) {
+    let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
 /// Removes the container's cgroup directories (they must be empty).
 pub fn remove(c: &Cgroups) {
     for (_, dir) in &c.dirs {

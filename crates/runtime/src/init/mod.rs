@@ -81,6 +81,9 @@ pub struct InitRuntime {
 }
 
 const FIFO: &str = "exec.fifo";
+/// The container's cgroup directories, one per line: written at create, it also marks a
+/// container this init created (for `delete`).
+const CGROUPS: &str = "berth-cgroups";
 
 impl InitRuntime {
     pub fn new(root: impl Into<PathBuf>, seccomp_cache: impl Into<PathBuf>) -> Self {
@@ -90,9 +93,36 @@ impl InitRuntime {
         }
     }
 
-    /// Whether berth's init created container `id` (and so must start it).
+    /// Whether berth's init created container `id` and has yet to start it.
     pub fn owns(&self, id: &str) -> bool {
         self.root.join(id).join(FIFO).exists()
+    }
+
+    /// Whether berth's init created container `id` (and so deletes it).
+    pub fn created(&self, id: &str) -> bool {
+        self.root.join(id).join(CGROUPS).exists()
+    }
+
+    /// Removes what create made for container `id`: kills the processes left in its
+    /// cgroups (none, after its init exited: they die with its PID namespace), removes the
+    /// cgroup directories and the state directory. Gone already is done.
+    ///
+    /// libcontainer's delete does the same in ~3 ms (it loads the whole saved spec); the
+    /// rmdirs themselves take ~0.4 ms for the eleven hierarchies of this host.
+    pub fn delete(&self, id: &str) -> Result<(), InitError> {
+        let dir = self.root.join(id);
+        let listed = match std::fs::read_to_string(dir.join(CGROUPS)) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(format!("read {}", dir.join(CGROUPS).display()))(e)),
+        };
+        let dirs: Vec<PathBuf> = listed.lines().map(PathBuf::from).collect();
+        cgroup::kill_and_remove(&dirs)?;
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(format!("remove {}", dir.display()))(e)),
+        }
     }
 
     /// Creates the container of `bundle` (`config.json` + rootfs): returns the pid of its
@@ -114,7 +144,14 @@ impl InitRuntime {
             .map_err(io("read /proc/self/mountinfo"))?;
         let hierarchies = cgroup::hierarchies(&mountinfo);
         let cgroups = cgroup::setup(&hierarchies, &cg_path, linux.resources().as_ref())?;
-        let result = self.spawn(id, bundle, &spec, &dir, &cgroups, stdio);
+        let listed: String = cgroups
+            .dirs
+            .iter()
+            .map(|(_, d)| format!("{}\n", d.display()))
+            .collect();
+        let result = std::fs::write(dir.join(CGROUPS), listed)
+            .map_err(io(format!("write {}", dir.join(CGROUPS).display())))
+            .and_then(|()| self.spawn(id, bundle, &spec, &dir, &cgroups, stdio));
         if result.is_err() {
             cgroup::remove(&cgroups);
             let _ = std::fs::remove_dir_all(&dir);
