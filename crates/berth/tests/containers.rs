@@ -530,8 +530,18 @@ fn runtime_flag_picks_berths_init_or_libcontainer_with_the_same_result() {
     let Some(b) = Sandbox::with_busybox() else {
         return;
     };
-    let probe = "grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; id; hostname -s | wc -c";
-    let own = b.ok(&["run", "--rm", "--runtime", "berth", "busybox", "sh", "-c", probe]);
+    let probe =
+        "grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; id; hostname -s | wc -c";
+    let own = b.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "berth",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
     let lc = b.ok(&[
         "run",
         "--rm",

@@ -68,7 +68,7 @@ pub struct Attachment {
 }
 
 impl Attachment {
-    fn new(c: &ContainerRecord, e: &EndpointRecord) -> Self {
+    pub(crate) fn new(c: &ContainerRecord, e: &EndpointRecord) -> Self {
         Attachment {
             container_id: c.container_id.clone(),
             network: e.network.clone(),
@@ -415,9 +415,13 @@ impl Network {
 
     /// The attachments of one container (empty when it has none).
     pub fn container_attachments(&self, container_id: &str) -> Vec<Attachment> {
-        self.attachments()
-            .into_iter()
-            .filter(|a| a.container_id == container_id)
-            .collect()
+        match self.store().container(container_id) {
+            Ok(Some(c)) => c.endpoints.iter().map(|e| Attachment::new(&c, e)).collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(container_id, error = %e, "cannot read network attachments");
+                Vec::new()
+            }
+        }
     }
 }

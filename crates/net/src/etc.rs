@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use crate::attach::Attachment;
+use crate::state::ContainerRecord;
 use crate::{NetError, Network, DEFAULT_NETWORK};
 
 const BASE_HOSTS: &str = "127.0.0.1\tlocalhost\n\
@@ -106,16 +107,18 @@ impl Network {
     /// there. A container with no attachment gets the localhost lines only.
     pub fn hosts_for(&self, container_id: &str) -> Result<String, NetError> {
         let all = self.store().containers()?;
+        Ok(self.hosts_among(&all, container_id))
+    }
+
+    /// [`Network::hosts_for`] with every container record already read.
+    fn hosts_among(&self, all: &[ContainerRecord], container_id: &str) -> String {
         let Some(me) = all.iter().find(|c| c.container_id == container_id) else {
-            return Ok(BASE_HOSTS.to_string());
+            return BASE_HOSTS.to_string();
         };
         let Some(first) = me.endpoints.first() else {
-            return Ok(BASE_HOSTS.to_string());
+            return BASE_HOSTS.to_string();
         };
-        let own = self
-            .container_attachments(container_id)
-            .into_iter()
-            .find(|a| a.network == first.network);
+        let own = Attachment::new(me, first);
         let mut peers = Vec::new();
         for ep in me.endpoints.iter().filter(|e| e.network != DEFAULT_NETWORK) {
             for other in all.iter().filter(|c| c.container_id != container_id) {
@@ -128,19 +131,36 @@ impl Network {
                 }
             }
         }
-        Ok(match own {
-            Some(att) => hosts_file(&att, &me.hostname, &peers),
-            None => BASE_HOSTS.to_string(),
-        })
+        hosts_file(&own, &me.hostname, &peers)
     }
 
-    /// Calls `write(container_id, hosts)` for every attached container; the engine writes the
-    /// text into that container's hosts file with [`write_in_place`]. Call it after each
-    /// attach, connect, disconnect and detach.
-    pub fn refresh_hosts(&self, write: &dyn Fn(&str, &str)) -> Result<(), NetError> {
-        for c in self.store().containers()? {
-            let text = self.hosts_for(&c.container_id)?;
-            write(&c.container_id, &text);
+    /// Calls `write(container_id, hosts)` for every container whose hosts file lists the
+    /// members of `networks`: those attached to one of them, when it is a user-defined
+    /// network (the default network has no name resolution, as in Docker, so nobody's file
+    /// changes when a container comes or goes there). The engine writes the text into that
+    /// container's hosts file with [`write_in_place`]. Call it after each attach, connect,
+    /// disconnect and detach, with the networks the container joined or left.
+    ///
+    /// The records are read once: a start among a hundred running containers on the default
+    /// network rewrites no file, where rewriting every container's (reading every record for
+    /// each) made 100 parallel starts quadratic.
+    pub fn refresh_hosts(
+        &self,
+        networks: &[String],
+        write: &dyn Fn(&str, &str),
+    ) -> Result<(), NetError> {
+        let named: Vec<&String> = networks
+            .iter()
+            .filter(|n| n.as_str() != DEFAULT_NETWORK)
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let all = self.store().containers()?;
+        for c in &all {
+            if c.endpoints.iter().any(|e| named.contains(&&e.network)) {
+                write(&c.container_id, &self.hosts_among(&all, &c.container_id));
+            }
         }
         Ok(())
     }

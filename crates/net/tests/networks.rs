@@ -126,7 +126,9 @@ fn user_network_lifecycle_names_and_isolation() {
                 },
             )
             .unwrap();
-        fx.net.refresh_hosts(&write).unwrap();
+        fx.net
+            .refresh_hosts(std::slice::from_ref(&name), &write)
+            .unwrap();
         (ns, a)
     };
     let (ns_web, web) = attach(&mut fx, "webid", "web", &["www"]);
@@ -174,7 +176,9 @@ fn user_network_lifecycle_names_and_isolation() {
 
     // Disconnect: gone from the others' hosts files after a refresh.
     fx.net.disconnect("lateid", &name).unwrap();
-    fx.net.refresh_hosts(&write).unwrap();
+    fx.net
+        .refresh_hosts(std::slice::from_ref(&name), &write)
+        .unwrap();
     let web_hosts = std::fs::read_to_string(hosts_path("webid")).unwrap();
     assert!(resolve(&web_hosts, "cache").is_none(), "{web_hosts}");
     assert!(matches!(

@@ -193,7 +193,7 @@ impl Engine {
                     ports: att.ports.clone(),
                 };
                 drop(net);
-                self.refresh_peer_hosts(&id);
+                self.refresh_peer_hosts(&id, std::slice::from_ref(name));
                 self.emit_network(crate::events::Action::Connect, name, Some(&id));
                 Ok(NetSetup {
                     netns: Some(netns),
@@ -229,7 +229,8 @@ impl Engine {
             }
             Err(e) => tracing::warn!(container_id = id, error = %e, "network teardown"),
         }
-        self.refresh_peer_hosts(id);
+        let left: Vec<String> = attached.iter().map(|(_, name)| name.clone()).collect();
+        self.refresh_peer_hosts(id, &left);
         self.emit_disconnects(id, &attached);
     }
 
@@ -251,12 +252,13 @@ impl Engine {
             })
     }
 
-    /// Rewrites the /etc/hosts of the other containers on the same networks (in place: their
-    /// bind mounts keep the inode), so they find each other by name.
-    fn refresh_peer_hosts(&self, changed: &str) {
+    /// Rewrites the /etc/hosts of the other containers on `networks`, which container
+    /// `changed` joined or left (in place: their bind mounts keep the inode), so they find
+    /// each other by name.
+    fn refresh_peer_hosts(&self, changed: &str, networks: &[String]) {
         let root = self.store.root().join("containers");
         let Ok(net) = self.network() else { return };
-        let _ = net.refresh_hosts(&|cid, text| {
+        let _ = net.refresh_hosts(networks, &|cid, text| {
             if cid != changed {
                 let text = self.with_own_extra_hosts(cid, text);
                 let _ = berth_net::write_in_place(&root.join(cid).join("hosts"), &text);
@@ -398,7 +400,7 @@ impl Engine {
             .map_err(EngineError::Net)?;
         let hosts = self.with_own_extra_hosts(&rec.id, &hosts);
         let _ = berth_net::write_in_place(&self.container_paths(&rec.id).dir.join("hosts"), &hosts);
-        self.refresh_peer_hosts(&rec.id);
+        self.refresh_peer_hosts(&rec.id, &[network.to_string()]);
         self.emit_network(crate::events::Action::Connect, network, Some(&rec.id));
         Ok(())
     }
@@ -417,7 +419,7 @@ impl Engine {
             .filter(|n| n.network != network)
             .collect();
         self.save_net(&rec.id, &nets)?;
-        self.refresh_peer_hosts("");
+        self.refresh_peer_hosts("", &[network.to_string()]);
         self.emit_network(crate::events::Action::Disconnect, network, Some(&rec.id));
         Ok(())
     }
