@@ -234,9 +234,7 @@ impl Network {
         };
         rec.endpoints.push(ep.clone());
         self.store().save_container(&lock, &rec)?;
-        let mut cursor = net.clone();
-        cursor.last_ip = Some(ip);
-        if let Err(e) = self.store().save_network(&lock, &cursor) {
+        if let Err(e) = self.store().save_cursor(&lock, &net.name, ip) {
             tracing::warn!(network = %net.name, error = %e, "could not save the IPAM cursor");
         }
 

@@ -142,15 +142,6 @@ pub(crate) fn parse_mac(mac: &str) -> Result<[u8; 6], NetError> {
     Ok(out)
 }
 
-pub(crate) fn is_bridge(link: &LinkMessage) -> bool {
-    link.attributes.iter().any(|a| match a {
-        LinkAttribute::LinkInfo(infos) => infos
-            .iter()
-            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))),
-        _ => false,
-    })
-}
-
 pub(crate) fn name(link: &LinkMessage) -> Option<String> {
     link.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(n) => Some(n.clone()),
@@ -358,22 +349,5 @@ mod tests {
         .map(|(n, d)| (n.parse().unwrap(), d.to_string()))
         .collect();
         assert_eq!(got, want);
-    }
-
-    #[test]
-    fn is_bridge_reads_the_link_kind() {
-        let mut br = LinkMessage::default();
-        br.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-                InfoKind::Bridge,
-            )]));
-        assert!(is_bridge(&br));
-        let mut veth = LinkMessage::default();
-        veth.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-                InfoKind::Veth,
-            )]));
-        assert!(!is_bridge(&veth));
-        assert!(!is_bridge(&LinkMessage::default()));
     }
 }

@@ -124,7 +124,7 @@ impl NetSettings {
             table,
         };
         if recorded.as_ref() != Some(&chosen) {
-            write_json(&self.config_path(), &chosen)?;
+            write_json(&self.config_path(), &chosen, crate::state::Sync::Durable)?;
         }
         Ok(self.config(chosen))
     }
@@ -195,7 +195,7 @@ impl NetSettings {
             pool,
             table,
         };
-        write_json(&self.config_path(), &chosen)?;
+        write_json(&self.config_path(), &chosen, crate::state::Sync::Durable)?;
         tracing::info!(bridge = %chosen.bridge, %subnet, "claimed a subnet for this root");
         Ok(self.config(chosen))
     }
