@@ -932,11 +932,19 @@ pub enum SystemCommand {
     /// Get real time events from the server
     Events(EventsArgs),
     /// Verify every blob's digest and every reference between records
-    Check,
+    Check(CheckArgs),
     /// Display system-wide information
     Info(InfoArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Remove what a crash left behind (container directories no record names, with their
+    /// mounts, runtime state and network attachments), then check again
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

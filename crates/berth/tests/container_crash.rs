@@ -360,3 +360,131 @@ fn a_container_waiting_to_restart_is_restarting() {
     );
     assert!(seen.iter().any(|s| s == "restarting"), "{seen:?}");
 }
+
+/// `run` racing `rm -f` of the same name (issue 14, item 5; the audit saw 37 of 40 runs fail
+/// with "mount overlay …: No such file or directory", each leaving `containers/<id>` behind).
+/// Whichever wins, nothing is left: no record, container directory, mount, cgroup or monitor,
+/// and `system check` finds nothing wrong.
+#[test]
+fn run_racing_rm_f_of_the_same_name_leaves_nothing() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let mut outcomes = (0, 0); // (run succeeded, run failed)
+    for i in 0..20 {
+        let name = format!("racer{i}");
+        let mut run = b
+            .command()
+            .args(["run", "-d", "--name", &name, "--network", "none"])
+            .args(["busybox", "sleep", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // rm -f as soon as the name exists (from the moment the record is made, through the
+        // monitor's start), then once more after the run returned.
+        let removed_early = loop {
+            let r = b.run(&["rm", "-f", &name]);
+            if r.code == 0 {
+                break true;
+            }
+            assert!(
+                r.stderr.to_lowercase().contains("no such container"),
+                "rm -f {name}: {}",
+                r.stderr
+            );
+            if run.try_wait().unwrap().is_some() {
+                break false;
+            }
+        };
+        let out = run.wait_with_output().unwrap();
+        if out.status.success() {
+            outcomes.0 += 1;
+        } else {
+            outcomes.1 += 1;
+            let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+            assert!(
+                err.contains("no such container") || err.contains("removed while it was starting"),
+                "run {name} failed for another reason: {err}"
+            );
+        }
+        if !removed_early {
+            b.ok(&["rm", "-f", &name]);
+        }
+        assert_eq!(b.ok(&["ps", "-aq"]), "", "round {i}: a container is left");
+        let dirs: Vec<_> = std::fs::read_dir(b.root().join("containers"))
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            dirs.is_empty(),
+            "round {i}: container directories left: {dirs:?}"
+        );
+        let mounts = b.mounts();
+        assert!(mounts.is_empty(), "round {i}: mounts left: {mounts:?}");
+    }
+    let check = b.run(&["system", "check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(!check.stdout.contains("problem"), "{}", check.stdout);
+    eprintln!(
+        "20 races: run succeeded {} times, failed {} times",
+        outcomes.0, outcomes.1
+    );
+}
+
+/// What a crash in the middle of a create or remove leaves — a container directory that no
+/// record names, its rootfs maybe still mounted — is a problem for `system check`, and
+/// `system check --repair` removes it and nothing else.
+#[test]
+fn system_check_repair_removes_container_directories_without_a_record() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    b.ok(&["create", "--name", "kept", "busybox", "true"]);
+    let kept = full_id(&b, "kept");
+    let orphan = "ab".repeat(32);
+    let dir = b.root().join("containers").join(&orphan);
+    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    std::fs::create_dir_all(dir.join("upper/etc")).unwrap();
+    std::fs::write(dir.join("upper/etc/hostname"), "orphan\n").unwrap();
+    rustix::mount::mount(
+        "tmpfs",
+        dir.join("rootfs"),
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        "",
+    )
+    .unwrap();
+
+    let r = b.run(&["system", "check"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "problem: container directory {orphan} has no record"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains(&kept),
+        "a recorded container is no orphan: {}",
+        r.stdout
+    );
+
+    let r = b.run(&["system", "check", "--repair"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("removed: container directory {orphan}")),
+        "{}",
+        r.stdout
+    );
+    assert!(!dir.exists(), "the orphan is gone");
+    assert!(b.mounts().is_empty(), "its mount too: {:?}", b.mounts());
+    assert!(
+        b.root().join("containers").join(&kept).is_dir(),
+        "kept's directory stays"
+    );
+    assert_eq!(b.ok(&["ps", "-aq", "--no-trunc"]).trim(), kept);
+    let r = b.run(&["system", "check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

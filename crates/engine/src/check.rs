@@ -144,7 +144,68 @@ impl Engine {
                 .iter()
                 .map(|p| format!("{} is left over from an interrupted operation", p.display())),
         );
+        for id in self.orphan_containers()? {
+            r.problems.push(format!(
+                "container directory {id} has no record (left by an interrupted create or \
+                 remove): `berth system check --repair` removes it"
+            ));
+        }
         Ok(r)
+    }
+
+    /// Container directories that no record names. `create` makes a container's directory
+    /// inside the transaction that records it and `rm` drops the record before the files, so
+    /// one seen under the write lock is a leftover of a crash, never work in progress.
+    fn orphan_containers(&self) -> Result<Vec<String>, EngineError> {
+        let dir = self.store.root().join("containers");
+        self.store.meta.write(|tx| {
+            let mut out = Vec::new();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                Err(e) => return Err(EngineError::io(format!("list {}", dir.display()), e)),
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+                if is_id && tx.container(&name)?.is_none() {
+                    out.push(name);
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    /// `system check --repair`: removes what `check` reports as left behind by a crash —
+    /// container directories without a record, with whatever they still hold (mounts,
+    /// runtime state and cgroups, network attachments). Returns what it removed.
+    pub fn repair(&self) -> Result<Vec<String>, EngineError> {
+        let mut done = Vec::new();
+        for id in self.orphan_containers()? {
+            let paths = self.container_paths(&id);
+            if let Err(e) = self.oci_runtime().delete(&id) {
+                tracing::warn!(container_id = %id, error = %e, "repair: runtime delete");
+            }
+            if let Ok(mut net) = self.network() {
+                let _ = net.detach(&id);
+            }
+            self.unmount_rootfs(&paths.rootfs);
+            let _ = std::fs::remove_file(&paths.attach_socket);
+            let _ = std::fs::remove_file(&paths.console_socket);
+            self.remove_execs_of(&id);
+            match std::fs::remove_dir_all(&paths.dir) {
+                Ok(()) => done.push(format!("container directory {id}")),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(EngineError::io(
+                        format!("remove {}", paths.dir.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Removes the garbage `check` reports: unnamed blobs, unrecorded layer directories and

@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(&open()?, a),
         Command::Image(ImageCommand::Prune(a)) => prune::run(&open()?, a),
         Command::System(SystemCommand::Df(a)) => system::df(&open()?, a),
-        Command::System(SystemCommand::Check) => system::check(&open()?),
+        Command::System(SystemCommand::Check(a)) => system::check(&open()?, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(&open()?, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             version::info(a, crate::privilege::check(&cli.root, &cli.run_root), open)

@@ -5,7 +5,7 @@ use berth_engine::system::SystemPruneOptions;
 use berth_engine::Engine;
 use serde_json::json;
 
-use crate::cli::{DfArgs, SystemPruneArgs};
+use crate::cli::{CheckArgs, DfArgs, SystemPruneArgs};
 use crate::output::{print_list, write_out};
 use crate::units::human_size;
 
@@ -73,12 +73,18 @@ pub fn df(engine: &Engine, args: DfArgs) -> anyhow::Result<()> {
     )
 }
 
-pub fn check(engine: &Engine) -> anyhow::Result<()> {
+pub fn check(engine: &Engine, args: CheckArgs) -> anyhow::Result<()> {
+    let mut out = String::new();
+    if args.repair {
+        for what in engine.repair()? {
+            out.push_str(&format!("removed: {what}\n"));
+        }
+    }
     let r = engine.check()?;
-    let mut out = format!(
+    out.push_str(&format!(
         "checked {} blobs, {} images, {} layers\n",
         r.blobs_verified, r.images, r.layers
-    );
+    ));
     for p in &r.problems {
         out.push_str(&format!("problem: {p}\n"));
     }

@@ -160,10 +160,6 @@ impl Engine {
         let config_json = serde_json::to_string(&config)
             .map_err(|e| EngineError::bad_input("container config", e))?;
         let paths = self.container_paths(&id);
-        for d in [&paths.dir, &paths.upper, &paths.work, &paths.rootfs] {
-            std::fs::create_dir_all(d)
-                .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
-        }
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: String::new(),
@@ -197,6 +193,13 @@ impl Engine {
                     }
                 }
             };
+            // The directories are made inside the transaction: a container directory that
+            // no record names is then always a leftover (`system check` looks for them
+            // holding the write lock), never one being created.
+            for d in [&paths.dir, &paths.upper, &paths.work, &paths.rootfs] {
+                std::fs::create_dir_all(d)
+                    .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
+            }
             tx.insert_container(&rec)?;
             Ok(())
         });

@@ -43,8 +43,26 @@ struct Exit {
     restart: Option<Duration>,
 }
 
+/// What the spawner writes on the monitor's stdin once the container's record names the
+/// monitor (see `Engine::start_container`).
+pub const GO: &[u8] = b"g";
+
 /// Runs the monitor for container `id` until it is done; `report` is the pipe to the spawner.
-pub fn run(engine: &Engine, id: &str, opts: MonitorOptions, report: &mut dyn Write) -> i32 {
+///
+/// First waits for [`GO`] on `go` (the monitor's stdin): without it (the spawner found the
+/// container removed, or died) the monitor returns at once, having touched nothing.
+pub fn run(
+    engine: &Engine,
+    id: &str,
+    opts: MonitorOptions,
+    go: &mut dyn std::io::Read,
+    report: &mut dyn Write,
+) -> i32 {
+    let mut byte = [0u8; 1];
+    if !matches!(go.read(&mut byte), Ok(1) if byte == *GO) {
+        tracing::debug!(container_id = id, "no go from the spawner: nothing to do");
+        return 0;
+    }
     let mut report = Some(report);
     let mut first = true;
     loop {
@@ -238,6 +256,17 @@ fn cleanup(engine: &Engine, id: &str) {
 
 type Failure = (i32, String);
 
+/// A `rm -f` (or a stop) came while the container was being started.
+fn stopped_while_starting(id: &str) -> Failure {
+    (
+        125,
+        format!(
+            "container {} was stopped or removed while it was starting",
+            &id[..12.min(id.len())]
+        ),
+    )
+}
+
 fn fail(e: impl std::fmt::Display) -> Failure {
     (125, e.to_string())
 }
@@ -253,6 +282,9 @@ fn run_once(
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     engine.mark(id, "mon.begin");
     let rec = engine.resolve_container(id).map_err(fail)?;
+    if rec.stop_requested {
+        return Err(stopped_while_starting(id));
+    }
     let config = ContainerConfig::from_record(&rec).map_err(fail)?;
     let paths = engine.container_paths(id);
     let args0 = config.path.clone();

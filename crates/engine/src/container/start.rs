@@ -8,6 +8,7 @@ use std::process::Stdio;
 use berth_runtime::stdio::frame;
 use berth_store::ContainerState;
 
+use super::monitor;
 use super::streams::{ProcessControl, ProcessIo};
 use crate::{Engine, EngineError};
 
@@ -37,15 +38,6 @@ impl Engine {
             super::stop::wait_gone(rec.monitor_pid, std::time::Duration::from_secs(15));
         }
         let paths = self.container_paths(&rec.id);
-        // A fresh start resets what the previous run left.
-        self.store.meta.write(|tx| {
-            if let Some(mut r) = tx.container(&rec.id)? {
-                r.stop_requested = false;
-                r.error.clear();
-                tx.update_container(&r)?;
-            }
-            Ok::<_, EngineError>(())
-        })?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -56,11 +48,41 @@ impl Engine {
         if mode == StartMode::WaitAttach {
             cmd.arg("--wait-attach");
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
         self.mark(&rec.id, "cli.spawn");
         let mut child = cmd
             .spawn()
             .map_err(|e| EngineError::io(format!("start monitor {}", self.exe.display()), e))?;
+        // The monitor touches nothing until it reads its go. First the record names it, in
+        // the transaction that finds the container still there (and resets what the previous
+        // run left): a `rm -f` racing this start either removed the container before (the
+        // monitor gets no go and exits) or finds a live monitor to stop (see
+        // `remove_container`); it can no longer delete the files under a starting container.
+        let go = child.stdin.take();
+        let claimed = self.store.meta.write(|tx| {
+            let Some(mut r) = tx.container(&rec.id)? else {
+                return Ok::<_, EngineError>(false);
+            };
+            r.stop_requested = false;
+            r.error.clear();
+            r.monitor_pid = i64::from(child.id());
+            tx.update_container(&r)?;
+            Ok(true)
+        });
+        match claimed {
+            Ok(true) => {
+                if let Some(mut go) = go {
+                    let _ = go.write_all(monitor::GO);
+                }
+            }
+            Ok(false) | Err(_) => {
+                drop(go);
+                let _ = child.wait();
+                return Err(claimed
+                    .err()
+                    .unwrap_or_else(|| EngineError::ContainerNotFound(rec.id.clone())));
+            }
+        }
         let mut line = String::new();
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);

@@ -107,6 +107,36 @@ impl Engine {
     }
 
     /// Waits for the monitor to finish with this run (it records the exit, then cleans up).
+    /// Until the monitor of container `id` is gone: kills the container whenever the record
+    /// says it runs (a monitor that was starting it may get that far before it reads the stop
+    /// request). Gone or removed is done; 10 s without either is an error.
+    fn stop_monitor(&self, id: &str) -> Result<(), EngineError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rec = match self.resolve_container(id) {
+                Ok(r) => r,
+                Err(EngineError::ContainerNotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if !(rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, id)) {
+                return Ok(());
+            }
+            if rec.state.is_active() {
+                self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(EngineError::Conflict(format!(
+                    "container {}: its monitor (pid {}) did not stop within 10s",
+                    &id[..12],
+                    rec.monitor_pid
+                )));
+            }
+            // Woken at once when the monitor exits; otherwise look at the record again.
+            wait_gone(rec.monitor_pid, left.min(Duration::from_millis(50)));
+        }
+    }
+
     fn wait_monitor(&self, rec: &ContainerRecord, timeout: Duration) {
         if rec.monitor_pid > 0 {
             wait_gone(rec.monitor_pid, timeout);
@@ -184,9 +214,15 @@ impl Engine {
             wait_gone(rec.pid, Duration::from_secs(10));
             self.wait_monitor(&rec, Duration::from_secs(10));
         } else if rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id) {
-            // The exit is recorded before the monitor cleans up (runtime state, mounts,
-            // network): removing beside it would race its teardown.
-            self.wait_monitor(&rec, Duration::from_secs(10));
+            // A live monitor of a container that is not running: it is cleaning up after the
+            // exit it recorded (runtime state, mounts, network), or starting the container
+            // (a `start` or `run` racing this remove). Removing beside it would race it.
+            if force {
+                self.request_stop(&rec.id)?;
+                self.stop_monitor(&rec.id)?;
+            } else {
+                self.wait_monitor(&rec, Duration::from_secs(10));
+            }
         }
         // The monitor of an --rm container may have removed it meanwhile.
         let rec = match self.resolve_container(&rec.id) {
@@ -194,6 +230,13 @@ impl Engine {
             Err(EngineError::ContainerNotFound(_)) => return Ok(rec.id),
             Err(e) => return Err(e),
         };
+        if rec.state.is_active() {
+            // It started while a plain `rm` waited for its monitor.
+            return Err(EngineError::Conflict(format!(
+                "you cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                rec.id
+            )));
+        }
         self.remove_container_files(&rec)?;
         if volumes {
             if let Ok(config) = ContainerConfig::from_record(&rec) {
@@ -205,8 +248,13 @@ impl Engine {
 
     /// Deletes a stopped container: runtime state, mounts, files, record. Every step is
     /// tried; the first failure is reported.
+    ///
+    /// The record goes first: from then on nothing can start the container again, and what a
+    /// crash leaves of the rest is a directory no record names, which `system check` reports
+    /// and `system check --repair` removes.
     pub(crate) fn remove_container_files(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
         let paths = self.container_paths(&rec.id);
+        self.store.meta.write(|tx| tx.delete_container(&rec.id))?;
         let mut first_err: Option<EngineError> = None;
         if let Err(e) = self.oci_runtime().delete(&rec.id) {
             first_err.get_or_insert(EngineError::Runtime(e));
@@ -228,7 +276,6 @@ impl Engine {
                 ));
             }
         }
-        self.store.meta.write(|tx| tx.delete_container(&rec.id))?;
         self.emit_container(rec, Action::Destroy, &[]);
         match first_err {
             Some(e) => Err(e),
