@@ -242,8 +242,19 @@ fn find_init() -> Result<std::path::PathBuf, EngineError> {
     ))
 }
 
-/// Whether `path` is a mount point (listed in our mountinfo).
+/// Whether `path` is a mount point (the root of a mount in our namespace).
 pub(crate) fn is_mountpoint(path: &Path) -> bool {
+    // One statx (Linux ≥ 5.8 says whether a path is the root of a mount) instead of reading
+    // and scanning the whole mount table, which start and teardown did several times each.
+    use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
+    const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000; // linux/stat.h
+    match statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS) {
+        Ok(st) if st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT != 0 => {
+            return st.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0;
+        }
+        Ok(_) => {} // an older kernel: look in the mount table
+        Err(_) => return false,
+    }
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
