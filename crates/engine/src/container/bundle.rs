@@ -248,7 +248,12 @@ pub(crate) fn is_mountpoint(path: &Path) -> bool {
     // and scanning the whole mount table, which start and teardown did several times each.
     use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
     const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000; // linux/stat.h
-    match statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS) {
+    match statx(
+        CWD,
+        path,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS,
+    ) {
         Ok(st) if st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT != 0 => {
             return st.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0;
         }
