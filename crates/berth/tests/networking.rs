@@ -404,3 +404,65 @@ fn network_inspect_finds_networks_by_name_id_prefix_and_the_predefined_ones() {
     assert_eq!(r.stderr.trim(), "Error: No such network: nope");
     s.ok(&["network", "rm", "front"]);
 }
+
+/// Another interface routing part of berth's subnet (a Docker network on the same range) makes
+/// containers unreachable without an error: `run` warns and `system check` reports it, until
+/// the other route is gone (issue 14, item 8).
+#[test]
+fn a_subnet_clash_is_warned_about_at_run_and_reported_by_system_check() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    b.ok(&["run", "--rm", "busybox", "true"]); // the network exists, no clash yet
+    let r = b.run(&["system", "check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    let (bridge, _, subnet, _) = b.net_names();
+    // Another bridge (as Docker's networks are) with a /25 of our subnet routed to it: a more
+    // specific route elsewhere.
+    let base = subnet.split('/').next().unwrap();
+    let other = format!("{base}/25");
+    let other_bridge = format!("dx{}", &bridge[2..]);
+    let ip = |args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?}");
+    };
+    ip(&["link", "add", &other_bridge, "type", "bridge"]);
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .status();
+        }
+    }
+    let guard = Gone(other_bridge.clone());
+    ip(&["link", "set", &other_bridge, "up"]);
+    ip(&["route", "add", &other, "dev", &other_bridge]);
+
+    let r = b.run(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("WARNING: network bridge") && r.stderr.contains(&other_bridge),
+        "run must warn about the clash: {}",
+        r.stderr
+    );
+    let r = b.run(&["system", "check"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("clashes with {other}, routed via {other_bridge}")),
+        "{}",
+        r.stdout
+    );
+
+    drop(guard);
+    let r = b.run(&["run", "--rm", "busybox", "true"]);
+    assert!(!r.stderr.contains("WARNING"), "{}", r.stderr);
+    let r = b.run(&["system", "check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

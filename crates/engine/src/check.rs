@@ -144,6 +144,10 @@ impl Engine {
                 .iter()
                 .map(|p| format!("{} is left over from an interrupted operation", p.display())),
         );
+        // Only for a root whose network layer exists (opening it would make the bridge).
+        if self.net_settings.state_dir.join("config.json").exists() {
+            r.problems.extend(self.subnet_clashes(None));
+        }
         for id in self.orphan_containers()? {
             r.problems.push(format!(
                 "container directory {id} has no record (left by an interrupted create or \

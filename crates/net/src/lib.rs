@@ -27,6 +27,7 @@
 //! ```
 
 mod attach;
+mod clash;
 pub mod diagnose;
 mod error;
 mod etc;
@@ -49,6 +50,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use attach::{Attachment, EndpointSpec};
+pub use clash::{clashes, SubnetClash};
 pub use error::NetError;
 pub use etc::{hosts_file, resolv_conf, write_in_place};
 pub use firewall::{FirewallGap, FirewallKind};

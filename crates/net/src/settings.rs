@@ -4,7 +4,9 @@
 //!
 //! Two roots on one host must never share a bridge, a subnet or a table: each rewrites its own
 //! table from its own state, and each hands out addresses from its own subnet. The default root
-//! ([`NetScope::Default`]) keeps the names users know (`berth0`, `10.213.0.0/16`, table `berth`);
+//! ([`NetScope::Default`]) keeps the names users know (`berth0`, table `berth`, and `10.213.0.0/16`
+//! unless another interface routes it when the root is first used: then the next free /16 of
+//! 10.221–10.229);
 //! any other root ([`NetScope::Root`]) gets names derived from its state directory's path
 //! (`bh` + 8 hex digits, unique by construction) and a subnet chosen from 10.215.0.0–10.218.255.255
 //! that no host route uses. The choice and the creation of the bridge that claims it happen under
@@ -112,9 +114,6 @@ impl NetSettings {
             .unwrap_or_else(default_pool);
         let subnet = match self.subnet.or(recorded.as_ref().map(|r| r.subnet)) {
             Some(s) => s,
-            None if self.scope == NetScope::Default => {
-                Ipv4Net::raw(Ipv4Addr::new(10, 213, 0, 0), 16)
-            }
             None => return self.claim(bridge, table, pool),
         };
         let chosen = Persisted {
@@ -168,8 +167,11 @@ impl NetSettings {
         )
     }
 
-    /// First use of a [`NetScope::Root`] directory: under the host lock, pick the first /20 of
-    /// the range that no route uses and create the bridge on it, then record the choice.
+    /// First use of a state directory: under the host lock, pick the first candidate subnet
+    /// that no route through another interface claims and create the bridge on it, then
+    /// record the choice. The default root tries 10.213.0.0/16 (the address users know), then
+    /// 10.221–10.229.0.0/16, as docker moves on through its pools; another root /20s of
+    /// 10.215.0.0–10.218.255.255.
     fn claim(&self, bridge: String, table: String, pool: Ipv4Net) -> Result<NetConfig, NetError> {
         crate::check_ifname(&bridge)?;
         let _host = host_lock(&self.host_lock)?;
@@ -178,13 +180,30 @@ impl NetSettings {
             return Ok(self.config(p));
         }
         let routes = link::routes()?;
-        let subnet = free_block(&routes, &bridge).ok_or_else(|| NetError::AddressesExhausted {
-            network: "bridge".into(),
-            subnet: format!(
-                "{}/{} … +{} blocks (every one is routed on this host)",
-                ROOT_RANGE.0, ROOT_PREFIX, ROOT_RANGE.1
+        let (candidates, range): (Box<dyn Iterator<Item = Ipv4Net>>, String) = match self.scope {
+            NetScope::Default => (
+                Box::new(default_candidates()),
+                "10.213.0.0/16 and 10.221.0.0/16 … 10.229.0.0/16".to_string(),
             ),
+            NetScope::Root => (
+                Box::new(root_candidates()),
+                format!(
+                    "{}/{} … +{} blocks",
+                    ROOT_RANGE.0, ROOT_PREFIX, ROOT_RANGE.1
+                ),
+            ),
+        };
+        let subnet = free_block(&routes, &bridge, candidates).ok_or_else(|| {
+            NetError::AddressesExhausted {
+                network: "bridge".into(),
+                subnet: format!("{range} (every one is routed on this host)"),
+            }
         })?;
+        if self.scope == NetScope::Default && default_candidates().next() != Some(subnet) {
+            tracing::warn!(
+                "10.213.0.0/16 is routed elsewhere on this host: the default network uses {subnet}"
+            );
+        }
         let gateway = subnet.first_host().ok_or_else(|| {
             NetError::invalid("subnet", subnet.to_string(), "too small for containers")
         })?;
@@ -216,20 +235,36 @@ impl NetSettings {
 
 /// The first block of [`ROOT_RANGE`] that no route uses (routes on `own`, our bridge, do not
 /// count: after a crash between creating the bridge and recording it, we take it back).
-fn free_block(routes: &[(Ipv4Net, String)], own: &str) -> Option<Ipv4Net> {
+fn free_block(
+    routes: &[(Ipv4Net, String)],
+    own: &str,
+    mut candidates: impl Iterator<Item = Ipv4Net>,
+) -> Option<Ipv4Net> {
+    // Conservative, as docker's choice is: any route elsewhere that overlaps, even a broader
+    // one, makes a candidate taken (the clash check of a subnet in use is the precise one).
+    candidates.find(|cand| {
+        routes
+            .iter()
+            .all(|(r, dev)| dev == own || !r.overlaps(cand))
+    })
+}
+
+/// The /20s of [`ROOT_RANGE`].
+fn root_candidates() -> impl Iterator<Item = Ipv4Net> {
     let step = 1u32 << (32 - u32::from(ROOT_PREFIX));
-    (0..ROOT_RANGE.1)
-        .map(|i| {
-            Ipv4Net::raw(
-                Ipv4Addr::from(u32::from(ROOT_RANGE.0) + i * step),
-                ROOT_PREFIX,
-            )
-        })
-        .find(|cand| {
-            routes
-                .iter()
-                .all(|(r, dev)| dev == own || !r.overlaps(cand))
-        })
+    (0..ROOT_RANGE.1).map(move |i| {
+        Ipv4Net::raw(
+            Ipv4Addr::from(u32::from(ROOT_RANGE.0) + i * step),
+            ROOT_PREFIX,
+        )
+    })
+}
+
+/// The default root's subnets, the one users know first.
+fn default_candidates() -> impl Iterator<Item = Ipv4Net> {
+    std::iter::once(213)
+        .chain(221..=229)
+        .map(|b| Ipv4Net::raw(Ipv4Addr::new(10, b, 0, 0), 16))
 }
 
 /// `bh` + 8 hex digits of a hash of the directory's path: an interface and table name unique
@@ -285,11 +320,28 @@ mod tests {
             (net("0.0.0.0/1"), "tun0".to_string()),
         ];
         // 0.0.0.0/1 covers all of 10/8.
-        assert_eq!(free_block(&routes, "bhbbbb"), None);
+        assert_eq!(free_block(&routes, "bhbbbb", root_candidates()), None);
         let routes = &routes[..2];
-        assert_eq!(free_block(routes, "bhbbbb"), Some(net("10.215.32.0/20")));
-        assert_eq!(free_block(routes, "bhaaaa"), Some(net("10.215.0.0/20")));
-        assert_eq!(free_block(&[], "x"), Some(net("10.215.0.0/20")));
+        let free = |routes, own| free_block(routes, own, root_candidates());
+        assert_eq!(free(routes, "bhbbbb"), Some(net("10.215.32.0/20")));
+        assert_eq!(free(routes, "bhaaaa"), Some(net("10.215.0.0/20")));
+        assert_eq!(free(&[], "x"), Some(net("10.215.0.0/20")));
+    }
+
+    /// The default network keeps 10.213.0.0/16 unless another interface has it (a Docker
+    /// network on that range), then takes the next free /16 (issue 14, item 8).
+    #[test]
+    fn the_default_network_moves_off_a_routed_10_213() {
+        let free =
+            |routes: &[(Ipv4Net, String)]| free_block(routes, "berth0", default_candidates());
+        assert_eq!(free(&[]), Some(net("10.213.0.0/16")));
+        let ours = [(net("10.213.0.0/16"), "berth0".to_string())];
+        assert_eq!(free(&ours), Some(net("10.213.0.0/16")));
+        let docker = [
+            (net("10.213.0.0/16"), "br-5d1c".to_string()),
+            (net("10.221.4.0/24"), "br-77aa".to_string()),
+        ];
+        assert_eq!(free(&docker), Some(net("10.222.0.0/16")));
     }
 
     #[test]

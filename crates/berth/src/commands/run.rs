@@ -243,7 +243,8 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     } else {
         StartMode::WaitAttach
     };
-    if let Err(e) = engine.start_container(&id, mode) {
+    let warn = &mut |w: &str| eprintln!("WARNING: {w}");
+    if let Err(e) = engine.start_container_warning(&id, mode, warn) {
         // A run that could not start leaves nothing behind (a port conflict, a missing
         // executable): the container it created goes too.
         let _ = engine.remove_container(&id, true, true);

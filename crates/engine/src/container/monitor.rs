@@ -289,6 +289,15 @@ fn run_once(
     let paths = engine.container_paths(id);
     let args0 = config.path.clone();
     let attachments = engine.prepare_bundle(&rec, &config).map_err(fail)?;
+    // A subnet the host routes elsewhere (another bridge on the same range) leaves the
+    // container unreachable without an error anywhere: say so to whoever started it.
+    if let (true, super::NetworkMode::Bridge(name), Some(r)) =
+        (first, &config.network, report.as_mut())
+    {
+        for clash in engine.subnet_clashes(Some(name)) {
+            let _ = writeln!(r, "warning {clash}");
+        }
+    }
     let net_json = serde_json::to_string(&attachments).unwrap_or_default();
     tracing::debug!(container_id = id, ms = ms(t0), "bundle prepared");
     engine.mark(id, "mon.bundle");

@@ -234,6 +234,21 @@ impl Engine {
         self.emit_disconnects(id, &attached);
     }
 
+    /// The host routes that clash with this root's networks (all, or `only` one), as
+    /// sentences for a user; nothing when the network layer cannot tell.
+    pub fn subnet_clashes(&self, only: Option<&str>) -> Vec<String> {
+        let found = self
+            .network()
+            .and_then(|net| net.subnet_clashes(only).map_err(EngineError::Net));
+        match found {
+            Ok(c) => c.iter().map(ToString::to_string).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the host's routes for subnet clashes");
+                Vec::new()
+            }
+        }
+    }
+
     /// Whether an active container other than `id` runs in `id`'s network namespace
     /// (`--network container:ID|NAME`).
     fn netns_joined_by_others(&self, id: &str) -> bool {

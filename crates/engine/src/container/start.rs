@@ -25,6 +25,19 @@ impl Engine {
     /// Starts a container's monitor and waits until it reports: started, ready for an
     /// attach, or failed (the error carries docker's exit code: 125, 126 or 127).
     pub fn start_container(&self, name: &str, mode: StartMode) -> Result<String, EngineError> {
+        self.start_container_warning(name, mode, &mut |w| {
+            tracing::warn!(container = name, "{w}");
+        })
+    }
+
+    /// [`Engine::start_container`], handing what the start found worth a warning (a subnet
+    /// clash that makes the container unreachable) to `warn`, for a front end to show.
+    pub fn start_container_warning(
+        &self,
+        name: &str,
+        mode: StartMode,
+        warn: &mut dyn FnMut(&str),
+    ) -> Result<String, EngineError> {
         let rec = self.reconciled(name)?;
         if matches!(
             rec.state,
@@ -85,7 +98,15 @@ impl Engine {
         }
         let mut line = String::new();
         if let Some(out) = child.stdout.take() {
-            let _ = BufReader::new(out).read_line(&mut line);
+            let mut out = BufReader::new(out);
+            loop {
+                line.clear();
+                let _ = out.read_line(&mut line);
+                match line.strip_prefix("warning ") {
+                    Some(w) => warn(w.trim_end()),
+                    None => break,
+                }
+            }
         }
         self.mark(&rec.id, "cli.reported");
         let line = line.trim();
