@@ -198,52 +198,92 @@ impl Engine {
         force: bool,
         volumes: bool,
     ) -> Result<String, EngineError> {
-        let rec = self.reconciled(name)?;
-        if rec.state.is_active() {
-            if !force {
-                return Err(EngineError::Conflict(format!(
-                    "you cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    rec.id
-                )));
-            }
-            self.request_stop(&rec.id)?;
-            if rec.state == ContainerState::Paused {
-                self.unfreeze(&rec);
-            }
-            self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
-            wait_gone(rec.pid, Duration::from_secs(10));
-            self.wait_monitor(&rec, Duration::from_secs(10));
-        } else if rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id) {
-            // A live monitor of a container that is not running: it is cleaning up after the
-            // exit it recorded (runtime state, mounts, network), or starting the container
-            // (a `start` or `run` racing this remove). Removing beside it would race it.
-            if force {
-                self.request_stop(&rec.id)?;
-                self.stop_monitor(&rec.id)?;
-            } else {
-                self.wait_monitor(&rec, Duration::from_secs(10));
-            }
-        }
-        // The monitor of an --rm container may have removed it meanwhile.
-        let rec = match self.resolve_container(&rec.id) {
-            Ok(r) => r,
-            Err(EngineError::ContainerNotFound(_)) => return Ok(rec.id),
-            Err(e) => return Err(e),
+        let running = |id: &str| {
+            EngineError::Conflict(format!(
+                "you cannot remove a running container {id}. Stop the container before attempting removal or force remove"
+            ))
         };
-        if rec.state.is_active() {
-            // It started while a plain `rm` waited for its monitor.
-            return Err(EngineError::Conflict(format!(
-                "you cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                rec.id
-            )));
-        }
-        self.remove_container_files(&rec)?;
-        if volumes {
-            if let Ok(config) = ContainerConfig::from_record(&rec) {
-                self.remove_anonymous_volumes(&config);
+        let mut rec = self.reconciled(name)?;
+        // A `start` racing this remove may claim the container between our look and our
+        // delete (the delete checks): then stop what it started and look again.
+        for _ in 0..3 {
+            if rec.state.is_active() {
+                if !force {
+                    return Err(running(&rec.id));
+                }
+                self.request_stop(&rec.id)?;
+                if rec.state == ContainerState::Paused {
+                    self.unfreeze(&rec);
+                }
+                self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
+                wait_gone(rec.pid, Duration::from_secs(10));
+                self.wait_monitor(&rec, Duration::from_secs(10));
+            } else if rec.monitor_pid > 0
+                && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id)
+            {
+                // A live monitor of a container that is not running: it is cleaning up after
+                // the exit it recorded (runtime state, mounts, network), or starting the
+                // container (a `start` or `run` racing this remove). Removing beside it
+                // would race it.
+                if force {
+                    self.request_stop(&rec.id)?;
+                    self.stop_monitor(&rec.id)?;
+                } else {
+                    self.wait_monitor(&rec, Duration::from_secs(10));
+                }
             }
+            // The monitor of an --rm container may have removed it meanwhile.
+            let now = match self.resolve_container(&rec.id) {
+                Ok(r) => r,
+                Err(EngineError::ContainerNotFound(_)) => return Ok(rec.id),
+                Err(e) => return Err(e),
+            };
+            if now.state.is_active() {
+                // It started while a plain `rm` waited for its monitor.
+                if !force {
+                    return Err(running(&now.id));
+                }
+                rec = now;
+                continue;
+            }
+            if !self.delete_record_unless_claimed(&now)? {
+                if !force {
+                    return Err(running(&now.id));
+                }
+                rec = self.reconciled(&now.id)?;
+                continue;
+            }
+            self.remove_files_of(&now)?;
+            if volumes {
+                if let Ok(config) = ContainerConfig::from_record(&now) {
+                    self.remove_anonymous_volumes(&config);
+                }
+            }
+            return Ok(now.id);
         }
-        Ok(rec.id)
+        Err(EngineError::Conflict(format!(
+            "container {} was started again each time it was about to be removed; try again",
+            &rec.id[..12]
+        )))
+    }
+
+    /// Deletes the record of `rec`'s container unless a monitor other than the one `rec`
+    /// names has claimed it meanwhile (a start racing a remove); true when the record is gone.
+    fn delete_record_unless_claimed(&self, rec: &ContainerRecord) -> Result<bool, EngineError> {
+        self.store.meta.write(|tx| match tx.container(&rec.id)? {
+            None => Ok(true),
+            Some(now)
+                if now.monitor_pid > 0
+                    && now.monitor_pid != rec.monitor_pid
+                    && super::reconcile::is_monitor_of(now.monitor_pid, &rec.id) =>
+            {
+                Ok(false)
+            }
+            Some(_) => {
+                tx.delete_container(&rec.id)?;
+                Ok(true)
+            }
+        })
     }
 
     /// Deletes a stopped container: runtime state, mounts, files, record. Every step is
@@ -253,8 +293,14 @@ impl Engine {
     /// crash leaves of the rest is a directory no record names, which `system check` reports
     /// and `system check --repair` removes.
     pub(crate) fn remove_container_files(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
-        let paths = self.container_paths(&rec.id);
         self.store.meta.write(|tx| tx.delete_container(&rec.id))?;
+        self.remove_files_of(rec)
+    }
+
+    /// Everything of a container whose record is gone: runtime state, network, mounts,
+    /// sockets, exec records, its directory; the destroy event.
+    fn remove_files_of(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
+        let paths = self.container_paths(&rec.id);
         let mut first_err: Option<EngineError> = None;
         if let Err(e) = self.oci_runtime().delete(&rec.id) {
             first_err.get_or_insert(EngineError::Runtime(e));
