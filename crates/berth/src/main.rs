@@ -40,6 +40,25 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// Folds clap's multi-line usage error into docker's two lines: `berth: WHAT` (clap's first
+/// line, with what it lists below joined on) and `See 'berth --help'.`.
+fn usage_error(rendered: &str) -> String {
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"));
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let rest: Vec<&str> = lines.filter(|l| !l.starts_with("tip:")).collect();
+    let detail = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", rest.join(" "))
+    };
+    format!("berth: {first}{detail}\nSee 'berth --help'.")
+}
+
 fn main() -> ExitCode {
     timings::note_start();
     let args = match cli::Cli::try_parse() {
@@ -54,9 +73,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(125);
                 }
             }
-            let _ = e.print();
-            // docker exits 125 on usage errors, 0 for --help/--version.
-            return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
+            if !e.use_stderr() {
+                // --help, --version: clap's text on stdout, exit 0.
+                let _ = e.print();
+                return ExitCode::from(0);
+            }
+            // docker's shape: one line saying what is wrong, one pointing at --help; exit 125.
+            eprintln!("{}", usage_error(&e.render().to_string()));
+            return ExitCode::from(125);
         }
     };
     // A server logs every request (its operators read that); a command only what went wrong.
@@ -139,4 +163,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage_error;
+
+    #[test]
+    fn clap_errors_become_dockers_two_lines() {
+        let invalid = "error: invalid value 'bogus' for '--runtime <RUNTIME>'\n  \
+                       [possible values: berth, libcontainer]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error(invalid),
+            "berth: invalid value 'bogus' for '--runtime <RUNTIME>' [possible values: berth, libcontainer]\n\
+             See 'berth --help'."
+        );
+        let missing = "error: the following required arguments were not provided:\n  <IMAGE>\n\n\
+                       Usage: berth run <IMAGE> [COMMAND]...\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error(missing),
+            "berth: the following required arguments were not provided: <IMAGE>\nSee 'berth --help'."
+        );
+        let tip =
+            "error: unexpected argument 'x' found\n\n  tip: to pass 'x' as a value, use '-- x'\n\n\
+                   Usage: berth ps [OPTIONS]\n";
+        assert_eq!(
+            usage_error(tip),
+            "berth: unexpected argument 'x' found\nSee 'berth --help'."
+        );
+    }
 }

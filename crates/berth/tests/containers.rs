@@ -562,6 +562,9 @@ fn runtime_flag_picks_berths_init_or_libcontainer_with_the_same_result() {
         "{}",
         r.stderr
     );
+    // docker's shape for a usage error: what is wrong, then where to read more.
+    assert_eq!(r.stderr.lines().count(), 2, "{}", r.stderr);
+    assert!(r.stderr.ends_with("See 'berth --help'.\n"), "{}", r.stderr);
     assert_eq!(b.ok(&["ps", "-aq"]), "", "no container may be left");
 }
 
