@@ -295,6 +295,15 @@ pub struct RunArgs {
     /// Runtime to use for this container: berth or libcontainer
     #[arg(long, value_parser = ["berth", "libcontainer"])]
     pub runtime: Option<String>,
+    /// Logging driver for the container (berth has docker's json-file)
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Log driver options (json-file: max-size=10m, max-file=3)
+    #[arg(long)]
+    pub log_opt: Vec<String>,
+    /// GPU devices to add to the container ('all' to pass all GPUs)
+    #[arg(long)]
+    pub gpus: Option<String>,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,

@@ -1474,3 +1474,91 @@ fn init_runs_the_command_under_an_init() {
         "{ps}"
     );
 }
+
+/// `--log-opt max-size/max-file` rotate the json-file log as docker's driver does; unknown
+/// options, other drivers and `--gpus` are refused before anything is made (issue 14, item 6).
+#[test]
+fn log_opts_rotate_the_json_log_and_what_berth_lacks_is_refused() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let script = "i=0; while [ $i -lt 200 ]; do \
+                  echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done";
+    b.ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let id = b.inspect("chatty", "{{.Id}}");
+    let dir = b.root().join("containers").join(&id);
+    let mut logs: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-json.log"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().unwrap().len())
+        })
+        .collect();
+    logs.sort();
+    let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [format!("{id}-json.log"), format!("{id}-json.log.1")],
+        "two files kept"
+    );
+    for (name, len) in &logs {
+        assert!(*len <= 1024 + 200, "{name} is {len} bytes, over max-size");
+    }
+    let out = b.ok(&["logs", "chatty"]);
+    assert!(
+        out.trim_end()
+            .ends_with("line-199-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("line-0-"),
+        "the oldest lines were rotated away: {out}"
+    );
+    let log_config: serde_json::Value =
+        serde_json::from_str(&b.inspect("chatty", "{{json .HostConfig.LogConfig}}")).unwrap();
+    assert_eq!(
+        log_config,
+        serde_json::json!({"Type": "json-file", "Config": {"max-size": "1024", "max-file": "2"}})
+    );
+
+    for (flags, needle) in [
+        (
+            vec!["--log-opt", "foo=bar"],
+            "unknown log opt 'foo' for json-file log driver",
+        ),
+        (vec!["--log-opt", "max-size=0"], "must be more than 0"),
+        (vec!["--log-opt", "max-file=none"], "use a whole number"),
+        (vec!["--log-opt", "tag=x"], "not supported"),
+        (
+            vec!["--log-driver", "syslog"],
+            "log driver \"syslog\" is not supported",
+        ),
+        (vec!["--gpus", "all"], "could not select device driver"),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags.iter().copied());
+        args.extend(["busybox", "true"]);
+        let r = b.run(&args);
+        assert_eq!(r.code, 125, "{flags:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{flags:?}: {}", r.stderr);
+    }
+    assert_eq!(
+        b.ok(&["ps", "-aq", "--no-trunc"]).trim(),
+        id,
+        "nothing else was made"
+    );
+}

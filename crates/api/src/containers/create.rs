@@ -93,6 +93,16 @@ struct HostConfig {
     group_add: Option<Vec<String>>,
     extra_hosts: Option<Vec<String>>,
     sysctls: Option<BTreeMap<String, String>>,
+    log_config: Option<ApiLogConfig>,
+}
+
+/// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ApiLogConfig {
+    #[serde(rename = "Type")]
+    kind: String,
+    config: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -386,6 +396,15 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         dns,
         healthcheck: body.healthcheck,
         tied_to_client: false,
+        log: match &hc.log_config {
+            None => Default::default(),
+            Some(lc) => {
+                let opts: Vec<(String, String)> =
+                    lc.config.clone().unwrap_or_default().into_iter().collect();
+                berth_engine::container::flags::log_options(Some(&lc.kind), &opts)
+                    .map_err(|e| bad(e.to_string()))?
+            }
+        },
     })
 }
 

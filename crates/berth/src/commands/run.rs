@@ -136,7 +136,18 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         sysctls,
         ..Default::default()
     };
+    if let Some(gpus) = &args.gpus {
+        // docker's answer when no GPU runtime is installed, with what berth lacks.
+        anyhow::bail!(
+            "could not select device driver \"\" with capabilities: [[gpu]] (--gpus {gpus}): berth has no GPU support on this host"
+        );
+    }
+    let log = flags::log_options(
+        args.log_driver.as_deref(),
+        &flags::key_values(&args.log_opt)?,
+    )?;
     Ok(CreateOptions {
+        log,
         name: args.name.clone(),
         image: image.clone(),
         spec,

@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub healthcheck: Option<HealthConfig>,
     /// Killed and removed when its attached client goes (a build's RUN step).
     pub tied_to_client: bool,
+    /// `--log-opt`: the json-file log's rotation.
+    pub log: super::flags::LogOptions,
 }
 
 impl Engine {
@@ -156,6 +158,7 @@ impl Engine {
             dns: opts.dns.clone(),
             healthcheck,
             tied_to_client: opts.tied_to_client,
+            log: opts.log,
         };
         let config_json = serde_json::to_string(&config)
             .map_err(|e| EngineError::bad_input("container config", e))?;

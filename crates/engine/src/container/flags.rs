@@ -61,6 +61,86 @@ pub enum FlagError {
     TmpfsRelativePath(String),
     #[error("invalid mount {spec:?}: {problem}")]
     Mount { spec: String, problem: MountProblem },
+    #[error("log driver {0:?} is not supported: berth writes docker's json-file logs (--log-driver json-file)")]
+    LogDriver(String),
+    #[error("unknown log opt '{0}' for json-file log driver")]
+    LogOptUnknown(String),
+    #[error(
+        "log opt '{0}' is not supported by berth's json-file logs (max-size and max-file are)"
+    )]
+    LogOptUnsupported(String),
+    #[error("invalid log opt {key}={value:?}: {problem}")]
+    LogOptValue {
+        key: String,
+        value: String,
+        problem: &'static str,
+    },
+}
+
+/// `--log-driver` / `--log-opt` (or the API's `HostConfig.LogConfig`): berth has one log
+/// driver, docker's json-file, and takes its rotation options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogOptions {
+    /// `max-size`: rotate once the file reaches this many bytes (default 10 MB).
+    pub max_size: Option<u64>,
+    /// `max-file`: how many files to keep, the current one included (default 3).
+    pub max_file: Option<u32>,
+}
+
+/// Parses a log driver and its `KEY=VALUE` options as docker's json-file driver does.
+pub fn log_options(
+    driver: Option<&str>,
+    opts: &[(String, String)],
+) -> Result<LogOptions, FlagError> {
+    match driver {
+        None | Some("" | "json-file") => {}
+        Some(other) => return Err(FlagError::LogDriver(other.to_string())),
+    }
+    let mut out = LogOptions::default();
+    for (key, value) in opts {
+        let bad = |problem| FlagError::LogOptValue {
+            key: key.clone(),
+            value: value.clone(),
+            problem,
+        };
+        match key.as_str() {
+            "max-size" => {
+                let n = ram_in_bytes(value).map_err(|_| bad("use a size such as 10m"))?;
+                if n <= 0 {
+                    return Err(bad("must be more than 0"));
+                }
+                out.max_size = Some(n as u64);
+            }
+            "max-file" => {
+                let n: u32 = value.parse().map_err(|_| bad("use a whole number"))?;
+                if n == 0 {
+                    return Err(bad("must be at least 1"));
+                }
+                out.max_file = Some(n);
+            }
+            "labels" | "labels-regex" | "env" | "env-regex" | "tag" | "compress" => {
+                return Err(FlagError::LogOptUnsupported(key.clone()))
+            }
+            _ => return Err(FlagError::LogOptUnknown(key.clone())),
+        }
+    }
+    Ok(out)
+}
+
+/// `KEY=VALUE` items (`--log-opt`), split at the first `=`.
+pub fn key_values(items: &[String]) -> Result<Vec<(String, String)>, FlagError> {
+    items
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| FlagError::LogOptValue {
+                    key: kv.clone(),
+                    value: String::new(),
+                    problem: "use KEY=VALUE",
+                })
+        })
+        .collect()
 }
 
 /// What is wrong with a `-v` (or `Binds` entry) that has the right number of fields.

@@ -271,7 +271,19 @@ fn host_config(c: &ContainerConfig) -> Value {
             .map(|m| (m.destination.clone(), Value::String(m.options.join(","))))
             .collect::<serde_json::Map<String, Value>>(),
         // The json log is the only driver berth has (docker-py reads the type).
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "LogConfig": {"Type": "json-file", "Config": log_config(&c.log)},
         "Runtime": s.runtime.clone().unwrap_or_else(|| "runc".into()),
     })
+}
+
+/// `HostConfig.LogConfig.Config` as docker shows it: the options given, as strings.
+fn log_config(log: &super::flags::LogOptions) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if let Some(n) = log.max_size {
+        out.insert("max-size".into(), n.to_string().into());
+    }
+    if let Some(n) = log.max_file {
+        out.insert("max-file".into(), n.to_string().into());
+    }
+    serde_json::Value::Object(out)
 }

@@ -141,6 +141,9 @@ pub struct ContainerConfig {
     /// A build's RUN step: it lives only while its client is attached. When the client goes
     /// (a `berth build` killed, even by SIGKILL), the monitor kills and removes it.
     pub tied_to_client: bool,
+    /// `--log-opt`: the json-file log's rotation (docker's defaults when unset).
+    #[serde(default)]
+    pub log: flags::LogOptions,
 }
 
 impl ContainerConfig {

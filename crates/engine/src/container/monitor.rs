@@ -428,7 +428,15 @@ fn run_once(
     }
     tracing::debug!(container_id = id, ms = ms(t0), "started");
 
-    let mut log = JsonLogWriter::open(&paths.log, JsonLogOptions::default()).map_err(fail)?;
+    let defaults = JsonLogOptions::default();
+    let log_options = JsonLogOptions {
+        max_size: config.log.max_size.unwrap_or(defaults.max_size),
+        max_files: config
+            .log
+            .max_file
+            .map_or(defaults.max_files, |n| n as usize),
+    };
+    let mut log = JsonLogWriter::open(&paths.log, log_options).map_err(fail)?;
     let bridged = matches!(config.network, super::NetworkMode::Bridge(_));
     let mut tick = || {
         if bridged {
