@@ -435,7 +435,7 @@ fn run_racing_rm_f_of_the_same_name_leaves_nothing() {
 /// record names, its rootfs maybe still mounted — is a problem for `system check`, and
 /// `system check --repair` removes it and nothing else.
 #[test]
-fn system_check_repair_removes_container_directories_without_a_record() {
+fn system_check_repair_removes_what_containers_without_a_record_left() {
     let Some(b) = Sandbox::with_busybox() else {
         return;
     };
@@ -454,12 +454,22 @@ fn system_check_repair_removes_container_directories_without_a_record() {
         "",
     )
     .unwrap();
+    // And its network namespace, mounted where the network layer keeps them.
+    b.ok(&["run", "--rm", "busybox", "true"]); // the network layer exists
+    let netns = b.root().join("net/netns").join(&orphan);
+    std::fs::write(&netns, "").unwrap();
+    let bound = std::process::Command::new("unshare")
+        .args(["--net", "mount", "--bind", "/proc/self/ns/net"])
+        .arg(&netns)
+        .status()
+        .unwrap();
+    assert!(bound.success(), "bind a network namespace");
 
     let r = b.run(&["system", "check"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains(&format!(
-            "problem: container directory {orphan} has no record"
+            "problem: container {orphan} has no record but its directory, network namespace"
         )),
         "{}",
         r.stdout
@@ -473,12 +483,14 @@ fn system_check_repair_removes_container_directories_without_a_record() {
     let r = b.run(&["system", "check", "--repair"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout
-            .contains(&format!("removed: container directory {orphan}")),
+        r.stdout.contains(&format!(
+            "removed: container {orphan} (directory, network namespace)"
+        )),
         "{}",
         r.stdout
     );
     assert!(!dir.exists(), "the orphan is gone");
+    assert!(!netns.exists(), "its network namespace too");
     assert!(b.mounts().is_empty(), "its mount too: {:?}", b.mounts());
     assert!(
         b.root().join("containers").join(&kept).is_dir(),

@@ -148,45 +148,59 @@ impl Engine {
         if self.net_settings.state_dir.join("config.json").exists() {
             r.problems.extend(self.subnet_clashes(None));
         }
-        for id in self.orphan_containers()? {
+        for (id, what) in self.orphans()? {
             r.problems.push(format!(
-                "container directory {id} has no record (left by an interrupted create or \
-                 remove): `berth system check --repair` removes it"
+                "container {id} has no record but its {} (left by an interrupted create or \
+                 remove): `berth system check --repair` removes them",
+                what.join(", ")
             ));
         }
         Ok(r)
     }
 
-    /// Container directories that no record names. `create` makes a container's directory
-    /// inside the transaction that records it and `rm` drops the record before the files, so
-    /// one seen under the write lock is a leftover of a crash, never work in progress.
-    fn orphan_containers(&self) -> Result<Vec<String>, EngineError> {
-        let dir = self.store.root().join("containers");
+    /// What containers that no record names left behind: their directory, runtime state,
+    /// network attachment or namespace. `create` makes a container's directory inside the
+    /// transaction that records it, the rest comes later, and `rm` drops the record before
+    /// any of it: so what is seen under the write lock is a leftover of a crash (or of a
+    /// remove still at work), never a container being made.
+    fn orphans(&self) -> Result<Vec<(String, Vec<&'static str>)>, EngineError> {
+        let net = &self.net_settings.state_dir;
+        let places: [(&'static str, PathBuf, &str); 4] = [
+            ("directory", self.store.root().join("containers"), ""),
+            ("runtime state", self.oci_runtime().root().to_path_buf(), ""),
+            ("network attachment", net.join("containers"), ".json"),
+            ("network namespace", net.join("netns"), ""),
+        ];
         self.store.meta.write(|tx| {
-            let mut out = Vec::new();
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-                Err(e) => return Err(EngineError::io(format!("list {}", dir.display()), e)),
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let is_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
-                if is_id && tx.container(&name)?.is_none() {
-                    out.push(name);
+            let mut found: std::collections::BTreeMap<String, Vec<&'static str>> =
+                Default::default();
+            for (what, dir, suffix) in &places {
+                let entries = match std::fs::read_dir(dir) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(EngineError::io(format!("list {}", dir.display()), e)),
+                };
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Some(id) = name.strip_suffix(suffix) else {
+                        continue;
+                    };
+                    let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+                    if is_id && tx.container(id)?.is_none() {
+                        found.entry(id.to_string()).or_default().push(what);
+                    }
                 }
             }
-            out.sort();
-            Ok(out)
+            Ok(found.into_iter().collect())
         })
     }
 
     /// `system check --repair`: removes what `check` reports as left behind by a crash —
-    /// container directories without a record, with whatever they still hold (mounts,
-    /// runtime state and cgroups, network attachments). Returns what it removed.
+    /// the directory, mounts, runtime state and cgroups, network attachment and namespace of
+    /// containers that no record names. Returns what it removed.
     pub fn repair(&self) -> Result<Vec<String>, EngineError> {
         let mut done = Vec::new();
-        for id in self.orphan_containers()? {
+        for (id, what) in self.orphans()? {
             let paths = self.container_paths(&id);
             if let Err(e) = self.oci_runtime().delete(&id) {
                 tracing::warn!(container_id = %id, error = %e, "repair: runtime delete");
@@ -199,7 +213,7 @@ impl Engine {
             let _ = std::fs::remove_file(&paths.console_socket);
             self.remove_execs_of(&id);
             match std::fs::remove_dir_all(&paths.dir) {
-                Ok(()) => done.push(format!("container directory {id}")),
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(EngineError::io(
@@ -208,6 +222,7 @@ impl Engine {
                     ))
                 }
             }
+            done.push(format!("container {id} ({})", what.join(", ")));
         }
         Ok(done)
     }
