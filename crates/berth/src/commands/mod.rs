@@ -178,3 +178,8 @@ pub fn for_each_name(
         Ok(())
     }
 }
+
+/// A warning from the engine, as docker's CLI prints one.
+pub(crate) fn print_warning(w: &str) {
+    eprintln!("WARNING: {w}");
+}

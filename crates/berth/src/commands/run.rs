@@ -254,8 +254,7 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     } else {
         StartMode::WaitAttach
     };
-    let warn = &mut |w: &str| eprintln!("WARNING: {w}");
-    if let Err(e) = engine.start_container_warning(&id, mode, warn) {
+    if let Err(e) = engine.start_container_warning(&id, mode, &mut super::print_warning) {
         // A run that could not start leaves nothing behind (a port conflict, a missing
         // executable): the container it created goes too.
         let _ = engine.remove_container(&id, true, true);
