@@ -166,9 +166,16 @@ fn system_check_reports_a_corrupt_blob() {
 fn bad_run_flags_are_refused_before_anything_is_recorded() {
     let b = Berth::new();
     b.busybox("busybox:latest");
+    let big_env = b.root().join("big.env");
+    std::fs::write(&big_env, format!("BIG={}\n", "a".repeat(200_000))).unwrap();
+    let big_env = big_env.to_str().unwrap();
     let before = b.snapshot();
     for (flags, needle) in [
         (vec!["--stop-signal", "BOGUS"], "invalid signal: BOGUS"),
+        (
+            vec!["--env-file", big_env],
+            "environment variable BIG is 200004 bytes",
+        ),
         (vec!["-e", ""], "invalid environment variable"),
         (vec!["-e", "=x"], "invalid environment variable"),
         (vec!["--cpus", "1000"], "range of CPUs is from 0.01"),

@@ -215,6 +215,9 @@ impl Engine {
     }
 }
 
+/// The kernel's limit on one argument or environment string, its terminating NUL included.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
 /// What docker's daemon refuses at create time, so that nothing fails later (a `stop` with a
 /// signal that does not exist, an environment the runtime cannot pass on).
 fn check_spec(opts: &CreateOptions) -> Result<(), EngineError> {
@@ -226,6 +229,16 @@ fn check_spec(opts: &CreateOptions) -> Result<(), EngineError> {
         if e.is_empty() || e.starts_with('=') {
             return Err(EngineError::InvalidArgument(format!(
                 "invalid environment variable: {e:?} (use NAME=VALUE, or NAME to pass on ours)"
+            )));
+        }
+        // execve refuses any one string longer than MAX_ARG_STRLEN (32 pages): say so now,
+        // not as an exec failure when the container starts.
+        if e.len() >= MAX_ARG_STRLEN {
+            let name = e.split('=').next().unwrap_or_default();
+            return Err(EngineError::InvalidArgument(format!(
+                "environment variable {name} is {} bytes: Linux passes at most {} bytes per variable to a program",
+                e.len(),
+                MAX_ARG_STRLEN - 1
             )));
         }
     }

@@ -357,6 +357,7 @@ fn init(
     let msg: &[u8] = match e {
         libc::ENOENT => b"exec: executable file not found\n",
         libc::EACCES | libc::ENOEXEC => b"exec: permission denied\n",
+        libc::E2BIG => b"exec: argument list too long (the command and environment exceed the kernel's limits)\n",
         _ => b"exec failed\n",
     };
     // SAFETY: a static buffer to fd 2.
