@@ -694,6 +694,15 @@ BERTH_SERVE_STOP = (
 )
 # with BERTH_BENCH_NET (the berth cells' env), in case the engine sets up its network: then it is
 # the bench's own bridge and table, not berth0 / `berth` of other roots on this host
+# The API rows' set-up: the load client, {n} created containers and, for berth, its server.
+BERTH_API_READY = (
+    API_LOAD_BUILD + " && " + BERTH_HAS_BUSYBOX + " && " + create_n("{berth}", API_LABEL)
+    + " && " + BERTH_SERVE_START
+)
+DOCKER_API_READY = (
+    API_LOAD_BUILD + " && " + DOCKER_HAS_BUSYBOX + " && " + docker_rm_label(API_LABEL)
+    + " && " + create_n("{docker}", API_LABEL)
+)
 BERTH_SERVE_CLEAN = (
     BERTH_SERVE_STOP + "; {{ " + BERTH_RM_ALL + " || true; }}; {{ " + BERTH_NET_CLEAN + "; }} || true;"
     " rm -rf {root} {runroot}; " + API_SCRATCH_CLEAN
@@ -768,13 +777,7 @@ def api_rss_job(server: str) -> Job:
     load = api_load("{api_sock}" if server == "berth" else "{docker_sock}") + " >/dev/null && sleep 2"
     if server == "berth":
         return Job(
-            before_all=API_LOAD_BUILD
-            + " && "
-            + BERTH_HAS_BUSYBOX
-            + " && "
-            + create_n("{berth}", API_LABEL)
-            + " && "
-            + BERTH_SERVE_START
+            before_all=BERTH_API_READY
             + " && sleep 2 && echo startup-rss-kb "
             + vm_kb("VmRSS", "{scratch}/serve.pid")
             + " > {scratch}/startup-rss",
@@ -786,13 +789,7 @@ def api_rss_job(server: str) -> Job:
             env=BERTH_BENCH_NET,
         )
     return Job(
-        before_all=API_LOAD_BUILD
-        + " && "
-        + DOCKER_HAS_BUSYBOX
-        + " && "
-        + docker_rm_label(API_LABEL)
-        + " && "
-        + create_n("{docker}", API_LABEL)
+        before_all=DOCKER_API_READY
         + " && sleep 2 && echo startup-rss-kb "
         + vm_kb("VmRSS", "{docker_pidfile}")
         + " > {scratch}/startup-rss",
@@ -1270,13 +1267,7 @@ ROWS: dict[str, Row] = {
     "api-list": Row(
         {
             "berth": Job(
-                before_all=API_LOAD_BUILD
-                + " && "
-                + BERTH_HAS_BUSYBOX
-                + " && "
-                + create_n("{berth}", API_LABEL)
-                + " && "
-                + BERTH_SERVE_START,
+                before_all=BERTH_API_READY,
                 describe=count_containers(BERTH_API, API_LABEL),
                 command=api_load("{api_sock}"),
                 after_all=BERTH_SERVE_CLEAN,
@@ -1284,13 +1275,7 @@ ROWS: dict[str, Row] = {
                 env=BERTH_BENCH_NET,
             ),
             "docker": Job(
-                before_all=API_LOAD_BUILD
-                + " && "
-                + DOCKER_HAS_BUSYBOX
-                + " && "
-                + docker_rm_label(API_LABEL)
-                + " && "
-                + create_n("{docker}", API_LABEL),
+                before_all=DOCKER_API_READY,
                 describe=count_containers("{docker}", API_LABEL),
                 command=api_load("{docker_sock}"),
                 after_all=docker_rm_label(API_LABEL) + "; " + API_SCRATCH_CLEAN,

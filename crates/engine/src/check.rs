@@ -201,26 +201,18 @@ impl Engine {
     pub fn repair(&self) -> Result<Vec<String>, EngineError> {
         let mut done = Vec::new();
         for (id, what) in self.orphans()? {
-            let paths = self.container_paths(&id);
-            if let Err(e) = self.oci_runtime().delete(&id) {
-                tracing::warn!(container_id = %id, error = %e, "repair: runtime delete");
-            }
-            if let Ok(mut net) = self.network() {
-                let _ = net.detach(&id);
-            }
-            self.unmount_rootfs(&paths.rootfs);
-            let _ = std::fs::remove_file(&paths.attach_socket);
-            let _ = std::fs::remove_file(&paths.console_socket);
-            self.remove_execs_of(&id);
-            match std::fs::remove_dir_all(&paths.dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(EngineError::io(
-                        format!("remove {}", paths.dir.display()),
-                        e,
-                    ))
+            let removed = self.remove_leftovers(&id, &|| {
+                if let Ok(mut net) = self.network() {
+                    let _ = net.detach(&id);
                 }
+            });
+            match removed {
+                Ok(()) => {}
+                // The runtime's state may be half gone already: what could go, went.
+                Err(EngineError::Runtime(e)) => {
+                    tracing::warn!(container_id = %id, error = %e, "repair: runtime delete");
+                }
+                Err(e) => return Err(e),
             }
             done.push(format!("container {id} ({})", what.join(", ")));
         }

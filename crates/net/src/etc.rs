@@ -107,11 +107,11 @@ impl Network {
     /// there. A container with no attachment gets the localhost lines only.
     pub fn hosts_for(&self, container_id: &str) -> Result<String, NetError> {
         let all = self.store().containers()?;
-        Ok(self.hosts_among(&all, container_id))
+        Ok(Self::hosts_among(&all, container_id))
     }
 
     /// [`Network::hosts_for`] with every container record already read.
-    fn hosts_among(&self, all: &[ContainerRecord], container_id: &str) -> String {
+    fn hosts_among(all: &[ContainerRecord], container_id: &str) -> String {
         let Some(me) = all.iter().find(|c| c.container_id == container_id) else {
             return BASE_HOSTS.to_string();
         };
@@ -159,7 +159,7 @@ impl Network {
         let all = self.store().containers()?;
         for c in &all {
             if c.endpoints.iter().any(|e| named.contains(&&e.network)) {
-                write(&c.container_id, &self.hosts_among(&all, &c.container_id));
+                write(&c.container_id, &Self::hosts_among(&all, &c.container_id));
             }
         }
         Ok(())

@@ -94,6 +94,30 @@ impl Netlink {
         Ok(self.exchange(what, msg, NLM_F_REQUEST | NLM_F_DUMP)?.0)
     }
 
+    /// Sends `msg` as the next request; returns its sequence number.
+    fn send(&mut self, what: &str, msg: RouteNetlinkMessage, flags: u16) -> Result<u32, NetError> {
+        self.seq = self.seq.wrapping_add(1);
+        let packet = serialize(msg, flags, self.seq);
+        self.socket
+            .send(&packet, 0)
+            .map_err(|e| NetError::io(format!("{what}: send netlink request"), e))?;
+        Ok(self.seq)
+    }
+
+    /// Reads one datagram of the answer into `buf`.
+    fn recv(&mut self, what: &str) -> Result<(), NetError> {
+        self.buf.clear();
+        // MSG_TRUNC makes `recv` return the datagram's real length: truncation shows.
+        let n = self
+            .socket
+            .recv(&mut self.buf, libc::MSG_TRUNC)
+            .map_err(|e| NetError::io(format!("{what}: read netlink reply"), e))?;
+        if n > self.buf.len() {
+            return Err(decode_error(what, "netlink reply larger than the buffer"));
+        }
+        Ok(())
+    }
+
     /// The index and kind (`IFLA_INFO_KIND`: "bridge", "veth", …) of link `name` in the
     /// socket's namespace, `None` when there is no such link.
     ///
@@ -111,22 +135,10 @@ impl Netlink {
         const IFLA_LINKINFO: u16 = 18;
         const IFLA_INFO_KIND: u16 = 1;
         const IFINFOMSG_LEN: usize = 16;
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let packet = serialize(msg, NLM_F_REQUEST | NLM_F_ACK, seq);
-        self.socket
-            .send(&packet, 0)
-            .map_err(|e| NetError::io(format!("{what}: send netlink request"), e))?;
+        let seq = self.send(what, msg, NLM_F_REQUEST | NLM_F_ACK)?;
         let mut found = None;
         loop {
-            self.buf.clear();
-            let n = self
-                .socket
-                .recv(&mut self.buf, libc::MSG_TRUNC)
-                .map_err(|e| NetError::io(format!("{what}: read netlink reply"), e))?;
-            if n > self.buf.len() {
-                return Err(decode_error(what, "netlink reply larger than the buffer"));
-            }
+            self.recv(what)?;
             let mut off = 0;
             while off + NLMSG_HDRLEN <= self.buf.len() {
                 let b = &self.buf[off..];
@@ -182,24 +194,11 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> Result<(Vec<RouteNetlinkMessage>, bool), NetError> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let packet = serialize(msg, flags, seq);
-        self.socket
-            .send(&packet, 0)
-            .map_err(|e| NetError::io(format!("{what}: send netlink request"), e))?;
+        let seq = self.send(what, msg, flags)?;
         let mut out = Vec::new();
         let mut interrupted = false;
         loop {
-            self.buf.clear();
-            // MSG_TRUNC makes `recv` return the datagram's real length: truncation shows.
-            let n = self
-                .socket
-                .recv(&mut self.buf, libc::MSG_TRUNC)
-                .map_err(|e| NetError::io(format!("{what}: read netlink reply"), e))?;
-            if n > self.buf.len() {
-                return Err(decode_error(what, "netlink reply larger than the buffer"));
-            }
+            self.recv(what)?;
             let mut off = 0;
             while off < self.buf.len() {
                 let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..])

@@ -123,7 +123,11 @@ impl NetSettings {
             table,
         };
         if recorded.as_ref() != Some(&chosen) {
-            write_json(&self.config_path(), &chosen, crate::state::Sync::Durable)?;
+            write_json(
+                &self.config_path(),
+                &chosen,
+                crate::state::Durability::Durable,
+            )?;
         }
         Ok(self.config(chosen))
     }
@@ -214,7 +218,11 @@ impl NetSettings {
             pool,
             table,
         };
-        write_json(&self.config_path(), &chosen, crate::state::Sync::Durable)?;
+        write_json(
+            &self.config_path(),
+            &chosen,
+            crate::state::Durability::Durable,
+        )?;
         tracing::info!(bridge = %chosen.bridge, %subnet, "claimed a subnet for this root");
         Ok(self.config(chosen))
     }

@@ -166,7 +166,7 @@ impl Store {
     /// Writes a network's definition, durably (`network create` is rare, and a definition
     /// lost to a crash is a user's network gone).
     pub fn save_network(&self, _l: &Locked, n: &NetworkRecord) -> Result<(), NetError> {
-        write_json(&self.network_path(&n.name), n, Sync::Durable)
+        write_json(&self.network_path(&n.name), n, Durability::Durable)
     }
 
     /// Records the last address handed out on network `name`, where the next allocation
@@ -205,7 +205,7 @@ impl Store {
         if c.endpoints.is_empty() {
             remove_file(&path)
         } else {
-            write_json(&path, c, Sync::Runtime)
+            write_json(&path, c, Durability::Runtime)
         }
     }
 }
@@ -243,14 +243,18 @@ fn read_dir_json<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>, NetError> {
 /// Atomic replace: temp file → fsync → rename → fsync of the directory.
 /// How far a write goes before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sync {
+pub(crate) enum Durability {
     /// File and directory synced: on disk when this returns.
     Durable,
     /// Renamed into place only: atomic for readers, lost (old content kept) in a crash.
     Runtime,
 }
 
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T, sync: Sync) -> Result<(), NetError> {
+pub(crate) fn write_json<T: Serialize>(
+    path: &Path,
+    value: &T,
+    durability: Durability,
+) -> Result<(), NetError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| NetError::State {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -264,7 +268,7 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T, sync: Sync) -> Re
     let what = || format!("write {}", path.display());
     let mut f = File::create(&tmp).map_err(|e| NetError::io(what(), e))?;
     f.write_all(&bytes).map_err(|e| NetError::io(what(), e))?;
-    if sync == Sync::Durable {
+    if durability == Durability::Durable {
         f.sync_all().map_err(|e| NetError::io(what(), e))?;
     }
     drop(f);
@@ -272,7 +276,7 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T, sync: Sync) -> Re
         let _ = fs::remove_file(&tmp);
         NetError::io(what(), e)
     })?;
-    if sync == Sync::Runtime {
+    if durability == Durability::Runtime {
         return Ok(());
     }
     File::open(dir)

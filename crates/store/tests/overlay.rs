@@ -1,7 +1,7 @@
 //! Overlay mounts of many layers: the short links keep 120 layers within one mount.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_image::layer::UnpackOptions;
 use berth_store::Store;
@@ -66,47 +66,70 @@ fn one_hundred_twenty_layers_mount_with_the_top_layer_winning() {
     assert_eq!(shared, "layer-119", "the top layer's file wins");
 }
 
+/// A store with one layer (`etc/motd` = "hello") and empty upper, work and mount directories.
+struct Writable {
+    _base: tempfile::TempDir,
+    store: Store,
+    chain: berth_image::Digest,
+    upper: PathBuf,
+    work: PathBuf,
+    target: PathBuf,
+}
+
+impl Writable {
+    fn new() -> Self {
+        let base = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&base.path().join("root")).expect("open store");
+        let tar = layer_tar(&[("etc/motd", "hello")]);
+        let chain = store
+            .layers
+            .unpack(None, None, &tar[..], &UnpackOptions::default())
+            .expect("unpack")
+            .chain_id;
+        let dir = |n: &str| base.path().join(n);
+        let (upper, work, target) = (dir("u"), dir("w"), dir("m"));
+        for d in [&upper, &work, &target] {
+            std::fs::create_dir(d).expect("mkdir");
+        }
+        Self {
+            _base: base,
+            store,
+            chain,
+            upper,
+            work,
+            target,
+        }
+    }
+
+    fn mount(&self, volatile: bool) -> Result<(), berth_store::StoreError> {
+        self.store.layers.mount_overlay(
+            std::slice::from_ref(&self.chain),
+            Some(berth_store::layers::Upper {
+                dir: &self.upper,
+                work: &self.work,
+                volatile,
+            }),
+            &self.target,
+        )
+    }
+}
+
 #[test]
 fn a_writable_overlay_keeps_writes_in_the_upper_dir() {
     if !rustix::process::geteuid().is_root() {
         eprintln!("SKIPPED (needs root): writable overlay mount");
         return;
     }
-    let base = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&base.path().join("root")).expect("open store");
-    let tar = layer_tar(&[("etc/motd", "hello")]);
-    let done = store
-        .layers
-        .unpack(None, None, &tar[..], &UnpackOptions::default())
-        .expect("unpack");
-    let (upper, work, target) = (
-        base.path().join("u"),
-        base.path().join("w"),
-        base.path().join("m"),
-    );
-    for d in [&upper, &work, &target] {
-        std::fs::create_dir(d).expect("mkdir");
-    }
-    store
-        .layers
-        .mount_overlay(
-            std::slice::from_ref(&done.chain_id),
-            Some(berth_store::layers::Upper {
-                dir: &upper,
-                work: &work,
-                volatile: false,
-            }),
-            &target,
-        )
-        .expect("mount");
-    let guard = Unmount(&target);
-    std::fs::write(target.join("etc/motd"), "changed").expect("write through overlay");
+    let w = Writable::new();
+    w.mount(false).expect("mount");
+    let guard = Unmount(&w.target);
+    std::fs::write(w.target.join("etc/motd"), "changed").expect("write through overlay");
     drop(guard);
     assert_eq!(
-        std::fs::read_to_string(upper.join("etc/motd")).expect("upper"),
+        std::fs::read_to_string(w.upper.join("etc/motd")).expect("upper"),
         "changed"
     );
-    let lower = store.layers.diff_path(&done.chain_id).join("etc/motd");
+    let lower = w.store.layers.diff_path(&w.chain).join("etc/motd");
     assert_eq!(
         std::fs::read_to_string(lower).expect("lower"),
         "hello",
@@ -122,44 +145,19 @@ fn a_volatile_overlay_mounts_again_after_it_was_unmounted() {
         eprintln!("SKIPPED (needs root): volatile overlay mount");
         return;
     }
-    let base = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&base.path().join("root")).expect("open store");
-    let tar = layer_tar(&[("etc/motd", "hello")]);
-    let done = store
-        .layers
-        .unpack(None, None, &tar[..], &UnpackOptions::default())
-        .expect("unpack");
-    let (upper, work, target) = (
-        base.path().join("u"),
-        base.path().join("w"),
-        base.path().join("m"),
-    );
-    for d in [&upper, &work, &target] {
-        std::fs::create_dir(d).expect("mkdir");
-    }
-    let mount = || {
-        store.layers.mount_overlay(
-            std::slice::from_ref(&done.chain_id),
-            Some(berth_store::layers::Upper {
-                dir: &upper,
-                work: &work,
-                volatile: true,
-            }),
-            &target,
-        )
-    };
-    mount().expect("first mount");
-    let guard = Unmount(&target);
-    std::fs::write(target.join("etc/motd"), "changed").expect("write through overlay");
+    let w = Writable::new();
+    w.mount(true).expect("first mount");
+    let guard = Unmount(&w.target);
+    std::fs::write(w.target.join("etc/motd"), "changed").expect("write through overlay");
     drop(guard);
     assert!(
-        work.join("work/incompat/volatile").exists(),
+        w.work.join("work/incompat/volatile").exists(),
         "the kernel marks a volatile upper"
     );
-    mount().expect("second mount");
-    let _guard = Unmount(&target);
+    w.mount(true).expect("second mount");
+    let _guard = Unmount(&w.target);
     assert_eq!(
-        std::fs::read_to_string(target.join("etc/motd")).expect("read"),
+        std::fs::read_to_string(w.target.join("etc/motd")).expect("read"),
         "changed"
     );
 }

@@ -73,28 +73,22 @@ impl Engine {
         // `remove_container`); it can no longer delete the files under a starting container.
         let go = child.stdin.take();
         let claimed = self.store.meta.write(|tx| {
-            let Some(mut r) = tx.container(&rec.id)? else {
-                return Ok::<_, EngineError>(false);
-            };
+            let mut r = tx
+                .container(&rec.id)?
+                .ok_or_else(|| EngineError::ContainerNotFound(rec.id.clone()))?;
             r.stop_requested = false;
             r.error.clear();
             r.monitor_pid = i64::from(child.id());
             tx.update_container(&r)?;
-            Ok(true)
+            Ok(())
         });
-        match claimed {
-            Ok(true) => {
-                if let Some(mut go) = go {
-                    let _ = go.write_all(monitor::GO);
-                }
-            }
-            Ok(false) | Err(_) => {
-                drop(go);
-                let _ = child.wait();
-                return Err(claimed
-                    .err()
-                    .unwrap_or_else(|| EngineError::ContainerNotFound(rec.id.clone())));
-            }
+        if let Err(e) = claimed {
+            drop(go); // EOF: the monitor leaves without touching anything
+            let _ = child.wait();
+            return Err(e);
+        }
+        if let Some(mut go) = go {
+            let _ = go.write_all(monitor::GO);
         }
         let mut line = String::new();
         if let Some(out) = child.stdout.take() {

@@ -300,19 +300,35 @@ impl Engine {
     /// Everything of a container whose record is gone: runtime state, network, mounts,
     /// sockets, exec records, its directory; the destroy event.
     fn remove_files_of(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
-        let paths = self.container_paths(&rec.id);
+        let removed = self.remove_leftovers(&rec.id, &|| {
+            if !rec.net.is_empty() {
+                if let Ok(config) = ContainerConfig::from_record(rec) {
+                    self.network_down(&rec.id, &config);
+                }
+            }
+        });
+        self.emit_container(rec, Action::Destroy, &[]);
+        removed
+    }
+
+    /// Removes what container `id` has outside the database, every step tried: its runtime
+    /// state (what is left in its cgroups killed), its network (`network_down`, between the
+    /// two as a remove needs it), its rootfs mount, sockets, exec records and directory.
+    /// Returns the first failure.
+    pub(crate) fn remove_leftovers(
+        &self,
+        id: &str,
+        network_down: &dyn Fn(),
+    ) -> Result<(), EngineError> {
+        let paths = self.container_paths(id);
         let mut first_err: Option<EngineError> = None;
-        if let Err(e) = self.oci_runtime().delete(&rec.id) {
+        if let Err(e) = self.oci_runtime().delete(id) {
             first_err.get_or_insert(EngineError::Runtime(e));
         }
-        if !rec.net.is_empty() {
-            if let Ok(config) = ContainerConfig::from_record(rec) {
-                self.network_down(&rec.id, &config);
-            }
-        }
+        network_down();
         self.unmount_rootfs(&paths.rootfs);
         let _ = std::fs::remove_file(&paths.attach_socket);
-        self.remove_execs_of(&rec.id);
+        self.remove_execs_of(id);
         let _ = std::fs::remove_file(&paths.console_socket);
         if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -322,7 +338,6 @@ impl Engine {
                 ));
             }
         }
-        self.emit_container(rec, Action::Destroy, &[]);
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),

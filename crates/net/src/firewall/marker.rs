@@ -79,7 +79,7 @@ impl SyncMarker {
             table: self.table.clone(),
             layout: LAYOUT,
         };
-        state::write_json(&self.path, &rec, state::Sync::Durable)
+        state::write_json(&self.path, &rec, state::Durability::Durable)
     }
 
     /// Forgets the sync, so the next open syncs again.
@@ -109,7 +109,7 @@ mod tests {
             table: "berth".into(),
             layout: LAYOUT,
         };
-        state::write_json(&m.path, &stale, state::Sync::Durable).unwrap();
+        state::write_json(&m.path, &stale, state::Durability::Durable).unwrap();
         assert!(!m.is_current(), "a marker from another boot is stale");
         std::fs::write(&m.path, b"garbage").unwrap();
         assert!(!m.is_current());
