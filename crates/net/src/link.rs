@@ -6,6 +6,7 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::link::LinkMessage;
@@ -14,7 +15,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rt};
 
 use crate::ipnet::Ipv4Net;
 use crate::link_msg as msg;
-use crate::netlink::{is_errno, kernel_error, Netlink};
+use crate::netlink::{is_errno, kernel_error, LinkEvents, Netlink, BR_STATE_DISABLED};
 use crate::sys::{in_netns, is_gone, set_sysctl};
 use crate::NetError;
 
@@ -28,7 +29,10 @@ pub(crate) fn ensure_bridge(
 ) -> Result<(), NetError> {
     let what = format!("set up bridge {name}");
     let mut nl = Netlink::open()?;
-    let look = |nl: &mut Netlink| nl.link_kind(&what, Rt::GetLink(msg::link_named(name)));
+    let look = |nl: &mut Netlink| {
+        let facts = nl.link_facts(&what, Rt::GetLink(msg::link_named(name)))?;
+        Ok::<_, NetError>(facts.map(|f| (f.index, f.kind)))
+    };
     let (index, kind) = match look(&mut nl)? {
         Some(found) => found,
         None => {
@@ -132,7 +136,45 @@ pub(crate) fn create_veth(v: &Veth<'_>) -> Result<(), NetError> {
         Rt::SetLink(msg::hairpin(host)),
         0,
     )?;
-    in_netns(v.netns, || configure_inside(v, &what))
+    // The container end going up gives the host end carrier; the bridge hears of it only when
+    // the kernel's link watcher runs, and until then the port is disabled and drops every
+    // frame. Listen before that can happen, so the wait below cannot miss it.
+    let mut events = LinkEvents::subscribe()?;
+    in_netns(v.netns, || configure_inside(v, &what))?;
+    wait_port_enabled(&mut nl, &mut events, &what, host)
+}
+
+/// How long a bridge port may take to hear of its carrier before the container goes on
+/// without it (the link watcher is asynchronous: usually well under a millisecond, longer
+/// while many namespaces are torn down at once).
+const PORT_ENABLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Waits until bridge port `index` has left the disabled state: with STP off (berth's bridges)
+/// that is forwarding. Without the wait a container's first packets can be dropped — a TCP
+/// connect then stalls for the one-second SYN retransmission, a DNS query for its timeout.
+fn wait_port_enabled(
+    nl: &mut Netlink,
+    events: &mut LinkEvents,
+    what: &str,
+    index: u32,
+) -> Result<(), NetError> {
+    let start = Instant::now();
+    loop {
+        let facts = nl.link_facts(what, Rt::GetLink(msg::link_index(index)))?;
+        let state = facts.and_then(|f| f.port_state);
+        if state != Some(BR_STATE_DISABLED) {
+            tracing::debug!(waited = ?start.elapsed(), ?state, "bridge port enabled");
+            return Ok(());
+        }
+        let left = PORT_ENABLE_TIMEOUT.saturating_sub(start.elapsed());
+        if left.is_zero() || !events.wait_for(index, left) {
+            tracing::warn!(
+                "{what}: the bridge port was still disabled after {PORT_ENABLE_TIMEOUT:?}; \
+                 the container's first packets may be lost"
+            );
+            return Ok(());
+        }
+    }
 }
 
 /// Addresses the container end (in the calling thread's namespace), brings it up and adds the

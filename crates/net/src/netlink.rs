@@ -15,6 +15,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::NetError;
 
@@ -118,59 +119,28 @@ impl Netlink {
         Ok(())
     }
 
-    /// The index and kind (`IFLA_INFO_KIND`: "bridge", "veth", …) of link `name` in the
-    /// socket's namespace, `None` when there is no such link.
+    /// What [`LinkFacts`] tells of the link `msg` (a `GET` of one link) names, `None` when
+    /// there is no such link in the socket's namespace.
     ///
     /// Read from the raw reply instead of through netlink-packet-route: it parses every
     /// attribute, and for a bridge's link info data it formats an error context from the
     /// payload bytes whether or not the parse fails — about a millisecond per look-up here,
     /// paid by every process that opens the network layer.
-    pub(crate) fn link_kind(
+    pub(crate) fn link_facts(
         &mut self,
         what: &str,
         msg: RouteNetlinkMessage,
-    ) -> Result<Option<(u32, Option<String>)>, NetError> {
-        // linux/rtnetlink.h and linux/if_link.h
-        const RTM_NEWLINK: u16 = 16;
-        const IFLA_LINKINFO: u16 = 18;
-        const IFLA_INFO_KIND: u16 = 1;
-        const IFINFOMSG_LEN: usize = 16;
+    ) -> Result<Option<LinkFacts>, NetError> {
         let seq = self.send(what, msg, NLM_F_REQUEST | NLM_F_ACK)?;
         let mut found = None;
         loop {
             self.recv(what)?;
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= self.buf.len() {
-                let b = &self.buf[off..];
-                let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-                let kind = u16::from_ne_bytes([b[4], b[5]]);
-                let mseq = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-                if len < NLMSG_HDRLEN || len > b.len() {
-                    return Err(decode_error(what, "netlink message of a bad length"));
-                }
-                let body = &b[NLMSG_HDRLEN..len];
-                off += len.next_multiple_of(4);
+            for (kind, mseq, body) in datagram_messages(&self.buf, what)? {
                 if mseq != seq {
                     continue; // a stale answer to an earlier request
                 }
                 match kind {
-                    RTM_NEWLINK if body.len() >= IFINFOMSG_LEN => {
-                        let index = u32::from_ne_bytes([body[4], body[5], body[6], body[7]]);
-                        let kind = NlasIterator::new(&body[IFINFOMSG_LEN..])
-                            .filter_map(Result::ok)
-                            .find(|nla| nla.kind() & NLA_TYPE_MASK == IFLA_LINKINFO)
-                            .and_then(|info| {
-                                NlasIterator::new(info.value())
-                                    .filter_map(Result::ok)
-                                    .find(|nla| nla.kind() & NLA_TYPE_MASK == IFLA_INFO_KIND)
-                                    .map(|k| {
-                                        String::from_utf8_lossy(k.value())
-                                            .trim_end_matches('\0')
-                                            .to_string()
-                                    })
-                            });
-                        found = Some((index, kind));
-                    }
+                    RTM_NEWLINK => found = LinkFacts::parse(body).or(found),
                     NLMSG_ERROR if body.len() >= 4 => {
                         let code = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
                         return match code {
@@ -231,6 +201,156 @@ impl Netlink {
                     // Noop, Overrun: nothing the request is waiting for.
                     _ => {}
                 }
+            }
+        }
+    }
+}
+
+/// `RTM_NEWLINK` (linux/rtnetlink.h): a link's description, answer or notification.
+const RTM_NEWLINK: u16 = 16;
+/// `RTNLGRP_LINK`: the multicast group of link changes.
+const RTNLGRP_LINK: u32 = 1;
+
+/// The few facts about a link the hot path needs, read from a raw `RTM_NEWLINK` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkFacts {
+    pub index: u32,
+    /// `IFLA_INFO_KIND`: "bridge", "veth", …
+    pub kind: Option<String>,
+    /// `IFLA_BRPORT_STATE` when the link is a bridge port (`BR_STATE_*`).
+    pub port_state: Option<u8>,
+}
+
+/// `BR_STATE_DISABLED` (linux/if_bridge.h): a port without carrier, or whose carrier the
+/// bridge has not heard of yet.
+pub(crate) const BR_STATE_DISABLED: u8 = 0;
+
+impl LinkFacts {
+    /// Parses an `RTM_NEWLINK` body: a `struct ifinfomsg` then attributes.
+    fn parse(body: &[u8]) -> Option<LinkFacts> {
+        // linux/if_link.h
+        const IFINFOMSG_LEN: usize = 16;
+        const IFLA_LINKINFO: u16 = 18;
+        const IFLA_INFO_KIND: u16 = 1;
+        const IFLA_INFO_SLAVE_KIND: u16 = 4;
+        const IFLA_INFO_SLAVE_DATA: u16 = 5;
+        const IFLA_BRPORT_STATE: u16 = 1;
+        let index = u32::from_ne_bytes(body.get(4..8)?.try_into().ok()?);
+        let mut facts = LinkFacts {
+            index,
+            kind: None,
+            port_state: None,
+        };
+        let attr = |nla: &netlink_packet_core::NlaBuffer<&[u8]>| nla.kind() & NLA_TYPE_MASK;
+        let Some(info) = NlasIterator::new(body.get(IFINFOMSG_LEN..)?)
+            .filter_map(Result::ok)
+            .find(|nla| attr(nla) == IFLA_LINKINFO)
+        else {
+            return Some(facts);
+        };
+        let text = |v: &[u8]| {
+            String::from_utf8_lossy(v)
+                .trim_end_matches('\0')
+                .to_string()
+        };
+        let mut port_kind = None;
+        for nla in NlasIterator::new(info.value()).filter_map(Result::ok) {
+            match attr(&nla) {
+                IFLA_INFO_KIND => facts.kind = Some(text(nla.value())),
+                IFLA_INFO_SLAVE_KIND => port_kind = Some(text(nla.value())),
+                IFLA_INFO_SLAVE_DATA if port_kind.as_deref() == Some("bridge") => {
+                    facts.port_state = NlasIterator::new(nla.value())
+                        .filter_map(Result::ok)
+                        .find(|a| attr(a) == IFLA_BRPORT_STATE)
+                        .and_then(|a| a.value().first().copied());
+                }
+                _ => {}
+            }
+        }
+        Some(facts)
+    }
+}
+
+/// One message of a datagram: type, sequence number, body.
+type RawMessage<'a> = (u16, u32, &'a [u8]);
+
+/// The messages of one datagram.
+fn datagram_messages<'a>(buf: &'a [u8], what: &str) -> Result<Vec<RawMessage<'a>>, NetError> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + NLMSG_HDRLEN <= buf.len() {
+        let b = &buf[off..];
+        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let kind = u16::from_ne_bytes([b[4], b[5]]);
+        let seq = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
+        if len < NLMSG_HDRLEN || len > b.len() {
+            return Err(decode_error(what, "netlink message of a bad length"));
+        }
+        out.push((kind, seq, &b[NLMSG_HDRLEN..len]));
+        off += len.next_multiple_of(4);
+    }
+    Ok(out)
+}
+
+/// A socket that hears of every link change in the calling thread's namespace: what lets a
+/// caller wait for a state the kernel reaches asynchronously without polling for it.
+pub(crate) struct LinkEvents {
+    socket: Socket,
+    buf: Vec<u8>,
+}
+
+impl LinkEvents {
+    /// Subscribes; changes from now on are heard.
+    pub(crate) fn subscribe() -> Result<Self, NetError> {
+        let what = "listen for link changes";
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| NetError::io(what, e))?;
+        socket.bind_auto().map_err(|e| NetError::io(what, e))?;
+        socket
+            .add_membership(RTNLGRP_LINK)
+            .map_err(|e| NetError::io(what, e))?;
+        socket
+            .set_non_blocking(true)
+            .map_err(|e| NetError::io(what, e))?;
+        Ok(LinkEvents {
+            socket,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    /// Waits up to `timeout` for a change to link `index`; says whether one came. Changes to
+    /// other links are read and dropped. A lost notification (the socket's buffer overran)
+    /// counts as a change: the caller looks again.
+    pub(crate) fn wait_for(&mut self, index: u32, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            self.buf.clear();
+            match self.socket.recv(&mut self.buf, 0) {
+                Ok(_) => {
+                    let ours = datagram_messages(&self.buf, "link change")
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|(kind, _, body)| {
+                            *kind == RTM_NEWLINK
+                                && LinkFacts::parse(body).is_some_and(|f| f.index == index)
+                        });
+                    if ours {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+                    let fd = std::os::fd::AsFd::as_fd(&self.socket);
+                    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+                    // A failed poll (EINTR) only means looking again.
+                    let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                // ENOBUFS: notifications were dropped, ours may be among them.
+                Err(_) => return true,
             }
         }
     }
@@ -379,6 +499,49 @@ mod tests {
             Some("bad!")
         );
         assert_eq!(ext_ack_message(0, &rest), None);
+    }
+
+    /// One attribute: length, type, value, padding.
+    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = u16::try_from(4 + value.len())
+            .unwrap()
+            .to_ne_bytes()
+            .to_vec();
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out
+    }
+
+    #[test]
+    fn link_facts_read_the_kind_and_a_bridge_ports_state() {
+        let mut ifinfo = vec![0u8; 16];
+        ifinfo[4..8].copy_from_slice(&42u32.to_ne_bytes());
+        // IFLA_IFNAME, then IFLA_LINKINFO { KIND "veth", SLAVE_KIND "bridge",
+        // SLAVE_DATA { BRPORT_PRIORITY, BRPORT_STATE forwarding } } (nested flag set).
+        let port = [nla(2, &[0, 0]), nla(1, &[3])].concat();
+        let info = [
+            nla(1, b"veth\0"),
+            nla(4, b"bridge\0"),
+            nla(5 | 0x8000, &port),
+        ]
+        .concat();
+        let body = [ifinfo.clone(), nla(3, b"vb1\0"), nla(18 | 0x8000, &info)].concat();
+        assert_eq!(
+            LinkFacts::parse(&body),
+            Some(LinkFacts {
+                index: 42,
+                kind: Some("veth".into()),
+                port_state: Some(3),
+            })
+        );
+        // A port of something else (a bond) has no bridge port state; a bare link no kind.
+        let bond = [nla(4, b"bond\0"), nla(5, &nla(1, &[3]))].concat();
+        let body = [ifinfo.clone(), nla(18, &bond)].concat();
+        assert_eq!(LinkFacts::parse(&body).unwrap().port_state, None);
+        let bare = LinkFacts::parse(&ifinfo).unwrap();
+        assert_eq!((bare.index, bare.kind, bare.port_state), (42, None, None));
+        assert_eq!(LinkFacts::parse(&ifinfo[..6]), None);
     }
 
     #[test]

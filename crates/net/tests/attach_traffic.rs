@@ -294,3 +294,51 @@ fn firewall_none_touches_no_firewall() {
     net.destroy().unwrap();
     assert!(!links().contains(&cfg.bridge));
 }
+
+#[test]
+fn a_containers_first_packets_are_not_lost_while_namespaces_come_and_go() {
+    if !privileged("a_containers_first_packets_are_not_lost_while_namespaces_come_and_go") {
+        return;
+    }
+    // The bridge hears that a new port has carrier from the kernel's link watcher, which
+    // runs later — much later while other namespaces are torn down. Frames sent before it ran
+    // were dropped: one connection in twenty stalled for the SYN retransmission.
+    let mut fx = fixture(60);
+    let ns1 = fx.net.create_netns("c1").unwrap();
+    let a1 = fx.net.attach("c1", &ns1, "web", &[], &[]).unwrap();
+    fx.serve(&ns1, "0.0.0.0", 8000, "hello");
+
+    // Containers started and removed beside the test, as on a busy host.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut other = fixture(61);
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("churn{}", n % 4);
+                let ns = other.net.create_netns(&id).unwrap();
+                other.net.attach(&id, &ns, &id, &[], &[]).unwrap();
+                other.net.release(&id).unwrap();
+                other.net.remove_netns(&id).unwrap();
+                n += 1;
+            }
+        })
+    };
+    let mut lost = Vec::new();
+    for i in 0..200 {
+        let id = format!("k{i}");
+        let ns = fx.net.create_netns(&id).unwrap();
+        fx.net.attach(&id, &ns, &id, &[], &[]).unwrap();
+        // One second is the SYN retransmission timeout: only a first SYN that got through
+        // connects in time.
+        if let Err(e) = http_get_in(&ns, sa(a1.ip, 8000)) {
+            lost.push(format!("{id}: {e}"));
+        }
+        fx.net.detach(&id).unwrap();
+        fx.net.remove_netns(&id).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(lost.is_empty(), "first connections lost: {lost:?}");
+}
