@@ -52,6 +52,13 @@ pub fn streams(opts: Attach) -> anyhow::Result<(ProcessIo, Attached)> {
     Ok((io, Attached { _raw: raw }))
 }
 
+/// Rows and columns of the terminal on our stdout, if it is one with a size.
+pub fn size() -> Option<(u16, u16)> {
+    pty::get_winsize(std::io::stdout().as_fd())
+        .ok()
+        .filter(|(rows, cols)| *rows > 0 && *cols > 0)
+}
+
 /// Sends our terminal's size now and after every SIGWINCH (`resize`), and the proxied signals
 /// (`proxy`), from a thread of its own that ends with the process.
 fn forward_signals(tx: Sender<ProcessControl>, resize: bool, proxy: bool) -> anyhow::Result<()> {

@@ -108,7 +108,11 @@ fn the_docker_cli_runs_the_tutorials_commands_through_berth_serve() {
 
     // A terminal through a pty: docker run -it.
     let tty = Command::new("script")
-        .args(["-qec", "docker run -it --rm busybox tty", "/dev/null"])
+        .args([
+            "-qec",
+            "stty rows 33 cols 77; docker run -it --rm busybox sh -c 'tty; stty size'",
+            "/dev/null",
+        ])
         .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
         .env("DOCKER_CONFIG", api.config.path())
         .stdin(Stdio::null())
@@ -116,13 +120,14 @@ fn the_docker_cli_runs_the_tutorials_commands_through_berth_serve() {
         .unwrap();
     let out = String::from_utf8_lossy(&tty.stdout);
     assert!(out.contains("/dev/pts/0"), "a tty: {out}");
-    // exec -it: the client's terminal size reaches the process's terminal. (Its first size
-    // lands a moment after the process starts — libcontainer ignores the OCI consoleSize — so
-    // the process looks after that moment: what is tested is that the size arrives.)
+    // Of the client's size (HostConfig.ConsoleSize) from the start.
+    assert!(out.contains("33 77"), "the terminal's size: {out}");
+    // exec -it: the process's terminal has the client's size from its first instruction
+    // (the init sets the exec's consoleSize on the pty before the process runs).
     let exec_tty = Command::new("script")
         .args([
             "-qec",
-            "stty rows 33 cols 77; docker exec -it web sh -c 'sleep 0.5; stty size'",
+            "stty rows 33 cols 77; docker exec -it web stty size",
             "/dev/null",
         ])
         .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))

@@ -118,8 +118,27 @@ fn exec_processes_get_the_containers_confinement() {
         "2",
         "exec must run under the seccomp filter"
     );
+    // As docker's: no no_new_privs unless the container has it. (libcontainer's exec path
+    // loads the filter after dropping CAP_SYS_ADMIN, which needs no_new_privs.)
+    let libcontainer = std::env::var("BERTH_RUNTIME").as_deref() == Ok("libcontainer");
+    let nnp = if libcontainer { "1" } else { "0" };
+    assert_eq!(field(&s, "NoNewPrivs"), nnp, "exec");
     let r = b.run(&["exec", "caps", "unshare", "-U", "true"]);
     assert_ne!(r.code, 0, "an exec'd process created a user namespace");
+
+    // Every namespace and cgroup of the container's init.
+    let probe = "for n in cgroup ipc mnt net pid uts; do \
+                 echo $n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n); done; \
+                 diff /proc/self/cgroup /proc/1/cgroup && echo same-cgroups";
+    let out = b.ok(&["exec", "caps", "sh", "-c", probe]);
+    for line in out.lines().filter(|l| !l.starts_with("same")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            f.len() == 3 && f[1] == f[2],
+            "exec outside the container's ns: {out}"
+        );
+    }
+    assert!(out.contains("same-cgroups"), "{out}");
 }
 
 #[test]

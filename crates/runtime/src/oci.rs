@@ -293,12 +293,14 @@ impl Runtime {
     }
 
     /// Starts another process in a running container, described by an OCI process JSON file.
-    /// Returns its pid (a child of the caller).
+    /// Returns its pid (a child of the caller), once it has exec'd.
     ///
-    /// libcontainer 0.7 builds the exec'd process's spec without the container's seccomp
-    /// profile; `seccomp` is the container's, re-applied by our executor just before exec.
-    /// Loading a filter without CAP_SYS_ADMIN needs no_new_privs, so an exec'd process under
-    /// seccomp runs with no_new_privs (setuid binaries do not gain privileges in it).
+    /// A container berth's init created gets its exec from the init too
+    /// ([`crate::init::InitRuntime::exec`]). For one libcontainer created: libcontainer 0.7
+    /// builds the exec'd process's spec without the container's seccomp profile; `seccomp`
+    /// is the container's, re-applied by our executor just before exec. Loading a filter
+    /// without CAP_SYS_ADMIN needs no_new_privs, so such a process under seccomp runs with
+    /// no_new_privs (setuid binaries do not gain privileges in it).
     pub fn exec(
         &self,
         id: &str,
@@ -307,6 +309,17 @@ impl Runtime {
         stdio: Stdio,
         seccomp: Option<LinuxSeccomp>,
     ) -> Result<i32, RuntimeError> {
+        let init = self.init();
+        if init.created(id) {
+            let process = read_process(process_json).map_err(|reason| RuntimeError::Failed {
+                id: id.to_string(),
+                op: "exec",
+                reason,
+            })?;
+            return init
+                .exec(id, &process, stdio)
+                .map_err(|e| from_init(id, "exec", e));
+        }
         let pid = self
             .builder(id, stdio)?
             .with_executor(SeccompExecutor { seccomp })
@@ -317,6 +330,12 @@ impl Runtime {
             .map_err(|e| classify(id, "exec", args0, e))?;
         Ok(pid.as_raw())
     }
+}
+
+/// The OCI process in `path`.
+fn read_process(path: &Path) -> Result<libcontainer::oci_spec::runtime::Process, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs the workload as libcontainer's default executor does, after loading a seccomp

@@ -94,6 +94,8 @@ struct HostConfig {
     extra_hosts: Option<Vec<String>>,
     sysctls: Option<BTreeMap<String, String>>,
     log_config: Option<ApiLogConfig>,
+    /// `[height, width]` of the client's terminal.
+    console_size: Option<Vec<u16>>,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -333,6 +335,10 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         workdir: Some(body.working_dir).filter(|w| !w.is_empty()),
         user: Some(body.user).filter(|u| !u.is_empty()),
         tty: body.tty,
+        console_size: match hc.console_size.as_deref() {
+            Some(&[rows, cols]) if rows > 0 && cols > 0 => Some((rows, cols)),
+            _ => None,
+        },
         open_stdin: body.open_stdin,
         read_only: hc.readonly_rootfs,
         privileged: hc.privileged,

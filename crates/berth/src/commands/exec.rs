@@ -37,14 +37,7 @@ pub fn run(engine: &Engine, args: ExecArgs) -> anyhow::Result<()> {
         tty: args.tty,
         interactive: args.interactive,
         detach: args.detach,
-        console_size: args
-            .tty
-            .then(|| {
-                berth_runtime::stdio::pty::get_winsize(std::os::fd::AsFd::as_fd(&std::io::stdout()))
-                    .ok()
-            })
-            .flatten()
-            .filter(|(r, c)| *r > 0 && *c > 0),
+        console_size: args.tty.then(crate::terminal::size).flatten(),
     };
     let result = if opts.detach {
         let io = ProcessIo::new(Box::new(std::io::sink()), Box::new(std::io::sink()));

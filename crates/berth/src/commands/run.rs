@@ -92,6 +92,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         workdir: args.workdir.clone(),
         user: args.user.clone(),
         tty: args.tty,
+        console_size: args.tty.then(crate::terminal::size).flatten(),
         open_stdin: args.interactive,
         read_only: args.read_only,
         privileged: args.privileged,

@@ -373,7 +373,9 @@ fn run_once(
     };
     drop(console);
     if let Some(m) = &master {
-        let _ = pty::set_winsize(m.as_fd(), 24, 80);
+        // berth's init set the created size already; libcontainer leaves the pty at 0×0.
+        let (rows, cols) = config.spec.console_size.unwrap_or((24, 80));
+        let _ = pty::set_winsize(m.as_fd(), rows, cols);
     }
 
     let mut clients: Vec<Client> = Vec::new();

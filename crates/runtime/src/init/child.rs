@@ -180,9 +180,19 @@ fn check(ret: i64, step: Step, index: u32) -> R<i64> {
     Ok(ret)
 }
 
-/// Clones the init (fork-like: the child runs on a copy of this stack) into the plan's new
+/// What the cloned child becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A container's init: new namespaces, mounts, pivot; reports ready, waits for start.
+    Create,
+    /// Another process in a running container: joins its namespaces and cgroups and execs at
+    /// once; says nothing on success (the sync pipe closes on exec).
+    Exec,
+}
+
+/// Clones the child (fork-like: it runs on a copy of this stack) into the plan's new
 /// namespaces. Returns its pid; the child never returns.
-pub fn spawn(plan: &Plan, fds: &ChildFds) -> std::io::Result<i32> {
+pub fn spawn(plan: &Plan, fds: &ChildFds, mode: Mode) -> std::io::Result<i32> {
     // Built before the clone: the child must not allocate.
     let mut argv: Vec<*const c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
@@ -198,7 +208,7 @@ pub fn spawn(plan: &Plan, fds: &ChildFds) -> std::io::Result<i32> {
         return Err(std::io::Error::last_os_error());
     }
     if ret == 0 {
-        child_main(plan, fds, &argv, &envp);
+        child_main(plan, fds, mode, &argv, &envp);
     }
     Ok(ret as i32)
 }
@@ -209,13 +219,25 @@ fn send(fd: RawFd, kind: u32, step: Step, index: u32, errno: i32) {
     unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
 }
 
-fn child_main(plan: &Plan, fds: &ChildFds, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
-    let code = match init(plan, fds, argv, envp) {
+fn child_main(
+    plan: &Plan,
+    fds: &ChildFds,
+    mode: Mode,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+) -> ! {
+    let result = match mode {
+        Mode::Create => init(plan, fds, argv, envp),
+        Mode::Exec => exec(plan, fds, argv, envp),
+    };
+    let code = match result {
         Ok(never) => match never {},
         Err(f) => {
-            // After "ready" nobody reads the pipe any more (and SIGPIPE is no longer
-            // ignored): exit codes and stderr carry the failure.
-            if !matches!(f.step, Step::WaitStart | Step::Exec) {
+            // A created init has already said "ready" when it waits or execs, and nobody
+            // reads the pipe any more (SIGPIPE is no longer ignored either): exit codes and
+            // stderr carry the failure.
+            let told_ready = mode == Mode::Create && matches!(f.step, Step::WaitStart | Step::Exec);
+            if !told_ready {
                 send(fds.sync, f.kind, f.step, f.index, f.errno);
             }
             match f.kind {
@@ -229,7 +251,9 @@ fn child_main(plan: &Plan, fds: &ChildFds, argv: &[*const c_char], envp: &[*cons
     unsafe { libc::_exit(code) }
 }
 
-fn init(
+/// An exec'd process: joins the container's cgroups and namespaces (the PID namespace was
+/// entered by the parent before the clone), gets its terminal, then what every process gets.
+fn exec(
     plan: &Plan,
     fds: &ChildFds,
     argv: &[*const c_char],
@@ -238,6 +262,28 @@ fn init(
     stdio(fds)?;
     // SAFETY: setsid takes no arguments; the child is not a group leader.
     check(unsafe { libc::setsid() } as i64, Step::Session, 0)?;
+    join_cgroups(fds)?;
+    join_namespaces(plan)?;
+    if plan.terminal {
+        console(fds.console, plan.console_size, false)?;
+    }
+    let exe = process(plan)?;
+    Err(exec_user(exe, argv, envp, false))
+}
+
+fn join_cgroups(fds: &ChildFds) -> R {
+    for (i, fd) in fds.tasks.iter().enumerate() {
+        // SAFETY: writes "0" (this task) to an open cgroup `tasks` file.
+        check(
+            unsafe { libc::write(*fd, c"0".as_ptr().cast(), 1) } as i64,
+            Step::JoinCgroup,
+            i as u32,
+        )?;
+    }
+    Ok(())
+}
+
+fn join_namespaces(plan: &Plan) -> R {
     for (i, (fd, flag)) in plan.join.iter().enumerate() {
         use std::os::fd::AsRawFd;
         // SAFETY: joins the namespace of an open namespace file.
@@ -247,14 +293,20 @@ fn init(
             i as u32,
         )?;
     }
-    for (i, fd) in fds.tasks.iter().enumerate() {
-        // SAFETY: writes "0" (this task) to an open cgroup `tasks` file.
-        check(
-            unsafe { libc::write(*fd, c"0".as_ptr().cast(), 1) } as i64,
-            Step::JoinCgroup,
-            i as u32,
-        )?;
-    }
+    Ok(())
+}
+
+fn init(
+    plan: &Plan,
+    fds: &ChildFds,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+) -> R<std::convert::Infallible> {
+    stdio(fds)?;
+    // SAFETY: setsid takes no arguments; the child is not a group leader.
+    check(unsafe { libc::setsid() } as i64, Step::Session, 0)?;
+    join_namespaces(plan)?;
+    join_cgroups(fds)?;
     if plan.unshare_cgroupns {
         // SAFETY: no pointers.
         check(
@@ -290,7 +342,7 @@ fn init(
         devices()?;
     }
     if plan.terminal {
-        console(fds.console)?;
+        console(fds.console, plan.console_size, true)?;
     }
     masks(plan)?;
     if plan.root_readonly {
@@ -299,6 +351,15 @@ fn init(
     }
     // SAFETY: as above; the process gets the default umask.
     unsafe { libc::umask(0o022) };
+    let exe = process(plan)?;
+    send(fds.sync, READY, Step::Ready, 0, 0);
+    wait_start(fds.fifo)?;
+    Err(exec_user(exe, argv, envp, true))
+}
+
+/// What every process gets, created or exec'd: limits, working directory, seccomp,
+/// credentials. Returns the executable to run.
+fn process(plan: &Plan) -> R<&CStr> {
     if let Some(adj) = &plan.oom_score_adj {
         write_file(
             c"/proc/self/oom_score_adj",
@@ -337,8 +398,13 @@ fn init(
         )?;
         seccomp(plan)?;
     }
-    send(fds.sync, READY, Step::Ready, 0, 0);
-    wait_start(fds.fifo)?;
+    Ok(exe)
+}
+
+/// Execs the user's process with default signal dispositions and only fds 0–2 open; returns
+/// why it could not. `to_stderr`: also say so on the process's stderr (when the caller was
+/// already told "ready" and will not read the sync pipe).
+fn exec_user(exe: &CStr, argv: &[*const c_char], envp: &[*const c_char], to_stderr: bool) -> Fail {
     reset_signals();
     // Every fd but the standard three closes on exec, whatever the monitor inherited.
     // SAFETY: no pointers; failure (old kernel) only leaves fds as they are.
@@ -353,26 +419,27 @@ fn init(
     // SAFETY: NUL-terminated arrays of pointers into C strings that outlive the call.
     unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let e = errno();
-    // The monitor has already been told "ready": say why on the container's stderr.
-    let msg: &[u8] = match e {
-        libc::ENOENT => b"exec: executable file not found\n",
-        libc::EACCES | libc::ENOEXEC => b"exec: permission denied\n",
-        libc::E2BIG => b"exec: argument list too long (the command and environment exceed the kernel's limits)\n",
-        _ => b"exec failed\n",
-    };
-    // SAFETY: a static buffer to fd 2.
-    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    if to_stderr {
+        let msg: &[u8] = match e {
+            libc::ENOENT => b"exec: executable file not found\n",
+            libc::EACCES | libc::ENOEXEC => b"exec: permission denied\n",
+            libc::E2BIG => b"exec: argument list too long (the command and environment exceed the kernel's limits)\n",
+            _ => b"exec failed\n",
+        };
+        // SAFETY: a static buffer to fd 2.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    }
     let kind = match e {
         libc::ENOENT => NOT_FOUND,
         libc::EACCES | libc::ENOEXEC => NOT_EXECUTABLE,
         _ => FAILED,
     };
-    Err(Fail {
+    Fail {
         kind,
         step: Step::Exec,
         index: 0,
         errno: e,
-    })
+    }
 }
 
 fn stdio(fds: &ChildFds) -> R {
@@ -783,9 +850,10 @@ fn send_fd(sock: RawFd, fd: RawFd) -> R {
     .map(drop)
 }
 
-/// A pty from the container's devpts: master to the monitor, slave as stdio, controlling
-/// terminal and `/dev/console`.
-fn console(sock: Option<RawFd>) -> R {
+/// A pty from the container's devpts: master to the monitor, slave as stdio and controlling
+/// terminal, and — for a container's init — `/dev/console`. `size` (rows, columns) is set
+/// before anyone can read it, so the process starts with its terminal's real size.
+fn console(sock: Option<RawFd>, size: Option<(u16, u16)>, bind_console: bool) -> R {
     let Some(sock) = sock else {
         return check(-1, Step::Console, 0).map(drop);
     };
@@ -807,6 +875,20 @@ fn console(sock: Option<RawFd>) -> R {
         Step::Console,
         2,
     )?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize we own.
+        check(
+            unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) } as i64,
+            Step::Console,
+            8,
+        )?;
+    }
     // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
     let slave = check(
         unsafe { libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY) } as i64,
@@ -816,6 +898,29 @@ fn console(sock: Option<RawFd>) -> R {
     send_fd(sock, master)?;
     close(master);
     close(sock);
+    if bind_console {
+        bind_dev_console(slave)?;
+    }
+    for target in 0..3 {
+        // SAFETY: fds of ours.
+        check(
+            unsafe { libc::dup2(slave, target) } as i64,
+            Step::Console,
+            6,
+        )?;
+    }
+    close(slave);
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal).
+    check(
+        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } as i64,
+        Step::Console,
+        7,
+    )
+    .map(drop)
+}
+
+/// `/dev/console` of a container's init: its terminal's slave, bound over a file we create.
+fn bind_dev_console(slave: RawFd) -> R {
     // SAFETY: a live C string; the fd is closed at once.
     let f = unsafe {
         libc::open(
@@ -836,23 +941,7 @@ fn console(sock: Option<RawFd>) -> R {
         None,
         Step::Console,
         5,
-    )?;
-    for target in 0..3 {
-        // SAFETY: fds of ours.
-        check(
-            unsafe { libc::dup2(slave, target) } as i64,
-            Step::Console,
-            6,
-        )?;
-    }
-    close(slave);
-    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal).
-    check(
-        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } as i64,
-        Step::Console,
-        7,
     )
-    .map(drop)
 }
 
 fn exists(path: &CStr) -> Option<libc::stat> {
@@ -1098,14 +1187,14 @@ fn wait_start(fifo: RawFd) -> R {
 }
 
 /// Default dispositions and an empty mask, as a freshly exec'd process expects: the Rust
-/// runtime ignores SIGPIPE (ignored signals survive exec) and the monitor blocks SIGCHLD.
+/// runtime ignores SIGPIPE (ignored signals survive exec), the monitor blocks SIGCHLD, and
+/// glibc's posix_spawn left its internal signals 32 and 33 ignored (see `crate::signals`).
 fn reset_signals() {
-    for sig in 1..=libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
+    use crate::signals::{raw_sigaction, DEFAULT_ACTION};
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            raw_sigaction(sig, Some(&DEFAULT_ACTION), None);
         }
-        // SAFETY: SIG_DFL is always a valid disposition; errors (reserved signals) ignored.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
     // SAFETY: an all-zero sigset, emptied, passed by reference.
     unsafe {

@@ -199,7 +199,8 @@ impl InitRuntime {
             console: console.as_ref().map(|c| c.as_raw_fd()),
             tasks: cgroups.tasks.iter().map(|f| f.as_raw_fd()).collect(),
         };
-        let pid = child::spawn(&plan, &fds).map_err(io("clone the container's init"))?;
+        let pid = child::spawn(&plan, &fds, child::Mode::Create)
+            .map_err(io("clone the container's init"))?;
         drop((sync_w, stdin, stdout, stderr, console, fifo));
         if let Err(e) = wait_ready(sync_r, &plan.args0, &plan.mounts) {
             reap(pid);
@@ -255,6 +256,155 @@ impl InitRuntime {
         state
             .save(&dir)
             .map_err(|e| InitError::State(e.to_string()))
+    }
+}
+
+impl InitRuntime {
+    /// Starts `process` (an OCI process, as `runc exec --process` takes) in running container
+    /// `id`, which this init created: returns its pid, a child of the caller, once it has
+    /// exec'd. A failure before the exec (no such executable, a limit, a namespace) is an
+    /// error here, with docker's exit codes for not-found and not-executable.
+    ///
+    /// It joins the container's namespaces (through its init's `/proc/PID/ns`), its cgroups
+    /// (by writing `0` to each `tasks`, as the init did), gets the container's seccomp filter
+    /// from the cache while it still holds CAP_SYS_ADMIN (so `no_new_privs` only when the
+    /// container has it, unlike libcontainer's tenant path), and a terminal of the given size.
+    ///
+    /// The caller is made non-dumpable for the clone: until the exec the child is a copy of
+    /// the caller (a host binary) inside the container's PID namespace, and a dumpable process
+    /// there could be ptraced or have its `/proc/PID/exe` opened by the container
+    /// (CVE-2019-5736's shape). Its own PID namespace for children is restored after.
+    pub fn exec(
+        &self,
+        id: &str,
+        process: &libcontainer::oci_spec::runtime::Process,
+        stdio: Stdio,
+    ) -> Result<i32, InitError> {
+        let dir = self.root.join(id);
+        let state = State::load(&dir).map_err(|e| InitError::State(e.to_string()))?;
+        let init_pid = state
+            .pid
+            .filter(|p| alive(*p))
+            .ok_or_else(|| InitError::State(format!("container {id} is not running")))?;
+        let spec = Spec::load(state.bundle.join("config.json"))
+            .map_err(|e| InitError::Spec(format!("{}: {e}", state.bundle.display())))?;
+        let prog = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|s| seccomp::program(s, &self.seccomp_cache))
+            .transpose()?;
+        let (plan, pid_ns) = plan::build_exec(&spec, process, init_pid, last_cap(), prog)?;
+        // The init may have exited between the look and the opens: its namespace files
+        // would then be of a dying container.
+        if !alive(init_pid) {
+            return Err(InitError::State(format!("container {id} is not running")));
+        }
+        let listed = std::fs::read_to_string(dir.join(CGROUPS))
+            .map_err(io(format!("read {}", dir.join(CGROUPS).display())))?;
+        let tasks = listed
+            .lines()
+            .map(|d| {
+                let path = Path::new(d).join("tasks");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map(OwnedFd::from)
+                    .map_err(io(format!("open {}", path.display())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (sync_r, sync_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| InitError::Io {
+                what: "sync pipe".into(),
+                source: e.into(),
+            })?;
+        let high = |fd: Option<OwnedFd>| fd.map(|f| dup_high(&f)).transpose();
+        let (stdin, stdout, stderr) =
+            (high(stdio.stdin)?, high(stdio.stdout)?, high(stdio.stderr)?);
+        let console = stdio
+            .console_socket
+            .as_ref()
+            .map(|p| UnixStream::connect(p).map_err(io(format!("console socket {}", p.display()))))
+            .transpose()?;
+        let raw = |f: &Option<OwnedFd>| f.as_ref().map(|f| f.as_raw_fd());
+        let fds = ChildFds {
+            sync: sync_w.as_raw_fd(),
+            fifo: -1,
+            stdin: raw(&stdin),
+            stdout: raw(&stdout),
+            stderr: raw(&stderr),
+            console: console.as_ref().map(|c| c.as_raw_fd()),
+            tasks: tasks.iter().map(|f| f.as_raw_fd()).collect(),
+        };
+        let pid = in_pid_namespace(pid_ns.as_ref(), || {
+            child::spawn(&plan, &fds, child::Mode::Exec)
+        })?
+        .map_err(io("clone the exec'd process"))?;
+        drop((sync_w, stdin, stdout, stderr, console, tasks));
+        match exec_result(sync_r, &plan.args0) {
+            Ok(()) => Ok(pid),
+            Err(e) => {
+                reap(pid);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Runs `f` (a clone) with the caller non-dumpable and its children's PID namespace `ns`;
+/// both are put back after.
+fn in_pid_namespace<T>(ns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Result<T, InitError> {
+    let fail = |what: &str| {
+        let what = what.to_string();
+        move |e: nix::errno::Errno| InitError::Io {
+            what,
+            source: e.into(),
+        }
+    };
+    let dumpable = nix::sys::prctl::get_dumpable().map_err(fail("read the dumpable flag"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(fail("clear the dumpable flag"))?;
+    let own = match ns {
+        Some(ns) => {
+            let own = std::fs::File::open("/proc/self/ns/pid")
+                .map_err(io("open our own PID namespace"))?;
+            if let Err(e) = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID) {
+                let _ = nix::sys::prctl::set_dumpable(dumpable);
+                return Err(fail("enter the container's PID namespace")(e));
+            }
+            Some(own)
+        }
+        None => None,
+    };
+    let out = f();
+    if let Some(own) = own {
+        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(fail("return to our own PID namespace"))?;
+    }
+    nix::sys::prctl::set_dumpable(dumpable).map_err(fail("restore the dumpable flag"))?;
+    Ok(out)
+}
+
+/// Reads the exec'd child's sync pipe to its end: nothing means it exec'd (the pipe closes
+/// on exec), a message says why it could not.
+fn exec_result(sync: OwnedFd, args0: &str) -> Result<(), InitError> {
+    let mut f = std::fs::File::from(sync);
+    let mut buf = [0u8; 16];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io("read the exec'd process's sync pipe")(e)),
+        }
+    }
+    match got {
+        0 => Ok(()),
+        16 => decode_failure(&buf, args0, &[]),
+        _ => Err(InitError::Child {
+            step: "exec".into(),
+            source: std::io::Error::other("a short message on the sync pipe"),
+        }),
     }
 }
 
@@ -366,7 +516,12 @@ fn wait_ready(sync: OwnedFd, args0: &str, mounts: &[MountOp]) -> Result<(), Init
             source: std::io::Error::other("the init exited without a word"),
         });
     }
-    let (kind, step, index, errno) = child::decode(&buf);
+    decode_failure(&buf, args0, mounts)
+}
+
+/// What the child's message says: `Ok` for ready, else the failure it names.
+fn decode_failure(buf: &[u8; 16], args0: &str, mounts: &[MountOp]) -> Result<(), InitError> {
+    let (kind, step, index, errno) = child::decode(buf);
     match kind {
         child::READY => Ok(()),
         child::NOT_FOUND => Err(InitError::NotFound(args0.to_string())),

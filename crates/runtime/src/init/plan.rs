@@ -62,6 +62,8 @@ pub struct Plan {
     /// Create the standard device nodes in the container's `/dev` (a tmpfs we mounted).
     pub make_devices: bool,
     pub terminal: bool,
+    /// The terminal's first size (rows, columns), set before the process starts.
+    pub console_size: Option<(u16, u16)>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
     pub root_readonly: bool,
@@ -343,6 +345,10 @@ fn process(spec: &Spec, plan: &mut Plan) -> Result<(), InitError> {
         .collect::<Result<_, _>>()?;
     plan.cwd = cstr(p.cwd().as_os_str().as_encoded_bytes(), "working directory")?;
     plan.terminal = p.terminal().unwrap_or(false);
+    plan.console_size = p
+        .console_size()
+        .as_ref()
+        .map(|b| (clamp_u16(b.height()), clamp_u16(b.width())));
     let user = p.user();
     plan.uid = user.uid();
     plan.gid = user.gid();
@@ -369,6 +375,65 @@ fn process(spec: &Spec, plan: &mut Plan) -> Result<(), InitError> {
         ));
     }
     Ok(())
+}
+
+fn clamp_u16(v: u64) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+/// The name of a namespace type under `/proc/PID/ns/`.
+fn ns_file(t: LinuxNamespaceType) -> Result<&'static str, InitError> {
+    Ok(match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        other => {
+            return Err(InitError::Spec(format!(
+                "namespace {other:?} is not supported by berth's init"
+            )))
+        }
+    })
+}
+
+/// Builds the plan of an exec: `process` in the namespaces of the running container of
+/// `spec` whose init is `init_pid` — every namespace the spec lists, joined through the
+/// init's `/proc/PID/ns` files; the PID namespace separately (`pid_ns`), since it must be
+/// entered before the clone (it applies to children only). Nothing is mounted.
+pub fn build_exec(
+    spec: &Spec,
+    process: &libcontainer::oci_spec::runtime::Process,
+    init_pid: i32,
+    last_cap: u32,
+    seccomp: Option<Vec<Insn>>,
+) -> Result<(Plan, Option<OwnedFd>), InitError> {
+    let mut plan = Plan {
+        last_cap,
+        seccomp,
+        ..Plan::default()
+    };
+    let mut with_process = spec.clone();
+    with_process.set_process(Some(process.clone()));
+    self::process(&with_process, &mut plan)?;
+    let mut pid_ns = None;
+    let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
+    for ns in list.unwrap_or_default() {
+        let path = format!("/proc/{init_pid}/ns/{}", ns_file(ns.typ())?);
+        let f = std::fs::File::open(&path).map_err(|e| InitError::Io {
+            what: format!("open the container's namespace {path}"),
+            source: e,
+        })?;
+        match ns.typ() {
+            LinuxNamespaceType::Pid => pid_ns = Some(f.into()),
+            t => plan.join.push((f.into(), ns_flag(t)?)),
+        }
+    }
+    // The cgroup namespace last: its view is rooted at the cgroups the child joined.
+    plan.join
+        .sort_by_key(|(_, flag)| *flag == libc::CLONE_NEWCGROUP);
+    Ok((plan, pid_ns))
 }
 
 /// Builds the plan for `spec` (read from the bundle). `seccomp` is the compiled profile.

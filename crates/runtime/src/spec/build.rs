@@ -145,8 +145,22 @@ fn process(inputs: &SpecInputs, caps: &[String]) -> Result<Process, SpecError> {
     // Start from the default and set every field: its defaults (rlimits, capabilities,
     // noNewPrivileges) are youki's, not Docker's.
     let mut p = Process::default();
+    let console_size = c
+        .console_size
+        .filter(|_| c.tty)
+        .map(|(rows, cols)| {
+            libcontainer::oci_spec::runtime::BoxBuilder::default()
+                .height(rows)
+                .width(cols)
+                .build()
+        })
+        .transpose()
+        .map_err(|e| SpecError::InvalidResource {
+            what: "console size",
+            reason: e.to_string(),
+        })?;
     p.set_terminal(Some(c.tty))
-        .set_console_size(None)
+        .set_console_size(console_size)
         .set_user(spec_user)
         .set_args(Some(args))
         .set_command_line(None)

@@ -69,6 +69,9 @@ pub struct ContainerSpec {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub tty: bool,
+    /// The terminal's rows and columns when the container is created with one (docker's
+    /// `HostConfig.ConsoleSize`): the process starts with it, later changes come as resizes.
+    pub console_size: Option<(u16, u16)>,
     pub open_stdin: bool,
     pub read_only: bool,
     pub privileged: bool,
