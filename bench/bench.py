@@ -898,6 +898,39 @@ ROWS: dict[str, Row] = {
         # issue 13: ≤ 12 ms with --network none, ≥ 15× docker in the same run
         goals=[median_at_most(0.012), faster_than("docker", 15)],
     ),
+    # `exec C true` into a running container (started untimed before the row): CLI start to
+    # CLI exit, the exec'd process created, run and reaped.
+    "exec": Row(
+        {
+            "berth": Job(
+                before_all=BERTH_HAS_BUSYBOX
+                + " && {berth} run -d --network none --name bench-exec {busybox_ref} sleep 100000 >/dev/null",
+                command="{berth} exec bench-exec true",
+                after_all="{berth} rm -f bench-exec >/dev/null; rm -rf {root} {runroot}",
+            ),
+            "berth:libcontainer": Job(
+                before_all=BERTH_HAS_BUSYBOX
+                + " && {berth} run -d --runtime libcontainer --network none --name bench-exec {busybox_ref} sleep 100000 >/dev/null",
+                command="{berth} exec bench-exec true",
+                after_all="{berth} rm -f bench-exec >/dev/null; rm -rf {root} {runroot}",
+            ),
+            "docker": Job(
+                before_all=DOCKER_HAS_BUSYBOX
+                + " && {{ {docker} rm -f bench-exec >/dev/null 2>&1 || true; }}"
+                + " && {docker} run -d --network none --name bench-exec {busybox_ref} sleep 100000 >/dev/null",
+                command="{docker} exec bench-exec true",
+                after_all="{docker} rm -f bench-exec >/dev/null",
+            ),
+            "podman": Job(
+                before_all=PODMAN_HAS_BUSYBOX
+                + " && {podman} run -d --network none {podman_ulimits} --name bench-exec {busybox_ref} sleep 100000 >/dev/null",
+                command="{podman} exec bench-exec true",
+                after_all=PODMAN_CLEAN,
+            ),
+        },
+        title="exec C true (a running container)",
+        runs=20,
+    ),
     # {n} × `run -d ... sleep 1000`, then one `rm -f` of all of them.
     "run-d-100": Row(
         {
@@ -1308,6 +1341,7 @@ DEFAULT_ROWS = [
     "run-d-parallel",
     "run-breakdown",
     "run-execs",
+    "exec",
     "ps-1000",
     "build-cold",
     "build-cached",
