@@ -37,6 +37,32 @@ pub fn routes() -> Router<Api> {
             "/images/{*rest}",
             get(get_named).post(post_named).delete(remove),
         )
+        .route("/distribution/{*rest}", get(distribution))
+}
+
+/// `GET /distribution/{name}/json`: what the registry says the image is, without a pull —
+/// the manifest's descriptor and its platforms (`docker manifest inspect`, `docker buildx
+/// imagetools`, and clients that check a platform before they pull).
+async fn distribution(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(rest): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = named(&rest, "json")
+        .ok_or_else(|| ApiError::not_found("page not found"))?
+        .to_string();
+    let auth = transfer::registry_auth(&headers)?;
+    let info = api.run(move |e| e.distribution(&name, &auth)).await?;
+    let d = &info.descriptor;
+    Ok(Json(json!({
+        "Descriptor": {
+            "mediaType": d.media_type,
+            "digest": d.digest.to_string(),
+            "size": d.size,
+        },
+        "Platforms": info.platforms,
+    }))
+    .into_response())
 }
 
 /// `rest` without its action suffix, when it has it and a name before it.

@@ -243,4 +243,47 @@ async fn push_then_pull(dir: &std::path::Path, host: String) {
         inspect["RepoDigests"].to_string().contains(&digest),
         "{inspect}"
     );
+
+    // What the registry says without a pull (docker-py's get_registry_data): the pushed
+    // manifest and the platform its config declares; private, so only with the login.
+    let dist = format!("/v1.44/distribution/{name}:v1/json");
+    let (s, body) = request(&app2, "GET", &dist, None, Vec::new()).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (s, body) = request(&app2, "GET", &dist, Some(&alice), Vec::new()).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let info: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["Descriptor"]["digest"], Value::from(digest.clone()));
+    assert_eq!(info["Descriptor"]["size"], Value::from(size));
+    assert_eq!(
+        info["Descriptor"]["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{info}"
+    );
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert_eq!(
+        info["Platforms"],
+        serde_json::json!([{"architecture": arch, "os": "linux"}])
+    );
+    let (s, body) = request(
+        &app2,
+        "GET",
+        &format!("/v1.44/distribution/{host}/alice/nothing:v1/json"),
+        Some(&alice),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
 }

@@ -199,6 +199,21 @@ impl Engine {
         self.pull_as(name, platform, &RegistryAuth::Stored, progress, cancel)
     }
 
+    /// What the registry says `name` is, without pulling it (docker's `GET
+    /// /distribution/{name}/json`): the manifest's descriptor and the platforms it serves.
+    pub fn distribution(
+        &self,
+        name: &str,
+        auth: &RegistryAuth,
+    ) -> Result<berth_registry::client::DistributionInfo, EngineError> {
+        let reference = Reference::parse(name)?.with_default_tag();
+        let what = format!("inspect {reference} on its registry");
+        let client = self.registry_client_as(reference.domain(), auth)?;
+        client
+            .distribution(&reference)
+            .map_err(|e| pull_err(&what, &reference, e))
+    }
+
     /// [`Engine::pull`] logged in as `auth` says.
     pub fn pull_as(
         &self,

@@ -26,7 +26,7 @@ pub use auth::{parse_challenge, Challenge};
 pub use credentials::{Credential, CredentialError, CredentialStore};
 pub use error::transport_cause;
 pub use error::ClientError;
-pub use pull::{FetchedManifest, PulledImage};
+pub use pull::{DistributionInfo, FetchedManifest, PulledImage};
 pub use push::PushImage;
 pub use search::{parse_search, SearchFilter, SearchResult};
 

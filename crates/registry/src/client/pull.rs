@@ -27,6 +27,13 @@ pub struct FetchedManifest {
     pub digest: Digest,
 }
 
+/// A manifest's descriptor and the platforms it serves (see [`Client::distribution`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionInfo {
+    pub descriptor: Descriptor,
+    pub platforms: Vec<Platform>,
+}
+
 /// What a pull brought: the platform's manifest and config (the caller stores them; the config
 /// is also written to the sink) and the layers, all now in the sink.
 #[derive(Debug, Clone)]
@@ -76,6 +83,35 @@ impl Client {
         let ep = self.inner.endpoint(reference.domain());
         let s = self.pull_session(&ep, reference)?;
         Ok(get_manifest(&s, reference)?.0)
+    }
+
+    /// What docker's `GET /distribution/{name}/json` answers: the descriptor of the manifest
+    /// `reference` names (an index stays an index) and the platforms it serves — an index's
+    /// entries, or for a single image the platform its config declares.
+    pub fn distribution(&self, reference: &Reference) -> Result<DistributionInfo, ClientError> {
+        let ep = self.inner.endpoint(reference.domain());
+        let s = self.pull_session(&ep, reference)?;
+        let (top, parsed) = get_manifest(&s, reference)?;
+        let platforms = match parsed {
+            Manifest::Index(idx) => idx
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.clone())
+                .collect(),
+            Manifest::Image(m) => {
+                let config = fetch_small(&s, &m.config, MAX_CONFIG_SIZE)?;
+                // An artifact's config is no image config: it has no platform to tell.
+                serde_json::from_slice::<Platform>(&config)
+                    .ok()
+                    .filter(|p| !p.os.is_empty() && !p.architecture.is_empty())
+                    .into_iter()
+                    .collect()
+            }
+        };
+        Ok(DistributionInfo {
+            descriptor: Descriptor::of(&top.media_type, &top.bytes),
+            platforms,
+        })
     }
 
     /// What `reference` points at, by a HEAD request (Docker Hub does not count these against
