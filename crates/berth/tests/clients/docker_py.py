@@ -63,6 +63,10 @@ for line in client.images.push(ref, tag="v1", stream=True, decode=True):
 client.images.remove(f"{ref}:v1")
 pulled = client.images.pull(ref, tag="v1")
 assert pulled.id == image.id, (pulled.id, image.id)
+# What the registry says without a pull: the digest the pull recorded, and our platform.
+data = client.images.get_registry_data(f"{ref}:v1")
+assert any(d.endswith(data.id) for d in pulled.attrs["RepoDigests"]), (data.id, pulled.attrs)
+assert data.has_platform("linux"), data.attrs
 
 # Networks: containers find each other by name.
 net = client.networks.create("py-net")
