@@ -18,11 +18,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest >/dev/null
 fi
 
-# The Engine API's real clients, for its tests: docker-py and testcontainers (PyPI), in a venv
+# The Engine API's real clients, for its tests: docker-py and testcontainers (PyPI), and
+# kubernetes-validate (Kubernetes' JSON schemas, for berth-kube's generated YAML), in a venv
 # of their own so the system's Python stays as Debian has it.
 venv=/opt/berth/pyvenv
-if ! "$venv/bin/python" -c 'import docker, testcontainers' >/dev/null 2>&1; then
-    echo "installing docker-py and testcontainers into $venv" >&2
+if ! "$venv/bin/python" -c 'import docker, testcontainers, kubernetes_validate' >/dev/null 2>&1; then
+    echo "installing docker-py, testcontainers and kubernetes-validate into $venv" >&2
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'docker>=7' 'testcontainers>=4' >/dev/null
+    "$venv/bin/pip" install -q 'docker>=7' 'testcontainers>=4' 'kubernetes-validate>=1.30' >/dev/null
 fi
