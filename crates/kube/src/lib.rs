@@ -1,0 +1,94 @@
+//! Pure conversion between berth's pods and Kubernetes YAML: [`generate`] writes Pods or
+//! Deployments (and NodePort Services) for `berth kube generate`; [`parse`] reads a
+//! multi-document stream and [`plan()`] resolves it into what `berth kube play` creates.
+//!
+//! This crate does no I/O and knows nothing of the engine: the CLI glue fills [`Pod`]s from
+//! containers, and executes a [`PlayPlan`] (pull, create volumes, pods, containers). It must
+//! not grow engine calls; that is what keeps it table-testable in both directions.
+//!
+//! ```
+//! use berth_kube::{generate, parse, plan, Container, Document, GenerateOptions, Pod};
+//!
+//! let pod = Pod {
+//!     name: "web".into(),
+//!     containers: vec![Container { name: "web".into(), image: "nginx".into(), ..Default::default() }],
+//!     ..Default::default()
+//! };
+//! let yaml = generate(&[pod.clone()], &GenerateOptions::default())?;
+//! let docs = parse(&yaml)?;
+//! assert_eq!(docs, vec![Document::Pod(pod)]);
+//! assert_eq!(plan(docs)?.pods[0].containers[0].name, "web-web");
+//! # Ok::<(), berth_kube::KubeError>(())
+//! ```
+//!
+//! # Mapping
+//!
+//! | docker / berth                          | Kubernetes                                               |
+//! |-----------------------------------------|----------------------------------------------------------|
+//! | pod (or a lone container) name          | `metadata.name`, made DNS-1123: `my_app` → `my-app`      |
+//! | labels                                  | `metadata.labels`; values Kubernetes refuses → `annotations` |
+//! | `--restart no / on-failure / always`    | `restartPolicy: Never / OnFailure / Always` (Deployments: Always) |
+//! | `--hostname`                            | `spec.hostname`                                          |
+//! | container name                          | `containers[].name` (played back as `<pod>-<name>`)      |
+//! | image                                   | `image`                                                  |
+//! | ENTRYPOINT (`--entrypoint`)             | `command`                                                |
+//! | CMD (arguments after the image)         | `args`                                                   |
+//! | `-w`                                    | `workingDir`                                             |
+//! | `-e NAME=value`                         | `env[].value`; also `valueFrom.configMapKeyRef`/`secretKeyRef`/`fieldRef` |
+//! | (play) every key of a ConfigMap/Secret  | `envFrom[].configMapRef`/`secretRef` with `prefix`       |
+//! | `-p [ip:]host:ctr[/proto]`, EXPOSE      | `ports[]`: `hostIP`, `hostPort`, `containerPort`, `protocol` |
+//! | `--memory`                              | `resources.limits.memory` (`256Mi`, or bytes)            |
+//! | `--cpus`                                | `resources.limits.cpu` (`500m`, `2`)                     |
+//! | `-v NAME:/dst[:ro]` (named volume)      | `persistentVolumeClaim.claimName` + `volumeMounts`       |
+//! | `-v /host:/dst[:ro]`                    | `hostPath {path, type}` + `volumeMounts`                 |
+//! | `--tmpfs` / scratch shared in a pod     | `emptyDir` (`medium: Memory` for tmpfs)                  |
+//! | (play) files from a ConfigMap/Secret    | `configMap` / `secret` volumes, `items`, `subPath`       |
+//! | `--privileged`                          | `securityContext.privileged`                             |
+//! | `--read-only`                           | `securityContext.readOnlyRootFilesystem`                 |
+//! | `--user uid[:gid]`                      | `securityContext.runAsUser` / `runAsGroup`               |
+//! | `--cap-add` / `--cap-drop`              | `securityContext.capabilities.add` / `drop` (no `CAP_`)  |
+//! | HEALTHCHECK (interval, timeout, retries, start period) | `livenessProbe.exec.command`, `periodSeconds`, `timeoutSeconds`, `failureThreshold`, `initialDelaySeconds` |
+//! | `-t` / `-i`                             | `tty` / `stdin`                                          |
+//! | `kube generate -s`                      | a `NodePort` Service per pod: `port` = host port, `targetPort` = container port, `nodePort` = host port when in 30000–32767 |
+//! | (play) a Service's ports                | published on the first pod its selector matches: host port = `nodePort` or `port` |
+//! | (play) Deployment `replicas: N`         | N pods `<name>-pod` (N = 1) or `<name>-pod-0…`; host ports on the first only |
+//! | (play) PersistentVolumeClaim            | a named volume of its name (the size is not enforced)     |
+//!
+//! # Not mapped
+//!
+//! Read and ignored: namespaces, annotations, resource requests, readiness and startup probes,
+//! liveness probes other than `exec`, init containers, `imagePullPolicy`, node selection,
+//! service accounts, volume modes (`defaultMode`), a Secret's `type`, a Service's cluster IP.
+//! Refused: volume types other than the five above, `env` sources other than the three above,
+//! and kinds other than Pod, Deployment, Service, ConfigMap, Secret and PersistentVolumeClaim.
+//! `generate` writes no PersistentVolumeClaim documents (a cluster needs one per claim), no
+//! Service for a pod without host ports, and drops labels whose key is not a valid Kubernetes
+//! name. CPU limits are kept to the millicore, Kubernetes' finest step.
+
+mod error;
+mod generate;
+mod model;
+pub mod names;
+mod node;
+mod parse;
+mod parse_pod;
+mod plan;
+pub mod quantity;
+mod resolve;
+
+pub use error::KubeError;
+pub use generate::{generate, GenerateOptions, Kind};
+pub use model::*;
+pub use parse::parse;
+pub use plan::{plan, ContainerPlan, MountPlan, PlayPlan, PodPlan, Publish, ScratchVolume};
+
+#[cfg(test)]
+mod generate_tests;
+#[cfg(test)]
+mod parse_tests;
+#[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
+mod test_fixtures;
