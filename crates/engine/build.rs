@@ -39,6 +39,44 @@ fn main() {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     println!("cargo:rustc-env=BERTH_BUILT_UNIX={built}");
+    build_pause();
+}
+
+/// The static `/pause` of berth's pause image (`pause/pause.rs`): compiled with the same
+/// rustc, for the same target, with glibc linked in statically, and embedded by
+/// `crate::pod::pause_image`.
+fn build_pause() {
+    println!("cargo:rerun-if-changed=pause/pause.rs");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let target = std::env::var("TARGET").expect("TARGET");
+    let status = Command::new(rustc)
+        .args([
+            "--edition",
+            "2021",
+            "--crate-name",
+            "pause",
+            "--target",
+            &target,
+        ])
+        .args([
+            "-C",
+            "opt-level=s",
+            "-C",
+            "panic=abort",
+            "-C",
+            "strip=symbols",
+        ])
+        .args(["-C", "target-feature=+crt-static", "-C", "codegen-units=1"])
+        .arg("-o")
+        .arg(out.join("pause"))
+        .arg("pause/pause.rs")
+        .status()
+        .expect("run rustc for the pause binary");
+    assert!(
+        status.success(),
+        "building the pause binary failed: a static glibc (libc6-dev's libc.a) is needed"
+    );
 }
 
 /// The command's trimmed stdout when it succeeds with something to say.

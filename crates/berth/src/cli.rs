@@ -139,6 +139,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage pods: containers that share a network (localhost), IPC and hostname
+    #[command(subcommand)]
+    Pod(PodCommand),
     /// Get real time events from the server
     Events(EventsArgs),
     /// Run a container's monitor (started by berth itself)
@@ -340,6 +343,9 @@ pub struct RunArgs {
     /// Connect a container to a network (bridge, none, host, container:NAME or a user network)
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Run the container in a pod (name or ID): it shares the pod's network, IPC and hostname
+    #[arg(long)]
+    pub pod: Option<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
@@ -773,6 +779,146 @@ pub enum NetworkCommand {
     Disconnect(NetworkConnectArgs),
     /// Remove all unused networks
     Prune(ContainerPruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PodCommand {
+    /// Create a pod (its infra container holds the shared namespaces)
+    Create(PodCreateArgs),
+    /// List pods
+    #[command(alias = "ps", alias = "list")]
+    Ls(PodLsArgs),
+    /// Display detailed information on one or more pods
+    Inspect(PodInspectArgs),
+    /// Start one or more pods
+    Start(PodNamesArgs),
+    /// Stop one or more pods
+    Stop(PodStopArgs),
+    /// Restart one or more pods
+    Restart(PodStopArgs),
+    /// Send a signal to the containers of one or more pods
+    Kill(PodKillArgs),
+    /// Pause all containers of one or more pods
+    Pause(PodNamesArgs),
+    /// Unpause all containers of one or more pods
+    Unpause(PodNamesArgs),
+    /// Remove one or more pods and their containers
+    #[command(alias = "remove")]
+    Rm(PodRmArgs),
+    /// Display the running processes of a pod's containers
+    Top(PodTopArgs),
+    /// Fetch the logs of a pod's containers
+    Logs(PodLogsArgs),
+    /// Remove all pods with no running container
+    Prune(ContainerPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PodCreateArgs {
+    /// Assign a name to the pod
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Publish a port of the pod to the host
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// Connect the pod to a network (bridge, none, host or a user network)
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// Namespaces the pod's containers share: ipc, net, uts (net always)
+    #[arg(long)]
+    pub share: Option<String>,
+    /// Set metadata on the pod
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// The pod's hostname (default: its name)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<std::net::IpAddr>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodLsArgs {
+    /// Only display pod IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Pretty-print pods using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter output based on conditions provided (name, id, label, status)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodInspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub pods: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodNamesArgs {
+    #[arg(required = true)]
+    pub pods: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodStopArgs {
+    /// Seconds to wait for each container to stop before killing it
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u32>,
+    #[arg(required = true)]
+    pub pods: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodKillArgs {
+    /// Signal to send to the containers
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub pods: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodRmArgs {
+    /// Stop and remove a pod's running containers too
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub pods: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodTopArgs {
+    pub pod: String,
+    /// ps options (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodLogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of each container's log
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    pub pod: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,6 +49,8 @@ pub enum EngineError {
     VolumeNotFound(String),
     #[error("no such exec instance: {0}")]
     ExecNotFound(String),
+    #[error("no such pod: {0}")]
+    PodNotFound(String),
     /// A build step failed; the CLI shows the step, its output's tail and the log.
     #[error("{} (Dockerfile:{}) failed with exit code {}", .0.header, .0.line, .0.code)]
     BuildFailed(Box<build::StepFailure>),
@@ -144,7 +146,8 @@ impl EngineError {
             Self::ImageNotFound(_)
             | Self::ContainerNotFound(_)
             | Self::VolumeNotFound(_)
-            | Self::ExecNotFound(_) => ErrorKind::NotFound,
+            | Self::ExecNotFound(_)
+            | Self::PodNotFound(_) => ErrorKind::NotFound,
             Self::BuildFailed(_) => ErrorKind::Internal,
             Self::BuildCancelled | Self::Cancelled(_) => ErrorKind::Cancelled,
             // docker answers 400 for a command that cannot be found or run.

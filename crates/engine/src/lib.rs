@@ -24,6 +24,7 @@ pub mod events;
 mod filter;
 pub mod image;
 mod networks;
+pub mod pod;
 pub mod system;
 mod unpack_stream;
 pub mod volume;

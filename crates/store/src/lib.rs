@@ -36,7 +36,7 @@ use berth_image::digest::Digest;
 
 pub use content::{BlobInfo, ContentStore};
 pub use layers::{LayerStore, PreparedLayer};
-pub use meta::{ContainerRecord, ImageRecord, LayerRecord, Meta, TagRecord};
+pub use meta::{ContainerRecord, ImageRecord, LayerRecord, Meta, PodRecord, TagRecord};
 pub use state::ContainerState;
 
 /// What can go wrong in the store. Each variant names the object concerned.

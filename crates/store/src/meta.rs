@@ -27,6 +27,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::StoreError;
 
+mod pods;
+pub use pods::PodRecord;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS layers (
     chain_id   TEXT PRIMARY KEY,
@@ -88,6 +91,12 @@ CREATE TABLE IF NOT EXISTS build_cache (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
+CREATE TABLE IF NOT EXISTS pods (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    config     TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS repo_digests (
     name     TEXT PRIMARY KEY,
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
@@ -96,7 +105,7 @@ CREATE TABLE IF NOT EXISTS repo_digests (
 
 /// The schema this code writes: [`SCHEMA`] with [`ADDED_COLUMNS`] and [`ADDED_INDEXES`].
 /// Kept in the database's `user_version`; bump it whenever any of the three changes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Columns added after a table was first created: added in place to older databases.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[

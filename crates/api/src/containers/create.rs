@@ -402,6 +402,7 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
         dns,
         healthcheck: body.healthcheck,
         tied_to_client: false,
+        pod: None,
         log: match &hc.log_config {
             None => Default::default(),
             Some(lc) => {

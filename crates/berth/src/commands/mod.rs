@@ -16,6 +16,7 @@ mod load;
 mod logs;
 mod monitor;
 mod network;
+mod pod;
 mod port;
 mod prune;
 mod ps;
@@ -106,6 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(a) => search::run(&open()?, a),
         Command::Network(c) => network::run(&open()?, c),
         Command::Volume(c) => volume::run(&open()?, c),
+        Command::Pod(c) => pod::run(&open()?, c),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(&open()?, a),
     }
 }

@@ -162,6 +162,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         dns: args.dns.clone(),
         healthcheck: health_flags(&args.health)?.to_config()?,
         tied_to_client: false,
+        pod: args.pod.clone(),
     })
 }
 

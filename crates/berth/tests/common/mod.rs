@@ -464,9 +464,25 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let mut problems = Vec::new();
         let ids = self.all_container_ids();
-        if !ids.is_empty() {
+        // Pods first: their infra containers are removed with the pod, not by `rm`.
+        let pods = self
+            .run_timeout(&["pod", "ls", "-q", "--no-trunc"], COMMAND_TIMEOUT)
+            .map(|r| r.stdout)
+            .unwrap_or_default();
+        for pod in pods.split_whitespace() {
+            match self.run_timeout(&["pod", "rm", "-f", pod], COMMAND_TIMEOUT) {
+                Some(r) if r.code == 0 => {}
+                Some(r) => problems.push(format!(
+                    "berth pod rm -f {pod} failed ({}): {}{}",
+                    r.code, r.stdout, r.stderr
+                )),
+                None => problems.push(format!("berth pod rm -f {pod} hung")),
+            }
+        }
+        let ids_left = self.all_container_ids();
+        if !ids_left.is_empty() {
             let mut args = vec!["rm", "-f"];
-            args.extend(ids.iter().map(String::as_str));
+            args.extend(ids_left.iter().map(String::as_str));
             match self.run_timeout(&args, COMMAND_TIMEOUT) {
                 Some(r) if r.code == 0 => {}
                 Some(r) => problems.push(format!(

@@ -122,10 +122,11 @@ impl Engine {
             })?;
         }
 
-        let hostname = config
-            .spec
+        let pod_ns = self.pod_namespaces(config)?;
+        let hostname = pod_ns
             .hostname
             .clone()
+            .or_else(|| config.spec.hostname.clone())
             .unwrap_or_else(|| rec.id[..12].to_string());
         let etc = EtcFiles {
             hostname: Some(paths.dir.join("hostname")),
@@ -171,6 +172,8 @@ impl Engine {
             cgroups_path: &cgroups_path,
             etc_files: &etc,
             netns: net.netns.as_deref(),
+            ipc_ns: pod_ns.ipc.as_deref(),
+            uts_ns: pod_ns.uts.as_deref(),
             init_path: init.as_deref(),
         })
         .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;

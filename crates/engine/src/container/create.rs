@@ -31,6 +31,8 @@ pub struct CreateOptions {
     pub tied_to_client: bool,
     /// `--log-opt`: the json-file log's rotation.
     pub log: super::flags::LogOptions,
+    /// `--pod`: join this pod (name or ID): its network, IPC and UTS namespaces.
+    pub pod: Option<String>,
 }
 
 impl Engine {
@@ -74,7 +76,22 @@ impl Engine {
     }
 
     /// Records a new container; returns its ID.
-    pub fn create_container(&self, opts: CreateOptions) -> Result<String, EngineError> {
+    pub fn create_container(&self, mut opts: CreateOptions) -> Result<String, EngineError> {
+        let pod = match opts.pod.take() {
+            Some(p) => Some(self.join_pod(&mut opts, &p)?),
+            None => None,
+        };
+        self.create_container_in(opts, pod, false)
+    }
+
+    /// [`Engine::create_container`] for pod `pod` (its ID), as its infra container when
+    /// `infra`.
+    pub(crate) fn create_container_in(
+        &self,
+        opts: CreateOptions,
+        pod: Option<String>,
+        infra: bool,
+    ) -> Result<String, EngineError> {
         if opts.auto_remove && opts.restart != RestartPolicy::No {
             return Err(EngineError::InvalidArgument(
                 "conflicting options: --restart and --rm cannot be used together".into(),
@@ -159,6 +176,8 @@ impl Engine {
             healthcheck,
             tied_to_client: opts.tied_to_client,
             log: opts.log,
+            pod,
+            infra,
         };
         let config_json = serde_json::to_string(&config)
             .map_err(|e| EngineError::bad_input("container config", e))?;

@@ -57,6 +57,7 @@ pub use logs::LogOptions;
 pub use network::{NetSummary, NetworkMode};
 pub use ops::{Stats, StatsSample};
 pub use start::StartMode;
+pub(crate) use stop::signal_number;
 pub use streams::{ProcessControl, ProcessIo};
 pub use update::UpdateOptions;
 
@@ -144,6 +145,12 @@ pub struct ContainerConfig {
     /// `--log-opt`: the json-file log's rotation (docker's defaults when unset).
     #[serde(default)]
     pub log: flags::LogOptions,
+    /// The ID of the pod the container belongs to (`run --pod`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// The pod's infra container: its process holds the pod's namespaces.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub infra: bool,
 }
 
 impl ContainerConfig {

@@ -35,7 +35,10 @@ impl Engine {
         all.into_iter().map(|r| self.reconcile_one(r)).collect()
     }
 
-    fn reconcile_one(&self, rec: ContainerRecord) -> Result<ContainerRecord, EngineError> {
+    pub(crate) fn reconcile_one(
+        &self,
+        rec: ContainerRecord,
+    ) -> Result<ContainerRecord, EngineError> {
         let live = rec.state.is_active();
         if !live || is_monitor_of(rec.monitor_pid, &rec.id) {
             return Ok(rec);

@@ -45,6 +45,12 @@ impl Engine {
         ) {
             return Ok(rec.id);
         }
+        // A pod's member runs in its infra's namespaces: those must exist first.
+        if let Some(pod) = crate::pod::pod_of_record(&rec) {
+            if !super::ContainerConfig::from_record(&rec)?.infra {
+                self.ensure_pod_infra(&pod)?;
+            }
+        }
         // The previous run's monitor records the exit before it cleans up: let it finish,
         // or it would unmount and disconnect what this start sets up.
         if rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id) {

@@ -198,6 +198,27 @@ impl Engine {
         force: bool,
         volumes: bool,
     ) -> Result<String, EngineError> {
+        let rec = self.resolve_container(name)?;
+        if let Some(pod) = crate::pod::pod_of_record(&rec) {
+            let infra = ContainerConfig::from_record(&rec).is_ok_and(|c| c.infra);
+            if infra {
+                let pod = self.pod(&pod).map(|p| p.record.name).unwrap_or(pod);
+                return Err(EngineError::Conflict(format!(
+                    "container {} is the infra container of pod {pod}: remove the pod (pod rm {pod})",
+                    rec.name
+                )));
+            }
+        }
+        self.remove_container_of_pod(&rec.id, force, volumes)
+    }
+
+    /// [`Engine::remove_container`] without the infra container's guard: a pod's removal.
+    pub(crate) fn remove_container_of_pod(
+        &self,
+        name: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<String, EngineError> {
         let running = |id: &str| {
             EngineError::Conflict(format!(
                 "you cannot remove a running container {id}. Stop the container before attempting removal or force remove"

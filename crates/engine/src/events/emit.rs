@@ -149,6 +149,12 @@ impl Engine {
         }
     }
 
+    /// A pod event (podman's: the pod's ID, its name as `name`).
+    pub(crate) fn emit_pod(&self, action: Action, id: &str, name: &str) {
+        let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
+        self.emit(Event::new(EventType::Pod, &action, id, attrs));
+    }
+
     /// A volume event; volumes are named by their name, and all use the `local` driver.
     pub(crate) fn emit_volume(&self, action: Action, name: &str) {
         let attrs = BTreeMap::from([("driver".to_string(), "local".to_string())]);

@@ -51,6 +51,8 @@ pub enum EventType {
     Image,
     Network,
     Volume,
+    /// A pod (`berth pod …`, `kube play`): podman's event type.
+    Pod,
 }
 
 impl EventType {
@@ -60,6 +62,7 @@ impl EventType {
             Self::Image => "image",
             Self::Network => "network",
             Self::Volume => "volume",
+            Self::Pod => "pod",
         }
     }
 }
@@ -80,6 +83,8 @@ pub enum Action {
     Stop,
     Kill,
     Destroy,
+    /// A pod removed (podman's word; containers are `destroy`ed).
+    Remove,
     Rename,
     /// `container update`: new resources or restart policy.
     Update,
@@ -117,6 +122,7 @@ impl std::fmt::Display for Action {
             Self::Stop => "stop",
             Self::Kill => "kill",
             Self::Destroy => "destroy",
+            Self::Remove => "remove",
             Self::Rename => "rename",
             Self::Update => "update",
             Self::Pause => "pause",
@@ -213,7 +219,7 @@ impl Event {
                 actor.attributes.get("image").cloned().unwrap_or_default(),
             ),
             EventType::Image => (action.clone(), actor.id.clone(), String::new()),
-            EventType::Network | EventType::Volume => Default::default(),
+            EventType::Network | EventType::Volume | EventType::Pod => Default::default(),
         };
         Self {
             status,

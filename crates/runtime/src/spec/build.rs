@@ -70,7 +70,8 @@ fn workdir(inputs: &SpecInputs) -> Result<PathBuf, SpecError> {
     Ok(PathBuf::from(dir))
 }
 
-fn namespaces(netns: Option<&Path>, cgroup_v2: bool) -> Vec<LinuxNamespace> {
+fn namespaces(inputs: &SpecInputs) -> Vec<LinuxNamespace> {
+    let (netns, cgroup_v2) = (inputs.netns, inputs.host.cgroup_v2);
     let ns = |typ, path: Option<&Path>| {
         let mut n = LinuxNamespace::default();
         n.set_typ(typ).set_path(path.map(Path::to_path_buf));
@@ -78,9 +79,9 @@ fn namespaces(netns: Option<&Path>, cgroup_v2: bool) -> Vec<LinuxNamespace> {
     };
     let mut out = vec![
         ns(LinuxNamespaceType::Mount, None),
-        ns(LinuxNamespaceType::Uts, None),
+        ns(LinuxNamespaceType::Uts, inputs.uts_ns),
         ns(LinuxNamespaceType::Pid, None),
-        ns(LinuxNamespaceType::Ipc, None),
+        ns(LinuxNamespaceType::Ipc, inputs.ipc_ns),
     ];
     // `--network host`: no network namespace entry, so the container keeps the runtime's
     // (the host's) rather than joining it through a /proc path libcontainer rejects.
@@ -203,7 +204,7 @@ fn linux(
         }))
         .set_resources(Some(linux_resources(c)?))
         .set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)))
-        .set_namespaces(Some(namespaces(inputs.netns, inputs.host.cgroup_v2)))
+        .set_namespaces(Some(namespaces(inputs)))
         .set_devices(Some(Vec::new()))
         .set_seccomp(seccomp)
         .set_rootfs_propagation(rootfs_propagation)
@@ -247,8 +248,17 @@ pub fn build_spec(inputs: &SpecInputs) -> Result<Spec, SpecError> {
         .set_root(Some(root))
         .set_mounts(Some(table.mounts))
         .set_process(Some(process))
-        .set_hostname(Some(container_hostname(&c.id, c.hostname.as_deref())))
-        .set_domainname(c.domainname.clone().filter(|d| !d.is_empty()))
+        .set_hostname(
+            inputs
+                .uts_ns
+                .is_none()
+                .then(|| container_hostname(&c.id, c.hostname.as_deref())),
+        )
+        .set_domainname(
+            c.domainname
+                .clone()
+                .filter(|d| !d.is_empty() && inputs.uts_ns.is_none()),
+        )
         .set_hooks(None)
         .set_annotations(None)
         .set_linux(Some(linux));

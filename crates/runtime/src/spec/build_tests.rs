@@ -54,6 +54,8 @@ fn build(f: &Fixture, netns: Option<&Path>, init: Option<&Path>) -> Result<Spec,
         cgroups_path: "/berth/4f1c0e2d9a8b",
         etc_files: &f.etc,
         netns,
+        ipc_ns: None,
+        uts_ns: None,
         init_path: init,
     })
 }

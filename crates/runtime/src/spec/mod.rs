@@ -21,6 +21,8 @@
 //!     cgroups_path: "/berth/0123456789abcdef",
 //!     etc_files: &EtcFiles::default(),
 //!     netns: None,
+//!     ipc_ns: None,
+//!     uts_ns: None,
 //!     init_path: None,
 //! })?;
 //! assert_eq!(spec.hostname().as_deref(), Some("0123456789ab"));
@@ -241,6 +243,10 @@ pub struct SpecInputs<'a> {
     pub etc_files: &'a EtcFiles,
     /// `None`: a new network namespace; `Some(path)`: join that one.
     pub netns: Option<&'a Path>,
+    /// IPC and UTS namespaces to join (a pod's), `None` for new ones. A joined UTS namespace
+    /// keeps its hostname: the spec then sets none.
+    pub ipc_ns: Option<&'a Path>,
+    pub uts_ns: Option<&'a Path>,
     /// Host path of the init binary for `--init`.
     pub init_path: Option<&'a Path>,
 }
