@@ -225,7 +225,18 @@ fn generate_errors() {
         mount_path: "/x".into(),
         ..VolumeMount::default()
     });
+    let mut bad_port_name = minimal_pod("web");
+    bad_port_name.containers[0].ports.push(ContainerPort {
+        name: Some("HTTP_Port".into()),
+        container_port: 80,
+        ..ContainerPort::default()
+    });
     let cases: Vec<(Vec<Pod>, &str)> = vec![
+        (
+            vec![bad_port_name],
+            "pod web: container web: port name \"HTTP_Port\" is not an IANA service name (at \
+             most 15 lowercase letters, digits and '-')",
+        ),
         (vec![no_container], "pod empty: no container"),
         (
             vec![collide],

@@ -11,7 +11,11 @@
 //!
 //! let pod = Pod {
 //!     name: "web".into(),
-//!     containers: vec![Container { name: "web".into(), image: "nginx".into(), ..Default::default() }],
+//!     containers: vec![Container {
+//!         name: "web".into(),
+//!         image: "nginx".into(),
+//!         ..Default::default()
+//!     }],
 //!     ..Default::default()
 //! };
 //! let yaml = generate(&[pod.clone()], &GenerateOptions::default())?;
@@ -23,36 +27,47 @@
 //!
 //! # Mapping
 //!
-//! | docker / berth                          | Kubernetes                                               |
-//! |-----------------------------------------|----------------------------------------------------------|
-//! | pod (or a lone container) name          | `metadata.name`, made DNS-1123: `my_app` → `my-app`      |
-//! | labels                                  | `metadata.labels`; values Kubernetes refuses → `annotations` |
-//! | `--restart no / on-failure / always`    | `restartPolicy: Never / OnFailure / Always` (Deployments: Always) |
-//! | `--hostname`                            | `spec.hostname`                                          |
-//! | container name                          | `containers[].name` (played back as `<pod>-<name>`)      |
-//! | image                                   | `image`                                                  |
-//! | ENTRYPOINT (`--entrypoint`)             | `command`                                                |
-//! | CMD (arguments after the image)         | `args`                                                   |
-//! | `-w`                                    | `workingDir`                                             |
-//! | `-e NAME=value`                         | `env[].value`; also `valueFrom.configMapKeyRef`/`secretKeyRef`/`fieldRef` |
-//! | (play) every key of a ConfigMap/Secret  | `envFrom[].configMapRef`/`secretRef` with `prefix`       |
-//! | `-p [ip:]host:ctr[/proto]`, EXPOSE      | `ports[]`: `hostIP`, `hostPort`, `containerPort`, `protocol` |
-//! | `--memory`                              | `resources.limits.memory` (`256Mi`, or bytes)            |
-//! | `--cpus`                                | `resources.limits.cpu` (`500m`, `2`)                     |
-//! | `-v NAME:/dst[:ro]` (named volume)      | `persistentVolumeClaim.claimName` + `volumeMounts`       |
-//! | `-v /host:/dst[:ro]`                    | `hostPath {path, type}` + `volumeMounts`                 |
-//! | `--tmpfs` / scratch shared in a pod     | `emptyDir` (`medium: Memory` for tmpfs)                  |
-//! | (play) files from a ConfigMap/Secret    | `configMap` / `secret` volumes, `items`, `subPath`       |
-//! | `--privileged`                          | `securityContext.privileged`                             |
-//! | `--read-only`                           | `securityContext.readOnlyRootFilesystem`                 |
-//! | `--user uid[:gid]`                      | `securityContext.runAsUser` / `runAsGroup`               |
-//! | `--cap-add` / `--cap-drop`              | `securityContext.capabilities.add` / `drop` (no `CAP_`)  |
-//! | HEALTHCHECK (interval, timeout, retries, start period) | `livenessProbe.exec.command`, `periodSeconds`, `timeoutSeconds`, `failureThreshold`, `initialDelaySeconds` |
-//! | `-t` / `-i`                             | `tty` / `stdin`                                          |
-//! | `kube generate -s`                      | a `NodePort` Service per pod: `port` = host port, `targetPort` = container port, `nodePort` = host port when in 30000–32767 |
-//! | (play) a Service's ports                | published on the first pod its selector matches: host port = `nodePort` or `port` |
-//! | (play) Deployment `replicas: N`         | N pods `<name>-pod` (N = 1) or `<name>-pod-0…`; host ports on the first only |
-//! | (play) PersistentVolumeClaim            | a named volume of its name (the size is not enforced)     |
+//! | docker / berth                  | Kubernetes                                             |
+//! |---------------------------------|--------------------------------------------------------|
+//! | pod or container name           | `metadata.name`, DNS-1123: `my_app` → `my-app`         |
+//! | labels                          | `metadata.labels`; values it refuses → `annotations`   |
+//! | `--restart no/on-failure/always`| `restartPolicy: Never/OnFailure/Always`                |
+//! | `--hostname`                    | `hostname`                                             |
+//! | container name                  | `containers[].name` (played as `<pod>-<name>`)         |
+//! | image                           | `image`                                                |
+//! | ENTRYPOINT, `--entrypoint`      | `command`                                              |
+//! | CMD, arguments after the image  | `args`                                                 |
+//! | `-w`                            | `workingDir`                                           |
+//! | `-e NAME=value`                 | `env[].value`                                          |
+//! | (play) values from elsewhere    | `env[].valueFrom.configMapKeyRef/secretKeyRef/fieldRef`|
+//! | (play) all keys of a map/secret | `envFrom[].configMapRef/secretRef`, `prefix`           |
+//! | `-p [ip:]host:ctr[/proto]`      | `ports[]`: `hostIP` `hostPort` `containerPort` `protocol` |
+//! | `--memory`                      | `resources.limits.memory` (`256Mi`, or bytes)          |
+//! | `--cpus`                        | `resources.limits.cpu` (`500m`, `2`)                   |
+//! | `-v NAME:/dst[:ro]`             | `persistentVolumeClaim.claimName` + `volumeMounts`     |
+//! | `-v /host:/dst[:ro]`            | `hostPath {path, type}` + `volumeMounts`               |
+//! | scratch shared by a pod, tmpfs  | `emptyDir` (`medium: Memory`)                          |
+//! | (play) files of a map/secret    | `configMap`/`secret` volumes, `items`, `subPath`       |
+//! | `--privileged`                  | `securityContext.privileged`                           |
+//! | `--read-only`                   | `securityContext.readOnlyRootFilesystem`               |
+//! | `--user uid[:gid]`              | `securityContext.runAsUser`/`runAsGroup`               |
+//! | `--cap-add`/`--cap-drop`        | `securityContext.capabilities.add/drop` (no `CAP_`)    |
+//! | HEALTHCHECK command             | `livenessProbe.exec.command`                           |
+//! | … interval/timeout/retries      | `periodSeconds`/`timeoutSeconds`/`failureThreshold`    |
+//! | … start period                  | `initialDelaySeconds`                                  |
+//! | `-t`/`-i`                       | `tty`/`stdin`                                          |
+//!
+//! Around the pods:
+//! - `generate -s` writes a `NodePort` Service per pod with host ports: `port` = host port,
+//!   `targetPort` = container port, `nodePort` = host port when in 30000–32767 (else the
+//!   cluster picks one); selector = the pod's labels, with `app: <name>` added when absent
+//!   (Deployments get it too, for their selector).
+//! - `play` publishes a Service's ports on the first pod its selector matches: host port =
+//!   `nodePort`, else `port`; a named `targetPort` is the container port of that name.
+//! - `play` makes a Deployment of `replicas: N` N pods, `<name>-pod` (N = 1) or `<name>-pod-0`…;
+//!   container host ports stay on the first (a host port binds once).
+//! - `play` makes a PersistentVolumeClaim a named volume of its name (the size is not enforced),
+//!   and an `emptyDir` a volume `<pod>-<volume>` that lives with the pod.
 //!
 //! # Not mapped
 //!
@@ -67,6 +82,7 @@
 
 mod error;
 mod generate;
+mod generate_container;
 mod model;
 pub mod names;
 mod node;

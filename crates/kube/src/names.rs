@@ -60,6 +60,19 @@ pub fn is_label_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Whether `name` is a valid port name (IANA_SVC_NAME): at most 15 lowercase alphanumerics
+/// and `-`, with a letter, no `-` at either end nor two in a row.
+pub fn is_port_name(name: &str) -> bool {
+    name.len() <= 15
+        && name.bytes().any(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +112,24 @@ mod tests {
         assert!(!is_label_value("My app"));
         assert!(!is_label_value("-x"));
         assert!(!is_label_value(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn port_names() {
+        for good in ["http", "8080-tcp", "a1", "metrics-port"] {
+            assert!(is_port_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "8080",
+            "HTTP",
+            "-http",
+            "http-",
+            "a--b",
+            "sixteen-chars-xx",
+            "a_b",
+        ] {
+            assert!(!is_port_name(bad), "{bad}");
+        }
     }
 }

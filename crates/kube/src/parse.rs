@@ -188,7 +188,12 @@ fn service_port(node: &Node) -> Field<ServicePort> {
             if name.is_empty() {
                 return Err(target.error("must not be empty"));
             }
-            TargetPort::Name(name.to_string())
+            // `"8080"` is a name to the API server, which then refuses it (a name has a
+            // letter); people mean the number.
+            match name.parse::<u16>() {
+                Ok(number) if number != 0 => TargetPort::Number(number),
+                _ => TargetPort::Name(name.to_string()),
+            }
         }
         Some(target) => TargetPort::Number(target.as_port()?),
     };

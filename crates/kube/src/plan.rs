@@ -254,7 +254,8 @@ fn pod_plan(
             (Some(uid), None) => Some(uid.to_string()),
             (None, Some(_)) => {
                 warnings.push(format!(
-                    "{owner}: runAsGroup without runAsUser is not applied (docker's --user needs a uid)"
+                    "{owner}: runAsGroup without runAsUser is not applied (docker's --user \
+                     needs a uid)"
                 ));
                 None
             }

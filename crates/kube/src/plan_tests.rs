@@ -223,10 +223,14 @@ fn services_that_publish_nothing_say_so() {
         "{pod}kind: Service\nmetadata: {{name: none}}\nspec: {{selector: {{app: q}}, ports: \
          [{{port: 80}}]}}\n---\nkind: Service\nmetadata: {{name: nosel}}\nspec: {{ports: \
          [{{port: 81}}]}}\n---\nkind: Service\nmetadata: {{name: named}}\nspec: {{selector: \
-         {{app: p}}, ports: [{{port: 82, targetPort: api}}, {{port: 83, targetPort: web}}]}}\n"
+         {{app: p}}, ports: [{{port: 82, targetPort: api}}, {{port: 83, targetPort: web}}, \
+         {{port: 84, targetPort: \"8080\"}}]}}\n"
     );
     let plan = play(&yaml);
-    assert_eq!(plan.pods[0].publish, vec![publish(83, 80)]);
+    assert_eq!(
+        plan.pods[0].publish,
+        vec![publish(83, 80), publish(84, 8080)]
+    );
     assert_eq!(
         plan.warnings,
         [
