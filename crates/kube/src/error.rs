@@ -72,14 +72,6 @@ pub enum KubeError {
     /// `owner` is `pod NAME` or `pod NAME container NAME`.
     #[error("{owner}: {reason}")]
     Invalid { owner: String, reason: String },
-
-    /// Writing YAML failed (the model holds nothing YAML cannot express, so this is a bug).
-    #[error("write yaml for {what} {name}: {message}")]
-    Serialize {
-        what: &'static str,
-        name: String,
-        message: String,
-    },
 }
 
 impl KubeError {

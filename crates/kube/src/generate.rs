@@ -63,23 +63,19 @@ pub fn generate(pods: &[Pod], opts: &GenerateOptions) -> Result<String, KubeErro
             }
             Kind::Deployment => deployment(pod, &name, &labels, &annotations)?,
         };
-        documents.push(("pod", name.clone(), workload));
+        documents.push(workload);
         if opts.service {
             if let Some(service) = service(pod, &name, &labels) {
-                documents.push(("service", name, service));
+                documents.push(service);
             }
         }
     }
     let mut out = String::new();
-    for (index, (what, name, document)) in documents.iter().enumerate() {
+    for (index, document) in documents.iter().enumerate() {
         if index > 0 {
             out.push_str("---\n");
         }
-        let yaml = serde_norway::to_string(document).map_err(|e| KubeError::Serialize {
-            what,
-            name: name.clone(),
-            message: e.to_string(),
-        })?;
+        let yaml = crate::yaml::to_yaml(document);
         out.push_str(&yaml);
     }
     Ok(out)

@@ -91,6 +91,7 @@ mod parse_pod;
 mod plan;
 pub mod quantity;
 mod resolve;
+mod yaml;
 
 pub use error::KubeError;
 pub use generate::{generate, GenerateOptions, Kind};

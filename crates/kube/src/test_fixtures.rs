@@ -49,6 +49,24 @@ pub(crate) fn rich_pod() -> Pod {
                 name: "NUMBERISH".into(),
                 value: EnvValue::Literal("8080".into()),
             },
+            // Strings YAML 1.1 readers (kubectl, PyYAML) take for a bool, a sexagesimal
+            // integer and a timestamp unless they are quoted.
+            EnvVar {
+                name: "DEBUG".into(),
+                value: EnvValue::Literal("yes".into()),
+            },
+            EnvVar {
+                name: "CLOCK".into(),
+                value: EnvValue::Literal("1:20".into()),
+            },
+            EnvVar {
+                name: "DAY".into(),
+                value: EnvValue::Literal("2001-12-14".into()),
+            },
+            EnvVar {
+                name: "SCRIPT".into(),
+                value: EnvValue::Literal("a: b\n  # not a comment\n\ttab \"q\" 'q' é".into()),
+            },
             EnvVar {
                 name: "DB_HOST".into(),
                 value: EnvValue::ConfigMapKey {
