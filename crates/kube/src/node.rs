@@ -119,13 +119,20 @@ impl<'a> Node<'a> {
     }
 
     /// A boolean field, false when absent.
+    ///
+    /// kubectl reads YAML 1.1, where a plain `yes`, `on` or `Y` is a bool; serde_norway reads
+    /// YAML 1.2, where they are strings. Those words count as the bools kubectl sees.
     pub fn flag(&self, key: &str) -> Field<bool> {
-        match self.field(key)? {
-            None => Ok(false),
-            Some(node) => node
-                .value
-                .as_bool()
-                .ok_or_else(|| node.error("must be true or false")),
+        let Some(node) = self.field(key)? else {
+            return Ok(false);
+        };
+        if let Some(b) = node.value.as_bool() {
+            return Ok(b);
+        }
+        match node.value.as_str() {
+            Some("y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON") => Ok(true),
+            Some("n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF") => Ok(false),
+            _ => Err(node.error("must be true or false")),
         }
     }
 

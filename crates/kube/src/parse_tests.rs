@@ -340,7 +340,8 @@ spec:
     livenessProbe: {tcpSocket: {port: 80}}
   - <<: *base
     name: b
-    securityContext: {runAsUser: 3}
+    securityContext: {runAsUser: 3, privileged: yes, readOnlyRootFilesystem: Off}
+    tty: on
 "#;
     let docs = parse(yaml).expect("parse");
     assert_eq!(docs.len(), 1);

@@ -369,23 +369,14 @@ fn publish_service(service: &Service, out: &mut PlayPlan, templates: &[&Pod]) {
     }
     let pod = &mut out.pods[first];
     for port in &service.ports {
-        let container_port = match &port.target_port {
-            TargetPort::Number(n) => *n,
-            TargetPort::Name(target) => {
-                let found = templates[first]
-                    .containers
-                    .iter()
-                    .flat_map(|c| &c.ports)
-                    .find(|p| p.name.as_deref() == Some(target.as_str()));
-                let Some(found) = found else {
-                    out.warnings.push(format!(
-                        "service {name}: pod {} has no port named {target}: port {} not published",
-                        pod.name, port.port
-                    ));
-                    continue;
-                };
-                found.container_port
-            }
+        let Some(container_port) = target_port(&port.target_port, templates[first]) else {
+            out.warnings.push(format!(
+                "service {name}: pod {} has no port named {}: port {} not published",
+                pod.name,
+                describe(&port.target_port),
+                port.port
+            ));
+            continue;
         };
         let host_port = port.node_port.unwrap_or(port.port);
         let already = pod
@@ -400,6 +391,26 @@ fn publish_service(service: &Service, out: &mut PlayPlan, templates: &[&Pod]) {
                 protocol: port.protocol,
             });
         }
+    }
+}
+
+/// The container port a Service's `targetPort` means in a pod made from `template`.
+fn target_port(target: &TargetPort, template: &Pod) -> Option<u16> {
+    match target {
+        TargetPort::Number(n) => Some(*n),
+        TargetPort::Name(name) => template
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(|p| p.container_port),
+    }
+}
+
+fn describe(target: &TargetPort) -> String {
+    match target {
+        TargetPort::Number(n) => n.to_string(),
+        TargetPort::Name(name) => name.clone(),
     }
 }
 

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::KubeError;
-use crate::model::{ConfigMap, Container, EnvFrom, EnvValue, Pod, Secret, VolumeSource};
+use crate::model::{
+    ConfigMap, Container, EnvFrom, EnvValue, Pod, Secret, VolumeMount, VolumeSource,
+};
 use crate::plan::MountPlan;
 
 /// The ConfigMaps and Secrets of the stream, by name.
@@ -57,6 +59,104 @@ fn secret_text(owner: &str, secret: &str, key: &str, bytes: &[u8]) -> Result<Str
     })
 }
 
+/// Which kind of source a reference names.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    ConfigMap,
+    Secret,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::ConfigMap => "configmap",
+            Kind::Secret => "secret",
+        }
+    }
+}
+
+impl Sources {
+    /// Every key of a ConfigMap's `data` or of a Secret, as text; None when the source is
+    /// missing and `optional`.
+    fn entries(
+        &self,
+        owner: &str,
+        kind: Kind,
+        name: &str,
+        optional: bool,
+    ) -> Result<Option<Vec<(String, String)>>, KubeError> {
+        let entries = match kind {
+            Kind::ConfigMap => self
+                .maps
+                .get(name)
+                .map(|map| map.data.clone().into_iter().collect()),
+            Kind::Secret => self
+                .secrets
+                .get(name)
+                .map(|secret| {
+                    secret
+                        .data
+                        .iter()
+                        .map(|(k, v)| Ok((k.clone(), secret_text(owner, name, k, v)?)))
+                        .collect::<Result<Vec<_>, KubeError>>()
+                })
+                .transpose()?,
+        };
+        match entries {
+            None if !optional => Err(missing(owner, kind.as_str(), name)),
+            entries => Ok(entries),
+        }
+    }
+
+    /// One key of a ConfigMap's `data` or of a Secret, as text; None when it or its source is
+    /// missing and `optional`.
+    fn value(
+        &self,
+        owner: &str,
+        kind: Kind,
+        name: &str,
+        key: &str,
+        optional: bool,
+    ) -> Result<Option<String>, KubeError> {
+        let value = match kind {
+            Kind::ConfigMap => self.maps.get(name).map(|map| map.data.get(key).cloned()),
+            Kind::Secret => self
+                .secrets
+                .get(name)
+                .map(|secret| {
+                    secret
+                        .data
+                        .get(key)
+                        .map(|bytes| secret_text(owner, name, key, bytes))
+                        .transpose()
+                })
+                .transpose()?,
+        };
+        match value {
+            Some(Some(value)) => Ok(Some(value)),
+            _ if optional => Ok(None),
+            None => Err(missing(owner, kind.as_str(), name)),
+            Some(None) => Err(missing_key(owner, kind.as_str(), name, key)),
+        }
+    }
+}
+
+impl Sources {
+    /// The files a ConfigMap (`data` and `binaryData` alike) or Secret volume shows.
+    fn files(&self, kind: Kind, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        match kind {
+            Kind::ConfigMap => self.maps.get(name).map(|m| {
+                let mut all = m.binary_data.clone();
+                for (k, v) in &m.data {
+                    all.insert(k.clone(), v.clone().into_bytes());
+                }
+                all
+            }),
+            Kind::Secret => self.secrets.get(name).map(|s| s.data.clone()),
+        }
+    }
+}
+
 /// The container's environment: envFrom sources in order, then `env`, as Kubernetes builds it.
 pub(crate) fn container_env(
     sources: &Sources,
@@ -68,38 +168,24 @@ pub(crate) fn container_env(
 ) -> Result<Vec<(String, String)>, KubeError> {
     let mut env = Env::default();
     for from in &c.env_from {
-        let (name, prefix, optional, what) = match from {
+        let (kind, name, prefix, optional) = match from {
             EnvFrom::ConfigMap {
                 name,
                 prefix,
                 optional,
-            } => (name, prefix, *optional, "configmap"),
+            } => (Kind::ConfigMap, name, prefix, *optional),
             EnvFrom::Secret {
                 name,
                 prefix,
                 optional,
-            } => (name, prefix, *optional, "secret"),
+            } => (Kind::Secret, name, prefix, *optional),
         };
-        let entries: Vec<(String, String)> = match from {
-            EnvFrom::ConfigMap { .. } => match sources.maps.get(name) {
-                Some(map) => map.data.clone().into_iter().collect(),
-                None if optional => continue,
-                None => return Err(missing(owner, what, name)),
-            },
-            EnvFrom::Secret { .. } => match sources.secrets.get(name) {
-                Some(secret) => secret
-                    .data
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), secret_text(owner, name, k, v)?)))
-                    .collect::<Result<_, KubeError>>()?,
-                None if optional => continue,
-                None => return Err(missing(owner, what, name)),
-            },
-        };
-        for (key, value) in entries {
+        let entries = sources.entries(owner, kind, name, optional)?;
+        for (key, value) in entries.unwrap_or_default() {
             let var = format!("{}{key}", prefix.as_deref().unwrap_or(""));
             // Kubernetes skips keys that cannot be variable names, and says so in an event.
             if var.is_empty() || var.contains('=') {
+                let what = kind.as_str();
                 warnings.push(format!("{owner}: key {key} of {what} {name} skipped"));
                 continue;
             }
@@ -113,28 +199,12 @@ pub(crate) fn container_env(
                 name,
                 key,
                 optional,
-            } => match sources.maps.get(name) {
-                Some(map) => match map.data.get(key) {
-                    Some(value) => Some(value.clone()),
-                    None if *optional => None,
-                    None => return Err(missing_key(owner, "configmap", name, key)),
-                },
-                None if *optional => None,
-                None => return Err(missing(owner, "configmap", name)),
-            },
+            } => sources.value(owner, Kind::ConfigMap, name, key, *optional)?,
             EnvValue::SecretKey {
                 name,
                 key,
                 optional,
-            } => match sources.secrets.get(name) {
-                Some(secret) => match secret.data.get(key) {
-                    Some(bytes) => Some(secret_text(owner, name, key, bytes)?),
-                    None if *optional => None,
-                    None => return Err(missing_key(owner, "secret", name, key)),
-                },
-                None if *optional => None,
-                None => return Err(missing(owner, "secret", name)),
-            },
+            } => sources.value(owner, Kind::Secret, name, key, *optional)?,
             EnvValue::FieldRef(path) => {
                 let value = field_ref(path, pod_name, pod);
                 if value.is_none() {
@@ -218,91 +288,86 @@ pub(crate) fn container_mounts(
     c: &Container,
     owner: &str,
 ) -> Result<Vec<MountPlan>, KubeError> {
-    let mut mounts = Vec::new();
-    for mount in &c.mounts {
-        let Some(volume) = pod.volumes.iter().find(|v| v.name == mount.name) else {
-            return Err(KubeError::Invalid {
-                owner: owner.to_string(),
-                reason: format!(
-                    "mounts volume {}, which the pod does not define",
-                    mount.name
-                ),
-            });
-        };
-        if let Some(sub_path) = &mount.sub_path {
-            relative_path(owner, sub_path)?;
-        }
-        let destination = mount.mount_path.clone();
-        let sub_path = mount.sub_path.clone();
-        let (what, name, all, items, optional) = match &volume.source {
-            VolumeSource::Claim {
-                claim_name,
-                read_only,
-            } => {
-                mounts.push(MountPlan::Volume {
-                    name: claim_name.clone(),
-                    destination,
-                    read_only: mount.read_only || *read_only,
-                    sub_path,
-                });
-                continue;
-            }
-            VolumeSource::EmptyDir { .. } => {
-                mounts.push(MountPlan::Volume {
-                    name: format!("{pod_name}-{}", volume.name),
-                    destination,
-                    read_only: mount.read_only,
-                    sub_path,
-                });
-                continue;
-            }
-            VolumeSource::HostPath { path, kind } => {
-                let host_path = match &sub_path {
-                    Some(sub) => format!("{}/{sub}", path.trim_end_matches('/')),
-                    None => path.clone(),
-                };
-                mounts.push(MountPlan::Bind {
-                    host_path,
-                    destination,
-                    read_only: mount.read_only,
-                    kind: kind.clone(),
-                });
-                continue;
-            }
-            VolumeSource::ConfigMap {
-                name,
-                items,
-                optional,
-            } => {
-                let all = sources.maps.get(name).map(|m| {
-                    let mut all: BTreeMap<String, Vec<u8>> = m.binary_data.clone();
-                    for (k, v) in &m.data {
-                        all.insert(k.clone(), v.clone().into_bytes());
-                    }
-                    all
-                });
-                ("configmap", name, all, items, *optional)
-            }
-            VolumeSource::Secret {
-                name,
-                items,
-                optional,
-            } => {
-                let all = sources.secrets.get(name).map(|s| s.data.clone());
-                ("secret", name, all, items, *optional)
-            }
-        };
-        let files = volume_files(owner, what, name, all, items, optional)?;
-        mounts.push(files_mount(
-            owner,
-            what,
-            name,
-            files,
-            destination,
-            sub_path,
-        )?);
+    c.mounts
+        .iter()
+        .map(|mount| mount_plan(sources, pod, pod_name, mount, owner))
+        .collect()
+}
+
+fn mount_plan(
+    sources: &Sources,
+    pod: &Pod,
+    pod_name: &str,
+    mount: &VolumeMount,
+    owner: &str,
+) -> Result<MountPlan, KubeError> {
+    let Some(volume) = pod.volumes.iter().find(|v| v.name == mount.name) else {
+        return Err(KubeError::Invalid {
+            owner: owner.to_string(),
+            reason: format!(
+                "mounts volume {}, which the pod does not define",
+                mount.name
+            ),
+        });
+    };
+    if let Some(sub_path) = &mount.sub_path {
+        relative_path(owner, sub_path)?;
     }
-    Ok(mounts)
+    let destination = mount.mount_path.clone();
+    let sub_path = mount.sub_path.clone();
+    let (kind, name, items, optional) = match &volume.source {
+        VolumeSource::Claim {
+            claim_name,
+            read_only,
+        } => {
+            return Ok(MountPlan::Volume {
+                name: claim_name.clone(),
+                destination,
+                read_only: mount.read_only || *read_only,
+                sub_path,
+            })
+        }
+        VolumeSource::EmptyDir { .. } => {
+            return Ok(MountPlan::Volume {
+                name: format!("{pod_name}-{}", volume.name),
+                destination,
+                read_only: mount.read_only,
+                sub_path,
+            })
+        }
+        VolumeSource::HostPath { path, kind } => {
+            let host_path = match &sub_path {
+                Some(sub) => format!("{}/{sub}", path.trim_end_matches('/')),
+                None => path.clone(),
+            };
+            return Ok(MountPlan::Bind {
+                host_path,
+                destination,
+                read_only: mount.read_only,
+                kind: kind.clone(),
+            });
+        }
+        VolumeSource::ConfigMap {
+            name,
+            items,
+            optional,
+        } => (Kind::ConfigMap, name, items, *optional),
+        VolumeSource::Secret {
+            name,
+            items,
+            optional,
+        } => (Kind::Secret, name, items, *optional),
+    };
+    let what = kind.as_str();
+    let files = volume_files(
+        owner,
+        what,
+        name,
+        sources.files(kind, name),
+        items,
+        optional,
+    )?;
+    files_mount(owner, what, name, files, destination, sub_path)
 }
 
 /// A ConfigMap or Secret volume, or through `subPath` one file or subdirectory of it.
