@@ -73,12 +73,18 @@
 //!
 //! Read and ignored: namespaces, annotations, resource requests, readiness and startup probes,
 //! liveness probes other than `exec`, init containers, `imagePullPolicy`, node selection,
-//! service accounts, volume modes (`defaultMode`), a Secret's `type`, a Service's cluster IP.
-//! Refused: volume types other than the five above, `env` sources other than the three above,
-//! and kinds other than Pod, Deployment, Service, ConfigMap, Secret and PersistentVolumeClaim.
+//! service accounts, file modes (`defaultMode`), a Secret's `type`, a Service's cluster IP, a
+//! Deployment's selector and strategy (its pods carry the template's labels). `fieldRef`s other
+//! than `metadata.name`, `metadata.namespace` and `metadata.labels['…']` are left unset, with a
+//! warning. Refused: volume types other than the five above, other `valueFrom` sources, and
+//! kinds other than Pod, Deployment, Service, ConfigMap, Secret and PersistentVolumeClaim
+//! (`kind: List` included).
+//!
 //! `generate` writes no PersistentVolumeClaim documents (a cluster needs one per claim), no
-//! Service for a pod without host ports, and drops labels whose key is not a valid Kubernetes
-//! name. CPU limits are kept to the millicore, Kubernetes' finest step.
+//! Service for a pod without host ports, `restartPolicy: Always` in Deployments (the only one
+//! they allow), and drops labels whose key is not a valid Kubernetes name. CPU limits keep to
+//! the millicore, Kubernetes' finest step. Strings are quoted wherever a YAML 1.1 reader
+//! (kubectl's) could take them for something else (`"yes"`, `"1:20"`, `"256Mi"`).
 
 mod error;
 mod generate;

@@ -9,7 +9,7 @@ use crate::model::{
     ConfigMap, Document, Pod, Probe, Protocol, RestartPolicy, Secret, Security, Service,
     TargetPort, VolumeSource,
 };
-use crate::resolve::{container_env, container_mounts, Sources};
+use crate::resolve::{container_env, container_mounts, expand, Sources};
 
 /// Everything a YAML stream asks berth to create.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -58,6 +58,7 @@ pub struct ContainerPlan {
     /// `<pod>-<container>`, as podman names them.
     pub name: String,
     pub image: String,
+    /// `command` and `args`, with `$(VAR)` references to the environment expanded.
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub workdir: Option<String>,
@@ -261,13 +262,17 @@ fn pod_plan(
             }
             (None, None) => None,
         };
+        let env = container_env(sources, pod, name, c, &owner, warnings)?;
+        let expand_all = |argv: &Vec<String>| -> Vec<String> {
+            argv.iter().map(|arg| expand(arg, &env)).collect()
+        };
         plan.containers.push(ContainerPlan {
             name: format!("{name}-{}", c.name),
             image: c.image.clone(),
-            entrypoint: c.command.clone(),
-            cmd: c.args.clone(),
+            entrypoint: c.command.as_ref().map(expand_all),
+            cmd: c.args.as_ref().map(expand_all),
             workdir: c.working_dir.clone(),
-            env: container_env(sources, pod, name, c, &owner, warnings)?,
+            env,
             mounts: container_mounts(sources, pod, name, c, &owner)?,
             memory: c.memory_limit,
             cpus: c.cpu_limit,

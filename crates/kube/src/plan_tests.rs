@@ -271,6 +271,30 @@ fn optional_references_may_be_missing() {
 }
 
 #[test]
+fn variables_expand_as_in_kubernetes() {
+    let yaml = "kind: ConfigMap\nmetadata: {name: m}\ndata: {PORT: '8080'}\n---\nkind: Pod\n\
+                metadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: i\n    \
+                envFrom: [{configMapRef: {name: m}}]\n    env:\n    - {name: URL, value: \
+                'http://localhost:$(PORT)/$(LATER)'}\n    - {name: LATER, value: x}\n    \
+                - {name: COST, value: '$$(PORT) $5 $(PORT'}\n    command: ['serve', \
+                '--port=$(PORT)', '--later=$(LATER)']\n    args: ['$(UNKNOWN)', '$$(PORT)']\n";
+    let plan = play(yaml);
+    let c = &plan.pods[0].containers[0];
+    assert_eq!(
+        c.env,
+        env(&[
+            ("PORT", "8080"),
+            ("URL", "http://localhost:8080/$(LATER)"),
+            ("LATER", "x"),
+            ("COST", "$(PORT) $5 $(PORT"),
+        ])
+    );
+    let argv = |items: &[&str]| Some(items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(c.entrypoint, argv(&["serve", "--port=8080", "--later=x"]));
+    assert_eq!(c.cmd, argv(&["$(UNKNOWN)", "$(PORT)"]));
+}
+
+#[test]
 fn plan_errors() {
     let pod = |body: &str| {
         format!(

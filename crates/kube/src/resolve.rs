@@ -35,6 +35,40 @@ impl Env {
     }
 }
 
+/// Kubernetes' `$(VAR)` expansion, as it applies to `env` values, `command` and `args`:
+/// `$(NAME)` becomes the value of a variable defined in `env` (before, for an `env` value),
+/// `$$` becomes `$`, and anything else, an unknown name included, stays as written.
+pub(crate) fn expand(text: &str, env: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some((name, tail)) = after
+            .strip_prefix('(')
+            .and_then(|inner| inner.split_once(')'))
+        {
+            match env.iter().find(|(n, _)| n == name) {
+                Some((_, value)) => out.push_str(value),
+                None => {
+                    out.push_str("$(");
+                    out.push_str(name);
+                    out.push(')');
+                }
+            }
+            rest = tail;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn missing(owner: &str, what: &'static str, name: &str) -> KubeError {
     KubeError::MissingRef {
         owner: owner.to_string(),
@@ -157,7 +191,8 @@ impl Sources {
     }
 }
 
-/// The container's environment: envFrom sources in order, then `env`, as Kubernetes builds it.
+/// The container's environment: envFrom sources in order, then `env` (its literal values
+/// `$(VAR)`-expanded), as Kubernetes builds it.
 pub(crate) fn container_env(
     sources: &Sources,
     pod: &Pod,
@@ -194,7 +229,7 @@ pub(crate) fn container_env(
     }
     for var in &c.env {
         let value = match &var.value {
-            EnvValue::Literal(value) => Some(value.clone()),
+            EnvValue::Literal(value) => Some(expand(value, &env.vars)),
             EnvValue::ConfigMapKey {
                 name,
                 key,
