@@ -142,6 +142,9 @@ pub enum Command {
     /// Manage pods: containers that share a network (localhost), IPC and hostname
     #[command(subcommand)]
     Pod(PodCommand),
+    /// Kubernetes YAML: generate it from pods and containers, play it as pods
+    #[command(subcommand)]
+    Kube(KubeCommand),
     /// Get real time events from the server
     Events(EventsArgs),
     /// Run a container's monitor (started by berth itself)
@@ -779,6 +782,55 @@ pub enum NetworkCommand {
     Disconnect(NetworkConnectArgs),
     /// Remove all unused networks
     Prune(ContainerPruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeCommand {
+    /// Describe pods and containers as Kubernetes YAML (Pod or Deployment, and Services)
+    Generate(KubeGenerateArgs),
+    /// Create pods, containers and volumes from Kubernetes YAML
+    Play(KubePlayArgs),
+    /// Remove what a YAML file's play made (as kube play --down)
+    Down(KubeDownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubeGenerateArgs {
+    /// Also generate a Service for each pod's published ports
+    #[arg(short, long)]
+    pub service: bool,
+    /// What to generate: pod or deployment
+    #[arg(short, long = "type", default_value = "pod")]
+    pub kind: String,
+    /// Write the YAML to this file instead of the standard output
+    #[arg(short, long)]
+    pub filename: Option<std::path::PathBuf>,
+    /// Pods or containers to describe
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KubePlayArgs {
+    /// Remove the pods and volumes the file made instead of making them
+    #[arg(long)]
+    pub down: bool,
+    /// Remove pods of the same names first
+    #[arg(long)]
+    pub replace: bool,
+    /// Start the pods (default true)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub start: bool,
+    /// YAML files (- for the standard input)
+    #[arg(required = true)]
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeDownArgs {
+    /// YAML files (- for the standard input)
+    #[arg(required = true)]
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ mod images;
 mod import;
 pub mod init;
 mod inspect;
+mod kube;
 mod lifecycle;
 mod load;
 mod logs;
@@ -108,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Network(c) => network::run(&open()?, c),
         Command::Volume(c) => volume::run(&open()?, c),
         Command::Pod(c) => pod::run(&open()?, c),
+        Command::Kube(c) => kube::run(&open()?, c),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(&open()?, a),
     }
 }

@@ -16,6 +16,7 @@
 //! namespaces (the kernel holds them while anyone is inside) but a new member cannot join
 //! until the pod is restarted; `pod rm -f` removes everything.
 
+pub mod kube;
 mod pause;
 
 use std::collections::BTreeMap;
@@ -473,6 +474,13 @@ impl Engine {
             }
         })?;
         self.store.meta.write(|tx| tx.delete_pod(&pod.record.id))?;
+        // Files `kube play` wrote for its ConfigMap and Secret volumes.
+        let dir = self.pod_dir(&pod.record.id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(pod = %pod.record.name, error = %e, "remove {}", dir.display());
+            }
+        }
         self.emit_pod(Action::Remove, &pod.record.id, &pod.record.name);
         Ok(pod.record.id)
     }
