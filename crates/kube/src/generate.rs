@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::KubeError;
 use crate::generate_container::{container, volume};
-use crate::model::{Pod, RestartPolicy};
+use crate::model::{Pod, RestartPolicy, VolumeSource};
 use crate::names::{dns_label, is_label_key, is_label_value};
 
 /// Which workload kind wraps each pod.
@@ -33,7 +33,8 @@ pub struct GenerateOptions {
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
 /// `pods` as a multi-document YAML stream: per pod a Pod or a Deployment (`replicas: 1`), then
-/// with `opts.service` a NodePort Service publishing its host ports. Pods with no container,
+/// with `opts.service` a NodePort Service publishing its host ports; last, a
+/// PersistentVolumeClaim ([`CLAIM_SIZE`]) for each claim the pods name. Pods with no container,
 /// no image, or names that collide once made DNS-1123 are errors.
 pub fn generate(pods: &[Pod], opts: &GenerateOptions) -> Result<String, KubeError> {
     let mut names = BTreeSet::new();
@@ -70,6 +71,19 @@ pub fn generate(pods: &[Pod], opts: &GenerateOptions) -> Result<String, KubeErro
             }
         }
     }
+    // The claims the pods name, so that `kubectl apply` of the file gets them bound: berth's
+    // volumes have no size, and a cluster needs one.
+    let mut claims = BTreeSet::new();
+    for pod in pods {
+        for v in &pod.volumes {
+            if let VolumeSource::Claim { claim_name, .. } = &v.source {
+                let claim = dns_label(claim_name);
+                if claims.insert(claim.clone()) {
+                    documents.push(claim_document(&claim));
+                }
+            }
+        }
+    }
     let mut out = String::new();
     for (index, document) in documents.iter().enumerate() {
         if index > 0 {
@@ -79,6 +93,22 @@ pub fn generate(pods: &[Pod], opts: &GenerateOptions) -> Result<String, KubeErro
         out.push_str(&yaml);
     }
     Ok(out)
+}
+
+/// The size written on a generated PersistentVolumeClaim (berth's volumes have none).
+pub const CLAIM_SIZE: &str = "1Gi";
+
+/// A PersistentVolumeClaim of the default size, read-write by one node.
+fn claim_document(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": { "name": name },
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": { "requests": { "storage": CLAIM_SIZE } },
+        },
+    })
 }
 
 /// Labels Kubernetes accepts, and the rest (docker's `description=My app`) as annotations,

@@ -83,7 +83,7 @@ fn round_trips() {
             "rich pod",
             vec![rich.clone()],
             POD,
-            vec![Document::Pod(rich.clone())],
+            vec![Document::Pod(rich.clone()), claim()],
         ),
         (
             "rich pod and service",
@@ -92,13 +92,14 @@ fn round_trips() {
             vec![
                 Document::Pod(with_app.clone()),
                 Document::Service(rich_service(&with_app.labels)),
+                claim(),
             ],
         ),
         (
             "rich deployment",
             vec![rich.clone()],
             DEPLOY,
-            vec![Document::Deployment(deployment.clone())],
+            vec![Document::Deployment(deployment.clone()), claim()],
         ),
         (
             "deployment and service",
@@ -107,6 +108,7 @@ fn round_trips() {
             vec![
                 Document::Deployment(deployment),
                 Document::Service(rich_service(&templated.labels)),
+                claim(),
             ],
         ),
         (
@@ -122,6 +124,14 @@ fn round_trips() {
     for (what, pods, opts, want) in cases {
         assert_eq!(round_trip(&pods, &opts), want, "{what}");
     }
+}
+
+/// The claim generate writes after the rich pod, which names `shop-data`.
+fn claim() -> Document {
+    Document::Claim(Claim {
+        name: "shop-data".into(),
+        storage: Some(crate::generate::CLAIM_SIZE.into()),
+    })
 }
 
 fn as_labelled(mut pod: Pod) -> Pod {
@@ -202,10 +212,14 @@ fn yaml_shape() {
         "- NET_ADMIN",
         "type: NodePort",
         "restartPolicy: Always",
+        // The claim the pod names, sized for a cluster.
+        "\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: shop-data\n",
+        "storage: \"1Gi\"",
     ] {
         assert!(yaml.contains(want), "missing {want:?} in\n{yaml}");
     }
-    assert_eq!(yaml.matches("\n---\n").count(), 2, "{yaml}");
+    // Deployment, Service, Deployment (no host port: no Service), claim.
+    assert_eq!(yaml.matches("\n---\n").count(), 3, "{yaml}");
 }
 
 #[test]
