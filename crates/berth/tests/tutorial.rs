@@ -297,6 +297,22 @@ fn the_tutorial_end_to_end() {
         .unwrap();
     assert!(String::from_utf8_lossy(&exec.stdout).contains("port=8000"));
 
+    // Where readers go next (issue 15): the running site as Kubernetes YAML, schema-checked,
+    // then back from that YAML on the same host port, then gone with --down.
+    kube_round_trip(&s, site, &ok);
+    // (the tutorial goes on with its container)
+    ok(&[
+        "run",
+        "--name",
+        "personal-website",
+        "-d",
+        "-p",
+        &site_map,
+        "-e",
+        "PORT=8000",
+        "streamlit:beta-pre-prod",
+    ]);
+
     // docker rm -f $(docker ps -aq); docker rmi -f $(docker images -f "dangling=true" -q)
     let ids = ok(&["ps", "-aq"]);
     let mut rm = vec!["rm", "-f"];
@@ -391,6 +407,57 @@ fn the_tutorial_end_to_end() {
 }
 
 /// `port` when the host can bind it on every address, else a free port the kernel picks.
+/// `kube generate -s personal-website` → kubernetes-validate → `rm -f` → `kube play` → the site
+/// answers on `site` again → `kube play --down` leaves no container, pod or volume of it.
+fn kube_round_trip(s: &Sandbox, site: u16, ok: &dyn Fn(&[&str]) -> String) {
+    let yaml = s.root().join("personal-website.yaml");
+    let yaml_path = yaml.to_str().unwrap();
+    ok(&[
+        "kube",
+        "generate",
+        "-s",
+        "-f",
+        yaml_path,
+        "personal-website",
+    ]);
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    assert!(
+        text.contains(&format!("hostPort: {site}")) && text.contains("kind: Service"),
+        "{text}"
+    );
+    let validator = "/opt/berth/pyvenv/bin/kubernetes-validate";
+    if std::path::Path::new(validator).exists() {
+        let out = Command::new(validator)
+            .args(["--strict", yaml_path])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubernetes-validate: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("SKIP the schema check: {validator} is missing; run scripts/setup.sh");
+    }
+    ok(&["rm", "-f", "personal-website"]);
+    let (containers_before, volumes_before) = (ok(&["ps", "-aq"]), ok(&["volume", "ls", "-q"]));
+    ok(&["kube", "play", yaml_path]);
+    let health = format!("http://127.0.0.1:{site}/_stcore/health");
+    assert!(
+        wait_for(Duration::from_secs(60), || Command::new("curl")
+            .args(["-sf", "-m", "2", &health])
+            .output()
+            .is_ok_and(|o| o.status.success())),
+        "the played site does not answer at {health}: {}",
+        ok(&["pod", "logs", "personal-website-pod"])
+    );
+    ok(&["kube", "play", "--down", yaml_path]);
+    assert_eq!(ok(&["ps", "-aq"]), containers_before);
+    assert_eq!(ok(&["pod", "ls", "-q"]), "");
+    assert_eq!(ok(&["volume", "ls", "-q"]), volumes_before);
+}
+
 fn tutorial_port(port: u16) -> u16 {
     if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
         return port;
