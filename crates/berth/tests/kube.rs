@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{http_get, wait_for, Sandbox};
+use common::{http_get, start_registry, wait_for, Sandbox};
 
 const VALIDATOR: &str = "/opt/berth/pyvenv/bin/kubernetes-validate";
 
@@ -255,6 +255,89 @@ fn a_deployment_with_a_configmap_and_a_service_plays_and_downs() {
         "the claim's volume, made by the play, is left"
     );
     assert!(http_get(&url).is_none());
+}
+
+/// A pod whose image is only on a registry, with a Secret as environment and as files.
+const WITH_SECRET: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+type: Opaque
+data:
+  password: czNjcmV0
+stringData:
+  user: alice
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: vault
+spec:
+  containers:
+  - name: box
+    image: IMAGE
+    command: ["sleep", "300"]
+    env:
+    - name: DB_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: creds
+          key: password
+    volumeMounts:
+    - name: secret
+      mountPath: /run/secrets/creds
+      readOnly: true
+  volumes:
+  - name: secret
+    secret:
+      secretName: creds
+"#;
+
+#[test]
+fn play_pulls_missing_images_mounts_secrets_and_can_leave_pods_stopped() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let registry = start_registry();
+    let image = format!("127.0.0.1:{}/tools/box:v1", registry.port);
+    s.ok(&["tag", "busybox", &image]);
+    s.ok(&["push", &image]);
+    s.ok(&["rmi", &image]);
+    let file = s.root().join("vault.yaml");
+    std::fs::write(&file, WITH_SECRET.replace("IMAGE", &image)).unwrap();
+    validate(&file);
+
+    // --start=false: created, not running; the image was pulled for it.
+    s.ok(&["kube", "play", "--start=false", file.to_str().unwrap()]);
+    assert!(s
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains("tools/box:v1"));
+    assert_eq!(
+        s.ok(&["pod", "inspect", "-f", "{{.State}}", "vault"])
+            .trim(),
+        "Created"
+    );
+    s.ok(&["pod", "start", "vault"]);
+    assert_eq!(
+        s.ok(&["exec", "vault-box", "sh", "-c", "echo $DB_PASSWORD"]),
+        "s3cret\n"
+    );
+    assert_eq!(
+        s.ok(&[
+            "exec",
+            "vault-box",
+            "cat",
+            "/run/secrets/creds/password",
+            "/run/secrets/creds/user"
+        ]),
+        "s3cretalice"
+    );
+    let r = s.run(&["exec", "vault-box", "touch", "/run/secrets/creds/x"]);
+    assert_ne!(r.code, 0, "the secret's files are read-only");
+    s.ok(&["kube", "down", file.to_str().unwrap()]);
+    assert_eq!(s.ok(&["pod", "ls", "-q"]), "");
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
 }
 
 #[test]
