@@ -311,6 +311,13 @@ impl EventStream {
             }
             let event: Event = match serde_json::from_slice(&line) {
                 Ok(e) => e,
+                // Well-formed JSON of a shape we do not know is a newer berth's event (a kind
+                // added since, as `pod` was): not ours to report, and not worth a warning each
+                // time the journal is read. A line that is not JSON at all is damage.
+                Err(e) if serde_json::from_slice::<serde_json::Value>(&line).is_ok() => {
+                    tracing::debug!(error = %e, "events journal: skipping an event of another kind");
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(dir = %self.dir.display(), error = %e, "events journal: skipping a bad line");
                     continue;
@@ -543,6 +550,9 @@ mod tests {
         let path = j.dir().join(CURRENT);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{not json\n").unwrap();
+        // A newer berth's kind of event: skipped the same way (quietly).
+        f.write_all(b"{\"Type\":\"plugin\",\"Action\":\"enable\",\"time\":1,\"timeNano\":10}\n")
+            .unwrap();
         drop(f);
         j.append(&event(2, 11)).unwrap();
         assert_eq!(
