@@ -36,6 +36,30 @@ pub fn time_or_ago(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
     Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
 }
 
+/// `--tail N|all`: how many lines from the end, `None` for all.
+pub fn tail(value: Option<&str>) -> anyhow::Result<Option<usize>> {
+    match value {
+        None | Some("all") => Ok(None),
+        Some(n) => n
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}: a number or \"all\"")),
+    }
+}
+
+/// `--add-host HOST:IP` lines as (name, address); docker splits at the first ':' (an IPv6
+/// address keeps its own) or '='.
+pub fn extra_hosts(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|h| {
+            h.split_once(['=', ':'])
+                .map(|(n, ip)| (n.to_string(), ip.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("invalid --add-host {h:?}: use HOST:IP"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,17 +9,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{http_get, start_registry, wait_for, Sandbox};
+use common::{free_port, http_get, start_registry, wait_for, Sandbox};
 
 const VALIDATOR: &str = "/opt/berth/pyvenv/bin/kubernetes-validate";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `kubernetes-validate --strict` on `file`: panics with its report when it fails; false
 /// (after a loud SKIP) when the validator is not installed.

@@ -8,16 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{http_get, wait_for, Sandbox};
-
-/// A free TCP port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, http_get, wait_for, Sandbox};
 
 fn pod_field(s: &Sandbox, pod: &str, template: &str) -> String {
     s.ok(&["pod", "inspect", "-f", template, pod])

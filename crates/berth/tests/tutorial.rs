@@ -225,7 +225,7 @@ fn the_tutorial_end_to_end() {
     ok(&["rm", "-f", "personal-website"]);
 
     // The fixed command: docker run --name personal-website -d -p 5000:8000 -e PORT=8000
-    let r = berth(&[
+    let fixed_run = [
         "run",
         "--name",
         "personal-website",
@@ -235,7 +235,8 @@ fn the_tutorial_end_to_end() {
         "-e",
         "PORT=8000",
         "streamlit:beta-pre-prod",
-    ]);
+    ];
+    let r = berth(&fixed_run);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         !r.stderr.contains("warning"),
@@ -301,17 +302,7 @@ fn the_tutorial_end_to_end() {
     // then back from that YAML on the same host port, then gone with --down.
     kube_round_trip(&s, site, &ok);
     // (the tutorial goes on with its container)
-    ok(&[
-        "run",
-        "--name",
-        "personal-website",
-        "-d",
-        "-p",
-        &site_map,
-        "-e",
-        "PORT=8000",
-        "streamlit:beta-pre-prod",
-    ]);
+    ok(&fixed_run);
 
     // docker rm -f $(docker ps -aq); docker rmi -f $(docker images -f "dangling=true" -q)
     let ids = ok(&["ps", "-aq"]);

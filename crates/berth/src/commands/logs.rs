@@ -10,13 +10,7 @@ use crate::cli::LogsArgs;
 use crate::parse;
 
 pub fn run(engine: &Engine, args: LogsArgs) -> anyhow::Result<()> {
-    let tail = match args.tail.as_deref() {
-        None | Some("all") => None,
-        Some(n) => Some(
-            n.parse::<usize>()
-                .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}: a number or \"all\""))?,
-        ),
-    };
+    let tail = parse::tail(args.tail.as_deref())?;
     let opts = LogOptions {
         follow: args.follow,
         tail,

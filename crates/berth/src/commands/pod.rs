@@ -52,15 +52,7 @@ fn create(engine: &Engine, a: PodCreateArgs) -> anyhow::Result<()> {
             "pod create: a pod has a network of its own: --network container:… is not supported"
         );
     }
-    let extra_hosts = a
-        .add_host
-        .iter()
-        .map(|h| {
-            h.split_once(['=', ':'])
-                .map(|(n, ip)| (n.to_string(), ip.to_string()))
-                .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let extra_hosts = crate::parse::extra_hosts(&a.add_host)?;
     let id = engine.create_pod(PodOptions {
         name: a.name,
         labels: flags::labels(&a.label),
@@ -243,13 +235,7 @@ fn top(engine: &Engine, a: PodTopArgs) -> anyhow::Result<()> {
 /// its container's name; with `-f`, as they come, until every container has stopped.
 fn logs(engine: &Engine, a: PodLogsArgs) -> anyhow::Result<()> {
     let pod = engine.pod(&a.pod)?;
-    let tail = match a.tail.as_deref() {
-        None | Some("all") => None,
-        Some(n) => Some(
-            n.parse::<usize>()
-                .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}: a number or \"all\""))?,
-        ),
-    };
+    let tail = crate::parse::tail(a.tail.as_deref())?;
     let opts = LogOptions {
         follow: a.follow,
         tail,

@@ -124,16 +124,7 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             .map(flags::ram_in_bytes)
             .transpose()?,
         group_add: args.group_add.clone(),
-        extra_hosts: args
-            .add_host
-            .iter()
-            .map(|h| {
-                // docker splits at the first ':' (an IPv6 address keeps its own) or '='.
-                h.split_once(['=', ':'])
-                    .map(|(n, ip)| (n.to_string(), ip.to_string()))
-                    .with_context(|| format!("invalid --add-host {h:?}: use HOST:IP"))
-            })
-            .collect::<anyhow::Result<_>>()?,
+        extra_hosts: crate::parse::extra_hosts(&args.add_host)?,
         sysctls,
         ..Default::default()
     };

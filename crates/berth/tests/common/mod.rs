@@ -824,6 +824,15 @@ pub fn start_registry_with(htpasswd: Option<&Path>) -> Registry {
     Registry { child, port, root }
 }
 
+/// A free TCP port on 127.0.0.1 (bound and released), for a published port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// An HTTP GET with a short timeout, through curl (what a user would type); the body when it
 /// answered with success.
 pub fn http_get(url: &str) -> Option<String> {

@@ -259,9 +259,7 @@ fn exec(
     argv: &[*const c_char],
     envp: &[*const c_char],
 ) -> R<std::convert::Infallible> {
-    stdio(fds)?;
-    // SAFETY: setsid takes no arguments; the child is not a group leader.
-    check(unsafe { libc::setsid() } as i64, Step::Session, 0)?;
+    session(fds)?;
     join_cgroups(fds)?;
     join_namespaces(plan)?;
     if plan.terminal {
@@ -269,6 +267,13 @@ fn exec(
     }
     let exe = process(plan)?;
     Err(exec_user(exe, argv, envp, false))
+}
+
+/// Standard streams in place, then a session of its own (a terminal's controlling process).
+fn session(fds: &ChildFds) -> R {
+    stdio(fds)?;
+    // SAFETY: setsid takes no arguments; the child is not a group leader.
+    check(unsafe { libc::setsid() } as i64, Step::Session, 0).map(drop)
 }
 
 fn join_cgroups(fds: &ChildFds) -> R {
@@ -302,9 +307,7 @@ fn init(
     argv: &[*const c_char],
     envp: &[*const c_char],
 ) -> R<std::convert::Infallible> {
-    stdio(fds)?;
-    // SAFETY: setsid takes no arguments; the child is not a group leader.
-    check(unsafe { libc::setsid() } as i64, Step::Session, 0)?;
+    session(fds)?;
     join_namespaces(plan)?;
     join_cgroups(fds)?;
     if plan.unshare_cgroupns {

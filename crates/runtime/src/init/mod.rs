@@ -176,32 +176,12 @@ impl InitRuntime {
         let mut plan = plan::build(spec, false, last_cap(), prog)?;
         expand_cgroup_mount(&mut plan, cgroups)?;
         let fifo = make_fifo(&dir.join(FIFO))?;
-        let (sync_r, sync_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| InitError::Io {
-                what: "sync pipe".into(),
-                source: e.into(),
-            })?;
-        let high = |fd: Option<OwnedFd>| fd.map(|f| dup_high(&f)).transpose();
-        let (stdin, stdout, stderr) =
-            (high(stdio.stdin)?, high(stdio.stdout)?, high(stdio.stderr)?);
-        let console = stdio
-            .console_socket
-            .as_ref()
-            .map(|p| UnixStream::connect(p).map_err(io(format!("console socket {}", p.display()))))
-            .transpose()?;
-        let raw = |f: &Option<OwnedFd>| f.as_ref().map(|f| f.as_raw_fd());
-        let fds = ChildFds {
-            sync: sync_w.as_raw_fd(),
-            fifo: fifo.as_raw_fd(),
-            stdin: raw(&stdin),
-            stdout: raw(&stdout),
-            stderr: raw(&stderr),
-            console: console.as_ref().map(|c| c.as_raw_fd()),
-            tasks: cgroups.tasks.iter().map(|f| f.as_raw_fd()).collect(),
-        };
+        let child_io = ChildIo::new(stdio)?;
+        let fds = child_io.fds(fifo.as_raw_fd(), &cgroups.tasks);
         let pid = child::spawn(&plan, &fds, child::Mode::Create)
             .map_err(io("clone the container's init"))?;
-        drop((sync_w, stdin, stdout, stderr, console, fifo));
+        drop(fifo);
+        let sync_r = child_io.into_sync_reader();
         if let Err(e) = wait_ready(sync_r, &plan.args0, &plan.mounts) {
             reap(pid);
             return Err(e);
@@ -313,34 +293,14 @@ impl InitRuntime {
                     .map_err(io(format!("open {}", path.display())))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (sync_r, sync_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| InitError::Io {
-                what: "sync pipe".into(),
-                source: e.into(),
-            })?;
-        let high = |fd: Option<OwnedFd>| fd.map(|f| dup_high(&f)).transpose();
-        let (stdin, stdout, stderr) =
-            (high(stdio.stdin)?, high(stdio.stdout)?, high(stdio.stderr)?);
-        let console = stdio
-            .console_socket
-            .as_ref()
-            .map(|p| UnixStream::connect(p).map_err(io(format!("console socket {}", p.display()))))
-            .transpose()?;
-        let raw = |f: &Option<OwnedFd>| f.as_ref().map(|f| f.as_raw_fd());
-        let fds = ChildFds {
-            sync: sync_w.as_raw_fd(),
-            fifo: -1,
-            stdin: raw(&stdin),
-            stdout: raw(&stdout),
-            stderr: raw(&stderr),
-            console: console.as_ref().map(|c| c.as_raw_fd()),
-            tasks: tasks.iter().map(|f| f.as_raw_fd()).collect(),
-        };
+        let child_io = ChildIo::new(stdio)?;
+        let fds = child_io.fds(-1, &tasks);
         let pid = in_pid_namespace(pid_ns.as_ref(), || {
             child::spawn(&plan, &fds, child::Mode::Exec)
         })?
         .map_err(io("clone the exec'd process"))?;
-        drop((sync_w, stdin, stdout, stderr, console, tasks));
+        drop(tasks);
+        let sync_r = child_io.into_sync_reader();
         match exec_result(sync_r, &plan.args0) {
             Ok(()) => Ok(pid),
             Err(e) => {
@@ -348,6 +308,61 @@ impl InitRuntime {
                 Err(e)
             }
         }
+    }
+}
+
+/// The parent's ends of what a cloned child uses: the sync pipe and the stdio the child
+/// takes over (numbered 3 or more), the console socket connected.
+struct ChildIo {
+    sync_r: OwnedFd,
+    sync_w: OwnedFd,
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    console: Option<UnixStream>,
+}
+
+impl ChildIo {
+    fn new(stdio: Stdio) -> Result<Self, InitError> {
+        let (sync_r, sync_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| InitError::Io {
+                what: "sync pipe".into(),
+                source: e.into(),
+            })?;
+        let high = |fd: Option<OwnedFd>| fd.map(|f| dup_high(&f)).transpose();
+        let console = stdio
+            .console_socket
+            .as_ref()
+            .map(|p| UnixStream::connect(p).map_err(io(format!("console socket {}", p.display()))))
+            .transpose()?;
+        Ok(Self {
+            sync_r,
+            sync_w,
+            stdin: high(stdio.stdin)?,
+            stdout: high(stdio.stdout)?,
+            stderr: high(stdio.stderr)?,
+            console,
+        })
+    }
+
+    /// The numbers the child uses (`fifo` -1 for none).
+    fn fds(&self, fifo: std::os::fd::RawFd, tasks: &[OwnedFd]) -> ChildFds {
+        let raw = |f: &Option<OwnedFd>| f.as_ref().map(|f| f.as_raw_fd());
+        ChildFds {
+            sync: self.sync_w.as_raw_fd(),
+            fifo,
+            stdin: raw(&self.stdin),
+            stdout: raw(&self.stdout),
+            stderr: raw(&self.stderr),
+            console: self.console.as_ref().map(|c| c.as_raw_fd()),
+            tasks: tasks.iter().map(|f| f.as_raw_fd()).collect(),
+        }
+    }
+
+    /// After the clone: closes our copies of what the child took (so its exit or exec is
+    /// seen as the pipe's end) and keeps the read end.
+    fn into_sync_reader(self) -> OwnedFd {
+        self.sync_r
     }
 }
 
