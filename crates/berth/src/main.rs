@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .init();
     if privilege::needs_root(&args.command) {
         if let Err(e) = privilege::check(&args.root, &args.run_root) {
@@ -102,19 +102,23 @@ fn main() -> ExitCode {
             return ExitCode::from(privilege::exit_code(&args.command));
         }
     }
+    let root = args.root.clone();
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<Exit>() {
                 if let Some(m) = &exit.message {
                     eprintln!("Error: {m}");
+                    disk_full_hint(m, &root);
                 }
                 return ExitCode::from(exit.code);
             }
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("Error: {}", message(&e));
+            let text = message(&e);
+            eprintln!("Error: {text}");
+            disk_full_hint(&text, &root);
             let kind = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<berth_engine::EngineError>())
@@ -156,6 +160,39 @@ pub(crate) fn message(e: &anyhow::Error) -> String {
         }
     }
     msg
+}
+
+/// Standard error that never reports a failed write. A monitor's stderr is its log file: on a
+/// full disk a failed log write must cost the line, not the monitor — tracing answers a
+/// writer's error with `eprintln!`, which panics when stderr fails, and the monitor (with it
+/// the container) died.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// After an error that says the disk is full, where and how to make room.
+fn disk_full_hint(error: &str, root: &std::path::Path) {
+    const FULL: [&str; 3] = [
+        "No space left on device",
+        "database or disk is full",
+        "Disk quota exceeded",
+    ];
+    if FULL.iter().any(|f| error.contains(f)) {
+        eprintln!(
+            "The disk holding {} is full: make room (berth image prune, berth container prune, berth volume prune, berth system prune) and try again.",
+            root.display()
+        );
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

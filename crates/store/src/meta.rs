@@ -1,6 +1,6 @@
 //! Metadata in SQLite (WAL): images, their layers, tags and repo digests.
 //!
-//! Schema (version 1):
+//! Schema (version 2):
 //!
 //! ```text
 //! layers(chain_id PK, diff_id, parent → layers, blob, blob_size, media_type, size, link UNIQUE)
@@ -14,7 +14,14 @@
 //!            state, pid, monitor_pid, exit_code, started_at, finished_at, restart_count,
 //!            stop_requested, oom_killed, error, net, health)   -- times in unix nanoseconds; net is
 //!                  -- the engine's JSON of the live network attachments, health its healthcheck state
+//! pods(id PK, name UNIQUE, created_at, config JSON)   -- members name their pod in their config
 //! ```
+//!
+//! A full disk: SQLite cannot write a transaction without room for its WAL frames, and on a
+//! full disk the writes that would free space (recording an exit, removing a container) would
+//! fail with the rest. So the database keeps [`RESERVE`] bytes allocated beside it
+//! (`meta.reserve`); a write that finds the file system (nearly) full gives them back first, and
+//! the next open on a disk with room again takes them anew.
 //!
 //! A layer's reference count is not stored: it is the number of `image_layers` rows naming it
 //! (and, from the containers issue on, of containers whose rootfs stacks on it), so it can never
@@ -106,6 +113,47 @@ CREATE TABLE IF NOT EXISTS repo_digests (
 /// The schema this code writes: [`SCHEMA`] with [`ADDED_COLUMNS`] and [`ADDED_INDEXES`].
 /// Kept in the database's `user_version`; bump it whenever any of the three changes.
 const SCHEMA_VERSION: i64 = 2;
+
+/// Bytes the database keeps allocated for its writes on a full disk: WAL frames of a few
+/// transactions (a page each per row touched) with room to spare.
+pub const RESERVE: u64 = 2 << 20;
+/// Below this much free space a write gives the reserve back first.
+const LOW_SPACE: u64 = 1 << 20;
+/// A reserve given back is taken again only when there is this much room.
+const ROOMY: u64 = 64 << 20;
+
+/// Bytes free for us on the file system holding `path`, if it can be asked.
+fn free_space(path: &Path) -> Option<u64> {
+    let dir = path.parent()?;
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Allocates the reserve when it is missing and the disk has room again. Best effort: a file
+/// system without `fallocate` simply has no reserve.
+fn take_reserve(reserve: &Path) {
+    if reserve.exists() || free_space(reserve).is_none_or(|f| f < ROOMY) {
+        return;
+    }
+    let Ok(f) = std::fs::File::create(reserve) else {
+        return;
+    };
+    // Real blocks, not a sparse file: what a full disk cannot take from us.
+    if rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE).is_err() {
+        let _ = std::fs::remove_file(reserve);
+    }
+}
+
+/// Frees the reserve when the disk is (nearly) full, so that this write has room.
+fn give_back_reserve_if_full(reserve: &Path) {
+    if free_space(reserve).is_some_and(|f| f < LOW_SPACE) && std::fs::remove_file(reserve).is_ok()
+    {
+        tracing::warn!(
+            "the disk holding {} is full: berth used its reserve to record this change",
+            reserve.parent().unwrap_or(reserve).display()
+        );
+    }
+}
 
 /// Columns added after a table was first created: added in place to older databases.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
@@ -233,6 +281,8 @@ fn container_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
 #[derive(Debug)]
 pub struct Meta {
     path: std::path::PathBuf,
+    /// `meta.reserve` beside the database (see the module docs).
+    reserve: std::path::PathBuf,
     /// Idle connections. Each operation takes one (opening another when none is idle) and
     /// gives it back, so many threads can read and write at once: WAL lets readers run beside
     /// the one writer, and `busy_timeout` queues writers.
@@ -289,8 +339,11 @@ impl Meta {
         if version < SCHEMA_VERSION {
             Self::set_up(&mut conn).map_err(|e| StoreError::db(path, e))?;
         }
+        let reserve = path.with_extension("reserve");
+        take_reserve(&reserve);
         Ok(Self {
             path: path.to_path_buf(),
+            reserve,
             idle: std::sync::Mutex::new(vec![conn]),
         })
     }
@@ -356,6 +409,7 @@ impl Meta {
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        give_back_reserve_if_full(&self.reserve);
         self.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -385,9 +385,14 @@ impl Sandbox {
         ids
     }
 
-    /// Mount points at or under this berth's root.
+    /// Mount points under this berth's root (not a file system a test put at the root itself,
+    /// as the full-disk test's tmpfs).
     pub fn mounts(&self) -> Vec<String> {
+        let root = self.root().to_string_lossy().into_owned();
         mounts_under(self.root())
+            .into_iter()
+            .filter(|m| *m != root)
+            .collect()
     }
 
     /// What container `id` left behind: mounts of its directory, its monitor, its cgroups.

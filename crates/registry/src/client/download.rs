@@ -228,10 +228,17 @@ fn attempt_once(
             }));
         }
         pending.write_all(&buf[..n]).map_err(|e| {
-            Failure::Keep(ClientError::Blob(crate::blob::BlobError::io(
-                &desc.digest,
-                e,
-            )))
+            // A partial that filled the disk helps no later pull (it would fill it again)
+            // and holds the space the user needs to make room: it goes.
+            let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT]
+                .iter()
+                .any(|c| e.raw_os_error() == Some(c.raw_os_error()));
+            let err = ClientError::Blob(crate::blob::BlobError::io(&desc.digest, e));
+            if full {
+                Failure::Discard(err)
+            } else {
+                Failure::Keep(err)
+            }
         })?;
         if pending.written() >= next_report {
             next_report = pending.written() + PROGRESS_STEP;
