@@ -186,3 +186,62 @@ fn a_container_cannot_reach_a_host_loopback_service_with_a_crafted_frame() {
     );
     s.ok(&["rm", "-f", "prober"]);
 }
+
+/// A static program that pushes `argv[1]` into its controlling terminal's input with
+/// TIOCSTI, then asks for TIOCLINUX's console selection; prints what each returned.
+const STI_C: &str = r#"
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+int main(int argc, char **argv) {
+    int fd = open("/dev/tty", O_RDWR);
+    if (fd < 0) { printf("no-tty %d\n", errno); return 1; }
+    int injected = 0;
+    for (const char *p = argv[1]; *p; p++)
+        if (ioctl(fd, TIOCSTI, p) == 0) injected++;
+    char sel = 2; /* TIOCL_SETSEL-like subcode: only a virtual console takes it */
+    int vt = ioctl(fd, TIOCLINUX, &sel);
+    printf("injected %d linux %d errno %d\n", injected, vt, vt < 0 ? errno : 0);
+    return 0;
+}
+"#;
+
+#[test]
+fn a_containers_terminal_is_its_own_tiocsti_and_tioclinux_stay_inside() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sti.c"), STI_C).unwrap();
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(dir.path().join("sti"))
+        .arg(dir.path().join("sti.c"))
+        .status()
+        .expect("gcc (the test images need it too)");
+    assert!(built.success());
+    // On the caller's terminal (script's pty): the container injects a command line, then the
+    // caller's shell reads a line. Input pushed into the *container's* pty never reaches it.
+    let berth = env!("CARGO_BIN_EXE_berth");
+    let volume = format!("{}:/t:ro", dir.path().display());
+    let line = format!(
+        "{berth} run --rm -t --network none -v {volume} busybox /t/sti 'echo ESCAPED\n'; \
+         if read -t 1 got; then echo \"host read: $got\"; else echo host read nothing; fi"
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("BERTH_ROOT", s.root())
+        .env("BERTH_RUNROOT", s.run_root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The injection worked, inside: all 13 characters went into the container's own input.
+    assert!(text.contains("injected 13"), "{text}");
+    // TIOCLINUX is for virtual consoles: a pty refuses it.
+    assert!(text.contains("linux -1"), "{text}");
+    assert!(text.contains("host read nothing"), "{text}");
+    assert!(!text.contains("host read: echo ESCAPED"), "{text}");
+}
