@@ -310,6 +310,9 @@ pub struct RunArgs {
     /// GPU devices to add to the container ('all' to pass all GPUs)
     #[arg(long)]
     pub gpus: Option<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS], e.g. /dev/fuse)
+    #[arg(long)]
+    pub device: Vec<String>,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,

@@ -1630,3 +1630,51 @@ fn log_opts_rotate_the_json_log_and_what_berth_lacks_is_refused() {
         "nothing else was made"
     );
 }
+
+#[test]
+fn a_device_is_added_with_its_permissions_and_a_missing_one_refused() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    // /dev/fuse: a device docker's default rules deny, so only --device can open it.
+    if !std::path::Path::new("/dev/fuse").exists() {
+        eprintln!("SKIP a_device_is_added…: this host has no /dev/fuse");
+        return;
+    }
+    let probe = "ls -l $D | awk '{print substr($1, 1, 1), $5, $6}'; (exec 3<$D) && echo read; (exec 3>$D) 2>/dev/null && echo write || echo no-write";
+    let run = |device: &[&str], path: &str| {
+        let mut args = vec!["run", "--rm", "--network", "none", "-e"];
+        let d = format!("D={path}");
+        args.push(&d);
+        args.extend(device);
+        args.extend(["busybox", "sh", "-c", probe]);
+        b.run(&args)
+    };
+    let r = run(&["--device", "/dev/fuse"], "/dev/fuse");
+    assert_eq!(r.stdout, "c 10, 229\nread\nwrite\n", "{}", r.stderr);
+    let r = run(
+        &["--device", "/dev/fuse:/dev/net/myfuse:r"],
+        "/dev/net/myfuse",
+    );
+    assert_eq!(r.stdout, "c 10, 229\nread\nno-write\n", "{}", r.stderr);
+    let r = run(&[], "/dev/fuse");
+    assert!(
+        !r.stdout.contains("read"),
+        "no --device, no fuse: {}",
+        r.stdout
+    );
+    // docker's refusals, at create: nothing is left.
+    for (device, says) in [
+        ("/dev/nope", "\"/dev/nope\": no such file or directory"),
+        ("/etc/passwd", "\"/etc/passwd\": not a device node"),
+        (
+            "/dev/fuse:/x:q",
+            "permissions are a combination of r, w and m",
+        ),
+    ] {
+        let r = b.run(&["run", "--rm", "--device", device, "busybox", "true"]);
+        assert_eq!(r.code, 125, "{device}");
+        assert!(r.stderr.contains(says), "{device}: {}", r.stderr);
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}

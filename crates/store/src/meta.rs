@@ -146,8 +146,7 @@ fn take_reserve(reserve: &Path) {
 
 /// Frees the reserve when the disk is (nearly) full, so that this write has room.
 fn give_back_reserve_if_full(reserve: &Path) {
-    if free_space(reserve).is_some_and(|f| f < LOW_SPACE) && std::fs::remove_file(reserve).is_ok()
-    {
+    if free_space(reserve).is_some_and(|f| f < LOW_SPACE) && std::fs::remove_file(reserve).is_ok() {
         tracing::warn!(
             "the disk holding {} is full: berth used its reserve to record this change",
             reserve.parent().unwrap_or(reserve).display()

@@ -96,6 +96,16 @@ struct HostConfig {
     log_config: Option<ApiLogConfig>,
     /// `[height, width]` of the client's terminal.
     console_size: Option<Vec<u16>>,
+    devices: Option<Vec<ApiDevice>>,
+}
+
+/// `HostConfig.Devices[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ApiDevice {
+    path_on_host: String,
+    path_in_container: String,
+    cgroup_permissions: String,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -381,6 +391,20 @@ pub fn options(name: Option<String>, body: CreateBody) -> Result<CreateOptions, 
             })
             .collect::<Result<_, _>>()?,
         sysctls: hc.sysctls.clone().unwrap_or_default(),
+        devices: hc
+            .devices
+            .iter()
+            .flatten()
+            .map(|d| berth_runtime::spec::DeviceMapping {
+                host: d.path_on_host.clone(),
+                container: Some(d.path_in_container.clone())
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| d.path_on_host.clone()),
+                permissions: Some(d.cgroup_permissions.clone())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "rwm".into()),
+            })
+            .collect(),
         ..Default::default()
     };
     Ok(CreateOptions {

@@ -125,6 +125,11 @@ pub fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             .transpose()?,
         group_add: args.group_add.clone(),
         extra_hosts: crate::parse::extra_hosts(&args.add_host)?,
+        devices: args
+            .device
+            .iter()
+            .map(|d| berth_runtime::spec::DeviceMapping::parse(d))
+            .collect::<Result<_, _>>()?,
         sysctls,
         ..Default::default()
     };

@@ -291,6 +291,9 @@ fn check_spec(opts: &CreateOptions) -> Result<(), EngineError> {
             return Err(bad("not an IP address (or host-gateway)"));
         }
     }
+    // A `--device` that is missing, or no device, is refused now, as docker does.
+    berth_runtime::spec::host_devices(spec)
+        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
     let own_netns = !matches!(opts.network, super::NetworkMode::Host);
     for key in spec.sysctls.keys() {
         berth_runtime::spec::check_sysctl(key, own_netns).map_err(EngineError::InvalidArgument)?;

@@ -344,6 +344,7 @@ fn init(
     if plan.make_devices {
         devices()?;
     }
+    extra_devices(plan)?;
     if plan.terminal {
         console(fds.console, plan.console_size, true)?;
     }
@@ -815,6 +816,32 @@ fn devices() -> R {
         if ret < 0 && errno() != libc::EEXIST {
             check(-1, Step::Devices, 10 + i as u32)?;
         }
+    }
+    Ok(())
+}
+
+/// The `--device` nodes, with their directories (umask is 0 here: modes are exact).
+fn extra_devices(plan: &Plan) -> R {
+    for (i, d) in plan.devices.iter().enumerate() {
+        let i = 100 + i as u32;
+        for dir in &d.parents {
+            // SAFETY: a live C string.
+            let ret = unsafe { libc::mkdir(dir.as_ptr(), 0o755) };
+            if ret < 0 && errno() != libc::EEXIST {
+                check(-1, Step::Devices, i)?;
+            }
+        }
+        // SAFETY: a live C string; mode and number from the plan.
+        let ret = unsafe { libc::mknod(d.path.as_ptr(), d.mode, d.rdev) };
+        if ret < 0 && errno() != libc::EEXIST {
+            check(-1, Step::Devices, i)?;
+        }
+        // SAFETY: a live C string.
+        check(
+            unsafe { libc::chown(d.path.as_ptr(), d.uid, d.gid) } as i64,
+            Step::Devices,
+            i,
+        )?;
     }
     Ok(())
 }

@@ -41,6 +41,19 @@ pub struct Caps {
     pub permitted: u64,
 }
 
+/// A device node to create in the container, with the directories above it.
+#[derive(Debug)]
+pub struct DeviceNode {
+    pub path: CString,
+    /// `S_IFCHR`/`S_IFBLK` with the permission bits.
+    pub mode: libc::mode_t,
+    pub rdev: libc::dev_t,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    /// Directories to make first, outermost first (`/dev/net` for `/dev/net/tun`).
+    pub parents: Vec<CString>,
+}
+
 /// Everything the init does, decided in the parent.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -61,6 +74,8 @@ pub struct Plan {
     pub mounts: Vec<MountOp>,
     /// Create the standard device nodes in the container's `/dev` (a tmpfs we mounted).
     pub make_devices: bool,
+    /// `--device` nodes (`linux.devices`), created after the standard ones.
+    pub devices: Vec<DeviceNode>,
     pub terminal: bool,
     /// The terminal's first size (rows, columns), set before the process starts.
     pub console_size: Option<(u16, u16)>,
@@ -377,6 +392,39 @@ fn process(spec: &Spec, plan: &mut Plan) -> Result<(), InitError> {
     Ok(())
 }
 
+fn device_node(d: &libcontainer::oci_spec::runtime::LinuxDevice) -> Result<DeviceNode, InitError> {
+    use libcontainer::oci_spec::runtime::LinuxDeviceType as T;
+    let kind = match d.typ() {
+        T::C | T::U => libc::S_IFCHR,
+        T::B => libc::S_IFBLK,
+        other => {
+            return Err(InitError::Spec(format!(
+                "device {}: type {other:?} is not supported by berth's init",
+                d.path().display()
+            )))
+        }
+    };
+    let number = |v: i64| {
+        u32::try_from(v)
+            .map_err(|_| InitError::Spec(format!("device {}: number {v}", d.path().display())))
+    };
+    let mut parents = Vec::new();
+    let mut dir = d.path().parent();
+    while let Some(p) = dir.filter(|p| *p != Path::new("/")) {
+        parents.push(cstr(p.as_os_str().as_encoded_bytes(), "device path")?);
+        dir = p.parent();
+    }
+    parents.reverse();
+    Ok(DeviceNode {
+        path: cstr(d.path().as_os_str().as_encoded_bytes(), "device path")?,
+        mode: kind | d.file_mode().unwrap_or(0o666),
+        rdev: libc::makedev(number(d.major())?, number(d.minor())?),
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+        parents,
+    })
+}
+
 fn clamp_u16(v: u64) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
@@ -494,6 +542,9 @@ pub fn build(
         };
         plan.masked = paths(linux.masked_paths())?;
         plan.readonly = paths(linux.readonly_paths())?;
+        for d in linux.devices().iter().flatten() {
+            plan.devices.push(device_node(d)?);
+        }
     }
     Ok(plan)
 }

@@ -9,7 +9,7 @@ use libcontainer::oci_spec::runtime::{
 
 use super::caps::{linux_capabilities, resolve_caps};
 use super::mounts::{build_mounts, MountInputs, INIT_PATH_IN_CONTAINER};
-use super::resources::{linux_resources, rlimits};
+use super::resources::{host_devices, linux_resources, rlimits};
 use super::{default_seccomp, merge_env, resolve_command, resolve_user, SpecError, SpecInputs};
 
 /// The runtime-spec version written to `ociVersion`.
@@ -205,7 +205,7 @@ fn linux(
         .set_resources(Some(linux_resources(c)?))
         .set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)))
         .set_namespaces(Some(namespaces(inputs)))
-        .set_devices(Some(Vec::new()))
+        .set_devices(Some(host_devices(c)?.0))
         .set_seccomp(seccomp)
         .set_rootfs_propagation(rootfs_propagation)
         .set_masked_paths(Some(masked))

@@ -50,7 +50,7 @@ pub use command::resolve_command;
 pub use env::{merge_env, DEFAULT_PATH};
 pub use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 pub use mounts::INIT_PATH_IN_CONTAINER;
-pub use resources::{cpu_quota, memory_limits, CPU_PERIOD};
+pub use resources::{cpu_quota, host_devices, memory_limits, CPU_PERIOD};
 pub use seccomp::{default_seccomp, to_runtime_spec_arg_order};
 pub use user::{resolve_user, ResolvedUser};
 
@@ -109,6 +109,49 @@ pub struct ContainerSpec {
     /// `--add-host NAME:IP` lines for /etc/hosts, parsed at the edge; `host-gateway` as the IP
     /// stands for the bridge's gateway (the host, seen from the container).
     pub extra_hosts: Vec<(String, String)>,
+    /// `--device HOST[:CONTAINER][:PERMISSIONS]`.
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// A host device made available in the container (`--device`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceMapping {
+    pub host: String,
+    pub container: String,
+    /// A subset of `rwm` (read, write, mknod).
+    pub permissions: String,
+}
+
+impl DeviceMapping {
+    /// docker's `--device` syntax: `/dev/sda`, `/dev/sda:/dev/xvdc`, `/dev/sda:/dev/xvdc:r`,
+    /// `/dev/sda:r`.
+    pub fn parse(s: &str) -> Result<Self, SpecError> {
+        let bad = |why: &str| SpecError::InvalidResource {
+            what: "device",
+            reason: format!("{s}: {why}"),
+        };
+        let is_perms = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+        let parts: Vec<&str> = s.split(':').collect();
+        let (host, container, permissions) = match parts.as_slice() {
+            [h] => (*h, *h, "rwm"),
+            [h, p] if is_perms(p) => (*h, *h, *p),
+            [h, c] => (*h, *c, "rwm"),
+            [h, c, p] => (*h, *c, *p),
+            _ => return Err(bad("use HOST[:CONTAINER][:PERMISSIONS]")),
+        };
+        if !is_perms(permissions) {
+            return Err(bad("permissions are a combination of r, w and m"));
+        }
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(bad("device paths must be absolute"));
+        }
+        Ok(Self {
+            host: host.to_string(),
+            container: container.to_string(),
+            permissions: permissions.to_string(),
+        })
+    }
 }
 
 /// docker's rule for `--sysctl`: only parameters namespaced with the container (IPC's
@@ -274,6 +317,9 @@ pub enum SpecError {
     InvalidMount { destination: String, reason: String },
     #[error("invalid {what}: {reason}")]
     InvalidResource { what: &'static str, reason: String },
+    /// docker's words for a `--device` that is missing or not a device.
+    #[error("error gathering device information while adding custom device {path:?}: {reason}")]
+    Device { path: String, reason: String },
     #[error("--init: no init binary available")]
     InitUnavailable,
     #[error("build oci spec: {0}")]
@@ -283,5 +329,23 @@ pub enum SpecError {
 impl From<libcontainer::oci_spec::OciSpecError> for SpecError {
     fn from(e: libcontainer::oci_spec::OciSpecError) -> Self {
         Self::Build(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::DeviceMapping;
+
+    #[test]
+    fn device_flags_parse_as_docker_reads_them() {
+        let d = |s: &str| DeviceMapping::parse(s).map(|d| (d.host, d.container, d.permissions));
+        let t = |h: &str, c: &str, p: &str| Ok((h.to_string(), c.to_string(), p.to_string()));
+        assert_eq!(d("/dev/fuse"), t("/dev/fuse", "/dev/fuse", "rwm"));
+        assert_eq!(d("/dev/sda:/dev/xvdc"), t("/dev/sda", "/dev/xvdc", "rwm"));
+        assert_eq!(d("/dev/sda:r"), t("/dev/sda", "/dev/sda", "r"));
+        assert_eq!(d("/dev/sda:/dev/xvdc:rw"), t("/dev/sda", "/dev/xvdc", "rw"));
+        assert!(d("/dev/sda:/x:q").is_err());
+        assert!(d("dev/sda").is_err());
+        assert!(d("/a:/b:r:x").is_err());
     }
 }

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use libcontainer::oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, PosixRlimit,
-    PosixRlimitBuilder, PosixRlimitType,
+    LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
 };
 
 use super::{ContainerSpec, SpecError, Ulimit};
@@ -112,9 +112,64 @@ pub fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecErro
     Ok(rules)
 }
 
+/// The `--device`s of `c` as the runtime wants them: the nodes to create in the container and
+/// the cgroup rules that let it use them (read from the host's device nodes now).
+pub fn host_devices(
+    c: &ContainerSpec,
+) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>), SpecError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut nodes = Vec::new();
+    let mut rules = Vec::new();
+    for d in &c.devices {
+        let err = |reason: String| SpecError::Device {
+            path: d.host.clone(),
+            reason,
+        };
+        let meta = std::fs::metadata(&d.host).map_err(|e| {
+            err(match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".into(),
+                _ => e.to_string(),
+            })
+        })?;
+        let typ = match meta.file_type() {
+            t if t.is_char_device() => LinuxDeviceType::C,
+            t if t.is_block_device() => LinuxDeviceType::B,
+            _ => return Err(err("not a device node".into())),
+        };
+        let (major, minor) = (
+            i64::from(libc::major(meta.rdev())),
+            i64::from(libc::minor(meta.rdev())),
+        );
+        nodes.push(
+            LinuxDeviceBuilder::default()
+                .path(std::path::PathBuf::from(&d.container))
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .file_mode(meta.mode() & 0o777)
+                .uid(meta.uid())
+                .gid(meta.gid())
+                .build()?,
+        );
+        rules.push(
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .access(d.permissions.clone())
+                .build()?,
+        );
+    }
+    Ok((nodes, rules))
+}
+
 /// `linux.resources`: devices, memory, cpu, pids.
 pub fn linux_resources(c: &ContainerSpec) -> Result<LinuxResources, SpecError> {
-    let mut b = LinuxResourcesBuilder::default().devices(device_rules(c.privileged)?);
+    let mut rules = device_rules(c.privileged)?;
+    // After Docker's list, so a `--device` wins over its denials (fuse).
+    rules.extend(host_devices(c)?.1);
+    let mut b = LinuxResourcesBuilder::default().devices(rules);
     let (limit, swap) = memory_limits(c.memory, c.memory_swap)?;
     if let Some(limit) = limit {
         let mut m = LinuxMemoryBuilder::default().limit(limit);
