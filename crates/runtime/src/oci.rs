@@ -320,15 +320,22 @@ impl Runtime {
                 .exec(id, &process, stdio)
                 .map_err(|e| from_init(id, "exec", e));
         }
-        let pid = self
-            .builder(id, stdio)?
-            .with_executor(SeccompExecutor { seccomp })
-            .as_tenant()
-            .with_process(Some(process_json))
-            .with_detach(true)
-            .build()
-            .map_err(|e| classify(id, "exec", args0, e))?;
-        Ok(pid.as_raw())
+        // Non-dumpable across libcontainer's clones, as berth's init does it: until its exec
+        // the process in the container is a copy of our binary, and a dumpable one could be
+        // ptraced or have its /proc/PID/exe opened by the container (CVE-2019-5736's shape).
+        // The flag belongs to the memory map, so the clones inherit it; exec resets it.
+        let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
+        let _ = nix::sys::prctl::set_dumpable(false);
+        let built = self.builder(id, stdio).and_then(|b| {
+            b.with_executor(SeccompExecutor { seccomp })
+                .as_tenant()
+                .with_process(Some(process_json))
+                .with_detach(true)
+                .build()
+                .map_err(|e| classify(id, "exec", args0, e))
+        });
+        let _ = nix::sys::prctl::set_dumpable(dumpable);
+        Ok(built?.as_raw())
     }
 }
 
