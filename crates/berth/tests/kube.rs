@@ -354,3 +354,65 @@ fn a_kind_berth_does_not_play_is_named_before_anything_is_created() {
     assert_eq!(s.ok(&["pod", "ls", "-q"]), "");
     assert!(!s.ok(&["volume", "ls", "-q"]).contains("shop-data"));
 }
+
+/// A pod named `web` with one container; `container` and `mount` fill in the blanks.
+fn pod_yaml(container: &str, mount: &str, port: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: {container}\n    image: busybox\n    command: [\"sleep\", \"300\"]\n{port}{mount}  volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: vol\n"
+    )
+}
+
+#[test]
+fn bad_names_and_paths_are_refused_before_anything_is_made_or_replaced() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    // A pod of that name exists: a bad file must not replace it.
+    let good = s.root().join("good.yaml");
+    std::fs::write(&good, pod_yaml("box", "", "")).unwrap();
+    s.ok(&["kube", "play", good.to_str().unwrap()]);
+    let before = (s.ok(&["ps", "-aq"]), s.ok(&["volume", "ls", "-q"]));
+    // A link in the volume that leads out of it.
+    s.ok(&["volume", "create", "vol"]);
+    let data = s.root().join("volumes/vol/_data");
+    std::os::unix::fs::symlink("/", data.join("escape")).unwrap();
+    let mount = |sub: &str, path: &str| {
+        format!(
+            "    volumeMounts:\n    - name: data\n      mountPath: {path}\n      subPath: {sub}\n"
+        )
+    };
+    let sctp = "    ports:\n    - containerPort: 80\n      hostPort: 18098\n      protocol: SCTP\n";
+    for (yaml, says) in [
+        (
+            pod_yaml("\"x/../../../../tmp/owned\"", "", ""),
+            "container name",
+        ),
+        (
+            pod_yaml("box", &mount("../../etc", "/data"), ""),
+            "inside its volume",
+        ),
+        (
+            pod_yaml("box", &mount("escape/etc", "/data"), ""),
+            "symbolic link",
+        ),
+        (
+            pod_yaml("box", &mount("sub", "relative"), ""),
+            "not absolute",
+        ),
+        (pod_yaml("box", "", sctp), "SCTP"),
+    ] {
+        let file = s.root().join("bad.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let r = s.run(&["kube", "play", "--replace", file.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{yaml}");
+        assert!(r.stderr.contains(says), "{says}: {}", r.stderr);
+        // The pod it would have replaced is still there, and nothing was made.
+        assert_eq!(s.ok(&["ps", "-aq"]), before.0, "{yaml}");
+        assert_eq!(s.ok(&["pod", "ls", "--format", "{{.Name}}"]).trim(), "web");
+    }
+    assert!(!Path::new("/tmp/owned-0").exists());
+    assert!(!s.root().join("tmp").exists());
+    s.ok(&["kube", "down", good.to_str().unwrap()]);
+    assert_eq!(s.ok(&["pod", "ls", "-q"]), "");
+    let _ = before.1;
+}

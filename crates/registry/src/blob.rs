@@ -310,8 +310,10 @@ impl PendingBlob for DirPending {
             }));
         }
         let io_err = |e| BlobError::io(&expected.digest, e);
-        file.sync_all().map_err(io_err)?;
-        fs::rename(&path, &target).map_err(io_err)?;
+        // A blob that cannot be made durable (ENOSPC at the sync, on file systems that
+        // allocate late) goes, its space with it.
+        file.sync_all().map_err(|e| discard(io_err(e)))?;
+        fs::rename(&path, &target).map_err(|e| discard(io_err(e)))?;
         if let Some(dir) = target.parent() {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)?;
         }

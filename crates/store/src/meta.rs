@@ -122,11 +122,17 @@ const LOW_SPACE: u64 = 1 << 20;
 /// A reserve given back is taken again only when there is this much room.
 const ROOMY: u64 = 64 << 20;
 
-/// Bytes free for us on the file system holding `path`, if it can be asked.
+/// Bytes free on the file system holding `path`, if it can be asked: for root (who writes into
+/// the blocks ext4 keeps for it, and so do root's containers) every free block.
 fn free_space(path: &Path) -> Option<u64> {
     let dir = path.parent()?;
     let st = rustix::fs::statvfs(dir).ok()?;
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
+    let blocks = if rustix::process::geteuid().is_root() {
+        st.f_bfree
+    } else {
+        st.f_bavail
+    };
+    Some(blocks.saturating_mul(st.f_frsize))
 }
 
 /// Allocates the reserve when it is missing and the disk has room again. Best effort: a file

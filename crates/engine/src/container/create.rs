@@ -222,6 +222,13 @@ impl Engine {
                 std::fs::create_dir_all(d)
                     .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
             }
+            // A pod removed since `join_pod` looked would leave this container a member of
+            // nothing: checked where the record is written.
+            if let Some(pod) = &config.pod {
+                if tx.pod(pod)?.is_none() {
+                    return Err(EngineError::PodNotFound(pod.clone()));
+                }
+            }
             tx.insert_container(&rec)?;
             Ok(())
         });

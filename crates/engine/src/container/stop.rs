@@ -201,8 +201,9 @@ impl Engine {
         let rec = self.resolve_container(name)?;
         if let Some(pod) = crate::pod::pod_of_record(&rec) {
             let infra = ContainerConfig::from_record(&rec).is_ok_and(|c| c.infra);
-            if infra {
-                let pod = self.pod(&pod).map(|p| p.record.name).unwrap_or(pod);
+            // (an infra whose pod is gone is an orphan anyone may remove)
+            if let (true, Ok(pod)) = (infra, self.pod(&pod)) {
+                let pod = pod.record.name;
                 return Err(EngineError::Conflict(format!(
                     "container {} is the infra container of pod {pod}: remove the pod (pod rm {pod})",
                     rec.name

@@ -16,6 +16,7 @@ use berth_store::ContainerRecord;
 
 use super::PodOptions;
 use crate::container::health::HealthConfig;
+use crate::container::names;
 use crate::container::{ContainerConfig, CreateOptions, RestartPolicy};
 use crate::{Engine, EngineError};
 
@@ -281,6 +282,42 @@ impl Engine {
                 }
             }
         }
+        // Everything the input decides is checked before anything is pulled, removed or made.
+        for pod in &plan.pods {
+            check_pod_plan(pod)?;
+        }
+        // A subPath through a link in an existing volume (checked again as it is mounted).
+        for pod in &plan.pods {
+            for c in &pod.containers {
+                for m in &c.mounts {
+                    if let MountPlan::Volume {
+                        name,
+                        sub_path: Some(sub),
+                        ..
+                    } = m
+                    {
+                        if let Ok(v) = self.volume(name) {
+                            let path = inside(&v.mountpoint, sub, &c.name)?;
+                            no_symlink_below(&v.mountpoint, &path, &c.name)?;
+                        }
+                    }
+                }
+            }
+        }
+        let scratch = plan
+            .pods
+            .iter()
+            .flat_map(|p| p.scratch.iter().map(|s| &s.name));
+        if let Some(v) = plan
+            .volumes
+            .iter()
+            .chain(scratch)
+            .find(|v| !crate::volume::valid_name(v))
+        {
+            return Err(EngineError::InvalidArgument(format!(
+                "volume name {v:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
         for pod in &plan.pods {
             for c in &pod.containers {
                 if self.resolve_image(&c.image).is_err() {
@@ -327,8 +364,7 @@ impl Engine {
             }
         }
         for pod in &plan.pods {
-            let id = self.play_pod(pod)?;
-            played.pods.push((pod.name.clone(), id));
+            self.play_pod(pod, played)?;
         }
         if opts.start {
             for (_, id) in &played.pods {
@@ -338,46 +374,11 @@ impl Engine {
         Ok(())
     }
 
-    fn play_pod(&self, pod: &PodPlan) -> Result<String, EngineError> {
-        let mut labels = pod.labels.clone();
-        labels.insert(PLAYED.to_string(), "true".to_string());
-        let mut ports = Vec::new();
-        for p in &pod.publish {
-            ports.push(berth_net::PortMapping {
-                host_ip: p
-                    .host_ip
-                    .as_deref()
-                    .map(|ip| {
-                        ip.parse().map_err(|_| {
-                            EngineError::InvalidArgument(format!(
-                                "pod {}: hostIP {ip:?} is not an IP address",
-                                pod.name
-                            ))
-                        })
-                    })
-                    .transpose()?,
-                host_port: p.host_port,
-                host_port_end: None,
-                container_port: p.container_port,
-                proto: match p.protocol {
-                    k::Protocol::Tcp => berth_net::Proto::Tcp,
-                    k::Protocol::Udp => berth_net::Proto::Udp,
-                    k::Protocol::Sctp => {
-                        return Err(EngineError::InvalidArgument(format!(
-                            "pod {}: port {}: SCTP is not published by berth",
-                            pod.name, p.container_port
-                        )))
-                    }
-                },
-            });
-        }
-        let id = self.create_pod(PodOptions {
-            name: Some(pod.name.clone()),
-            labels,
-            ports,
-            hostname: pod.hostname.clone(),
-            ..Default::default()
-        })?;
+    /// Creates one pod and its containers; the pod is in `played` from the moment it exists,
+    /// so a failure in one of its containers takes it away with the rest.
+    fn play_pod(&self, pod: &PodPlan, played: &mut Played) -> Result<(), EngineError> {
+        let id = self.create_pod(pod_options(pod)?)?;
+        played.pods.push((pod.name.clone(), id.clone()));
         let files = self.pod_dir(&id).join("files");
         for c in &pod.containers {
             let mounts = self.play_mounts(c, &files)?;
@@ -413,7 +414,7 @@ impl Engine {
             };
             self.create_container(opts)?;
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The container's mounts; ConfigMap and Secret contents are written below `files`
@@ -450,6 +451,7 @@ impl Engine {
                 } => {
                     let (_, data) = self.create_volume(name)?;
                     let dir = inside(&data, sub, &c.name)?;
+                    no_symlink_below(&data, &dir, &c.name)?;
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
                     bind(&dir, destination, *read_only)
@@ -474,7 +476,7 @@ impl Engine {
                     files: contents,
                     read_only,
                 } => {
-                    let dir = files.join(format!("{}-{i}", c.name));
+                    let dir = inside(files, &format!("{}-{i}", c.name), &c.name)?;
                     for (rel, content) in contents {
                         write(&inside(&dir, rel, &c.name)?, content)?;
                     }
@@ -487,7 +489,7 @@ impl Engine {
                     content,
                     read_only,
                 } => {
-                    let path = files.join(format!("{}-{i}", c.name));
+                    let path = inside(files, &format!("{}-{i}", c.name), &c.name)?;
                     write(&path, content)?;
                     bind(&path, destination, *read_only)
                 }
@@ -501,12 +503,12 @@ impl Engine {
     /// `play` created (labelled too). Missing ones are skipped.
     pub fn kube_down(&self, plan: &PlayPlan) -> Result<Downed, EngineError> {
         let mut downed = Downed::default();
+        // Every pod is looked at before any goes: a pod of the file's that play did not make
+        // stops the whole down.
+        let mut ours = Vec::new();
         for pod in &plan.pods {
             match self.pod(&pod.name) {
-                Ok(p) if p.config.labels.contains_key(PLAYED) => {
-                    self.remove_pod(&p.record.id, true)?;
-                    downed.pods.push(pod.name.clone());
-                }
+                Ok(p) if p.config.labels.contains_key(PLAYED) => ours.push(p),
                 Ok(_) => {
                     return Err(EngineError::Conflict(format!(
                         "pod {} was not made by kube play: remove it with pod rm",
@@ -516,6 +518,10 @@ impl Engine {
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
+        }
+        for p in ours {
+            self.remove_pod(&p.record.id, true)?;
+            downed.pods.push(p.record.name);
         }
         let names = plan.volumes.iter().chain(
             plan.pods
@@ -537,6 +543,118 @@ impl Engine {
     pub(crate) fn pod_dir(&self, id: &str) -> PathBuf {
         self.store.root().join("pods").join(id)
     }
+}
+
+/// What `play` would refuse only midway, refused before anything is made: names berth
+/// cannot use (a container's name also names files on the host), ports it cannot publish,
+/// paths that leave their volume, destinations that are not absolute.
+fn check_pod_plan(pod: &PodPlan) -> Result<(), EngineError> {
+    let bad = |what: String| EngineError::InvalidArgument(format!("pod {}: {what}", pod.name));
+    if !names::valid(&pod.name) {
+        return Err(bad("not a valid pod name".into()));
+    }
+    pod_options(pod)?;
+    for c in &pod.containers {
+        if !names::valid(&c.name) {
+            return Err(bad(format!(
+                "container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                c.name
+            )));
+        }
+        for m in &c.mounts {
+            let (destination, rels): (&str, Vec<&str>) = match m {
+                MountPlan::Volume {
+                    destination,
+                    sub_path,
+                    ..
+                } => (destination, sub_path.iter().map(String::as_str).collect()),
+                MountPlan::Bind { destination, .. } | MountPlan::File { destination, .. } => {
+                    (destination, Vec::new())
+                }
+                MountPlan::Files {
+                    destination, files, ..
+                } => (destination, files.keys().map(String::as_str).collect()),
+            };
+            if !destination.starts_with('/') {
+                return Err(bad(format!(
+                    "container {}: mount path {destination:?} is not absolute",
+                    c.name
+                )));
+            }
+            for rel in rels {
+                inside(Path::new("/"), rel, &c.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The pod's own options: labelled as played, its published ports.
+fn pod_options(pod: &PodPlan) -> Result<PodOptions, EngineError> {
+    let mut labels = pod.labels.clone();
+    labels.insert(PLAYED.to_string(), "true".to_string());
+    let mut ports = Vec::new();
+    for p in &pod.publish {
+        let host_ip = p
+            .host_ip
+            .as_deref()
+            .map(|ip| {
+                ip.parse().map_err(|_| {
+                    EngineError::InvalidArgument(format!(
+                        "pod {}: hostIP {ip:?} is not an IP address",
+                        pod.name
+                    ))
+                })
+            })
+            .transpose()?;
+        let proto = match p.protocol {
+            k::Protocol::Tcp => berth_net::Proto::Tcp,
+            k::Protocol::Udp => berth_net::Proto::Udp,
+            k::Protocol::Sctp => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "pod {}: port {}: SCTP is not published by berth",
+                    pod.name, p.container_port
+                )))
+            }
+        };
+        ports.push(berth_net::PortMapping {
+            host_ip,
+            host_port: p.host_port,
+            host_port_end: None,
+            container_port: p.container_port,
+            proto,
+        });
+    }
+    Ok(PodOptions {
+        name: Some(pod.name.clone()),
+        labels,
+        ports,
+        hostname: pod.hostname.clone(),
+        ..Default::default()
+    })
+}
+
+/// Refuses `path` (inside `base`) when a symbolic link on the way could lead out of `base`:
+/// a volume's content is the containers' to write, and a link there must not make a
+/// `subPath` bind a host directory (the shape of CVE-2017-1002101).
+fn no_symlink_below(base: &Path, path: &Path, what: &str) -> Result<(), EngineError> {
+    let Ok(rel) = path.strip_prefix(base) else {
+        return Err(EngineError::InvalidArgument(format!(
+            "container {what}: {} is outside its volume",
+            path.display()
+        )));
+    };
+    let mut at = base.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(EngineError::InvalidArgument(format!(
+                "container {what}: subPath {} goes through a symbolic link in its volume: refused",
+                rel.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `base/rel`, refused when `rel` climbs out of `base`.

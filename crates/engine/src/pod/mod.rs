@@ -239,9 +239,13 @@ impl Engine {
                 return Err(e);
             }
         };
-        config.infra_id = infra;
+        config.infra_id = infra.clone();
         rec.config = to_json(&config)?;
-        self.store.meta.write(|tx| tx.update_pod(&rec))?;
+        if !self.store.meta.write(|tx| tx.update_pod(&rec))? {
+            // A `pod rm` or `prune` took the pod while its infra was being made.
+            let _ = self.remove_container_of_pod(&infra, true, false);
+            return Err(EngineError::PodNotFound(rec.name));
+        }
         self.emit_pod(Action::Create, &id, &rec.name);
         Ok(id)
     }
@@ -489,7 +493,10 @@ impl Engine {
     pub fn prune_pods(&self) -> Result<Vec<String>, EngineError> {
         let mut removed = Vec::new();
         for pod in self.pods()? {
-            if !pod.containers.iter().any(|c| c.state.is_active()) {
+            // (a pod without its infra yet is being created)
+            if !pod.config.infra_id.is_empty()
+                && !pod.containers.iter().any(|c| c.state.is_active())
+            {
                 removed.push(self.remove_pod(&pod.record.id, false)?);
             }
         }

@@ -262,10 +262,13 @@ impl InitRuntime {
     ) -> Result<i32, InitError> {
         let dir = self.root.join(id);
         let state = State::load(&dir).map_err(|e| InitError::State(e.to_string()))?;
-        let init_pid = state
-            .pid
-            .filter(|p| alive(*p))
-            .ok_or_else(|| InitError::State(format!("container {id} is not running")))?;
+        let not_running = || InitError::State(format!("container {id} is not running"));
+        let init_pid = state.pid.filter(|p| alive(*p)).ok_or_else(not_running)?;
+        // A pidfd holds on to this process: should the init exit (and its pid be reused by
+        // another process) before its namespace files are open, the pidfd says so.
+        let pidfd = rustix::process::Pid::from_raw(init_pid)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+            .ok_or_else(not_running)?;
         let spec = Spec::load(state.bundle.join("config.json"))
             .map_err(|e| InitError::Spec(format!("{}: {e}", state.bundle.display())))?;
         let prog = spec
@@ -275,10 +278,9 @@ impl InitRuntime {
             .map(|s| seccomp::program(s, &self.seccomp_cache))
             .transpose()?;
         let (plan, pid_ns) = plan::build_exec(&spec, process, init_pid, last_cap(), prog)?;
-        // The init may have exited between the look and the opens: its namespace files
-        // would then be of a dying container.
-        if !alive(init_pid) {
-            return Err(InitError::State(format!("container {id} is not running")));
+        // The namespace files are the init's only if it was still there once they were open.
+        if exited(&pidfd) {
+            return Err(not_running());
         }
         let listed = std::fs::read_to_string(dir.join(CGROUPS))
             .map_err(io(format!("read {}", dir.join(CGROUPS).display())))?;
@@ -367,7 +369,8 @@ impl ChildIo {
 }
 
 /// Runs `f` (a clone) with the caller non-dumpable and its children's PID namespace `ns`;
-/// both are put back after.
+/// both are put back after, best effort: once `f` has cloned, its result (a pid to reap) is
+/// what the caller needs, whatever the restoring does.
 fn in_pid_namespace<T>(ns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Result<T, InitError> {
     let fail = |what: &str| {
         let what = what.to_string();
@@ -378,24 +381,37 @@ fn in_pid_namespace<T>(ns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Result<T,
     };
     let dumpable = nix::sys::prctl::get_dumpable().map_err(fail("read the dumpable flag"))?;
     nix::sys::prctl::set_dumpable(false).map_err(fail("clear the dumpable flag"))?;
+    let restore_dumpable = || {
+        if let Err(e) = nix::sys::prctl::set_dumpable(dumpable) {
+            tracing::warn!(error = %e, "restore the dumpable flag");
+        }
+    };
     let own = match ns {
         Some(ns) => {
-            let own = std::fs::File::open("/proc/self/ns/pid")
-                .map_err(io("open our own PID namespace"))?;
-            if let Err(e) = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID) {
-                let _ = nix::sys::prctl::set_dumpable(dumpable);
-                return Err(fail("enter the container's PID namespace")(e));
+            let entered = std::fs::File::open("/proc/self/ns/pid")
+                .map_err(io("open our own PID namespace"))
+                .and_then(|own| {
+                    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWPID)
+                        .map_err(fail("enter the container's PID namespace"))
+                        .map(|()| own)
+                });
+            match entered {
+                Ok(own) => Some(own),
+                Err(e) => {
+                    restore_dumpable();
+                    return Err(e);
+                }
             }
-            Some(own)
         }
         None => None,
     };
     let out = f();
     if let Some(own) = own {
-        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWPID)
-            .map_err(fail("return to our own PID namespace"))?;
+        if let Err(e) = nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWPID) {
+            tracing::warn!(error = %e, "return to our own PID namespace");
+        }
     }
-    nix::sys::prctl::set_dumpable(dumpable).map_err(fail("restore the dumpable flag"))?;
+    restore_dumpable();
     Ok(out)
 }
 
@@ -583,6 +599,13 @@ fn wait_fifo(fifo: &OwnedFd, pid: i32) -> Result<(), InitError> {
         // A writer that came and went without a byte would leave POLLHUP set: do not spin.
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Whether the process of `pidfd` has exited (a pidfd turns readable then).
+fn exited(pidfd: &OwnedFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+    !matches!(poll(&mut fds, 0), Ok(0))
 }
 
 /// Whether `pid` exists and is not a zombie.

@@ -36,13 +36,12 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Writes the config of pod `p.id` back.
-    pub fn update_pod(&self, p: &PodRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+    /// Writes the config of pod `p.id` back; false when the pod is gone.
+    pub fn update_pod(&self, p: &PodRecord) -> Result<bool, StoreError> {
+        Ok(self.tx.execute(
             "UPDATE pods SET name = ?2, config = ?3 WHERE id = ?1",
             params![p.id, p.name, p.config],
-        )?;
-        Ok(())
+        )? > 0)
     }
 
     pub fn pod(&self, id: &str) -> Result<Option<PodRecord>, StoreError> {
@@ -136,7 +135,7 @@ mod tests {
             config: r#"{"x":1}"#.into(),
             ..a.clone()
         };
-        meta.write(|tx| tx.update_pod(&renamed)).unwrap();
+        assert!(meta.write(|tx| tx.update_pod(&renamed)).unwrap());
         assert_eq!(meta.read(|tx| tx.pod(&a.id)).unwrap(), Some(renamed));
         assert!(meta.write(|tx| tx.delete_pod(&a.id)).unwrap());
         assert!(!meta.write(|tx| tx.delete_pod(&a.id)).unwrap());
