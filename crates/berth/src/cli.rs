@@ -631,6 +631,81 @@ pub enum RegistryCommand {
     Serve(RegistryServeArgs),
     /// Remove blobs no manifest references
     Gc(RegistryGcArgs),
+    /// Manage the registry's users (its htpasswd file; a running server sees changes at once)
+    #[command(subcommand)]
+    User(RegistryUserCommand),
+    /// Manage the registry's repositories
+    #[command(subcommand)]
+    Repo(RegistryRepoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryUserCommand {
+    /// Add a user (the password is prompted for, or read from stdin)
+    Add(RegistryUserArgs),
+    /// Change a user's password
+    Passwd(RegistryUserArgs),
+    /// Remove a user
+    #[command(alias = "remove")]
+    Rm(RegistryUserNameArgs),
+    /// List the users
+    #[command(alias = "list")]
+    Ls(RegistryHtpasswdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryHtpasswdArgs {
+    /// The htpasswd file the server is given (--htpasswd)
+    #[arg(long, default_value = "/var/lib/berth-registry/htpasswd")]
+    pub htpasswd: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryUserArgs {
+    #[command(flatten)]
+    pub file: RegistryHtpasswdArgs,
+    /// Read the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryUserNameArgs {
+    #[command(flatten)]
+    pub file: RegistryHtpasswdArgs,
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryRepoCommand {
+    /// List the repositories, with their visibility and tags
+    #[command(alias = "list")]
+    Ls(RegistryRootArgs),
+    /// Show a repository: owner, visibility, tags and their digests
+    Inspect(RegistryRepoArgs),
+    /// Make a repository private (its owner only)
+    Private(RegistryRepoArgs),
+    /// Make a repository public (anyone may pull)
+    Public(RegistryRepoArgs),
+    /// Remove a repository (its blobs go at the next `registry gc`)
+    #[command(alias = "remove")]
+    Rm(RegistryRepoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryRootArgs {
+    /// Where the registry keeps its data
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryRepoArgs {
+    #[command(flatten)]
+    pub root: RegistryRootArgs,
+    /// NAMESPACE/NAME
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -414,6 +414,8 @@ pub fn registry(cmd: RegistryCommand) -> anyhow::Result<()> {
             server::serve(cfg)?;
             Ok(())
         }
+        RegistryCommand::User(c) => super::registry_admin::user(c),
+        RegistryCommand::Repo(c) => super::registry_admin::repo(c),
         RegistryCommand::Gc(a) => {
             let storage = server::Storage::open(&a.root)?;
             let report = storage.gc(&server::GcOptions {

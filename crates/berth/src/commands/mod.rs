@@ -21,6 +21,7 @@ mod pod;
 mod port;
 mod prune;
 mod ps;
+mod registry_admin;
 mod rmi;
 mod run;
 mod save;

@@ -12,10 +12,12 @@ mod gc;
 mod listing;
 mod manifests;
 mod routes;
+mod search;
 mod storage;
 pub mod tls;
 mod token;
 mod uploads;
+pub mod users;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -137,6 +137,9 @@ async fn route(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Response<Bod
     if path == "/token" {
         return token::handle(app, parts, body).await;
     }
+    if path == "/v1/search" && parts.method == Method::GET {
+        return super::search::handle(app, parts).await;
+    }
     let Some(rest) = path.strip_prefix("/v2/").or((path == "/v2").then_some("")) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

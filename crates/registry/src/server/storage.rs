@@ -108,6 +108,22 @@ impl Storage {
     }
 
     /// Makes a repository private or public.
+    /// Removes a repository: its tags, manifests links and settings (the blobs go at the next
+    /// `gc`). It disappears at once — renamed aside, then deleted — so a reader never sees half
+    /// of it. False when there was none.
+    pub fn remove_repository(&self, repo: &str) -> io::Result<bool> {
+        let _guard = self.publish_guard();
+        let dir = self.repo_dir(repo);
+        if !dir.join("_manifests").is_dir() {
+            return Ok(false);
+        }
+        // Beside `repositories/`, not in it: a listing meanwhile must not find it.
+        let aside = self.root.join(format!(".removed-{}", random_id()));
+        fs::rename(&dir, &aside)?;
+        fs::remove_dir_all(&aside)?;
+        Ok(true)
+    }
+
     pub fn set_private(&self, repo: &str, private: bool) -> io::Result<()> {
         let mut meta = self.repo_meta(repo).unwrap_or(RepoMeta {
             owner: repo.split('/').next().unwrap_or("").to_owned(),
