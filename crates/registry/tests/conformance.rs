@@ -643,3 +643,57 @@ fn gc_during_pushes_keeps_every_pushed_image_whole() {
         .unwrap();
     }
 }
+
+#[test]
+fn what_cannot_be_stored_here_is_not_found_as_distribution_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start_server(tmp.path(), |_| {});
+    upload_blob(&srv, "c/repo", b"something");
+    let sha512 = format!("sha512:{}", "a".repeat(128));
+    // A well-formed digest of an algorithm the server does not store names nothing here.
+    for method in ["GET", "HEAD", "DELETE"] {
+        let r = call(
+            &srv,
+            method,
+            &format!("/v2/c/repo/blobs/{sha512}"),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 404, "{method} blob");
+        if method != "HEAD" {
+            assert_eq!(r.error_code(), "BLOB_UNKNOWN", "{method} blob");
+        }
+        let r = call(
+            &srv,
+            method,
+            &format!("/v2/c/repo/manifests/{sha512}"),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 404, "{method} manifest");
+        if method != "HEAD" {
+            assert_eq!(r.error_code(), "MANIFEST_UNKNOWN", "{method} manifest");
+        }
+    }
+    // A tag that is not a valid tag: no manifest of that name.
+    for method in ["GET", "HEAD", "DELETE"] {
+        let r = call(&srv, method, "/v2/c/repo/manifests/bad+tag", &[], b"");
+        assert_eq!(r.status, 404, "{method}");
+        if method != "HEAD" {
+            assert_eq!(r.error_code(), "MANIFEST_UNKNOWN", "{method}");
+        }
+    }
+    // Malformed digests stay 400s, and a push addressed by sha512 is refused.
+    let r = call(&srv, "GET", "/v2/c/repo/blobs/sha256:xyz", &[], b"");
+    assert_eq!((r.status, r.error_code().as_str()), (400, "DIGEST_INVALID"));
+    let r = call(&srv, "GET", "/v2/c/repo/blobs/SHA512:aa", &[], b"");
+    assert_eq!((r.status, r.error_code().as_str()), (400, "DIGEST_INVALID"));
+    let r = call(
+        &srv,
+        "PUT",
+        &format!("/v2/c/repo/manifests/{sha512}"),
+        &[("Content-Type", OCI_MANIFEST)],
+        b"{}",
+    );
+    assert_eq!(r.status, 400);
+}

@@ -19,6 +19,48 @@ pub(crate) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
         .map_err(|e| ApiError::digest_invalid(e.to_string()))
 }
 
+/// A digest that names something to look up (GET, HEAD, DELETE). A well-formed digest of an
+/// algorithm this registry does not store (`sha512:…`) names nothing here: `unknown` (a 404,
+/// as distribution answers); a malformed one is a 400.
+pub(crate) fn lookup_digest(
+    s: &str,
+    unknown: impl FnOnce() -> ApiError,
+) -> Result<Digest, ApiError> {
+    match s.parse::<Digest>() {
+        Ok(d) => Ok(d),
+        Err(berth_image::digest::DigestError::Algorithm(_)) if well_formed(s) => Err(unknown()),
+        Err(e) => Err(ApiError::digest_invalid(e.to_string())),
+    }
+}
+
+/// The OCI digest grammar: `algorithm ":" encoded`, algorithm = components of `[a-z0-9]+`
+/// joined by one of `+._-`, encoded = `[a-zA-Z0-9=_-]+`.
+fn well_formed(s: &str) -> bool {
+    let Some((algorithm, encoded)) = s.split_once(':') else {
+        return false;
+    };
+    let component = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    algorithm.split(['+', '.', '_', '-']).all(component)
+        && !encoded.is_empty()
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+}
+
+/// `BLOB_UNKNOWN` for a digest this registry cannot hold.
+fn foreign_blob(s: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "BLOB_UNKNOWN",
+        "blob unknown to registry",
+    )
+    .detail(serde_json::json!({ "digest": s }))
+}
+
 pub(crate) async fn handle(
     app: &Arc<App>,
     parts: &Parts,
@@ -28,7 +70,7 @@ pub(crate) async fn handle(
     let m = &parts.method;
     if m == Method::DELETE {
         authorize(app, parts, Some((name, &["delete"]))).await?;
-        let d = parse_digest(digest)?;
+        let d = lookup_digest(digest, || foreign_blob(digest))?;
         let removed = app
             .store
             .unlink_blob(name, &d)
@@ -46,7 +88,7 @@ pub(crate) async fn handle(
         return Err(ApiError::unsupported());
     }
     authorize(app, parts, Some((name, &["pull"]))).await?;
-    let d = parse_digest(digest)?;
+    let d = lookup_digest(digest, || foreign_blob(digest))?;
     if !app.store.blob_in_repo(name, &d) {
         return Err(ApiError::blob_unknown(&d));
     }

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
 use crate::manifest::{parse_manifest, Descriptor, Manifest, MAX_MANIFEST_SIZE, OCI_INDEX};
-use crate::server::blobs::parse_digest;
+use crate::server::blobs::{lookup_digest, parse_digest};
 use crate::server::error::ApiError;
 use crate::server::routes::{authorize, valid_tag};
 use crate::server::App;
@@ -19,6 +19,20 @@ use crate::server::App;
 enum Target {
     Digest(Digest),
     Tag(String),
+}
+
+/// The target of a GET, HEAD or DELETE: what cannot name a manifest here (a tag that is not
+/// a valid tag, a digest of an algorithm this registry does not store) names none — 404
+/// `MANIFEST_UNKNOWN`, as distribution answers; only a malformed digest is a 400.
+fn lookup_target(reference: &str) -> Result<Target, ApiError> {
+    if reference.contains(':') {
+        return lookup_digest(reference, || ApiError::manifest_unknown(reference))
+            .map(Target::Digest);
+    }
+    if !valid_tag(reference) {
+        return Err(ApiError::manifest_unknown(reference));
+    }
+    Ok(Target::Tag(reference.to_owned()))
 }
 
 fn target(reference: &str) -> Result<Target, ApiError> {
@@ -54,7 +68,7 @@ pub(crate) async fn handle(
     }
     if m == Method::DELETE {
         authorize(app, parts, Some((name, &["delete"]))).await?;
-        let removed = match target(reference)? {
+        let removed = match lookup_target(reference)? {
             Target::Digest(d) => app.store.delete_manifest(name, &d),
             Target::Tag(t) => app.store.delete_tag(name, &t),
         }
@@ -72,7 +86,7 @@ pub(crate) async fn handle(
 }
 
 fn get(app: &App, head: bool, name: &str, reference: &str) -> Result<Response<Body>, ApiError> {
-    let d = match target(reference)? {
+    let d = match lookup_target(reference)? {
         Target::Digest(d) => d,
         Target::Tag(t) => app
             .store
