@@ -300,3 +300,87 @@ fn token_endpoint_and_challenge_speak_docker_hub() {
         .unwrap();
     assert!(form["access_token"].is_string());
 }
+
+#[test]
+fn a_mount_the_token_does_not_cover_gets_a_challenge_for_both_scopes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = auth_server(tmp.path());
+    let url = srv.url();
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let basic = berth_registry::client::Credential::new("alice", "alice-pw").basic();
+    // alice's blob in alice/app, pushed monolithically with her password.
+    let data = b"a layer of alice's".to_vec();
+    let d = berth_registry::Digest::of(&data);
+    let r = agent
+        .post(&format!("{url}/v2/alice/app/blobs/uploads/?digest={d}"))
+        .set("Authorization", &basic)
+        .send_bytes(&data)
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let token = |scopes: &[&str]| -> String {
+        let q: String = scopes.iter().map(|s| format!("&scope={s}")).collect();
+        let v: serde_json::Value = agent
+            .get(&format!("{url}/token?service=berth-registry{q}"))
+            .set("Authorization", &basic)
+            .call()
+            .map(|r| serde_json::from_str(&r.into_string().unwrap()).unwrap())
+            .unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    };
+    let mount = format!("{url}/v2/alice/copy/blobs/uploads/?mount={d}&from=alice/app");
+    // A token for the target only: 401, and the challenge names both scopes.
+    let only_target = token(&["repository:alice/copy:pull,push"]);
+    let err = agent
+        .post(&mount)
+        .set("Authorization", &format!("Bearer {only_target}"))
+        .call()
+        .unwrap_err();
+    let ureq::Error::Status(401, resp) = err else {
+        panic!("{err:?}")
+    };
+    let challenge = resp.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains(r#"scope="repository:alice/copy:pull,push repository:alice/app:pull""#),
+        "{challenge}"
+    );
+    // With both, the blob is mounted: no upload.
+    let both = token(&[
+        "repository:alice/copy:pull,push",
+        "repository:alice/app:pull",
+    ]);
+    let r = agent
+        .post(&mount)
+        .set("Authorization", &format!("Bearer {both}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(d.to_string().as_str())
+    );
+    // A user who may not pull the source (now private) gets a plain upload, not a challenge.
+    berth_registry::server::Storage::open(tmp.path().join("srv"))
+        .unwrap()
+        .set_private("alice/app", true)
+        .unwrap();
+    let bob = berth_registry::client::Credential::new("bob", "bob-pw").basic();
+    let v: serde_json::Value = agent
+        .get(&format!(
+            "{url}/token?service=berth-registry&scope=repository:bob/copy:pull,push"
+        ))
+        .set("Authorization", &bob)
+        .call()
+        .map(|r| serde_json::from_str(&r.into_string().unwrap()).unwrap())
+        .unwrap();
+    let r = agent
+        .post(&format!(
+            "{url}/v2/bob/copy/blobs/uploads/?mount={d}&from=alice/app"
+        ))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", v["token"].as_str().unwrap()),
+        )
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}

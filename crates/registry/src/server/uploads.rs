@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::server::blobs::parse_digest;
 use crate::server::error::ApiError;
-use crate::server::routes::{authorize, valid_name};
+use crate::server::routes::{authorize, challenge, identify, valid_name};
 use crate::server::App;
 
 /// An upload's running hash, kept between requests while the upload is idle.
@@ -84,6 +84,9 @@ pub(crate) async fn start(
     }
     if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
         let d = parse_digest(mount)?;
+        if valid_name(from) && app.store.blob_in_repo(from, &d) {
+            mount_challenge(app, parts, name, from).await?;
+        }
         if valid_name(from)
             && authorize(app, parts, Some((from, &["pull"]))).await.is_ok()
             && app.store.blob_in_repo(from, &d)
@@ -109,6 +112,36 @@ pub(crate) async fn start(
     let mut slot = SlotGuard::take(app, &id, 0)?;
     append(app, &id, &mut slot, body).await?;
     finish(app, name, &id, slot, d).await
+}
+
+/// A mount the caller's user may make but its token does not allow (it was asked for the
+/// target's scope only): a 401 whose challenge names both scopes, as distribution answers, so
+/// the client fetches a token for both and mounts — instead of uploading the blob again.
+async fn mount_challenge(
+    app: &Arc<App>,
+    parts: &Parts,
+    name: &str,
+    from: &str,
+) -> Result<(), ApiError> {
+    let id = identify(app, &parts.headers, None).await?;
+    let Some(claims) = &id.claims else {
+        return Ok(());
+    };
+    let token_pulls = claims.access.iter().any(|g| {
+        g.kind == "repository"
+            && g.name == from
+            && g.actions.iter().any(|a| a == "pull" || a == "*")
+    });
+    if token_pulls || !app.access.allowed(&app.store, &id.user, from, "pull") {
+        return Ok(());
+    }
+    let scope = format!("repository:{name}:pull,push repository:{from}:pull");
+    Err(ApiError::unauthorized(challenge(
+        app,
+        &parts.headers,
+        Some(&scope),
+        Some("insufficient_scope"),
+    )))
 }
 
 /// PATCH, PUT, GET and DELETE on `/v2/<name>/blobs/uploads/<id>`.
