@@ -722,6 +722,9 @@ pub struct RegistryServeArgs {
     /// New repositories are private (owner only) unless made public
     #[arg(long)]
     pub private_by_default: bool,
+    /// Maintenance mode: serve pulls, refuse every push, delete and upload
+    #[arg(long)]
+    pub read_only: bool,
     /// TLS certificate (PEM)
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -697,3 +697,36 @@ fn what_cannot_be_stored_here_is_not_found_as_distribution_answers() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn read_only_mode_serves_pulls_and_refuses_every_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = {
+        let srv = start_server(tmp.path(), |_| {});
+        upload_blob(&srv, "r/repo", b"kept")
+    };
+    let srv = start_server(tmp.path(), |c| c.read_only = true);
+    let r = call(&srv, "GET", &format!("/v2/r/repo/blobs/{d}"), &[], b"");
+    assert_eq!((r.status, r.body.as_slice()), (200, b"kept".as_slice()));
+    for (method, path) in [
+        ("POST", "/v2/r/repo/blobs/uploads/".to_string()),
+        ("DELETE", format!("/v2/r/repo/blobs/{d}")),
+        ("PUT", "/v2/r/repo/manifests/v1".to_string()),
+        ("PATCH", "/v2/r/repo/blobs/uploads/x".to_string()),
+    ] {
+        let r = call(&srv, method, &path, &[], b"x");
+        assert_eq!(r.status, 405, "{method} {path}");
+        assert_eq!(r.error_code(), "UNSUPPORTED", "{method} {path}");
+    }
+    // Nothing was written: the blob is still there, no upload was started.
+    assert_eq!(
+        call(&srv, "HEAD", &format!("/v2/r/repo/blobs/{d}"), &[], b"").status,
+        200
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("uploads"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}

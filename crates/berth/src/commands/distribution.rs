@@ -403,6 +403,7 @@ pub fn registry(cmd: RegistryCommand) -> anyhow::Result<()> {
             let mut cfg = server::ServerConfig::new(&a.root, a.listen);
             cfg.htpasswd = a.htpasswd;
             cfg.private_by_default = a.private_by_default;
+            cfg.read_only = a.read_only;
             if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
                 cfg.tls = Some(server::TlsFiles { cert, key });
             }

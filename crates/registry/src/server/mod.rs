@@ -56,6 +56,9 @@ pub struct ServerConfig {
     /// Run garbage collection this often while serving (`None`: only when asked).
     pub gc_interval: Option<Duration>,
     pub gc: GcOptions,
+    /// Maintenance mode: pulls are served, every write (push, delete, upload) is refused, and
+    /// no garbage collection runs.
+    pub read_only: bool,
 }
 
 impl ServerConfig {
@@ -71,6 +74,7 @@ impl ServerConfig {
             token_ttl: Duration::from_secs(300),
             gc_interval: None,
             gc: GcOptions::default(),
+            read_only: false,
         }
     }
 }
@@ -133,7 +137,7 @@ async fn run(
     router: axum::Router,
     listener: tokio::net::TcpListener,
 ) -> Result<(), ServerError> {
-    if let Some(every) = app.config.gc_interval {
+    if let Some(every) = app.config.gc_interval.filter(|_| !app.config.read_only) {
         let store = app.store.clone();
         let opts = app.config.gc.clone();
         tokio::spawn(async move {

@@ -149,6 +149,15 @@ async fn route(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Response<Bod
     };
     let route = parse_route(rest)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "not found"))?;
+    let writes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    if app.config.read_only && writes.contains(&parts.method) {
+        // distribution's answer in read-only mode.
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the registry is in read-only mode (maintenance): pulls only",
+        ));
+    }
     if let Some(name) = route.name() {
         if !valid_name(name) {
             return Err(ApiError::name_invalid(name));
