@@ -196,6 +196,19 @@ fn berth_pushes_to_docker_registry_and_skopeo_pulls() {
     let pulled = c.pull(&r2, &Platform::host(), &sink, &quiet).unwrap();
     assert_eq!(pulled.manifest_media_type, DOCKER_MANIFEST);
     assert_blob(&sink, &ldesc, &layer);
+
+    // distribution has no search API: berth's search reads its catalog instead, and names
+    // what it finds `host/repository`, so that it can be pulled as printed.
+    let found = c
+        .search(
+            &reg.host(),
+            "DOCK",
+            25,
+            &berth_registry::client::SearchFilter::default(),
+        )
+        .unwrap();
+    let names: Vec<String> = found.into_iter().map(|r| r.name).collect();
+    assert_eq!(names, [format!("{}/team/docker", reg.host())]);
 }
 
 #[test]
