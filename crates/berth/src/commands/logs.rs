@@ -4,7 +4,7 @@ use std::io::Write;
 
 use berth_engine::container::LogOptions;
 use berth_engine::Engine;
-use berth_runtime::stdio::jsonlog::LogStream;
+use berth_runtime::stdio::jsonlog::{LogEntry, LogStream};
 
 use crate::cli::LogsArgs;
 use crate::parse;
@@ -18,31 +18,36 @@ pub fn run(engine: &Engine, args: LogsArgs) -> anyhow::Result<()> {
         until: args.until.as_deref().map(parse::time_or_ago).transpose()?,
         ..Default::default()
     };
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
     engine.logs(&args.container, &opts, |entry| {
-        let prefix = if args.timestamps {
-            format!(
-                "{} ",
-                entry
-                    .time
-                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-            )
-        } else {
-            String::new()
-        };
-        match entry.stream {
-            LogStream::Stdout => {
-                let mut out = stdout.lock();
-                write!(out, "{prefix}{}", entry.log)?;
-                out.flush()
-            }
-            LogStream::Stderr => {
-                let mut err = stderr.lock();
-                write!(err, "{prefix}{}", entry.log)?;
-                err.flush()
-            }
-        }
+        write_entry(&entry, "", args.timestamps)
     })?;
     Ok(())
+}
+
+/// One log entry on our stdout or stderr (the stream it came from), after `prefix` and, with
+/// `timestamps`, its time; each flushed, so that a follow shows it at once.
+pub(crate) fn write_entry(entry: &LogEntry, prefix: &str, timestamps: bool) -> std::io::Result<()> {
+    let stamp = if timestamps {
+        format!(
+            "{} ",
+            entry
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        )
+    } else {
+        String::new()
+    };
+    let line = format!("{prefix}{stamp}{}", entry.log);
+    match entry.stream {
+        LogStream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(line.as_bytes())?;
+            out.flush()
+        }
+        LogStream::Stderr => {
+            let mut err = std::io::stderr().lock();
+            err.write_all(line.as_bytes())?;
+            err.flush()
+        }
+    }
 }

@@ -1,12 +1,9 @@
 //! `berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|rm|top|logs|prune`.
 
-use std::io::Write;
-
 use anyhow::Context;
 use berth_engine::container::{flags, human_duration, LogOptions, NetworkMode};
 use berth_engine::pod::{Pod, PodOptions};
 use berth_engine::Engine;
-use berth_runtime::stdio::jsonlog::LogStream;
 use serde_json::{json, Value};
 
 use crate::cli::{
@@ -243,29 +240,7 @@ fn logs(engine: &Engine, a: PodLogsArgs) -> anyhow::Result<()> {
     };
     let width = pod.members().map(|c| c.name.len()).max().unwrap_or(0);
     let print = |name: &str, entry: berth_runtime::stdio::jsonlog::LogEntry| {
-        let stamp = if a.timestamps {
-            format!(
-                "{} ",
-                entry
-                    .time
-                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-            )
-        } else {
-            String::new()
-        };
-        let line = format!("{name:width$} | {stamp}{}", entry.log);
-        match entry.stream {
-            LogStream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(line.as_bytes())?;
-                out.flush()
-            }
-            LogStream::Stderr => {
-                let mut err = std::io::stderr().lock();
-                err.write_all(line.as_bytes())?;
-                err.flush()
-            }
-        }
+        super::logs::write_entry(&entry, &format!("{name:width$} | "), a.timestamps)
     };
     if !a.follow {
         for c in pod.members() {

@@ -46,9 +46,10 @@ impl Engine {
             return Ok(rec.id);
         }
         // A pod's member runs in its infra's namespaces: those must exist first.
-        if let Some(pod) = crate::pod::pod_of_record(&rec) {
-            if !super::ContainerConfig::from_record(&rec)?.infra {
-                self.ensure_pod_infra(&pod)?;
+        if rec.config.contains("\"pod\"") {
+            let config = super::ContainerConfig::from_record(&rec)?;
+            if let (Some(pod), false) = (&config.pod, config.infra) {
+                self.ensure_pod_infra(pod)?;
             }
         }
         // The previous run's monitor records the exit before it cleans up: let it finish,

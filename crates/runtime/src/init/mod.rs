@@ -418,17 +418,7 @@ fn in_pid_namespace<T>(ns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Result<T,
 /// Reads the exec'd child's sync pipe to its end: nothing means it exec'd (the pipe closes
 /// on exec), a message says why it could not.
 fn exec_result(sync: OwnedFd, args0: &str) -> Result<(), InitError> {
-    let mut f = std::fs::File::from(sync);
-    let mut buf = [0u8; 16];
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("read the exec'd process's sync pipe")(e)),
-        }
-    }
+    let (buf, got) = read_message(sync, "read the exec'd process's sync pipe")?;
     match got {
         0 => Ok(()),
         16 => decode_failure(&buf, args0, &[]),
@@ -528,8 +518,9 @@ fn expand_cgroup_mount(plan: &mut Plan, cgroups: &cgroup::Cgroups) -> Result<(),
     Ok(())
 }
 
-/// Reads the init's one message: ready, or why it failed.
-fn wait_ready(sync: OwnedFd, args0: &str, mounts: &[MountOp]) -> Result<(), InitError> {
+/// Reads the child's one fixed-size message from the sync pipe, up to the pipe's end; returns
+/// it and how many bytes came (fewer when the child exec'd or died first).
+fn read_message(sync: OwnedFd, what: &str) -> Result<([u8; 16], usize), InitError> {
     let mut f = std::fs::File::from(sync);
     let mut buf = [0u8; 16];
     let mut got = 0;
@@ -538,9 +529,15 @@ fn wait_ready(sync: OwnedFd, args0: &str, mounts: &[MountOp]) -> Result<(), Init
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("read the init's sync pipe")(e)),
+            Err(e) => return Err(io(what)(e)),
         }
     }
+    Ok((buf, got))
+}
+
+/// Reads the init's one message: ready, or why it failed.
+fn wait_ready(sync: OwnedFd, args0: &str, mounts: &[MountOp]) -> Result<(), InitError> {
+    let (buf, got) = read_message(sync, "read the init's sync pipe")?;
     if got < buf.len() {
         return Err(InitError::Child {
             step: "start".into(),

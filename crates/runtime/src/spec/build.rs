@@ -193,6 +193,13 @@ fn linux(
         (strings(&MASKED_PATHS), strings(&READONLY_PATHS))
     };
     let seccomp = (!c.privileged && !c.seccomp_unconfined).then(|| default_seccomp(caps));
+    // The `--device` nodes, read from the host once: their cgroup rules go after Docker's
+    // list, so that a `--device` wins over its denials (fuse).
+    let (device_nodes, device_rules) = host_devices(c)?;
+    let mut resources = linux_resources(c)?;
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend(device_rules);
+    resources.set_devices(Some(rules));
     let mut l = Linux::default();
     l.set_net_devices(None)
         .set_uid_mappings(None)
@@ -202,10 +209,10 @@ fn linux(
             s.extend(inputs.container.sysctls.clone());
             s
         }))
-        .set_resources(Some(linux_resources(c)?))
+        .set_resources(Some(resources))
         .set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)))
         .set_namespaces(Some(namespaces(inputs)))
-        .set_devices(Some(host_devices(c)?.0))
+        .set_devices(Some(device_nodes))
         .set_seccomp(seccomp)
         .set_rootfs_propagation(rootfs_propagation)
         .set_masked_paths(Some(masked))

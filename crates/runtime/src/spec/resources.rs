@@ -166,10 +166,7 @@ pub fn host_devices(
 
 /// `linux.resources`: devices, memory, cpu, pids.
 pub fn linux_resources(c: &ContainerSpec) -> Result<LinuxResources, SpecError> {
-    let mut rules = device_rules(c.privileged)?;
-    // After Docker's list, so a `--device` wins over its denials (fuse).
-    rules.extend(host_devices(c)?.1);
-    let mut b = LinuxResourcesBuilder::default().devices(rules);
+    let mut b = LinuxResourcesBuilder::default().devices(device_rules(c.privileged)?);
     let (limit, swap) = memory_limits(c.memory, c.memory_swap)?;
     if let Some(limit) = limit {
         let mut m = LinuxMemoryBuilder::default().limit(limit);
