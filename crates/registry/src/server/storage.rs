@@ -271,6 +271,13 @@ impl Storage {
         remove_if_exists(&self.tag_link(repo, tag))
     }
 
+    /// When `tag` was last pushed (pointed at a manifest) in `repo`.
+    pub fn tag_pushed_at(&self, repo: &str, tag: &str) -> Option<SystemTime> {
+        fs::metadata(self.tag_link(repo, tag))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     /// The repository's tags, sorted; `None` when the repository does not exist.
     pub fn tags(&self, repo: &str) -> io::Result<Option<Vec<String>>> {
         if !self.repo_exists(repo) {
