@@ -725,6 +725,9 @@ pub struct RegistryServeArgs {
     /// Maintenance mode: serve pulls, refuse every push, delete and upload
     #[arg(long)]
     pub read_only: bool,
+    /// Access log, one JSON object per request: `-` (stdout), a file to append to, or `off`
+    #[arg(long, value_name = "DEST", default_value = "-")]
+    pub access_log: String,
     /// TLS certificate (PEM)
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -404,6 +404,11 @@ pub fn registry(cmd: RegistryCommand) -> anyhow::Result<()> {
             cfg.htpasswd = a.htpasswd;
             cfg.private_by_default = a.private_by_default;
             cfg.read_only = a.read_only;
+            cfg.access_log = match a.access_log.as_str() {
+                "off" => server::AccessLog::Off,
+                "-" => server::AccessLog::Stdout,
+                path => server::AccessLog::File(path.into()),
+            };
             if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
                 cfg.tls = Some(server::TlsFiles { cert, key });
             }

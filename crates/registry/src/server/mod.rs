@@ -11,6 +11,7 @@ mod error;
 mod gc;
 mod listing;
 mod manifests;
+mod metrics;
 mod routes;
 mod search;
 mod storage;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 pub use error::ServerError;
 pub use gc::{GcOptions, GcReport};
+pub use metrics::AccessLog;
 pub use storage::{RepoMeta, Storage};
 
 /// PEM files for TLS.
@@ -59,6 +61,8 @@ pub struct ServerConfig {
     /// Maintenance mode: pulls are served, every write (push, delete, upload) is refused, and
     /// no garbage collection runs.
     pub read_only: bool,
+    /// Where one JSON line per request goes.
+    pub access_log: AccessLog,
 }
 
 impl ServerConfig {
@@ -75,6 +79,7 @@ impl ServerConfig {
             gc_interval: None,
             gc: GcOptions::default(),
             read_only: false,
+            access_log: AccessLog::Off,
         }
     }
 }
@@ -86,6 +91,7 @@ pub(crate) struct App {
     pub access: access::Access,
     pub config: ServerConfig,
     pub uploads: Mutex<HashMap<String, uploads::Slot>>,
+    pub metrics: metrics::Metrics,
 }
 
 impl std::fmt::Debug for uploads::Slot {
@@ -116,9 +122,14 @@ fn build_app(config: &ServerConfig) -> Result<(Arc<App>, axum::Router), ServerEr
         access,
         config: config.clone(),
         uploads: Mutex::new(HashMap::new()),
+        metrics: metrics::Metrics::new(&config.access_log).map_err(io)?,
     });
     let router = axum::Router::new()
         .fallback(routes::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::observe,
+        ))
         .with_state(app.clone());
     Ok((app, router))
 }
@@ -140,15 +151,22 @@ async fn run(
     if let Some(every) = app.config.gc_interval.filter(|_| !app.config.read_only) {
         let store = app.store.clone();
         let opts = app.config.gc.clone();
+        let gc_app = app.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let (s, o) = (store.clone(), opts.clone());
                 match tokio::task::spawn_blocking(move || s.gc(&o)).await {
                     Ok(Ok(r)) => {
+                        gc_app
+                            .metrics
+                            .gc_ran(Ok((r.blobs_removed.len() as u64, r.bytes_freed)));
                         tracing::info!(removed = r.blobs_removed.len(), freed = r.bytes_freed, "gc")
                     }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "gc failed"),
+                    Ok(Err(e)) => {
+                        gc_app.metrics.gc_ran(Err(()));
+                        tracing::warn!(error = %e, "gc failed")
+                    }
                     Err(e) => tracing::warn!(error = %e, "gc task failed"),
                 }
             }
@@ -158,11 +176,19 @@ async fn run(
         Some(files) => {
             let acceptor = tls::acceptor(&files.cert, &files.key)?;
             let tls = tls::TlsListener::new(listener, acceptor).map_err(ServerError::Runtime)?;
-            axum::serve(tls, router).await.map_err(ServerError::Runtime)
-        }
-        None => axum::serve(listener, router)
+            axum::serve(
+                tls,
+                router.into_make_service_with_connect_info::<metrics::ClientAddr>(),
+            )
             .await
-            .map_err(ServerError::Runtime),
+            .map_err(ServerError::Runtime)
+        }
+        None => axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<metrics::ClientAddr>(),
+        )
+        .await
+        .map_err(ServerError::Runtime),
     }
 }
 
