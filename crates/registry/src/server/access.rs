@@ -173,6 +173,18 @@ impl Access {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A key for another purpose (the web pages' session cookies), derived from the token key:
+    /// a value signed for one purpose never verifies for another (a bearer token is not a
+    /// session cookie), and the token key itself never leaves this module.
+    pub(crate) fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(self.key)
+            .chain_update(b"\0berth derived key\0")
+            .chain_update(purpose.as_bytes())
+            .finalize()
+            .into()
+    }
+
     /// The claims of a token this server signed and that has not expired.
     pub fn verify(&self, token: &str) -> Option<Claims> {
         let (payload, sig) = token.split_once('.')?;

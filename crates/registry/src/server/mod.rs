@@ -19,6 +19,7 @@ pub mod tls;
 mod token;
 mod uploads;
 pub mod users;
+mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

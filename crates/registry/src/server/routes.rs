@@ -140,6 +140,9 @@ async fn route(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Response<Bod
     if path == "/v1/search" && parts.method == Method::GET {
         return super::search::handle(app, parts).await;
     }
+    if super::web::claims(path) {
+        return Ok(super::web::handle(app, parts, body).await);
+    }
     let Some(rest) = path.strip_prefix("/v2/").or((path == "/v2").then_some("")) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
