@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,9 +78,11 @@ fn matches_pattern(pattern: &str, repo: &str) -> bool {
 }
 
 impl Access {
-    /// Loads (or creates) the token signing key in `root/token.key`.
+    /// Loads (or creates) the token signing key in `root/token.key` (tests that have no
+    /// `Storage`; the server uses [`open`](Self::open)).
+    #[cfg(test)]
     pub fn new(
-        root: &Path,
+        root: &std::path::Path,
         htpasswd: Option<PathBuf>,
         service: String,
         ttl: Duration,
@@ -110,6 +112,28 @@ impl Access {
             ttl,
             private_by_default,
             overrides_path: root.join("access.json"),
+        })
+    }
+
+    /// Like [`new`](Self::new), with the signing key kept in the store (`token.key`, the same
+    /// file in a directory store): every instance over one S3 bucket signs and verifies with
+    /// the same key, so a token issued by one is accepted by the others. `access.json` stays
+    /// in the local root.
+    pub fn open(
+        store: &Storage,
+        htpasswd: Option<PathBuf>,
+        service: String,
+        ttl: Duration,
+        private_by_default: bool,
+    ) -> std::io::Result<Access> {
+        Ok(Access {
+            htpasswd,
+            users: Mutex::new(Users::default()),
+            key: store.token_key()?,
+            service,
+            ttl,
+            private_by_default,
+            overrides_path: store.root().join("access.json"),
         })
     }
 

@@ -1,13 +1,13 @@
 //! Blob GET (with `Range` → 206), HEAD and DELETE.
 
-use std::io::SeekFrom;
+use std::io::{Read, SeekFrom};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{header, Method, Response, StatusCode};
 use berth_image::Digest;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use crate::server::error::ApiError;
@@ -71,9 +71,10 @@ pub(crate) async fn handle(
     if m == Method::DELETE {
         authorize(app, parts, Some((name, &["delete"]))).await?;
         let d = lookup_digest(digest, || foreign_blob(digest))?;
-        let removed = app
-            .store
-            .unlink_blob(name, &d)
+        let (store, name2, d2) = (app.store.clone(), name.to_owned(), d.clone());
+        let removed = tokio::task::spawn_blocking(move || store.unlink_blob(&name2, &d2))
+            .await
+            .map_err(|e| ApiError::internal("storage task", e))?
             .map_err(|e| ApiError::internal("delete blob", e))?;
         if !removed {
             return Err(ApiError::blob_unknown(&d));
@@ -89,18 +90,18 @@ pub(crate) async fn handle(
     }
     authorize(app, parts, Some((name, &["pull"]))).await?;
     let d = lookup_digest(digest, || foreign_blob(digest))?;
-    if !app.store.blob_in_repo(name, &d) {
+    let (store, name2, d2) = (app.store.clone(), name.to_owned(), d.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        if !store.blob_in_repo(&name2, &d2) {
+            return None;
+        }
+        Some((store.blob_local_path(&d2), store.blob_size(&d2)?))
+    })
+    .await
+    .map_err(|e| ApiError::internal("storage task", e))?;
+    let Some((local, size)) = found else {
         return Err(ApiError::blob_unknown(&d));
-    }
-    let path = app.store.blob_path(&d);
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| ApiError::blob_unknown(&d))?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal("stat blob", e))?
-        .len();
+    };
     let range = match parts
         .headers
         .get(header::RANGE)
@@ -135,16 +136,68 @@ pub(crate) async fn handle(
     }
     if m == Method::HEAD {
         // A pusher HEADs a blob it is about to reference: restart its GC grace period.
-        app.store.touch_blob(&d);
+        let store = app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.touch_blob(&d)).await;
         return Ok(builder.body(Body::empty()).unwrap_or_default());
     }
-    if start > 0 {
-        file.seek(SeekFrom::Start(start))
-            .await
-            .map_err(|e| ApiError::internal("seek blob", e))?;
-    }
-    let stream = ReaderStream::with_capacity(file.take(len), 256 << 10);
-    Ok(builder.body(Body::from_stream(stream)).unwrap_or_default())
+    let body = match local {
+        Some(path) => {
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|_| ApiError::blob_unknown(&d))?;
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))
+                    .await
+                    .map_err(|e| ApiError::internal("seek blob", e))?;
+            }
+            Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 << 10))
+        }
+        None => remote_body(app, d, start, len).await?,
+    };
+    Ok(builder.body(body).unwrap_or_default())
+}
+
+/// Streams `len` bytes of a blob from a blocking reader (an object store's response) through
+/// a small channel: at most a few chunks are in memory, whatever the blob's size.
+async fn remote_body(app: &Arc<App>, d: Digest, start: u64, len: u64) -> Result<Body, ApiError> {
+    let (store, d2) = (app.store.clone(), d.clone());
+    let reader = tokio::task::spawn_blocking(move || store.blob_reader(&d2, start, Some(len)))
+        .await
+        .map_err(|e| ApiError::internal("storage task", e))?
+        .map_err(|e| ApiError::internal("read blob", e))?
+        .ok_or_else(|| ApiError::internal("read blob", "the blob vanished"))?;
+    // A bounded in-memory pipe: the blocking side waits while the client is slow.
+    let (mut pipe, out) = tokio::io::duplex(256 << 10);
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut buf = vec![0u8; 256 << 10];
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match reader.read(&mut buf[..want]) {
+                Ok(0) => 0,
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(digest = %d, error = %e, "reading a blob from the store failed");
+                    0
+                }
+            };
+            // A short body: the client sees fewer bytes than Content-Length and retries.
+            if n == 0 {
+                return;
+            }
+            // The client went away: stop reading.
+            if rt.block_on(pipe.write_all(&buf[..n])).is_err() {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    Ok(Body::from_stream(ReaderStream::with_capacity(
+        out,
+        256 << 10,
+    )))
 }
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` against `size` → inclusive (start, end).

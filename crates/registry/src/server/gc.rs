@@ -4,14 +4,13 @@
 //! manifest or link can be published in between.
 
 use std::collections::HashSet;
-use std::fs;
 use std::io;
 use std::time::{Duration, SystemTime};
 
 use berth_image::Digest;
 
 use crate::manifest::{parse_manifest, Manifest};
-use crate::server::storage::{list_names, Storage};
+use crate::server::storage::Storage;
 
 /// How careful `gc` is.
 #[derive(Debug, Clone)]
@@ -44,41 +43,32 @@ pub struct GcReport {
 }
 
 impl Storage {
-    /// Removes unreferenced blobs and stale uploads; safe while the server runs.
+    /// Removes unreferenced blobs and stale uploads; safe while this process serves. With
+    /// several instances over one S3 bucket, the lock below guards this process only: run it
+    /// while the others are read-only (or stopped), as distribution requires.
     pub fn gc(&self, opts: &GcOptions) -> io::Result<GcReport> {
         let mut report = GcReport::default();
         let now = SystemTime::now();
-        let age = |meta: &fs::Metadata| {
-            meta.modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
+        let age = |t: Option<SystemTime>| {
+            t.and_then(|m| now.duration_since(m).ok())
                 .unwrap_or_default()
         };
-        for id in list_names(&self.root().join("uploads"))? {
-            // Idle for longer than the expiry: neither the data nor the session changed since.
-            let idle = [self.upload_data(&id), self.upload_dir(&id)]
-                .iter()
-                .filter_map(|p| fs::metadata(p).ok())
-                .map(|m| age(&m))
-                .min();
-            let stale = idle.is_some_and(|a| a > opts.upload_expiry);
-            if stale {
+        let backend = self.backend();
+        for (id, last) in backend.uploads()? {
+            // Idle for longer than the expiry: nothing was written to it since.
+            if last.is_some() && age(last) > opts.upload_expiry {
                 report.uploads_removed += 1;
                 if !opts.dry_run {
                     self.remove_upload(&id);
                 }
             }
         }
-        for name in list_names(&self.root().join("tmp"))? {
-            let path = self.root().join("tmp").join(name);
-            if fs::metadata(&path).is_ok_and(|m| age(&m) > opts.upload_expiry) && !opts.dry_run {
-                let _ = fs::remove_file(&path);
-            }
+        if !opts.dry_run {
+            backend.sweep_staging(opts.upload_expiry);
         }
         let _guard = self.gc_lock.write().unwrap_or_else(|e| e.into_inner());
         let marked = self.mark()?;
-        let blobs_dir = self.root().join("blobs/sha256");
-        for name in list_names(&blobs_dir)? {
+        for (name, meta) in backend.list_objects("blobs/sha256")? {
             let Ok(d) = Digest::from_hex(&name) else {
                 continue;
             };
@@ -86,19 +76,21 @@ impl Storage {
                 report.blobs_kept += 1;
                 continue;
             }
-            let path = blobs_dir.join(&name);
-            let Ok(meta) = fs::metadata(&path) else {
-                continue;
-            };
-            if age(&meta) < opts.grace {
+            let key = format!("blobs/sha256/{name}");
+            let young = age(meta.modified) < opts.grace
+                || backend
+                    .touched_at(&key)
+                    .is_some_and(|t| age(Some(t)) < opts.grace);
+            if young {
                 report.blobs_kept += 1;
                 continue;
             }
-            report.bytes_freed += meta.len();
+            report.bytes_freed += meta.size;
             if !opts.dry_run {
-                fs::remove_file(&path)?;
+                backend.delete(&key)?;
+                backend.forget_touch(&key);
             }
-            tracing::info!(digest = %d, size = meta.len(), "gc: removed unreferenced blob");
+            tracing::info!(digest = %d, size = meta.size, "gc: removed unreferenced blob");
             report.blobs_removed.push(d);
         }
         if !opts.dry_run && !report.blobs_removed.is_empty() {
@@ -114,7 +106,7 @@ impl Storage {
         for repo in self.repositories()? {
             for d in self.revisions(&repo)? {
                 marked.insert(d.clone());
-                let Ok(bytes) = fs::read(self.blob_path(&d)) else {
+                let Ok(Some(bytes)) = self.read_blob(&d) else {
                     continue;
                 };
                 match parse_manifest(&bytes, None) {

@@ -75,9 +75,10 @@ pub(crate) async fn tags(
 ) -> Result<Response<Body>, ApiError> {
     authorize(app, parts, Some((name, &["pull"]))).await?;
     let (n, last) = page_params(parts)?;
-    let all = app
-        .store
-        .tags(name)
+    let (store, name2) = (app.store.clone(), name.to_owned());
+    let all = tokio::task::spawn_blocking(move || store.tags(&name2))
+        .await
+        .map_err(|e| ApiError::internal("storage task", e))?
         .map_err(|e| ApiError::internal("list tags", e))?
         .ok_or_else(|| ApiError::name_unknown(name))?;
     let (page, more) = paginate(all, n, last.as_deref());
@@ -95,13 +96,18 @@ pub(crate) async fn tags(
 pub(crate) async fn catalog(app: &Arc<App>, parts: &Parts) -> Result<Response<Body>, ApiError> {
     let id = identify(app, &parts.headers, Some("registry:catalog:*")).await?;
     let (n, last) = page_params(parts)?;
-    let visible: Vec<String> = app
-        .store
-        .repositories()
-        .map_err(|e| ApiError::internal("list repositories", e))?
-        .into_iter()
-        .filter(|r| app.access.allowed(&app.store, &id.user, r, "pull"))
-        .collect();
+    let app2 = app.clone();
+    let visible: Vec<String> = tokio::task::spawn_blocking(move || {
+        let all = app2.store.repositories()?;
+        Ok::<_, std::io::Error>(
+            all.into_iter()
+                .filter(|r| app2.access.allowed(&app2.store, &id.user, r, "pull"))
+                .collect(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("storage task", e))?
+    .map_err(|e| ApiError::internal("list repositories", e))?;
     let (page, more) = paginate(visible, n, last.as_deref());
     let resp = json_response(StatusCode::OK, json!({ "repositories": page }).to_string());
     Ok(with_link(resp, "/v2/_catalog", n, &page, more))

@@ -50,6 +50,15 @@ fn target(reference: &str) -> Result<Target, ApiError> {
     Ok(Target::Tag(reference.to_owned()))
 }
 
+/// Runs storage work off the async threads (a store may be remote).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("storage task", e))?
+}
+
 pub(crate) async fn handle(
     app: &Arc<App>,
     parts: &Parts,
@@ -60,7 +69,9 @@ pub(crate) async fn handle(
     let m = &parts.method;
     if m == Method::GET || m == Method::HEAD {
         authorize(app, parts, Some((name, &["pull"]))).await?;
-        return get(app, m == Method::HEAD, name, reference);
+        let (app2, name2, reference2) = (app.clone(), name.to_owned(), reference.to_owned());
+        let head = m == Method::HEAD;
+        return blocking(move || get(&app2, head, &name2, &reference2)).await;
     }
     if m == Method::PUT {
         authorize(app, parts, Some((name, &["pull", "push"]))).await?;
@@ -68,11 +79,16 @@ pub(crate) async fn handle(
     }
     if m == Method::DELETE {
         authorize(app, parts, Some((name, &["delete"]))).await?;
-        let removed = match lookup_target(reference)? {
-            Target::Digest(d) => app.store.delete_manifest(name, &d),
-            Target::Tag(t) => app.store.delete_tag(name, &t),
-        }
-        .map_err(|e| ApiError::internal("delete manifest", e))?;
+        let target = lookup_target(reference)?;
+        let (store, name2) = (app.store.clone(), name.to_owned());
+        let removed = blocking(move || {
+            match target {
+                Target::Digest(d) => store.delete_manifest(&name2, &d),
+                Target::Tag(t) => store.delete_tag(&name2, &t),
+            }
+            .map_err(|e| ApiError::internal("delete manifest", e))
+        })
+        .await?;
         if !removed {
             return Err(ApiError::manifest_unknown(reference));
         }
@@ -256,10 +272,13 @@ pub(crate) async fn referrers(
     let filter = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "artifactType")
         .map(|(_, v)| v.into_owned());
-    let mut manifests = app
-        .store
-        .referrers(name, &d)
-        .map_err(|e| ApiError::internal("list referrers", e))?;
+    let (store, name2) = (app.store.clone(), name.to_owned());
+    let mut manifests = blocking(move || {
+        store
+            .referrers(&name2, &d)
+            .map_err(|e| ApiError::internal("list referrers", e))
+    })
+    .await?;
     if let Some(t) = &filter {
         manifests.retain(|m| m.artifact_type.as_deref() == Some(t.as_str()));
     }

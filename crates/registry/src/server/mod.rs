@@ -31,7 +31,7 @@ use std::time::Duration;
 pub use error::ServerError;
 pub use gc::{GcOptions, GcReport};
 pub use metrics::AccessLog;
-pub use storage::{RepoMeta, Storage};
+pub use storage::{RepoMeta, S3Config, S3ConfigError, Storage};
 
 /// PEM files for TLS.
 #[derive(Debug, Clone)]
@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Maintenance mode: pulls are served, every write (push, delete, upload) is refused, and
     /// no garbage collection runs.
     pub read_only: bool,
+    /// Keep the registry in an S3 bucket instead of `root` (which then holds only the local
+    /// files: `access.json`).
+    pub s3: Option<S3Config>,
     /// Where one JSON line per request goes.
     pub access_log: AccessLog,
 }
@@ -80,6 +83,7 @@ impl ServerConfig {
             gc_interval: None,
             gc: GcOptions::default(),
             read_only: false,
+            s3: None,
             access_log: AccessLog::Off,
         }
     }
@@ -109,15 +113,26 @@ fn build_app(config: &ServerConfig) -> Result<(Arc<App>, axum::Router), ServerEr
         path: config.root.clone(),
         source,
     };
-    let store = Storage::open(&config.root).map_err(io)?;
-    let access = access::Access::new(
-        &config.root,
+    let store = match &config.s3 {
+        Some(s3) => Storage::open_s3(s3.clone(), &config.root).map_err(|source| {
+            ServerError::Io {
+                path: s3.url().into(),
+                source,
+            }
+        })?,
+        None => Storage::open(&config.root).map_err(io)?,
+    };
+    let access = access::Access::open(
+        &store,
         config.htpasswd.clone(),
         config.service.clone(),
         config.token_ttl,
         config.private_by_default,
     )
-    .map_err(io)?;
+    .map_err(|source| ServerError::Io {
+        path: store.location().into(),
+        source,
+    })?;
     let app = Arc::new(App {
         store,
         access,

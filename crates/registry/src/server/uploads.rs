@@ -3,7 +3,7 @@
 //! (complete, verify, publish), GET (status) and DELETE (cancel).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -84,13 +84,11 @@ pub(crate) async fn start(
     }
     if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
         let d = parse_digest(mount)?;
-        if valid_name(from) && app.store.blob_in_repo(from, &d) {
+        let mountable = valid_name(from) && in_repo(app, from, &d).await?;
+        if mountable {
             mount_challenge(app, parts, name, from).await?;
         }
-        if valid_name(from)
-            && authorize(app, parts, Some((from, &["pull"]))).await.is_ok()
-            && app.store.blob_in_repo(from, &d)
-        {
+        if mountable && authorize(app, parts, Some((from, &["pull"]))).await.is_ok() {
             let (app2, name2, d2) = (app.clone(), name.to_owned(), d.clone());
             blocking(move || {
                 app2.store
@@ -101,17 +99,26 @@ pub(crate) async fn start(
             return Ok(created(name, &d));
         }
     }
-    let id = app
-        .store
-        .create_upload(name)
-        .map_err(|e| ApiError::internal("create upload", e))?;
-    let Some(digest) = q.get("digest") else {
+    let digest = q.get("digest").map(|d| parse_digest(d)).transpose()?;
+    let (store, name2) = (app.store.clone(), name.to_owned());
+    let id = blocking(move || {
+        store
+            .create_upload(&name2)
+            .map_err(|e| ApiError::internal("create upload", e))
+    })
+    .await?;
+    let Some(d) = digest else {
         return Ok(progress_response(StatusCode::ACCEPTED, name, &id, 0));
     };
-    let d = parse_digest(digest).inspect_err(|_| app.store.remove_upload(&id))?;
     let mut slot = SlotGuard::take(app, &id, 0)?;
     append(app, &id, &mut slot, body).await?;
     finish(app, name, &id, slot, d).await
+}
+
+/// Whether blob `d` may be read through `repo` (asked of the store off the async threads).
+async fn in_repo(app: &Arc<App>, repo: &str, d: &Digest) -> Result<bool, ApiError> {
+    let (store, repo, d) = (app.store.clone(), repo.to_owned(), d.clone());
+    blocking(move || Ok(store.blob_in_repo(&repo, &d))).await
 }
 
 /// A mount the caller's user may make but its token does not allow (it was asked for the
@@ -153,10 +160,9 @@ pub(crate) async fn handle(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     authorize(app, parts, Some((name, &["pull", "push"]))).await?;
-    let (repo, offset) = app
-        .store
-        .upload_info(id)
-        .ok_or_else(ApiError::upload_unknown)?;
+    let (store, id2) = (app.store.clone(), id.to_owned());
+    let (repo, offset) =
+        blocking(move || store.upload_info(&id2).ok_or_else(ApiError::upload_unknown)).await?;
     if repo != name {
         return Err(ApiError::upload_unknown());
     }
@@ -165,7 +171,12 @@ pub(crate) async fn handle(
         return Ok(progress_response(StatusCode::NO_CONTENT, name, id, offset));
     }
     if m == Method::DELETE {
-        app.store.remove_upload(id);
+        let (store, id2) = (app.store.clone(), id.to_owned());
+        blocking(move || {
+            store.remove_upload(&id2);
+            Ok(())
+        })
+        .await?;
         app.uploads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -277,8 +288,10 @@ impl SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         let mut slots = self.app.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        // Still marked busy: nobody cancelled the upload meanwhile (a DELETE drops the entry).
+        let busy = matches!(slots.get(&self.id), Some(Slot::Busy));
         match self.hash.take() {
-            Some(hash) if self.app.store.upload_info(&self.id).is_some() => {
+            Some(hash) if busy => {
                 slots.insert(
                     self.id.clone(),
                     Slot::Idle {
@@ -294,21 +307,21 @@ impl Drop for SlotGuard {
     }
 }
 
-/// Streams the request body onto the upload's data file from a blocking thread, hashing as it
-/// goes; returns the bytes appended.
+/// Streams the request body into the upload from a blocking thread, hashing as it goes;
+/// returns the bytes appended. A chunk counts only when whole: after a failure the offset is
+/// what the store holds and the running hash is dropped (the final PUT re-reads the upload).
 async fn append(
     app: &Arc<App>,
     id: &str,
     slot: &mut SlotGuard,
     mut body: Body,
 ) -> Result<u64, ApiError> {
-    let path = app.store.upload_data(id);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(32);
     let mut hash = slot.hash.take();
+    let (store, id2, offset) = (app.store.clone(), id.to_owned(), slot.offset);
     let writer = tokio::task::spawn_blocking(move || {
         let result = (|| {
-            let file = std::fs::OpenOptions::new().append(true).open(&path)?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut w = store.upload_writer(&id2, offset)?;
             let mut written = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 w.write_all(&chunk)?;
@@ -317,8 +330,7 @@ async fn append(
                 }
                 written += chunk.len() as u64;
             }
-            w.flush()?;
-            Ok::<u64, std::io::Error>(written)
+            Ok::<_, std::io::Error>((w, written))
         })();
         (result, hash)
     });
@@ -342,23 +354,51 @@ async fn append(
     let (result, hash) = writer
         .await
         .map_err(|e| ApiError::internal("upload writer", e))?;
-    match result {
-        Ok(written) => {
-            slot.offset += written;
-            slot.hash = hash;
-            match body_error {
-                Some(e) => Err(ApiError::upload_invalid(format!("request body: {e}"))),
-                None => Ok(written),
+    let failure = match (result, body_error) {
+        (Ok((w, written)), None) => {
+            let (store, id2) = (app.store.clone(), id.to_owned());
+            match blocking(move || {
+                w.commit()
+                    .map_err(|e| commit_error(&store, &id2, offset, e))
+            })
+            .await
+            {
+                Ok(()) => {
+                    slot.offset += written;
+                    slot.hash = hash;
+                    return Ok(written);
+                }
+                Err(e) => e,
             }
         }
-        Err(e) => {
-            // The file may hold part of the chunk: the hash no longer matches it.
-            slot.offset = std::fs::metadata(app.store.upload_data(id))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            Err(ApiError::internal("write upload", e))
-        }
+        // Dropping the writer abandons the chunk where the backend can.
+        (Ok(_), Some(e)) => ApiError::upload_invalid(format!("request body: {e}")),
+        (Err(e), _) => ApiError::internal("write upload", e),
+    };
+    let (store, id2) = (app.store.clone(), id.to_owned());
+    slot.offset = blocking(move || Ok(store.upload_info(&id2).map_or(0, |i| i.1))).await?;
+    Err(failure)
+}
+
+/// A chunk that could not be stored: another request (on another instance) wrote at the same
+/// offset first, or the store failed.
+fn commit_error(
+    store: &crate::server::Storage,
+    id: &str,
+    offset: u64,
+    e: std::io::Error,
+) -> ApiError {
+    if e.kind() != std::io::ErrorKind::AlreadyExists {
+        return ApiError::internal("write upload", e);
     }
+    let now = store.upload_info(id).map_or(offset, |i| i.1);
+    ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "BLOB_UPLOAD_INVALID",
+        format!("another request wrote at offset {offset} of this upload first"),
+    )
+    .header(header::RANGE, format!("0-{}", now.saturating_sub(1)))
+    .header(header::HeaderName::from_static("docker-upload-uuid"), id)
 }
 
 /// Verifies the upload against `d` and publishes it.
@@ -372,36 +412,17 @@ async fn finish(
     let hash = slot.hash.take();
     let (app2, id2, name2, d2) = (app.clone(), id.to_owned(), name.to_owned(), d.clone());
     blocking(move || {
-        let data = app2.store.upload_data(&id2);
-        let actual = match hash {
-            Some(h) => hex::encode(h.finalize()),
-            None => {
-                let mut h = Sha256::new();
-                let mut f =
-                    std::fs::File::open(&data).map_err(|e| ApiError::internal("read upload", e))?;
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = f
-                        .read(&mut buf)
-                        .map_err(|e| ApiError::internal("read upload", e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
-                hex::encode(h.finalize())
-            }
-        };
-        if actual != d2.hex() {
-            app2.store.remove_upload(&id2);
-            return Err(ApiError::digest_invalid(format!(
+        let mismatch = app2
+            .store
+            .commit_upload(&id2, &name2, &d2, hash)
+            .map_err(|e| ApiError::internal("commit upload", e))?;
+        match mismatch {
+            None => Ok(()),
+            Some(actual) => Err(ApiError::digest_invalid(format!(
                 "provided digest {d2} does not match uploaded content sha256:{actual}"
             ))
-            .detail(serde_json::json!({ "digest": d2.to_string() })));
+            .detail(serde_json::json!({ "digest": d2.to_string() }))),
         }
-        app2.store
-            .commit_upload(&id2, &name2, &d2)
-            .map_err(|e| ApiError::internal("commit upload", e))
     })
     .await?;
     drop(slot);

@@ -1,27 +1,39 @@
-//! The server's directory. Nothing becomes visible before it is complete and verified: every
-//! file is written to `tmp/`, fsynced and renamed into place.
+//! The registry's storage: one layout, written once here, over a [`Backend`] — a directory
+//! (the default, [`fs`]) or an S3 bucket ([`s3`], so that several instances serve one
+//! registry). Nothing becomes visible before it is complete and verified: a directory write
+//! goes to `tmp/`, is fsynced and renamed into place; an S3 PUT or completed multipart upload
+//! is atomic.
 //!
 //! ```text
 //! blobs/sha256/<hex>                               content (manifests too), by digest
-//! uploads/<id>/data, uploads/<id>/repo             uploads in progress
+//! uploads/<id>/data, uploads/<id>/repo             uploads in progress (S3: data/<offset> parts)
 //! repositories/<name>/_meta.json                   owner and visibility
 //! repositories/<name>/_layers/<hex>                blob is part of the repository
 //! repositories/<name>/_manifests/revisions/<hex>   manifest is in the repository (its media type)
 //! repositories/<name>/_manifests/tags/<tag>        tag → digest
 //! repositories/<name>/_referrers/<subject>/<hex>   descriptor of a manifest whose subject it is
-//! tmp/                                             staging for atomic writes
+//! token.key                                        the token signing key (shared by instances)
+//! tmp/                                             staging for atomic writes (directory only)
+//! touched/blobs/sha256/<hex>                       last use of a blob (S3 only; see s3.rs)
 //! ```
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+mod backend;
+mod fs;
+mod s3;
+pub mod s3client;
+
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use berth_image::Digest;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::manifest::Descriptor;
+pub(crate) use backend::{Backend, Published};
+pub use s3client::{S3Config, S3ConfigError};
 
 /// A repository's owner and visibility, fixed by its first push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,68 +42,138 @@ pub struct RepoMeta {
     pub private: bool,
 }
 
-/// The registry's directory; clones share the garbage-collection lock.
+/// The registry's storage; clones share the backend and the garbage-collection lock.
 #[derive(Debug, Clone)]
 pub struct Storage {
+    /// The local directory: the whole store (directory backend), or the files that stay
+    /// local with S3 (`access.json`).
     root: PathBuf,
+    backend: Arc<dyn Backend>,
     /// Held shared by anything that publishes a link, exclusively by `gc` while it marks and
-    /// sweeps.
+    /// sweeps. It guards one process: with S3 and several instances, see `gc`.
     pub(crate) gc_lock: Arc<RwLock<()>>,
 }
 
+fn blob_key(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+fn repo_key(repo: &str) -> String {
+    format!("repositories/{repo}")
+}
+
+fn layer_link(repo: &str, d: &Digest) -> String {
+    format!("repositories/{repo}/_layers/{}", d.hex())
+}
+
+fn revision_link(repo: &str, d: &Digest) -> String {
+    format!("repositories/{repo}/_manifests/revisions/{}", d.hex())
+}
+
+fn tag_link(repo: &str, tag: &str) -> String {
+    format!("repositories/{repo}/_manifests/tags/{tag}")
+}
+
+fn referrers_dir(repo: &str, subject: &Digest) -> String {
+    format!("repositories/{repo}/_referrers/{}", subject.hex())
+}
+
 impl Storage {
+    /// The directory backend at `root`.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Storage> {
         let root = root.into();
-        for dir in ["blobs/sha256", "uploads", "repositories", "tmp"] {
-            fs::create_dir_all(root.join(dir))?;
-        }
+        let backend = fs::FsBackend::open(root.clone())?;
         Ok(Storage {
             root,
+            backend: Arc::new(backend),
             gc_lock: Arc::new(RwLock::new(())),
         })
     }
 
+    /// The S3 backend; `root` keeps the files that stay local. Fails, naming the bucket, the
+    /// endpoint and the cause, when the bucket cannot be listed (unreachable, no such bucket,
+    /// credentials refused).
+    pub fn open_s3(config: S3Config, root: impl Into<PathBuf>) -> io::Result<Storage> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        let backend = s3::S3Backend::open(config)?;
+        Ok(Storage {
+            root,
+            backend: Arc::new(backend),
+            gc_lock: Arc::new(RwLock::new(())),
+        })
+    }
+
+    /// The local directory (with S3: where the local files are).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where the objects are: the directory, or `s3://bucket/prefix at endpoint`.
+    pub fn location(&self) -> String {
+        self.backend.describe()
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// The file of a blob in the directory backend (with S3, a path that does not exist: read
+    /// blobs with [`read_blob`](Self::read_blob) or [`blob_reader`](Self::blob_reader)).
     pub(crate) fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(d.hex())
+        self.root.join(blob_key(d))
+    }
+
+    /// The blob's file when the backend is a directory (it is then served with async I/O).
+    pub(crate) fn blob_local_path(&self, d: &Digest) -> Option<PathBuf> {
+        self.backend.local_path(&blob_key(d))
     }
 
     /// The size of a stored blob.
     pub fn blob_size(&self, d: &Digest) -> Option<u64> {
-        fs::metadata(self.blob_path(d)).ok().map(|m| m.len())
+        self.backend
+            .stat(&blob_key(d))
+            .ok()
+            .flatten()
+            .map(|m| m.size)
     }
 
-    pub(crate) fn repo_dir(&self, repo: &str) -> PathBuf {
-        self.root.join("repositories").join(repo)
+    /// A blob whole (for manifests and configs: small ones).
+    pub fn read_blob(&self, d: &Digest) -> io::Result<Option<Vec<u8>>> {
+        self.backend.read(&blob_key(d))
+    }
+
+    /// `len` bytes of a blob (to its end when `None`) from `start`, streamed.
+    pub fn blob_reader(
+        &self,
+        d: &Digest,
+        start: u64,
+        len: Option<u64>,
+    ) -> io::Result<Option<Box<dyn Read + Send>>> {
+        self.backend.reader(&blob_key(d), start, len)
     }
 
     pub fn repo_exists(&self, repo: &str) -> bool {
-        self.repo_dir(repo).join("_manifests").is_dir()
-            || self.repo_dir(repo).join("_layers").is_dir()
-    }
-
-    /// Writes `bytes` to `path` atomically (tmp → fsync → rename → fsync dir).
-    pub(crate) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let dir = path
-            .parent()
-            .ok_or_else(|| io::Error::other("path has no parent"))?;
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        sync_dir(dir)
+        let base = repo_key(repo);
+        self.backend
+            .dir_exists(&format!("{base}/_manifests"))
+            .unwrap_or(false)
+            || self
+                .backend
+                .dir_exists(&format!("{base}/_layers"))
+                .unwrap_or(false)
     }
 
     pub fn repo_meta(&self, repo: &str) -> Option<RepoMeta> {
-        let bytes = fs::read(self.repo_dir(repo).join("_meta.json")).ok()?;
+        let bytes = self
+            .backend
+            .read(&format!("{}/_meta.json", repo_key(repo)))
+            .ok()??;
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// The repository's metadata, created with `owner` and `private` at its first push.
+    /// The repository's metadata, created with `owner` and `private` at its first push (by
+    /// whichever instance gets there first).
     pub fn ensure_repo_meta(&self, repo: &str, owner: &str, private: bool) -> io::Result<RepoMeta> {
         if let Some(meta) = self.repo_meta(repo) {
             return Ok(meta);
@@ -100,54 +182,36 @@ impl Storage {
             owner: owner.to_owned(),
             private,
         };
-        self.write_atomic(
-            &self.repo_dir(repo).join("_meta.json"),
-            &serde_json::to_vec(&meta)?,
-        )?;
-        Ok(meta)
+        let key = format!("{}/_meta.json", repo_key(repo));
+        if self.backend.create(&key, &serde_json::to_vec(&meta)?)? {
+            return Ok(meta);
+        }
+        Ok(self.repo_meta(repo).unwrap_or(meta))
+    }
+
+    /// Removes a repository: its tags, manifests links and settings (the blobs go at the next
+    /// `gc`). In a directory it disappears at once (renamed aside, then deleted); on S3 its
+    /// manifests go first. False when there was none.
+    pub fn remove_repository(&self, repo: &str) -> io::Result<bool> {
+        let _guard = self.publish_guard();
+        let base = repo_key(repo);
+        if !self.backend.dir_exists(&format!("{base}/_manifests"))? {
+            return Ok(false);
+        }
+        self.backend.remove_dir(&base)
     }
 
     /// Makes a repository private or public.
-    /// Removes a repository: its tags, manifests links and settings (the blobs go at the next
-    /// `gc`). It disappears at once — renamed aside, then deleted — so a reader never sees half
-    /// of it. False when there was none.
-    pub fn remove_repository(&self, repo: &str) -> io::Result<bool> {
-        let _guard = self.publish_guard();
-        let dir = self.repo_dir(repo);
-        if !dir.join("_manifests").is_dir() {
-            return Ok(false);
-        }
-        // Beside `repositories/`, not in it: a listing meanwhile must not find it.
-        let aside = self.root.join(format!(".removed-{}", random_id()));
-        fs::rename(&dir, &aside)?;
-        fs::remove_dir_all(&aside)?;
-        Ok(true)
-    }
-
     pub fn set_private(&self, repo: &str, private: bool) -> io::Result<()> {
         let mut meta = self.repo_meta(repo).unwrap_or(RepoMeta {
             owner: repo.split('/').next().unwrap_or("").to_owned(),
             private,
         });
         meta.private = private;
-        self.write_atomic(
-            &self.repo_dir(repo).join("_meta.json"),
+        self.backend.write(
+            &format!("{}/_meta.json", repo_key(repo)),
             &serde_json::to_vec(&meta)?,
         )
-    }
-
-    fn layer_link(&self, repo: &str, d: &Digest) -> PathBuf {
-        self.repo_dir(repo).join("_layers").join(d.hex())
-    }
-
-    fn revision_link(&self, repo: &str, d: &Digest) -> PathBuf {
-        self.repo_dir(repo)
-            .join("_manifests/revisions")
-            .join(d.hex())
-    }
-
-    fn tag_link(&self, repo: &str, tag: &str) -> PathBuf {
-        self.repo_dir(repo).join("_manifests/tags").join(tag)
     }
 
     /// Holds off `gc` while something is checked and published.
@@ -169,28 +233,27 @@ impl Storage {
             ));
         }
         self.touch_blob(d);
-        let link = self.layer_link(repo, d);
-        if !link.exists() {
-            self.write_atomic(&link, b"")?;
+        let link = layer_link(repo, d);
+        if self.backend.stat(&link)?.is_none() {
+            self.backend.write(&link, b"")?;
         }
         Ok(())
     }
 
-    /// Sets the blob's mtime to now, so that `gc` leaves it alone during its grace period.
+    /// Restarts the blob's grace period, so that `gc` leaves it alone for a while.
     pub(crate) fn touch_blob(&self, d: &Digest) {
-        if let Ok(f) = File::options().write(true).open(self.blob_path(d)) {
-            let _ = f.set_modified(SystemTime::now());
-        }
+        self.backend.touch(&blob_key(d));
     }
 
     /// True when `d` may be read through `repo`: linked as a layer or a manifest, and present.
     pub fn blob_in_repo(&self, repo: &str, d: &Digest) -> bool {
-        (self.layer_link(repo, d).exists() || self.revision_link(repo, d).exists())
+        let linked = |k: String| self.backend.stat(&k).ok().flatten().is_some();
+        (linked(layer_link(repo, d)) || linked(revision_link(repo, d)))
             && self.blob_size(d).is_some()
     }
 
     pub(crate) fn unlink_blob(&self, repo: &str, d: &Digest) -> io::Result<bool> {
-        remove_if_exists(&self.layer_link(repo, d))
+        self.backend.delete(&layer_link(repo, d))
     }
 
     /// Stores a verified manifest in `repo`, tags it, and records it as a referrer of its
@@ -205,39 +268,35 @@ impl Storage {
         referrer: Option<(&Digest, &Descriptor)>,
     ) -> io::Result<Digest> {
         let digest = Digest::of(bytes);
-        let path = self.blob_path(&digest);
-        if !path.exists() {
-            self.write_atomic(&path, bytes)?;
+        if self.blob_size(&digest).is_none() {
+            self.backend.write(&blob_key(&digest), bytes)?;
         } else {
             self.touch_blob(&digest);
         }
-        self.write_atomic(&self.revision_link(repo, &digest), media_type.as_bytes())?;
+        // The content first, then the links that make it visible.
+        self.backend
+            .write(&revision_link(repo, &digest), media_type.as_bytes())?;
         if let Some((subject, desc)) = referrer {
-            let link = self
-                .repo_dir(repo)
-                .join("_referrers")
-                .join(subject.hex())
-                .join(digest.hex());
-            self.write_atomic(&link, &serde_json::to_vec(desc)?)?;
+            let link = format!("{}/{}", referrers_dir(repo, subject), digest.hex());
+            self.backend.write(&link, &serde_json::to_vec(desc)?)?;
         }
         if let Some(tag) = tag {
-            self.write_atomic(&self.tag_link(repo, tag), digest.to_string().as_bytes())?;
+            self.backend
+                .write(&tag_link(repo, tag), digest.to_string().as_bytes())?;
         }
         Ok(digest)
     }
 
     /// The media type of manifest `d` in `repo`, if it is there.
     pub fn manifest_type(&self, repo: &str, d: &Digest) -> Option<String> {
-        let t = fs::read_to_string(self.revision_link(repo, d)).ok()?;
+        let t = self.backend.read(&revision_link(repo, d)).ok()??;
+        let t = String::from_utf8(t).ok()?;
         self.blob_size(d).map(|_| t)
     }
 
     pub fn resolve_tag(&self, repo: &str, tag: &str) -> Option<Digest> {
-        fs::read_to_string(self.tag_link(repo, tag))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        let bytes = self.backend.read(&tag_link(repo, tag)).ok()??;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
     }
 
     /// A manifest's bytes and media type.
@@ -245,37 +304,39 @@ impl Storage {
         let Some(media_type) = self.manifest_type(repo, d) else {
             return Ok(None);
         };
-        Ok(Some((fs::read(self.blob_path(d))?, media_type)))
+        let bytes = self.read_blob(d)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("manifest {d} vanished"))
+        })?;
+        Ok(Some((bytes, media_type)))
     }
 
     /// Removes manifest `d` from `repo`, with the tags that point at it and its referrer entry.
     pub(crate) fn delete_manifest(&self, repo: &str, d: &Digest) -> io::Result<bool> {
-        if !remove_if_exists(&self.revision_link(repo, d))? {
+        if !self.backend.delete(&revision_link(repo, d))? {
             return Ok(false);
         }
         for tag in self.tags(repo)?.unwrap_or_default() {
             if self.resolve_tag(repo, &tag).as_ref() == Some(d) {
-                remove_if_exists(&self.tag_link(repo, &tag))?;
+                self.backend.delete(&tag_link(repo, &tag))?;
             }
         }
-        let referrers = self.repo_dir(repo).join("_referrers");
-        if let Ok(entries) = fs::read_dir(&referrers) {
-            for entry in entries.flatten() {
-                remove_if_exists(&entry.path().join(d.hex()))?;
+        let referrers = format!("{}/_referrers", repo_key(repo));
+        for subject in self.backend.list(&referrers)? {
+            let key = format!("{referrers}/{}/{}", subject.name, d.hex());
+            if subject.dir && self.backend.stat(&key)?.is_some() {
+                self.backend.delete(&key)?;
             }
         }
         Ok(true)
     }
 
     pub(crate) fn delete_tag(&self, repo: &str, tag: &str) -> io::Result<bool> {
-        remove_if_exists(&self.tag_link(repo, tag))
+        self.backend.delete(&tag_link(repo, tag))
     }
 
     /// When `tag` was last pushed (pointed at a manifest) in `repo`.
     pub fn tag_pushed_at(&self, repo: &str, tag: &str) -> Option<SystemTime> {
-        fs::metadata(self.tag_link(repo, tag))
-            .and_then(|m| m.modified())
-            .ok()
+        self.backend.stat(&tag_link(repo, tag)).ok()??.modified
     }
 
     /// The repository's tags, sorted; `None` when the repository does not exist.
@@ -283,15 +344,15 @@ impl Storage {
         if !self.repo_exists(repo) {
             return Ok(None);
         }
-        Ok(Some(list_names(
-            &self.repo_dir(repo).join("_manifests/tags"),
-        )?))
+        let dir = format!("{}/_manifests/tags", repo_key(repo));
+        Ok(Some(self.list_names(&dir)?))
     }
 
     /// Digests of the manifests in `repo`.
     pub fn revisions(&self, repo: &str) -> io::Result<Vec<Digest>> {
-        let names = list_names(&self.repo_dir(repo).join("_manifests/revisions"))?;
-        Ok(names
+        let dir = format!("{}/_manifests/revisions", repo_key(repo));
+        Ok(self
+            .list_names(&dir)?
             .iter()
             .filter_map(|n| Digest::from_hex(n).ok())
             .collect())
@@ -300,48 +361,97 @@ impl Storage {
     /// Every repository name, sorted.
     pub fn repositories(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        walk_repos(&self.root.join("repositories"), "", &mut out)?;
+        self.walk_repos("repositories", "", &mut out)?;
         out.sort();
         Ok(out)
     }
 
+    /// One listing per directory: a directory holding `_manifests` is a repository; names
+    /// starting with `_` are the repositories' own.
+    fn walk_repos(&self, dir: &str, name: &str, out: &mut Vec<String>) -> io::Result<()> {
+        let entries = self.backend.list(dir)?;
+        if !name.is_empty() && entries.iter().any(|e| e.dir && e.name == "_manifests") {
+            out.push(name.to_owned());
+        }
+        for e in entries.iter().filter(|e| e.dir && !e.name.starts_with('_')) {
+            let full = if name.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{name}/{}", e.name)
+            };
+            self.walk_repos(&format!("{dir}/{}", e.name), &full, out)?;
+        }
+        Ok(())
+    }
+
     /// Descriptors of the manifests in `repo` whose subject is `subject`.
     pub fn referrers(&self, repo: &str, subject: &Digest) -> io::Result<Vec<Descriptor>> {
-        let dir = self.repo_dir(repo).join("_referrers").join(subject.hex());
+        let dir = referrers_dir(repo, subject);
         let mut out = Vec::new();
-        for name in list_names(&dir)? {
+        for name in self.list_names(&dir)? {
             let Ok(d) = Digest::from_hex(&name) else {
                 continue;
             };
             if self.manifest_type(repo, &d).is_none() {
                 continue;
             }
-            if let Ok(desc) = serde_json::from_slice::<Descriptor>(&fs::read(dir.join(&name))?) {
+            let Some(bytes) = self.backend.read(&format!("{dir}/{name}"))? else {
+                continue;
+            };
+            if let Ok(desc) = serde_json::from_slice::<Descriptor>(&bytes) {
                 out.push(desc);
             }
         }
         Ok(out)
     }
 
+    /// Sorted names of the entries of `dir`; empty when it does not exist.
+    pub(crate) fn list_names(&self, dir: &str) -> io::Result<Vec<String>> {
+        Ok(self
+            .backend
+            .list(dir)?
+            .into_iter()
+            .map(|e| e.name)
+            .collect())
+    }
+
+    /// The key that signs tokens, shared by every instance over the same store: created once
+    /// (of racing creators, one wins and the others read its key), replaced only when
+    /// unreadable.
+    pub(crate) fn token_key(&self) -> io::Result<[u8; 32]> {
+        const KEY: &str = "token.key";
+        for _ in 0..3 {
+            match self.backend.read(KEY)? {
+                Some(bytes) if bytes.len() == 32 => {
+                    let mut k = [0u8; 32];
+                    k.copy_from_slice(&bytes);
+                    return Ok(k);
+                }
+                Some(_) => {
+                    let k: [u8; 32] = rand::random();
+                    self.backend.write(KEY, &k)?;
+                    return Ok(k);
+                }
+                None => {
+                    let k: [u8; 32] = rand::random();
+                    if self.backend.create(KEY, &k)? {
+                        return Ok(k);
+                    }
+                }
+            }
+        }
+        Err(io::Error::other(format!(
+            "{}: token.key keeps changing",
+            self.location()
+        )))
+    }
+
     // ---- uploads -------------------------------------------------------------------------
 
-    pub(crate) fn upload_dir(&self, id: &str) -> PathBuf {
-        self.root.join("uploads").join(id)
-    }
-
-    pub(crate) fn upload_data(&self, id: &str) -> PathBuf {
-        self.upload_dir(id).join("data")
-    }
-
-    /// Starts an upload session for `repo`; returns its id. The session appears whole (built in
-    /// `tmp/`, then renamed) so that `gc` never sees half of one.
+    /// Starts an upload session for `repo`; returns its id.
     pub(crate) fn create_upload(&self, repo: &str) -> io::Result<String> {
         let id = random_id();
-        let staging = self.root.join("tmp").join(format!("upload-{id}"));
-        fs::create_dir_all(&staging)?;
-        fs::write(staging.join("repo"), repo)?;
-        File::create(staging.join("data"))?;
-        fs::rename(&staging, self.upload_dir(&id))?;
+        self.backend.create_upload(&id, repo)?;
         Ok(id)
     }
 
@@ -350,30 +460,54 @@ impl Storage {
         if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || id.is_empty() {
             return None;
         }
-        let repo = fs::read_to_string(self.upload_dir(id).join("repo")).ok()?;
-        let len = fs::metadata(self.upload_data(id)).ok()?.len();
-        Some((repo, len))
+        match self.backend.upload_info(id) {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(upload = id, error = %e, "cannot read an upload's state");
+                None
+            }
+        }
+    }
+
+    /// A writer that appends to upload `id`, which holds `offset` bytes.
+    pub(crate) fn upload_writer(
+        &self,
+        id: &str,
+        offset: u64,
+    ) -> io::Result<Box<dyn backend::ChunkWriter>> {
+        self.backend.upload_writer(id, offset)
     }
 
     pub(crate) fn remove_upload(&self, id: &str) {
-        let _ = fs::remove_dir_all(self.upload_dir(id));
+        self.backend.remove_upload(id);
     }
 
-    /// Publishes a verified upload as blob `d` and links it into `repo`.
-    pub(crate) fn commit_upload(&self, id: &str, repo: &str, d: &Digest) -> io::Result<()> {
-        let data = self.upload_data(id);
-        OpenOptions::new().write(true).open(&data)?.sync_all()?;
+    /// Verifies upload `id` against `d` (`hash`: its running hash, when this process saw every
+    /// byte) and publishes it as blob `d` linked into `repo`. A mismatch removes the upload and
+    /// returns the digest of what was uploaded (hex).
+    pub(crate) fn commit_upload(
+        &self,
+        id: &str,
+        repo: &str,
+        d: &Digest,
+        hash: Option<Sha256>,
+    ) -> io::Result<Option<String>> {
         {
             let _guard = self.publish_guard();
-            let target = self.blob_path(d);
-            if !target.exists() {
-                fs::rename(&data, &target)?;
-                sync_dir(&self.root.join("blobs/sha256"))?;
+            match self
+                .backend
+                .publish_upload(id, &blob_key(d), d.hex(), hash)?
+            {
+                Published::Mismatch(actual) => {
+                    drop(_guard);
+                    self.remove_upload(id);
+                    return Ok(Some(actual));
+                }
+                Published::Done => self.link_blob_locked(repo, d)?,
             }
-            self.link_blob_locked(repo, d)?;
         }
         self.remove_upload(id);
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -388,55 +522,4 @@ pub(crate) fn random_id() -> String {
         &h[16..20],
         &h[20..]
     )
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-pub(crate) fn remove_if_exists(path: &Path) -> io::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Sorted names of the entries of `dir`; empty when it does not exist.
-pub(crate) fn list_names(dir: &Path) -> io::Result<Vec<String>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        if let Some(name) = entry?.file_name().to_str() {
-            out.push(name.to_owned());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn walk_repos(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
-    for name in list_names(dir)? {
-        if name.starts_with('_') {
-            continue;
-        }
-        let path = dir.join(&name);
-        if !path.is_dir() {
-            continue;
-        }
-        let full = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if path.join("_manifests").is_dir() {
-            out.push(full.clone());
-        }
-        walk_repos(&path, &full, out)?;
-    }
-    Ok(())
 }
