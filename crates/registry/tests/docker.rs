@@ -224,6 +224,16 @@ fn docker_and_berth_share_the_registry() {
     );
     assert_eq!(docker_id.trim(), config.digest.to_string());
 
+    // docker search goes through dockerd to the registry's search API: the public repository
+    // for everyone, the private one for its owner only.
+    let found = ok(&anon_cfg, &["search", &format!("{host}/alice")]);
+    assert!(found.contains("alice/web"), "{found}");
+    assert!(!found.contains("made-by-berth"), "{found}");
+    let found = ok(&bob_cfg, &["search", &format!("{host}/made-by")]);
+    assert!(!found.contains("made-by-berth"), "{found}");
+    let found = ok(&alice_cfg, &["search", &format!("{host}/made-by")]);
+    assert!(found.contains("alice/made-by-berth"), "{found}");
+
     // Public repositories pull anonymously.
     ok(&anon_cfg, &["rmi", &tag]);
     ok(&anon_cfg, &["pull", &tag]);
