@@ -43,14 +43,10 @@ async fn fixture(users: bool) -> Fixture {
     .to_string();
     for (repo, tags) in [("alice/web", &["v1", "v2"][..]), ("alice/tools", &["v1"])] {
         for blob in [CONFIG, layer] {
-            let uri = format!("/v2/{repo}/blobs/uploads/?digest={}", Digest::of(blob));
-            assert_eq!(protocol(&app, "POST", &uri, None, blob.to_vec()).await, 201);
+            push_blob(&app, repo, blob).await;
         }
         for tag in tags {
-            let uri = format!("/v2/{repo}/manifests/{tag}");
-            let body = manifest.clone().into_bytes();
-            let status = protocol(&app, "PUT", &uri, Some(OCI_MANIFEST), body).await;
-            assert_eq!(status, 201);
+            put_manifest(&app, repo, tag, OCI_MANIFEST, &manifest).await;
         }
     }
     Fixture {
@@ -58,6 +54,17 @@ async fn fixture(users: bool) -> Fixture {
         app,
         config,
     }
+}
+
+async fn push_blob(app: &Arc<App>, repo: &str, blob: &[u8]) {
+    let uri = format!("/v2/{repo}/blobs/uploads/?digest={}", Digest::of(blob));
+    assert_eq!(protocol(app, "POST", &uri, None, blob.to_vec()).await, 201);
+}
+
+async fn put_manifest(app: &Arc<App>, repo: &str, reference: &str, media_type: &str, body: &str) {
+    let uri = format!("/v2/{repo}/manifests/{reference}");
+    let status = protocol(app, "PUT", &uri, Some(media_type), body.as_bytes().to_vec()).await;
+    assert_eq!(status, 201, "{repo}:{reference}");
 }
 
 /// A protocol request as alice (Basic credentials, as the protocol accepts them).
@@ -115,6 +122,59 @@ async fn visitors_see_what_they_may_pull_and_owners_alone_change_it() {
         assert_eq!(v.may_delete("alice/tools"), may, "{user}");
         assert_eq!(v.may_set_visibility("alice/tools"), may, "{user}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_shows_each_platform_and_leaves_attestations_out() {
+    let fx = fixture(true).await;
+    let app = &fx.app;
+    let repo = "alice/multi";
+    let (mut entries, mut expected) = (Vec::new(), Vec::new());
+    for (arch, created, layer) in [
+        ("amd64", "2027-01-01T00:00:00Z", &b"amd64 layer"[..]),
+        ("arm64", "2027-02-01T00:00:00Z", &b"arm64 layer, longer"[..]),
+    ] {
+        let config = format!(r#"{{"created":"{created}","os":"linux","architecture":"{arch}"}}"#);
+        push_blob(app, repo, config.as_bytes()).await;
+        push_blob(app, repo, layer).await;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": Digest::of(config.as_bytes()).to_string(),
+                       "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": Digest::of(layer).to_string(), "size": layer.len()}],
+        })
+        .to_string();
+        let d = Digest::of(manifest.as_bytes());
+        put_manifest(app, repo, &d.to_string(), OCI_MANIFEST, &manifest).await;
+        entries.push(serde_json::json!({
+            "mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": manifest.len(),
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+        if arch == "amd64" {
+            // docker buildx's attestation: an image manifest marked by an annotation.
+            entries.push(serde_json::json!({
+                "mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": manifest.len(),
+                "platform": {"os": "unknown", "architecture": "unknown"},
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+            }));
+        }
+        expected.push((config.len() + layer.len()) as u64);
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": crate::manifest::OCI_INDEX, "manifests": entries,
+    })
+    .to_string();
+    put_manifest(app, repo, "v1", crate::manifest::OCI_INDEX, &index).await;
+    let d = viewer(app, "").detail(repo).unwrap().unwrap();
+    let images = &d.tags[0].images;
+    let platforms: Vec<_> = images.iter().map(|i| i.platform.as_deref()).collect();
+    assert_eq!(platforms, [Some("linux/amd64"), Some("linux/arm64")]);
+    let sizes: Vec<u64> = images.iter().map(|i| i.size).collect();
+    assert_eq!(sizes, expected);
+    assert_eq!(d.tags[0].size(), expected.iter().sum::<u64>());
+    assert_eq!(d.row.size, Some(expected.iter().sum::<u64>()));
+    assert_eq!(images[1].created.as_deref(), Some("2027-02-01T00:00:00Z"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
