@@ -698,6 +698,25 @@ pub struct RegistryRootArgs {
     /// Where the registry keeps its data
     #[arg(long, default_value = "/var/lib/berth-registry")]
     pub root: PathBuf,
+    #[command(flatten)]
+    pub storage: RegistryStorageArgs,
+}
+
+/// Where the registry's objects live when not in `--root`.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryStorageArgs {
+    /// Keep the registry in an S3 bucket, s3://BUCKET[/PREFIX], so that several instances
+    /// serve one registry (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); --root then
+    /// holds only local files (access.json)
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// The S3 endpoint of an S3-compatible store, http(s)://HOST[:PORT] (path-style
+    /// addressing); AWS's when omitted
+    #[arg(long, value_name = "URL", requires = "storage")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (default: AWS_REGION, else us-east-1)
+    #[arg(long, value_name = "REGION", requires = "storage")]
+    pub s3_region: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -713,6 +732,8 @@ pub struct RegistryServeArgs {
     /// Where the registry keeps its data
     #[arg(long, default_value = "/var/lib/berth-registry")]
     pub root: PathBuf,
+    #[command(flatten)]
+    pub storage: RegistryStorageArgs,
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub listen: std::net::SocketAddr,
@@ -740,6 +761,8 @@ pub struct RegistryServeArgs {
 pub struct RegistryGcArgs {
     #[arg(long, default_value = "/var/lib/berth-registry")]
     pub root: PathBuf,
+    #[command(flatten)]
+    pub storage: RegistryStorageArgs,
     /// Only report what would be removed
     #[arg(long)]
     pub dry_run: bool,

@@ -253,7 +253,7 @@ fn tokens_from_one_instance_work_on_the_other() {
 
     // Log in and push through A, pull through B with the same credentials.
     let alice = client_with(
-        berth_registry::client::CredentialStore::in_dir(&tmp.path().join("cfg")),
+        berth_registry::client::CredentialStore::in_dir(tmp.path().join("cfg")),
         |_| {},
     );
     alice.login(&a.host(), "alice", "alice-pw").unwrap();

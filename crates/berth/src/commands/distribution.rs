@@ -401,6 +401,7 @@ pub fn registry(cmd: RegistryCommand) -> anyhow::Result<()> {
     match cmd {
         RegistryCommand::Serve(a) => {
             let mut cfg = server::ServerConfig::new(&a.root, a.listen);
+            cfg.s3 = super::registry_admin::s3_config(&a.storage)?;
             cfg.htpasswd = a.htpasswd;
             cfg.private_by_default = a.private_by_default;
             cfg.read_only = a.read_only;
@@ -412,18 +413,18 @@ pub fn registry(cmd: RegistryCommand) -> anyhow::Result<()> {
             if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
                 cfg.tls = Some(server::TlsFiles { cert, key });
             }
-            eprintln!(
-                "berth registry: serving {} on {}",
-                a.root.display(),
-                a.listen
-            );
+            let location = match &cfg.s3 {
+                Some(s3) => s3.url(),
+                None => a.root.display().to_string(),
+            };
+            eprintln!("berth registry: serving {location} on {}", a.listen);
             server::serve(cfg)?;
             Ok(())
         }
         RegistryCommand::User(c) => super::registry_admin::user(c),
         RegistryCommand::Repo(c) => super::registry_admin::repo(c),
         RegistryCommand::Gc(a) => {
-            let storage = server::Storage::open(&a.root)?;
+            let storage = super::registry_admin::open_storage(&a.root, &a.storage)?;
             let report = storage.gc(&server::GcOptions {
                 dry_run: a.dry_run,
                 ..Default::default()

@@ -4,12 +4,13 @@
 //! htpasswd file when it changes, and repository settings on every request).
 
 use std::io::{BufRead, IsTerminal};
+use std::path::Path;
 
 use anyhow::Context;
 use berth_registry::server::users::Htpasswd;
-use berth_registry::server::Storage;
+use berth_registry::server::{S3Config, Storage};
 
-use crate::cli::{RegistryRepoArgs, RegistryRepoCommand, RegistryUserCommand};
+use crate::cli::{RegistryRepoArgs, RegistryRepoCommand, RegistryStorageArgs, RegistryUserCommand};
 use crate::output::write_out;
 
 pub fn user(cmd: RegistryUserCommand) -> anyhow::Result<()> {
@@ -68,10 +69,35 @@ fn password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
+/// The S3 bucket `--storage` names, if any.
+pub fn s3_config(a: &RegistryStorageArgs) -> anyhow::Result<Option<S3Config>> {
+    let Some(url) = &a.storage else {
+        return Ok(None);
+    };
+    Ok(Some(S3Config::from_url(
+        url,
+        a.s3_endpoint.as_deref(),
+        a.s3_region.as_deref(),
+    )?))
+}
+
+/// The registry's storage: the directory `root`, or the bucket `--storage` names (checked:
+/// an unreachable store or refused credentials fail here, naming the bucket).
+pub fn open_storage(root: &Path, a: &RegistryStorageArgs) -> anyhow::Result<Storage> {
+    match s3_config(a)? {
+        Some(cfg) => {
+            let url = cfg.url();
+            Storage::open_s3(cfg, root).with_context(|| format!("open the registry at {url}"))
+        }
+        None => {
+            Storage::open(root).with_context(|| format!("open the registry at {}", root.display()))
+        }
+    }
+}
+
 pub fn repo(cmd: RegistryRepoCommand) -> anyhow::Result<()> {
     let open = |a: &RegistryRepoArgs| -> anyhow::Result<Storage> {
-        let store = Storage::open(&a.root.root)
-            .with_context(|| format!("open the registry at {}", a.root.root.display()))?;
+        let store = open_storage(&a.root.root, &a.root.storage)?;
         if !store.repo_exists(&a.name) {
             anyhow::bail!("no such repository: {}", a.name);
         }
@@ -79,8 +105,7 @@ pub fn repo(cmd: RegistryRepoCommand) -> anyhow::Result<()> {
     };
     match cmd {
         RegistryRepoCommand::Ls(a) => {
-            let store = Storage::open(&a.root)
-                .with_context(|| format!("open the registry at {}", a.root.display()))?;
+            let store = open_storage(&a.root, &a.storage)?;
             let mut rows = vec![vec![
                 "REPOSITORY".to_string(),
                 "VISIBILITY".to_string(),

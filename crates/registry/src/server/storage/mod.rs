@@ -118,12 +118,6 @@ impl Storage {
         &*self.backend
     }
 
-    /// The file of a blob in the directory backend (with S3, a path that does not exist: read
-    /// blobs with [`read_blob`](Self::read_blob) or [`blob_reader`](Self::blob_reader)).
-    pub(crate) fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join(blob_key(d))
-    }
-
     /// The blob's file when the backend is a directory (it is then served with async I/O).
     pub(crate) fn blob_local_path(&self, d: &Digest) -> Option<PathBuf> {
         self.backend.local_path(&blob_key(d))

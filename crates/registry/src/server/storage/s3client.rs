@@ -238,7 +238,11 @@ impl S3Client {
         S3Error::Transport {
             bucket: self.cfg.bucket.clone(),
             endpoint: self.endpoint.clone(),
-            key: key.to_owned(),
+            key: if key.is_empty() {
+                "/".into()
+            } else {
+                key.into()
+            },
             cause: cause.to_string(),
         }
     }
