@@ -1,7 +1,6 @@
 //! What the pages show, read from the store (blocking: call inside `spawn_blocking`).
 //!
-//! Only the store's public reads are used, plus one: the image config, a small blob read by
-//! [`read_config`] (it holds "created" and, for a single-platform image, the platform).
+//! Only the store's public reads are used (whatever its backend, directory or S3).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -28,6 +27,19 @@ pub(crate) struct RepoRow {
     pub last_push: Option<SystemTime>,
     /// The size of the most recently pushed tag (all its platforms).
     pub size: Option<u64>,
+}
+
+/// Repositories a list page shows at most.
+pub(crate) const PAGE_SIZE: usize = 50;
+
+/// One page of a repository list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listing {
+    pub rows: Vec<RepoRow>,
+    /// From 0.
+    pub page: usize,
+    /// Repositories on all pages.
+    pub total: usize,
 }
 
 /// One image of a tag: the tag's manifest, or one platform of its index.
@@ -96,15 +108,26 @@ impl Viewer<'_> {
         self.access.enabled() && !self.user.is_empty()
     }
 
-    /// The repositories this visitor sees whose name passes `filter`, sorted by name.
-    pub fn list(&self, filter: impl Fn(&str) -> bool) -> io::Result<Vec<RepoRow>> {
-        let mut out = Vec::new();
-        for name in self.store.repositories()? {
-            if filter(&name) && self.sees(&name) {
-                out.push(self.row(&name)?);
-            }
-        }
-        Ok(out)
+    /// Page `page` (from 0) of the repositories this visitor sees whose name passes `filter`,
+    /// sorted by name. Only the page's repositories are read beyond their names.
+    pub fn list(&self, filter: impl Fn(&str) -> bool, page: usize) -> io::Result<Listing> {
+        let names: Vec<String> = self
+            .store
+            .repositories()?
+            .into_iter()
+            .filter(|n| filter(n) && self.sees(n))
+            .collect();
+        let rows = names
+            .iter()
+            .skip(page.saturating_mul(PAGE_SIZE))
+            .take(PAGE_SIZE)
+            .map(|n| self.row(n))
+            .collect::<io::Result<_>>()?;
+        Ok(Listing {
+            rows,
+            page,
+            total: names.len(),
+        })
     }
 
     fn row(&self, name: &str) -> io::Result<RepoRow> {
@@ -228,13 +251,13 @@ struct ConfigView {
     variant: Option<String>,
 }
 
-/// The image config's fields the pages show. The store has no public blob read, so this is
-/// the one place that reads a blob file; it moves to the store's blob read when there is one.
+/// The image config's fields the pages show ("created", and the platform of a
+/// single-platform image); a config too big or unreadable is shown without them.
 fn read_config(store: &Storage, d: &Digest) -> Option<ConfigView> {
     if store.blob_size(d)? > MAX_CONFIG_SIZE {
         return None;
     }
-    let bytes = std::fs::read(store.blob_path(d)).ok()?;
+    let bytes = store.read_blob(d).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
 

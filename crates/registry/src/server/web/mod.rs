@@ -68,24 +68,24 @@ async fn get_page(cx: &Cx<'_>, path: &str) -> Result<Response<Body>, PageError> 
             user => actions::home(user),
         })),
         "/explore" => {
-            let rows = cx
-                .read(|v| {
+            let page = page_param(cx.parts)?;
+            let listing = cx
+                .read(move |v| {
                     let anonymous = Viewer { user: "", ..v };
-                    anonymous.list(|_| true)
+                    anonymous.list(|_| true, page)
                 })
                 .await?;
-            Ok(cx.page(StatusCode::OK, "Explore", "", &pages::explore(&rows)))
+            Ok(cx.page(StatusCode::OK, "Explore", "", &pages::explore(&listing)))
         }
         "/search" => {
+            let page = page_param(cx.parts)?;
             let q = query_param(cx.parts, "q").unwrap_or_default();
             let term = q.trim().to_lowercase();
-            let rows = if term.is_empty() {
-                Vec::new()
-            } else {
-                let t = term.clone();
-                cx.read(move |v| v.list(|name| name.contains(&t))).await?
-            };
-            Ok(cx.page(StatusCode::OK, "Search", &q, &pages::search(&q, &rows)))
+            let listing = cx
+                .read(move |v| v.list(|name| !term.is_empty() && name.contains(&term), page))
+                .await?;
+            let content = pages::search(q.trim(), &listing);
+            Ok(cx.page(StatusCode::OK, "Search", &q, &content))
         }
         "/login" => actions::login_form(cx).await,
         "/static/style.css" => Ok(static_css()),
@@ -105,17 +105,19 @@ async fn namespace(cx: &Cx<'_>, ns: &str) -> Result<Response<Body>, PageError> {
     if ns.contains('/') || !valid_name(ns) {
         return Err(PageError::not_found());
     }
+    let page = page_param(cx.parts)?;
     let owned = ns.to_owned();
-    let rows = cx
+    let listing = cx
         .read(move |v| {
-            v.list(|name| {
+            let mine = |name: &str| {
                 name.split_once('/')
                     .is_some_and(|(first, _)| first == owned)
-            })
+            };
+            v.list(mine, page)
         })
         .await?;
     let own = cx.user() == ns;
-    Ok(cx.page(StatusCode::OK, ns, "", &pages::namespace(ns, &rows, own)))
+    Ok(cx.page(StatusCode::OK, ns, "", &pages::namespace(ns, &listing, own)))
 }
 
 async fn repository(cx: &Cx<'_>, name: &str) -> Result<Response<Body>, PageError> {
@@ -164,6 +166,25 @@ fn query_param(parts: &Parts, key: &str) -> Option<String> {
     url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
+}
+
+/// `?page=N` (from 1; absent = 1), as an index from 0.
+fn page_param(parts: &Parts) -> Result<usize, PageError> {
+    match query_param(parts, "page") {
+        None => Ok(0),
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .map(|p| p - 1)
+            .ok_or_else(|| {
+                PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "page must be a number from 1",
+                )
+            }),
+    }
 }
 
 /// A failed page request: its status and what the visitor is told.

@@ -2,11 +2,35 @@
 
 use std::fmt::Write as _;
 
-use super::data::{platforms, RepoDetail, RepoRow, TagRow};
+use super::data::{platforms, Listing, RepoDetail, RepoRow, TagRow, PAGE_SIZE};
 use super::html::{created, csrf_field, esc, size, time};
 
+/// A table of repositories with links to the other pages, or a line saying there are none.
+/// `here` is the page's path and query without `page` (`/search?q=web`).
+pub(crate) fn listing(l: &Listing, here: &str, empty: &str) -> String {
+    let mut out = repo_table(&l.rows, empty);
+    let pages = l.total.div_ceil(PAGE_SIZE);
+    if pages > 1 {
+        let sep = if here.contains('?') { '&' } else { '?' };
+        let link = |page: usize, label: &str, rel: &str| {
+            let href = format!("{here}{sep}page={}", page + 1);
+            format!("<a rel=\"{rel}\" href=\"{}\">{label}</a>", esc(&href))
+        };
+        out.push_str("<nav class=\"pager\">");
+        if l.page > 0 {
+            out.push_str(&link(l.page - 1, "← Previous", "prev"));
+        }
+        let _ = write!(out, "<span>Page {} of {pages}</span>", l.page + 1);
+        if l.page + 1 < pages {
+            out.push_str(&link(l.page + 1, "Next →", "next"));
+        }
+        out.push_str("</nav>");
+    }
+    out
+}
+
 /// A table of repositories, or a line saying there are none.
-pub(crate) fn repo_table(rows: &[RepoRow], empty: &str) -> String {
+fn repo_table(rows: &[RepoRow], empty: &str) -> String {
     if rows.is_empty() {
         return format!("<p class=\"empty\">{}</p>", esc(empty));
     }
@@ -38,14 +62,14 @@ fn badge(private: bool) -> &'static str {
     }
 }
 
-pub(crate) fn explore(rows: &[RepoRow]) -> String {
+pub(crate) fn explore(l: &Listing) -> String {
     format!(
         "<h1>Explore</h1><p>Public repositories of this registry.</p>{}",
-        repo_table(rows, "No public repositories yet.")
+        listing(l, "/explore", "No public repositories yet.")
     )
 }
 
-pub(crate) fn namespace(ns: &str, rows: &[RepoRow], own: bool) -> String {
+pub(crate) fn namespace(ns: &str, l: &Listing, own: bool) -> String {
     let empty = if own {
         "You have no repositories yet: push one as NAMESPACE/REPOSITORY."
     } else {
@@ -54,19 +78,25 @@ pub(crate) fn namespace(ns: &str, rows: &[RepoRow], own: bool) -> String {
     format!(
         "<h1>{}</h1>{}",
         esc(ns),
-        repo_table(rows, &empty.replace("NAMESPACE", ns))
+        listing(l, &format!("/u/{ns}"), &empty.replace("NAMESPACE", ns))
     )
 }
 
-pub(crate) fn search(q: &str, rows: &[RepoRow]) -> String {
+pub(crate) fn search(q: &str, l: &Listing) -> String {
     if q.is_empty() {
         return "<h1>Search</h1><p>Type part of a repository name.</p>".into();
     }
+    let here = format!("/search?q={}", query_value(q));
     format!(
         "<h1>Results for “{}”</h1>{}",
         esc(q),
-        repo_table(rows, "No repository matches.")
+        listing(l, &here, "No repository matches.")
     )
+}
+
+/// Percent-encodes a query value (the search term in the pager's links).
+fn query_value(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// What the repository page may offer its visitor.
@@ -287,6 +317,32 @@ mod tests {
     }
 
     #[test]
+    fn long_lists_have_pages() {
+        let row = |i: usize| RepoRow {
+            name: format!("a/r{i}"),
+            private: false,
+            tags: 1,
+            last_push: None,
+            size: None,
+        };
+        let l = |page, total| Listing {
+            rows: (0..3).map(row).collect(),
+            page,
+            total,
+        };
+        assert!(!listing(&l(0, 3), "/explore", "").contains("pager"));
+        let first = listing(&l(0, 2 * PAGE_SIZE + 1), "/explore", "");
+        assert!(first.contains("Page 1 of 3") && first.contains("href=\"/explore?page=2\""));
+        assert!(!first.contains("rel=\"prev\""));
+        let last = search("a &b", &l(2, 2 * PAGE_SIZE + 1));
+        assert!(
+            last.contains("href=\"/search?q=a+%26b&amp;page=2\""),
+            "{last}"
+        );
+        assert!(!last.contains("rel=\"next\""));
+    }
+
+    #[test]
     fn names_and_tags_are_escaped() {
         let html = repository(&detail(false), "h<", &Controls::default());
         assert!(!html.contains("<x>") && html.contains("&lt;x&gt;"));
@@ -300,7 +356,12 @@ mod tests {
         }];
         let t = repo_table(&rows, "none");
         assert!(t.contains("a&quot;&lt;b&gt;") && !t.contains("<b>"));
-        assert!(search("<q>", &[]).contains("&lt;q&gt;"));
+        let none = Listing {
+            rows: Vec::new(),
+            page: 0,
+            total: 0,
+        };
+        assert!(search("<q>", &none).contains("&lt;q&gt;"));
         assert!(login(Some("c"), "<u>", Some("<e>")).contains("&lt;u&gt;"));
         assert!(error("<t>", "<m>").contains("&lt;t&gt;"));
     }

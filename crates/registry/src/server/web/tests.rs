@@ -97,8 +97,9 @@ async fn visitors_see_what_they_may_pull_and_owners_alone_change_it() {
     app.store.set_private("alice/web", true).unwrap();
     let names = |user| -> Vec<String> {
         viewer(app, user)
-            .list(|_| true)
+            .list(|_| true, 0)
             .unwrap()
+            .rows
             .into_iter()
             .map(|r| r.name)
             .collect()
@@ -183,7 +184,7 @@ async fn an_open_registry_lists_everything_and_changes_nothing() {
     let app = &fx.app;
     app.store.set_private("alice/web", true).unwrap();
     let v = viewer(app, "");
-    assert_eq!(v.list(|_| true).unwrap().len(), 2);
+    assert_eq!(v.list(|_| true, 0).unwrap().total, 2);
     assert!(!v.private("alice/web"), "nothing is private without users");
     assert!(!v.may_delete("alice/web") && !v.may_set_visibility("alice/web"));
 }
