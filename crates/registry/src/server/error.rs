@@ -59,6 +59,10 @@ impl ApiError {
         self
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
     pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
         self.0.headers.push((name, value.into()));
         self
@@ -146,6 +150,23 @@ impl ApiError {
         .header(axum::http::header::WWW_AUTHENTICATE, challenge)
     }
 
+    /// A storage failure: a full disk (or quota) is the operator's to fix and says so; anything
+    /// else is internal.
+    pub fn storage(context: &str, e: std::io::Error) -> Self {
+        if !is_storage_full(&e) {
+            return Self::internal(context, e);
+        }
+        tracing::error!(error = %e, "{context}: storage full");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "UNKNOWN",
+            format!(
+                "{context}: the registry's storage is full ({e}); nothing was kept — free space \
+                 on the registry (or raise its quota) and push again"
+            ),
+        )
+    }
+
     pub fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{context}");
         Self::new(
@@ -177,4 +198,12 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// ENOSPC or EDQUOT.
+pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }

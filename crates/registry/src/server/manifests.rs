@@ -140,11 +140,15 @@ async fn put(
         .collect()
         .await
         .map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "SIZE_INVALID",
-                format!("manifest body: {e}"),
-            )
+            let message = if e.is::<http_body_util::LengthLimitError>() {
+                format!(
+                    "manifest is larger than the registry's limit of {} MiB",
+                    MAX_MANIFEST_SIZE >> 20
+                )
+            } else {
+                format!("manifest body: {e}")
+            };
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", message)
         })?
         .to_bytes()
         .to_vec();
@@ -182,7 +186,7 @@ async fn put(
     let manifest2 = manifest.clone();
     let stored = tokio::task::spawn_blocking(move || {
         let store = &app2.store;
-        let internal = |e| ApiError::internal("store manifest", e);
+        let internal = |e| ApiError::storage("store manifest", e);
         // Checked and published under one guard: gc cannot remove a blob in between.
         let _guard = store.publish_guard();
         check_references(&app2, &name2, &manifest2)?;

@@ -373,8 +373,19 @@ async fn append(
         }
         // Dropping the writer abandons the chunk where the backend can.
         (Ok(_), Some(e)) => ApiError::upload_invalid(format!("request body: {e}")),
-        (Err(e), _) => ApiError::internal("write upload", e),
+        (Err(e), _) => ApiError::storage(&format!("blob upload {id}"), e),
     };
+    if failure.status() == StatusCode::INSUFFICIENT_STORAGE {
+        // Keeping a session the store has no room for would hold the space that a retry
+        // needs; the client starts again. The slot goes with it (its hash is gone).
+        let (store, id2) = (app.store.clone(), id.to_owned());
+        blocking(move || {
+            store.remove_upload(&id2);
+            Ok(())
+        })
+        .await?;
+        return Err(failure);
+    }
     let (store, id2) = (app.store.clone(), id.to_owned());
     slot.offset = blocking(move || Ok(store.upload_info(&id2).map_or(0, |i| i.1))).await?;
     Err(failure)
@@ -389,7 +400,7 @@ fn commit_error(
     e: std::io::Error,
 ) -> ApiError {
     if e.kind() != std::io::ErrorKind::AlreadyExists {
-        return ApiError::internal("write upload", e);
+        return ApiError::storage(&format!("blob upload {id}"), e);
     }
     let now = store.upload_info(id).map_or(offset, |i| i.1);
     ApiError::new(
