@@ -433,3 +433,150 @@ fn an_unreachable_store_or_a_missing_bucket_is_named_at_startup() {
         "{err}"
     );
 }
+
+/// The protocol's other paths over the bucket, split across the two instances: single-POST
+/// uploads (an empty blob too), a cross-repository mount, tags and their pagination, referrers,
+/// and deletes of a tag, a manifest and a blob link.
+#[test]
+fn the_rest_of_the_protocol_over_the_bucket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_m, a, b)) = pair(tmp.path()) else {
+        return;
+    };
+    let url = |srv: &ServerHandle, path: &str| format!("{}{path}", srv.url());
+    let blob = |srv: &ServerHandle, repo: &str, data: &[u8]| {
+        let d = Digest::of(data);
+        let (status, _, _, body) = send(
+            "POST",
+            &url(srv, &format!("/v2/{repo}/blobs/uploads/?digest={d}")),
+            &[],
+            data,
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        d
+    };
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let cfg = blob(&a, "f/app", config);
+    let empty = blob(&b, "f/app", b"");
+    assert_eq!(b.storage().blob_size(&empty), Some(0));
+    let layer = random_bytes(70_000, 21);
+    let layer_d = blob(&a, "f/app", &layer);
+    let desc = |media: &str, d: &Digest, size: usize| serde_json::json!({"mediaType": media, "digest": d.to_string(), "size": size});
+    let manifest = |extra: serde_json::Value| {
+        let mut m = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", &cfg, config.len()),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar+gzip", &layer_d, layer.len())],
+        });
+        if let (Some(m), Some(e)) = (m.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        serde_json::to_vec(&m).unwrap()
+    };
+    let put = |srv: &ServerHandle, reference: &str, bytes: &[u8]| {
+        let (status, _, _, body) = send(
+            "PUT",
+            &url(srv, &format!("/v2/f/app/manifests/{reference}")),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            bytes,
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        Digest::of(bytes)
+    };
+    let image = manifest(serde_json::json!({}));
+    let image_d = put(&a, "t1", &image);
+    put(&b, "t2", &image);
+    put(&a, "t3", &image);
+    let (_, _, _, body) = send("GET", &url(&b, "/v2/f/app/tags/list?n=2"), &[], b"");
+    let tags: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["t1", "t2"]));
+    let (_, _, _, body) = send("GET", &url(&a, "/v2/f/app/tags/list?n=2&last=t2"), &[], b"");
+    let tags: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["t3"]));
+
+    // A signature whose subject is the image, listed by the other instance.
+    let sig = manifest(serde_json::json!({
+        "artifactType": "application/vnd.example.sig",
+        "subject": desc("application/vnd.oci.image.manifest.v1+json", &image_d, image.len()),
+    }));
+    let sig_d = put(&a, &Digest::of(&sig).to_string(), &sig);
+    let (status, _, _, body) = send(
+        "GET",
+        &url(&b, &format!("/v2/f/app/referrers/{image_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], sig_d.to_string());
+
+    // Mount into another repository through B, read through A.
+    let (status, _, _, _) = send(
+        "POST",
+        &url(
+            &b,
+            &format!("/v2/g/app/blobs/uploads/?mount={layer_d}&from=f/app"),
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 201);
+    let (status, _, _, body) = send(
+        "GET",
+        &url(&a, &format!("/v2/g/app/blobs/{layer_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(body == layer);
+
+    // Deletes, each seen by the other instance.
+    let (status, _, _, _) = send("DELETE", &url(&a, "/v2/f/app/manifests/t3"), &[], b"");
+    assert_eq!(status, 202);
+    let (status, _, _, _) = send("GET", &url(&b, "/v2/f/app/manifests/t3"), &[], b"");
+    assert_eq!(status, 404);
+    let (status, _, _, _) = send(
+        "DELETE",
+        &url(&b, &format!("/v2/f/app/manifests/{sig_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 202);
+    let (_, _, _, body) = send(
+        "GET",
+        &url(&a, &format!("/v2/f/app/referrers/{image_d}")),
+        &[],
+        b"",
+    );
+    let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(index["manifests"], serde_json::json!([]));
+    let (status, _, _, _) = send(
+        "DELETE",
+        &url(&b, &format!("/v2/g/app/blobs/{layer_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 202);
+    let (status, _, _, _) = send(
+        "HEAD",
+        &url(&a, &format!("/v2/g/app/blobs/{layer_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 404);
+    let (status, _, _, _) = send(
+        "DELETE",
+        &url(&a, &format!("/v2/g/app/blobs/{layer_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 404);
+    // Still whole in the repository it came from.
+    let (status, _, _, _) = send(
+        "HEAD",
+        &url(&b, &format!("/v2/f/app/blobs/{layer_d}")),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+}
