@@ -137,13 +137,12 @@ async fn repository(cx: &Cx<'_>, name: &str) -> Result<Response<Body>, PageError
     let detail = detail.ok_or_else(PageError::not_found)?;
     let app = cx.app;
     let mut controls = pages::Controls::default();
-    if app.config.read_only {
-        controls.note = Some("Read-only mode: no changes until maintenance ends.".into());
-    } else if !app.access.enabled() {
+    // In read-only mode there are no forms: the frame's banner says why.
+    if !app.access.enabled() {
         controls.note = Some(
             "This registry has no users: manage repositories with `berth registry repo`.".into(),
         );
-    } else if delete || visibility {
+    } else if !app.config.read_only && (delete || visibility) {
         controls.csrf = cx.session.as_ref().map(|s| cx.keys.csrf(s));
         controls.delete_tags = delete;
         controls.set_visibility = visibility;

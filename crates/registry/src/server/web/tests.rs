@@ -187,6 +187,32 @@ async fn an_open_registry_lists_everything_and_changes_nothing() {
     assert_eq!(v.list(|_| true, 0).unwrap().total, 2);
     assert!(!v.private("alice/web"), "nothing is private without users");
     assert!(!v.may_delete("alice/web") && !v.may_set_visibility("alice/web"));
+    let (status, html) = request(app, "GET", "/r/alice/web", "", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("no users") && !html.contains("make-"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"sign-in\""), "nothing to sign in to");
+    let (status, html) = request(app, "GET", "/login", "", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("no users") && !html.contains("password"),
+        "{html}"
+    );
+    let (status, _) = request(
+        app,
+        "POST",
+        "/r/alice/web/-/visibility",
+        "",
+        "visibility=public",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        app.store.repo_meta("alice/web").map(|m| m.private),
+        Some(true)
+    );
 }
 
 async fn request(
@@ -322,10 +348,23 @@ async fn read_only_mode_shows_pages_and_refuses_changes() {
     let (status, html) = request(&app, "GET", "/explore", "", "").await;
     assert_eq!(status, 200);
     assert!(html.contains("read-only mode") && html.contains("alice/tools"));
-    let (status, html) = request(&app, "POST", "/r/alice/web/-/delete-tag", "", "tag=v1").await;
+    // The owner, signed in, gets no forms, and a well-formed POST of theirs is refused.
+    let (alice, csrf) = cookie_for(&app, "alice");
+    let (status, html) = request(&app, "GET", "/r/alice/web", &alice, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("make-private") && !html.contains("delete-v1"),
+        "{html}"
+    );
+    let body = format!("tag=v1&csrf={csrf}");
+    let (status, html) = request(&app, "POST", "/r/alice/web/-/delete-tag", &alice, &body).await;
     assert_eq!(status, 405);
     assert!(html.contains("read-only mode"));
     assert!(app.store.resolve_tag("alice/web", "v1").is_some());
+    // Signing in changes nothing stored: it still works.
+    let (pre, pre_csrf) = cookie_for(&app, "");
+    let body = format!("username=alice&password=a-pass&csrf={pre_csrf}");
+    assert_eq!(request(&app, "POST", "/login", &pre, &body).await.0, 303);
 }
 
 #[test]
