@@ -240,6 +240,64 @@ async fn request(
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The `Set-Cookie` and other headers of a page request.
+async fn headers_of(
+    app: &Arc<App>,
+    method: &str,
+    uri: &str,
+    cookie: &str,
+    body: &str,
+) -> axum::http::HeaderMap {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let (parts, body) = req.into_parts();
+    handle(app, &parts, body).await.headers().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_http_only_same_site_and_secure_under_tls() {
+    let fx = fixture(true).await;
+    let h = headers_of(&fx.app, "GET", "/login", "", "").await;
+    let set = h[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.contains("; HttpOnly; SameSite=Lax") && !set.contains("Secure"),
+        "{set}"
+    );
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+    assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+    // Sign-in and sign-out, served over TLS (the listener's files are not read here).
+    let mut config = fx.config.clone();
+    config.tls = Some(crate::server::TlsFiles {
+        cert: "unused.pem".into(),
+        key: "unused.pem".into(),
+    });
+    let (app, _) = crate::server::build_app(&config).unwrap();
+    let (pre, pre_csrf) = cookie_for(&app, "");
+    let body = format!("username=alice&password=a-pass&csrf={pre_csrf}");
+    let h = headers_of(&app, "POST", "/login", &pre, &body).await;
+    let set = h[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.ends_with("; HttpOnly; SameSite=Lax; Secure"), "{set}");
+    assert_eq!(h[header::LOCATION], "/u/alice");
+    let (alice, csrf) = cookie_for(&app, "alice");
+    let h = headers_of(&app, "POST", "/logout", &alice, "").await;
+    assert!(
+        h.get(header::SET_COOKIE).is_none(),
+        "sign-out needs the token"
+    );
+    let h = headers_of(&app, "POST", "/logout", &alice, &format!("csrf={csrf}")).await;
+    let set = h[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.starts_with("berth_session=; Max-Age=0;"), "{set}");
+}
+
 use http_body_util::BodyExt as _;
 
 fn cookie_for(app: &App, user: &str) -> (String, String) {
