@@ -43,7 +43,7 @@ pub(crate) fn claims(path: &str) -> bool {
 
 /// Answers a page request; every failure is a page too (never the protocol's JSON errors).
 pub(crate) async fn handle(app: &Arc<App>, parts: &Parts, body: Body) -> Response<Body> {
-    let cx = Cx::new(app, parts);
+    let cx = Cx::new(app, parts).await;
     let path = parts.uri.path();
     let get = parts.method == Method::GET || parts.method == Method::HEAD;
     let post = parts.method == Method::POST;
@@ -186,6 +186,22 @@ fn page_param(parts: &Parts) -> Result<usize, PageError> {
     }
 }
 
+/// True while `user` is in the htpasswd file: a user removed by `berth registry user rm`
+/// loses their page session at once, not when its cookie expires. (An unreadable file is no
+/// user: fail closed.)
+async fn still_a_user(app: &Arc<App>, user: &str) -> bool {
+    let Some(path) = app.config.htpasswd.clone() else {
+        return false;
+    };
+    let user = user.to_owned();
+    tokio::task::spawn_blocking(move || {
+        crate::server::users::Htpasswd::load(&path)
+            .is_ok_and(|users| users.names().any(|u| u == user))
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// A failed page request: its status and what the visitor is told.
 #[derive(Debug)]
 pub(crate) struct PageError {
@@ -233,17 +249,22 @@ pub(crate) struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    fn new(app: &'a Arc<App>, parts: &'a Parts) -> Cx<'a> {
+    async fn new(app: &'a Arc<App>, parts: &'a Parts) -> Cx<'a> {
         let keys = Keys::new(app.access.derive_key("web session"));
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let session = app
+        let mut session = app
             .access
             .enabled()
             .then(|| keys.find_in(&parts.headers, now))
             .flatten();
+        if let Some(user) = session.as_ref().and_then(Session::signed_in) {
+            if !still_a_user(app, user).await {
+                session = None;
+            }
+        }
         Cx {
             app,
             parts,

@@ -372,6 +372,22 @@ async fn malformed_cookies_are_anonymous_and_posts_need_the_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_user_is_signed_out_at_once() {
+    let fx = fixture(true).await;
+    let app = &fx.app;
+    let (bob, _) = cookie_for(app, "bob");
+    let (_, html) = request(app, "GET", "/explore", &bob, "").await;
+    assert!(html.contains("id=\"me\""), "bob is signed in");
+    let path = fx.config.htpasswd.clone().unwrap();
+    let mut users = crate::server::users::Htpasswd::load(&path).unwrap();
+    users.remove("bob").unwrap();
+    users.save().unwrap();
+    let (status, html) = request(app, "GET", "/explore", &bob, "").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"sign-in\"") && !html.contains("id=\"me\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_checks_the_password_and_the_form_token() {
     let fx = fixture(true).await;
     let app = &fx.app;
