@@ -34,4 +34,8 @@ cargo nextest run --workspace --profile "$profile" --no-fail-fast "$@" || status
 echo "== isolation, crash and security tests on libcontainer"
 BERTH_RUNTIME=libcontainer cargo nextest run -p berth --profile "$profile" --no-fail-fast \
     --test isolation --test container_crash --test containers --test security "$@" || status=$?
+# The registry's conformance tests once more with every server over an S3 bucket (moto).
+echo "== registry conformance tests over S3"
+BERTH_TEST_STORAGE=s3 cargo nextest run -p berth-registry --profile "$profile" --no-fail-fast \
+    --test conformance "$@" || status=$?
 exit "$status"

@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used)] // test helpers panic on setup failures by design
 
 mod common;
-#[path = "common/moto.rs"]
-mod moto;
 
 use std::path::Path;
 
@@ -14,8 +12,8 @@ use berth_registry::blob::BlobDir;
 use berth_registry::platform::Platform;
 use berth_registry::server::{self, GcOptions, ServerConfig, ServerHandle, Storage};
 use berth_registry::{Digest, Reference};
+use common::moto::{moto, Moto};
 use common::*;
-use moto::{moto, Moto};
 
 const BUCKET: &str = "registry";
 const PREFIX: &str = "shared/reg";

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod fake;
+pub mod moto;
 
 use std::path::Path;
 use std::time::Duration;
@@ -100,6 +101,7 @@ pub fn client() -> Client {
 
 pub fn start_server(root: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
     let mut cfg = ServerConfig::new(root, "127.0.0.1:0".parse().unwrap());
+    cfg.s3 = moto::storage_under_test(root);
     tweak(&mut cfg);
     server::start(cfg).unwrap()
 }

@@ -1,9 +1,16 @@
 //! A real S3 server for the object-store tests: moto's `moto_server` (installed by
-//! `scripts/setup.sh` into /opt/berth/pyvenv), started on a free port and killed on drop.
+//! `scripts/setup.sh` into /opt/berth/pyvenv), started on a free port and stopped on drop — or,
+//! for a shared one, when the test process exits.
+//!
+//! `BERTH_TEST_STORAGE=s3` runs every server the tests start with [`start_server`] over a bucket
+//! (`scripts/test.sh` runs the conformance tests so).
+//!
+//! [`start_server`]: super::start_server
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use berth_registry::server::S3Config;
@@ -12,12 +19,14 @@ pub const MOTO: &str = "/opt/berth/pyvenv/bin/moto_server";
 
 pub struct Moto {
     child: Child,
+    /// Closing it stops moto (see [`moto`]).
+    stdin: Option<ChildStdin>,
     pub endpoint: String,
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        drop(self.stdin.take());
         let _ = self.child.wait();
     }
 }
@@ -36,13 +45,22 @@ pub fn moto() -> Option<Moto> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port");
-    let child = Command::new(MOTO)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // Through a shell that stops moto when its stdin closes: on drop, and also when the test
+    // process exits without dropping it (a shared server in a static).
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" -H 127.0.0.1 -p \"$1\" >/dev/null 2>&1 & m=$!; read _; kill $m; wait $m",
+            MOTO,
+            &port.to_string(),
+        ])
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto_server");
     let moto = Moto {
+        stdin: child.stdin.take(),
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
@@ -54,12 +72,31 @@ pub fn moto() -> Option<Moto> {
     Some(moto)
 }
 
+/// With `BERTH_TEST_STORAGE=s3`, the bucket for a test server over `root`: one moto per test
+/// process, one bucket per root, so that a server started again over the same root finds its
+/// registry.
+pub fn storage_under_test(root: &Path) -> Option<S3Config> {
+    if std::env::var("BERTH_TEST_STORAGE").as_deref() != Ok("s3") {
+        return None;
+    }
+    static SHARED: OnceLock<Option<Moto>> = OnceLock::new();
+    let m = SHARED.get_or_init(moto).as_ref()?;
+    let name = root.to_string_lossy();
+    let bucket = format!(
+        "t-{}",
+        &berth_registry::Digest::of(name.as_bytes()).hex()[..24]
+    );
+    m.bucket(&bucket);
+    Some(m.config(&bucket, "registry"))
+}
+
 impl Moto {
-    /// Creates `bucket` (moto takes any credentials).
+    /// Creates `bucket` (moto takes any credentials); there already is fine.
     pub fn bucket(&self, bucket: &str) {
-        ureq::put(&format!("{}/{bucket}", self.endpoint))
-            .call()
-            .expect("create bucket");
+        match ureq::put(&format!("{}/{bucket}", self.endpoint)).call() {
+            Ok(_) | Err(ureq::Error::Status(409, _)) => {}
+            Err(e) => panic!("create bucket {bucket}: {e}"),
+        }
     }
 
     pub fn config(&self, bucket: &str, prefix: &str) -> S3Config {
