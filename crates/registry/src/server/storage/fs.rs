@@ -250,7 +250,11 @@ impl Backend for FsBackend {
         if actual != expected {
             return Ok(Published::Mismatch(actual));
         }
-        OpenOptions::new().write(true).open(&data)?.sync_all()?;
+        let file = OpenOptions::new().write(true).open(&data)?;
+        // Young from now on (the data may have been idle for long before this PUT): `gc`
+        // leaves it alone until it is linked.
+        file.set_modified(SystemTime::now())?;
+        file.sync_all()?;
         let target = self.path(target);
         if !target.exists() {
             fs::rename(&data, &target)?;

@@ -479,6 +479,10 @@ impl Storage {
     /// Verifies upload `id` against `d` (`hash`: its running hash, when this process saw every
     /// byte) and publishes it as blob `d` linked into `repo`. A mismatch removes the upload and
     /// returns the digest of what was uploaded (hex).
+    ///
+    /// Verifying and publishing (a long read, or an S3 copy) happen outside the gc lock, so a
+    /// waiting `gc` does not stall every other publish meanwhile; a freshly published blob is
+    /// young, so `gc` leaves it alone until it is linked under the lock.
     pub(crate) fn commit_upload(
         &self,
         id: &str,
@@ -486,19 +490,19 @@ impl Storage {
         d: &Digest,
         hash: Option<Sha256>,
     ) -> io::Result<Option<String>> {
+        let key = blob_key(d);
+        if let Published::Mismatch(actual) = self.backend.publish_upload(id, &key, d.hex(), hash)? {
+            self.remove_upload(id);
+            return Ok(Some(actual));
+        }
         {
             let _guard = self.publish_guard();
-            match self
-                .backend
-                .publish_upload(id, &blob_key(d), d.hex(), hash)?
-            {
-                Published::Mismatch(actual) => {
-                    drop(_guard);
-                    self.remove_upload(id);
-                    return Ok(Some(actual));
-                }
-                Published::Done => self.link_blob_locked(repo, d)?,
+            if self.blob_size(d).is_none() {
+                // The blob was there already (so the upload was kept, not published), old and
+                // unreferenced, and `gc` took it in between: publish the upload after all.
+                self.backend.publish_upload(id, &key, d.hex(), None)?;
             }
+            self.link_blob_locked(repo, d)?;
         }
         self.remove_upload(id);
         Ok(None)
