@@ -240,7 +240,10 @@ async fn login(cx: &Cx<'_>, form: Form) -> Result<Response<Body>, PageError> {
         return Ok(cx.page(StatusCode::UNAUTHORIZED, "Sign in", "", &content));
     }
     // A new session id: whatever id the visitor had before signing in is worth nothing after.
-    let s = Session::new(&user, cx.now, session::SIGNED_IN_TTL);
+    let mut s = Session::new(&user, cx.now, session::SIGNED_IN_TTL);
+    s.stamp = super::password_stamp(cx.app, &user)
+        .await
+        .unwrap_or_default();
     let mut resp = redirect(&home(&user));
     set_cookie(
         &mut resp,

@@ -186,20 +186,21 @@ fn page_param(parts: &Parts) -> Result<usize, PageError> {
     }
 }
 
-/// True while `user` is in the htpasswd file: a user removed by `berth registry user rm`
-/// loses their page session at once, not when its cookie expires. (An unreadable file is no
-/// user: fail closed.)
-async fn still_a_user(app: &Arc<App>, user: &str) -> bool {
-    let Some(path) = app.config.htpasswd.clone() else {
-        return false;
-    };
+/// `user`'s password stamp in the htpasswd file now; `None` when there is no such user. A
+/// session whose stamp differs ends: `berth registry user rm` or `passwd` signs the user out
+/// of the pages at once, not when the cookie expires. (An unreadable file is no user: fail
+/// closed.)
+pub(crate) async fn password_stamp(app: &Arc<App>, user: &str) -> Option<String> {
+    let path = app.config.htpasswd.clone()?;
     let user = user.to_owned();
     tokio::task::spawn_blocking(move || {
         crate::server::users::Htpasswd::load(&path)
-            .is_ok_and(|users| users.names().any(|u| u == user))
+            .ok()?
+            .password_stamp(&user)
     })
     .await
-    .unwrap_or(false)
+    .ok()
+    .flatten()
 }
 
 /// A failed page request: its status and what the visitor is told.
@@ -260,8 +261,8 @@ impl<'a> Cx<'a> {
             .enabled()
             .then(|| keys.find_in(&parts.headers, now))
             .flatten();
-        if let Some(user) = session.as_ref().and_then(Session::signed_in) {
-            if !still_a_user(app, user).await {
+        if let Some(s) = session.as_ref().filter(|s| s.signed_in().is_some()) {
+            if password_stamp(app, &s.user).await.as_deref() != Some(s.stamp.as_str()) {
                 session = None;
             }
         }

@@ -37,6 +37,12 @@ pub(crate) struct Session {
     /// Expiry, seconds since the epoch.
     #[serde(rename = "e")]
     pub exp: u64,
+    /// The user's password stamp at sign-in ([`Htpasswd::password_stamp`]): a changed
+    /// password ends the sessions opened with the old one.
+    ///
+    /// [`Htpasswd::password_stamp`]: crate::server::users::Htpasswd::password_stamp
+    #[serde(rename = "p", default, skip_serializing_if = "String::is_empty")]
+    pub stamp: String,
 }
 
 impl Session {
@@ -45,6 +51,7 @@ impl Session {
             user: user.to_owned(),
             sid: hex::encode(rand::random::<[u8; 16]>()),
             exp: now + ttl,
+            stamp: String::new(),
         }
     }
 

@@ -302,7 +302,11 @@ use http_body_util::BodyExt as _;
 
 fn cookie_for(app: &App, user: &str) -> (String, String) {
     let keys = Keys::new(app.access.derive_key("web session"));
-    let s = Session::new(user, 4_000_000_000 - 100_000, 100_000);
+    let mut s = Session::new(user, 4_000_000_000 - 100_000, 100_000);
+    if let Some(path) = &app.config.htpasswd {
+        let users = crate::server::users::Htpasswd::load(path).unwrap();
+        s.stamp = users.password_stamp(user).unwrap_or_default();
+    }
     (
         format!("{}={}", session::COOKIE, keys.seal(&s)),
         keys.csrf(&s),
@@ -385,6 +389,28 @@ async fn a_removed_user_is_signed_out_at_once() {
     let (status, html) = request(app, "GET", "/explore", &bob, "").await;
     assert_eq!(status, 200);
     assert!(html.contains("id=\"sign-in\"") && !html.contains("id=\"me\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_password_ends_the_sessions_opened_with_the_old_one() {
+    let fx = fixture(true).await;
+    let app = &fx.app;
+    let (bob, _) = cookie_for(app, "bob");
+    let (_, html) = request(app, "GET", "/explore", &bob, "").await;
+    assert!(html.contains("id=\"me\""), "bob is signed in");
+    let path = fx.config.htpasswd.clone().unwrap();
+    let mut users = crate::server::users::Htpasswd::load(&path).unwrap();
+    users.set_password("bob", "new-password").unwrap();
+    users.save().unwrap();
+    let (status, html) = request(app, "GET", "/explore", &bob, "").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"sign-in\"") && !html.contains("id=\"me\""));
+    // A cookie without a stamp (or a forged one) is no session either.
+    let keys = Keys::new(app.access.derive_key("web session"));
+    let bare = Session::new("bob", 4_000_000_000 - 100_000, 100_000);
+    let bare = format!("{}={}", session::COOKIE, keys.seal(&bare));
+    let (_, html) = request(app, "GET", "/explore", &bare, "").await;
+    assert!(!html.contains("id=\"me\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
