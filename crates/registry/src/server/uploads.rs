@@ -18,11 +18,22 @@ use crate::server::error::ApiError;
 use crate::server::routes::{authorize, challenge, identify, valid_name};
 use crate::server::App;
 
-/// An upload's running hash, kept between requests while the upload is idle.
+/// An upload's running hash, kept between requests while the upload is idle. Only a cache:
+/// without it the final PUT re-reads the upload from the store.
 pub(crate) enum Slot {
     Busy,
-    Idle { offset: u64, hash: Sha256 },
+    Idle {
+        offset: u64,
+        hash: Sha256,
+        since: std::time::Instant,
+    },
 }
+
+/// Idle hashes older than this are dropped once the cache holds more than
+/// [`CACHE_PRUNE_ABOVE`]: uploads abandoned, or finished by another instance behind the same
+/// load balancer, would otherwise stay forever.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+const CACHE_PRUNE_ABOVE: usize = 256;
 
 fn query(parts: &Parts) -> HashMap<String, String> {
     url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
@@ -272,7 +283,9 @@ impl SlotGuard {
                     "another request is writing this upload",
                 ))
             }
-            Some(Slot::Idle { offset: o, hash }) if o == offset => Some(hash),
+            Some(Slot::Idle {
+                offset: o, hash, ..
+            }) if o == offset => Some(hash),
             None if offset == 0 => Some(Sha256::new()),
             _ => None,
         };
@@ -292,11 +305,18 @@ impl Drop for SlotGuard {
         let busy = matches!(slots.get(&self.id), Some(Slot::Busy));
         match self.hash.take() {
             Some(hash) if busy => {
+                if slots.len() > CACHE_PRUNE_ABOVE {
+                    slots.retain(|_, s| match s {
+                        Slot::Idle { since, .. } => since.elapsed() < CACHE_TTL,
+                        Slot::Busy => true,
+                    });
+                }
                 slots.insert(
                     self.id.clone(),
                     Slot::Idle {
                         offset: self.offset,
                         hash,
+                        since: std::time::Instant::now(),
                     },
                 );
             }
