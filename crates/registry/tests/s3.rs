@@ -12,7 +12,7 @@ use berth_registry::blob::BlobDir;
 use berth_registry::platform::Platform;
 use berth_registry::server::{self, GcOptions, ServerConfig, ServerHandle, Storage};
 use berth_registry::{Digest, Reference};
-use common::moto::{moto, Moto};
+use common::moto::{moto, moto_with_auth, Moto};
 use common::*;
 
 const BUCKET: &str = "registry";
@@ -577,4 +577,58 @@ fn the_rest_of_the_protocol_over_the_bucket() {
         b"",
     );
     assert_eq!(status, 200);
+}
+
+/// Against a moto that checks every signature: the whole push and pull path signs right (list,
+/// get, ranged get, head, put, conditional put, copy, multipart, delete), and refused
+/// credentials stop an instance at startup with S3's reason.
+#[test]
+fn signatures_are_checked_and_refused_credentials_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((m, key, secret)) = moto_with_auth(BUCKET) else {
+        return;
+    };
+    let creds = |key: &str, secret: &str| {
+        let mut c = m.config(BUCKET, PREFIX);
+        c.access_key = key.to_owned();
+        c.secret_key = secret.to_owned();
+        c
+    };
+    let a = start_server(&tmp.path().join("a"), |c| c.s3 = Some(creds(&key, &secret)));
+    let image = make_image(&tmp.path().join("img"), &[9 << 20, 2000], 17);
+    let r = Reference::parse(&format!("{}/sig/app:1", a.host())).unwrap();
+    client()
+        .push(&r, &image.push_image(), &image.blobs, &quiet)
+        .unwrap();
+    let sink = BlobDir::open(tmp.path().join("sink")).unwrap();
+    client().pull(&r, &Platform::host(), &sink, &quiet).unwrap();
+    assert_blob(
+        &sink,
+        &image.layers[0],
+        &image.blobs.read(&image.layers[0].digest).unwrap(),
+    );
+    let (status, _, _, _) = send(
+        "GET",
+        &format!("{}/v2/sig/app/blobs/{}", a.url(), image.layers[0].digest),
+        &[("Range", "bytes=5-9")],
+        b"",
+    );
+    assert_eq!(status, 206);
+    assert!(a.storage().remove_repository("sig/app").unwrap());
+
+    let start = |s3| {
+        let mut cfg = ServerConfig::new(tmp.path().join("b"), "127.0.0.1:0".parse().unwrap());
+        cfg.s3 = Some(s3);
+        server::start(cfg).unwrap_err().to_string()
+    };
+    let err = start(creds(&key, "not-the-secret"));
+    assert!(
+        err.contains(BUCKET) && err.contains("SignatureDoesNotMatch"),
+        "{err}"
+    );
+    let err = start(creds("AKIANOSUCHKEY0000000", &secret));
+    assert!(
+        err.contains(BUCKET) && err.contains("InvalidAccessKeyId"),
+        "{err}"
+    );
 }

@@ -33,6 +33,55 @@ impl Drop for Moto {
 
 /// Starts moto, or says why not: loudly (a panic) under CI, where it must be installed.
 pub fn moto() -> Option<Moto> {
+    moto_with(&[])
+}
+
+/// Moto that checks signatures and IAM policies (after the first `free` requests, which set
+/// up a user): returns it with the user's access key and secret, and `bucket` created.
+pub fn moto_with_auth(bucket: &str) -> Option<(Moto, String, String)> {
+    let m = moto_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")])?;
+    // Unchecked while the free requests last; the credential scope routes them to IAM.
+    let fake = |service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20200101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        )
+    };
+    let iam = |form: &[(&str, &str)]| {
+        ureq::post(&format!("{}/", m.endpoint))
+            .set("Authorization", &fake("iam"))
+            .send_form(form)
+            .expect("IAM request")
+            .into_string()
+            .unwrap_or_default()
+    };
+    let v = ("Version", "2010-05-08");
+    iam(&[("Action", "CreateUser"), ("UserName", "registry"), v]);
+    let keys = iam(&[("Action", "CreateAccessKey"), ("UserName", "registry"), v]);
+    let field = |tag: &str| {
+        keys.split(&format!("<{tag}>"))
+            .nth(1)
+            .and_then(|s| s.split(&format!("</{tag}>")).next())
+            .expect("access key in the answer")
+            .to_owned()
+    };
+    let policy =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    iam(&[
+        ("Action", "PutUserPolicy"),
+        ("UserName", "registry"),
+        ("PolicyName", "all"),
+        ("PolicyDocument", policy),
+        v,
+    ]);
+    ureq::put(&format!("{}/{bucket}", m.endpoint))
+        .set("Authorization", &fake("s3"))
+        .call()
+        .expect("create bucket");
+    let (id, secret) = (field("AccessKeyId"), field("SecretAccessKey"));
+    Some((m, id, secret))
+}
+
+fn moto_with(env: &[(&str, &str)]) -> Option<Moto> {
     if !Path::new(MOTO).exists() {
         let msg = format!("{MOTO} is missing (scripts/setup.sh installs moto[server])");
         if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -54,6 +103,7 @@ pub fn moto() -> Option<Moto> {
             MOTO,
             &port.to_string(),
         ])
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
