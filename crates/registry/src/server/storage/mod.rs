@@ -14,13 +14,12 @@
 //! repositories/<name>/_referrers/<subject>/<hex>   descriptor of a manifest whose subject it is
 //! token.key                                        the token signing key (shared by instances)
 //! tmp/                                             staging for atomic writes (directory only)
-//! touched/blobs/sha256/<hex>                       last use of a blob (S3 only; see s3.rs)
+//! touched/blobs/sha256/<hex>                       last use of a blob (S3 only; see s3/mod.rs)
 //! ```
 
 mod backend;
 mod fs;
 mod s3;
-pub mod s3client;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -33,7 +32,7 @@ use sha2::Sha256;
 
 use crate::manifest::Descriptor;
 pub(crate) use backend::{Backend, Published};
-pub use s3client::{S3Config, S3ConfigError};
+pub use s3::config::{S3Config, S3ConfigError};
 
 /// A repository's owner and visibility, fixed by its first push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,8 +16,13 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 
+mod client;
+pub mod config;
+mod sigv4;
+
 use super::backend::{Backend, ChunkWriter, Entry, ObjectMeta, Published};
-use super::s3client::{Payload, S3Client, S3Config};
+use client::{Payload, S3Client};
+use config::S3Config;
 
 /// Parts of a multipart upload; S3 wants at least 5 MiB for all but the last. Also the most a
 /// request buffers.

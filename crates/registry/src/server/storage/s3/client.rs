@@ -1,128 +1,19 @@
-//! A minimal, blocking S3 client: AWS Signature Version 4 over `ureq`, with just the calls the
-//! registry's object-store backend needs (GET with `Range`, HEAD, PUT — plain, conditional and
-//! server-side copy —, DELETE, ListObjectsV2 and multipart uploads).
+//! A minimal, blocking S3 client over `ureq`: just the calls the registry's object-store
+//! backend needs (GET with `Range`, HEAD, PUT — plain, conditional and server-side copy —,
+//! DELETE, ListObjectsV2 and multipart uploads), each signed with SigV4 ([`super::sigv4`]).
 //!
 //! Blocking on purpose: `Storage` is synchronous and called from blocking threads and from the
 //! CLI outside any runtime. Every body is sent whole with its hash signed: large objects go up
-//! as multipart uploads of bounded parts (see `s3.rs`).
+//! as multipart uploads of bounded parts (see `mod.rs`).
 
 use std::fmt;
 use std::io::{self, Read};
 use std::time::{Duration, SystemTime};
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 
-/// Where the bucket is and who we are.
-#[derive(Clone)]
-pub struct S3Config {
-    pub bucket: String,
-    /// Key prefix inside the bucket, without leading or trailing `/` (may be empty).
-    pub prefix: String,
-    /// `http(s)://host[:port]`; AWS's regional endpoint when `None`.
-    pub endpoint: Option<String>,
-    pub region: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub session_token: Option<String>,
-    /// `endpoint/bucket/key` instead of `bucket.endpoint/key` (moto, minio and most
-    /// self-hosted stores need it).
-    pub path_style: bool,
-}
-
-impl fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The secret stays out of logs.
-        f.debug_struct("S3Config")
-            .field("bucket", &self.bucket)
-            .field("prefix", &self.prefix)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key", &self.access_key)
-            .field("path_style", &self.path_style)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why an S3 configuration could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum S3ConfigError {
-    #[error("storage {0}: expected s3://BUCKET[/PREFIX]")]
-    Url(String),
-    #[error("s3 bucket {0}: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set")]
-    Credentials(String),
-    #[error("s3 endpoint {0}: expected http(s)://HOST[:PORT]")]
-    Endpoint(String),
-}
-
-impl S3Config {
-    /// `s3://BUCKET[/PREFIX]`, credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
-    /// (and `AWS_SESSION_TOKEN`), the region from `region` or `AWS_REGION` /
-    /// `AWS_DEFAULT_REGION` (else `us-east-1`). A custom endpoint implies path-style
-    /// addressing.
-    pub fn from_url(
-        url: &str,
-        endpoint: Option<&str>,
-        region: Option<&str>,
-    ) -> Result<S3Config, S3ConfigError> {
-        Self::from_url_env(url, endpoint, region, |k| std::env::var(k).ok())
-    }
-
-    /// [`from_url`](Self::from_url) with the environment given.
-    pub fn from_url_env(
-        url: &str,
-        endpoint: Option<&str>,
-        region: Option<&str>,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<S3Config, S3ConfigError> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| S3ConfigError::Url(url.to_owned()))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(S3ConfigError::Url(url.to_owned()));
-        }
-        if let Some(e) = endpoint {
-            let ok = url::Url::parse(e)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-            if !ok {
-                return Err(S3ConfigError::Endpoint(e.to_owned()));
-            }
-        }
-        let env = |k: &str| var(k).filter(|v| !v.is_empty());
-        let (Some(access_key), Some(secret_key)) =
-            (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
-        else {
-            return Err(S3ConfigError::Credentials(bucket.to_owned()));
-        };
-        let region = region
-            .map(str::to_owned)
-            .or_else(|| env("AWS_REGION"))
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        Ok(S3Config {
-            bucket: bucket.to_owned(),
-            prefix: prefix.trim_matches('/').to_owned(),
-            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_owned()),
-            region,
-            access_key,
-            secret_key,
-            session_token: env("AWS_SESSION_TOKEN"),
-            path_style: endpoint.is_some(),
-        })
-    }
-
-    /// `s3://bucket/prefix`, for messages.
-    pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
-    }
-
-    fn endpoint(&self) -> String {
-        self.endpoint
-            .clone()
-            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region))
-    }
-}
+use super::config::S3Config;
+use super::sigv4::{authorization, uri_encode, SigningInput};
 
 /// A failed S3 call, naming the bucket, the key and the cause.
 #[derive(Debug, thiserror::Error)]
@@ -200,8 +91,6 @@ pub struct S3Client {
     agent: ureq::Agent,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 impl S3Client {
     pub fn new(cfg: S3Config) -> S3Client {
         let agent = ureq::AgentBuilder::new()
@@ -265,6 +154,44 @@ impl S3Client {
         headers: &[(&str, String)],
         payload: Payload<'_>,
     ) -> Result<ureq::Response, S3Error> {
+        let body: &[u8] = match payload {
+            Payload::Empty => &[],
+            Payload::Bytes(b) => b,
+        };
+        let (url, signed) = self.sign(method, key, query, headers, body)?;
+        let mut req = self.agent.request(method, &url);
+        // ureq sends Host itself, from the URL, exactly as signed.
+        for (k, v) in signed.iter().filter(|(k, _)| k != "host") {
+            req = req.set(k, v);
+        }
+        for (k, v) in headers {
+            if !k.to_ascii_lowercase().starts_with("x-amz-") {
+                req = req.set(k, v);
+            }
+        }
+        let bodiless = matches!(method, "GET" | "HEAD" | "DELETE") && body.is_empty();
+        let result = if bodiless {
+            req.call()
+        } else {
+            req.send_bytes(body)
+        };
+        match result {
+            Ok(resp) => Ok(resp),
+            Err(ureq::Error::Status(status, resp)) => Err(self.status_error(key, status, resp)),
+            Err(e) => Err(self.transport(key, e)),
+        }
+    }
+
+    /// The URL of a request and the headers that sign it: `host`, every `x-amz-*` one (ours
+    /// and the caller's) and `authorization`.
+    fn sign(
+        &self,
+        method: &str,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<(String, Vec<(String, String)>), S3Error> {
         let (host, path) = self.host_and_path(key)?;
         let mut q: Vec<(String, String)> = query
             .iter()
@@ -276,12 +203,8 @@ impl S3Client {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
-        let payload_hash = match &payload {
-            Payload::Empty => hex::encode(Sha256::digest(b"")),
-            Payload::Bytes(b) => hex::encode(Sha256::digest(b)),
-        };
-        let now = chrono::Utc::now();
-        let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let payload_hash = hex::encode(Sha256::digest(body));
+        let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
         let mut signed: Vec<(String, String)> = vec![
             ("host".into(), host.clone()),
             ("x-amz-content-sha256".into(), payload_hash.clone()),
@@ -297,47 +220,20 @@ impl S3Client {
             }
         }
         signed.sort();
-        let authorization = self.authorization(
-            &SigningInput {
-                method,
-                path: &path,
-                query: &query_string,
-                headers: &signed,
-                payload_hash: &payload_hash,
-            },
-            &amz_date,
-        );
-        let url = if query_string.is_empty() {
-            format!("{}{path}", self.origin(&host))
-        } else {
-            format!("{}{path}?{query_string}", self.origin(&host))
+        let input = SigningInput {
+            method,
+            path: &path,
+            query: &query_string,
+            headers: &signed,
+            payload_hash: &payload_hash,
         };
-        let mut req = self
-            .agent
-            .request(method, &url)
-            .set("Authorization", &authorization);
-        for (k, v) in &signed {
-            if k != "host" {
-                req = req.set(k, v);
-            }
+        let auth = authorization(&self.cfg, &input, &amz_date);
+        signed.push(("authorization".into(), auth));
+        let mut url = format!("{}{path}", self.origin(&host));
+        if !query_string.is_empty() {
+            url = format!("{url}?{query_string}");
         }
-        for (k, v) in headers {
-            if !k.to_ascii_lowercase().starts_with("x-amz-") {
-                req = req.set(k, v);
-            }
-        }
-        let result = match payload {
-            Payload::Empty if method == "GET" || method == "HEAD" || method == "DELETE" => {
-                req.call()
-            }
-            Payload::Empty => req.send_bytes(&[]),
-            Payload::Bytes(b) => req.send_bytes(b),
-        };
-        match result {
-            Ok(resp) => Ok(resp),
-            Err(ureq::Error::Status(status, resp)) => Err(self.status_error(key, status, resp)),
-            Err(e) => Err(self.transport(key, e)),
-        }
+        Ok((url, signed))
     }
 
     fn status_error(&self, key: &str, status: u16, resp: ureq::Response) -> S3Error {
@@ -388,27 +284,6 @@ impl S3Client {
         } else {
             (format!("{}.{host}", self.cfg.bucket), format!("/{key}"))
         })
-    }
-
-    fn authorization(&self, input: &SigningInput<'_>, amz_date: &str) -> String {
-        let date = &amz_date[..8];
-        let scope = format!("{date}/{}/s3/aws4_request", self.cfg.region);
-        let signed_names = input
-            .headers
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join(";");
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(input.canonical_request().as_bytes()))
-        );
-        let key = signing_key(&self.cfg.secret_key, date, &self.cfg.region);
-        let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-        format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_names}, Signature={signature}",
-            self.cfg.access_key
-        )
     }
 
     // ---- calls ---------------------------------------------------------------------------
@@ -646,66 +521,6 @@ impl S3Client {
     }
 }
 
-struct SigningInput<'a> {
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    /// Lowercase names, sorted.
-    headers: &'a [(String, String)],
-    payload_hash: &'a str,
-}
-
-impl SigningInput<'_> {
-    fn canonical_request(&self) -> String {
-        let mut canonical_headers = String::new();
-        for (k, v) in self.headers {
-            canonical_headers.push_str(&format!("{k}:{v}\n"));
-        }
-        let names = self
-            .headers
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join(";");
-        format!(
-            "{}\n{}\n{}\n{canonical_headers}\n{names}\n{}",
-            self.method, self.path, self.query, self.payload_hash
-        )
-    }
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length: this cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return Vec::new(),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn signing_key(secret: &str, date: &str, region: &str) -> Vec<u8> {
-    let k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k = hmac(&k, region.as_bytes());
-    let k = hmac(&k, b"s3");
-    hmac(&k, b"aws4_request")
-}
-
-/// SigV4's URI encoding: everything but `A-Za-z0-9-._~` (and `/` in paths) as `%XX`.
-fn uri_encode(s: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if !encode_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -746,83 +561,12 @@ fn xml_blocks<'a>(xml: &'a str, tag: &str) -> impl Iterator<Item = &'a str> {
 mod tests {
     use super::*;
 
-    /// The worked example of AWS's "Signature Calculations for the Authorization Header"
-    /// (GET /test.txt with a Range header, examplebucket, 2013-05-24).
     #[test]
-    fn signs_like_the_aws_example() {
-        let cfg = S3Config {
-            bucket: "examplebucket".into(),
-            prefix: String::new(),
-            endpoint: Some("https://s3.amazonaws.com".into()),
-            region: "us-east-1".into(),
-            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-            session_token: None,
-            path_style: false,
-        };
-        let client = S3Client::new(cfg);
-        let empty = hex::encode(Sha256::digest(b""));
-        let headers = vec![
-            (
-                "host".to_owned(),
-                "examplebucket.s3.amazonaws.com".to_owned(),
-            ),
-            ("range".to_owned(), "bytes=0-9".to_owned()),
-            ("x-amz-content-sha256".to_owned(), empty.clone()),
-            ("x-amz-date".to_owned(), "20130524T000000Z".to_owned()),
-        ];
-        let auth = client.authorization(
-            &SigningInput {
-                method: "GET",
-                path: "/test.txt",
-                query: "",
-                headers: &headers,
-                payload_hash: &empty,
-            },
-            "20130524T000000Z",
-        );
-        assert_eq!(
-            auth,
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
-             SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
-             Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-        );
-    }
-
-    #[test]
-    fn encodes_keys_and_reads_xml() {
-        assert_eq!(uri_encode("a b/c~d", false), "a%20b/c~d");
-        assert_eq!(uri_encode("a/b", true), "a%2Fb");
+    fn reads_xml() {
         let xml = "<R><Contents><Key>a&amp;b</Key></Contents><Contents><Key>c</Key></Contents></R>";
         let keys: Vec<_> = xml_blocks(xml, "Contents")
             .filter_map(|c| xml_text(c, "Key"))
             .collect();
         assert_eq!(keys, ["a&b", "c"]);
-    }
-
-    #[test]
-    fn parses_storage_urls() {
-        let env = |k: &str| k.starts_with("AWS_").then(|| "x".to_owned());
-        let c = S3Config::from_url_env(
-            "s3://bkt/some/prefix/",
-            Some("http://127.0.0.1:9000"),
-            None,
-            env,
-        )
-        .unwrap();
-        assert_eq!(
-            (c.bucket.as_str(), c.prefix.as_str()),
-            ("bkt", "some/prefix")
-        );
-        assert!(c.path_style);
-        assert_eq!(c.region, "x", "AWS_REGION");
-        assert!(S3Config::from_url_env("s3:///x", None, None, env).is_err());
-        assert!(S3Config::from_url_env("gs://b", None, None, env).is_err());
-        assert!(S3Config::from_url_env("s3://b", Some("ftp://x"), None, env).is_err());
-        let no_keys = |_: &str| None;
-        assert!(matches!(
-            S3Config::from_url_env("s3://b", None, None, no_keys),
-            Err(S3ConfigError::Credentials(_))
-        ));
     }
 }
