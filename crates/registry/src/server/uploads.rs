@@ -150,7 +150,12 @@ async fn mount_challenge(
             && g.name == from
             && g.actions.iter().any(|a| a == "pull" || a == "*")
     });
-    if token_pulls || !app.access.allowed(&app.store, &id.user, from, "pull") {
+    if token_pulls {
+        return Ok(());
+    }
+    // The policy reads the repository's settings from the store: off the async threads.
+    let (app2, user, from2) = (app.clone(), id.user.clone(), from.to_owned());
+    if !blocking(move || Ok(app2.access.allowed(&app2.store, &user, &from2, "pull"))).await? {
         return Ok(());
     }
     let scope = format!("repository:{name}:pull,push repository:{from}:pull");
