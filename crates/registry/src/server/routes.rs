@@ -319,7 +319,18 @@ pub(crate) async fn authorize(
             )))
         };
     };
-    if may(app, &id, repo, actions) {
+    // The policy reads the repository's settings from the store, which may be a remote
+    // bucket: not on the async threads.
+    let (checker, repo_owned) = (app.clone(), repo.to_owned());
+    let wanted: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
+    let (id, allowed) = tokio::task::spawn_blocking(move || {
+        let actions: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let allowed = may(&checker, &id, &repo_owned, &actions);
+        (id, allowed)
+    })
+    .await
+    .map_err(|e| ApiError::internal("access check", e))?;
+    if allowed {
         return Ok(id.user);
     }
     if !id.user.is_empty() {
