@@ -78,7 +78,7 @@ pub fn serve(engine: Arc<Engine>, config: ServeConfig) -> Result<(), ServeError>
         .worker_threads(2)
         .max_blocking_threads(256)
         // Threads of a burst go soon after it, so that the trim after it finds them gone.
-        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .thread_keep_alive(std::time::Duration::from_millis(200))
         .enable_all()
         .thread_name("berth-api")
         .build()?;
