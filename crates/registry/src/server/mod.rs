@@ -114,12 +114,12 @@ fn build_app(config: &ServerConfig) -> Result<(Arc<App>, axum::Router), ServerEr
         source,
     };
     let store = match &config.s3 {
-        Some(s3) => Storage::open_s3(s3.clone(), &config.root).map_err(|source| {
-            ServerError::Io {
+        Some(s3) => {
+            Storage::open_s3(s3.clone(), &config.root).map_err(|source| ServerError::Io {
                 path: s3.url().into(),
                 source,
-            }
-        })?,
+            })?
+        }
         None => Storage::open(&config.root).map_err(io)?,
     };
     let access = access::Access::open(
