@@ -102,7 +102,11 @@ pub fn serve(engine: Arc<Engine>, config: ServeConfig) -> Result<(), ServeError>
             }
         }
         let activity = Arc::new(crate::trim::Activity::default());
-        tokio::spawn(crate::trim::trim_when_idle(activity.clone()));
+        let held = engine.clone();
+        tokio::spawn(crate::trim::trim_when_idle(
+            activity.clone(),
+            Arc::new(move || held.store().meta.release_memory()),
+        ));
         let app = crate::router_with(engine, activity);
         let cleanup: Vec<PathBuf> = bound.iter().filter_map(|b| b.cleanup.clone()).collect();
         let mut tasks = tokio::task::JoinSet::new();

@@ -35,8 +35,10 @@ impl Activity {
     }
 }
 
-/// Once requests have come and then stopped for [`QUIET`], hands freed memory back.
-pub async fn trim_when_idle(activity: Arc<Activity>) {
+/// Once requests have come and then stopped for [`QUIET`], hands freed memory back: first what
+/// `release` lets go of (the store's extra database connections and their caches), then the
+/// allocator's free pages.
+pub async fn trim_when_idle(activity: Arc<Activity>, release: Arc<dyn Fn() + Send + Sync>) {
     let mut trimmed_at = 0;
     loop {
         activity.woken.notified().await;
@@ -53,7 +55,12 @@ pub async fn trim_when_idle(activity: Arc<Activity>) {
             }
             seen = now;
         }
-        let _ = tokio::task::spawn_blocking(malloc_trim).await;
+        let release = release.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            release();
+            malloc_trim();
+        })
+        .await;
         trimmed_at = seen;
     }
 }

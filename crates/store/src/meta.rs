@@ -394,6 +394,20 @@ impl Meta {
         Ok(conn)
     }
 
+    /// Gives back what idle connections hold: all but one are closed (a burst of concurrent
+    /// operations leaves up to [`MAX_IDLE`], each with its page cache and prepared statements),
+    /// and the one kept drops its cache. For a long-running process that has gone quiet (the
+    /// API server calls it after a burst of requests).
+    pub fn release_memory(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.truncate(1);
+        if let Some(conn) = idle.first_mut() {
+            conn.flush_prepared_statement_cache();
+            // Best effort: a connection that cannot shrink just keeps its cache.
+            let _ = conn.execute_batch("PRAGMA shrink_memory;");
+        }
+    }
+
     /// Runs `f` on an idle connection (or a new one), then keeps it for the next caller.
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, StoreError> {
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -988,6 +1002,22 @@ mod tests {
         let got = again.read(|tx| tx.container(&c.id)).unwrap().unwrap();
         assert_eq!((got.net.as_str(), got.health.as_str()), ("[]", "{}"));
         assert_eq!(again.read(|tx| tx.image_parent(&b.id)).unwrap(), Some(a.id));
+    }
+
+    #[test]
+    fn releasing_memory_keeps_one_connection_that_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        // A burst: operations inside each other each take a connection of their own.
+        meta.read(|_| meta.read(|_| meta.read(|tx| tx.container("x"))))
+            .unwrap();
+        let idle = || meta.idle.lock().unwrap().len();
+        assert_eq!(idle(), 3);
+        meta.release_memory();
+        assert_eq!(idle(), 1);
+        meta.write(|tx| tx.insert_image(&image(1))).unwrap();
+        assert!(meta.read(|tx| tx.image(&image(1).id)).unwrap().is_some());
+        assert_eq!(idle(), 1);
     }
 
     #[test]
