@@ -6,34 +6,17 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{start_registry_with, Sandbox};
+use common::{run_input, start_registry_with, Sandbox};
 
 /// `berth ARGS` with `input` on stdin and its own docker config; (code, stdout, stderr).
 fn berth_in(s: &Sandbox, args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = s
-        .command()
-        .env("DOCKER_CONFIG", s.root().join("docker-config"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = s.command();
+    cmd.env("DOCKER_CONFIG", s.root().join("docker-config"))
+        .args(args);
+    let r = run_input(&mut cmd, input.as_bytes());
+    (r.code, r.stdout, r.stderr)
 }
 
 fn curl(url: &str) -> String {

@@ -13,12 +13,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{run_with_timeout, start_registry_with, workspace, Sandbox};
+use common::{run_input, run_with_timeout, start_registry_with, workspace, Sandbox};
 
 const PYTHON: &str = "/opt/berth/pyvenv/bin/python";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -58,25 +57,10 @@ fn browser_tools() -> bool {
 
 /// `berth ARGS` with `input` on stdin and the docker config `config`; (code, stdout+stderr).
 fn berth_as(s: &Sandbox, config: &str, args: &[&str], input: &str) -> (i32, String) {
-    let mut child = s
-        .command()
-        .env("DOCKER_CONFIG", s.root().join(config))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    let mut cmd = s.command();
+    cmd.env("DOCKER_CONFIG", s.root().join(config)).args(args);
+    let r = run_input(&mut cmd, input.as_bytes());
+    (r.code, r.stdout + &r.stderr)
 }
 
 /// One phase of the browser script.

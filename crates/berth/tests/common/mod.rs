@@ -130,23 +130,7 @@ impl Berth {
 
     /// Runs berth with `input` on stdin.
     pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        use std::io::Write;
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        Run::from(out)
+        run_input(self.command().args(args), input)
     }
 
     /// Runs berth and asserts it succeeded; returns stdout.
@@ -532,6 +516,26 @@ impl Drop for Sandbox {
 }
 
 /// Runs `cmd` with piped output; `None` (after killing it) when it outlives `limit`.
+/// Runs `cmd` with `input` on its stdin (written from a thread, so a command that answers before
+/// reading all of it cannot block the test), whatever its exit code.
+pub fn run_input(cmd: &mut Command, input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run::from(out)
+}
+
 pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Option<Run> {
     use std::io::Read;
     let mut child = cmd
