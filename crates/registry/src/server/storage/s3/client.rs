@@ -127,11 +127,7 @@ impl S3Client {
         S3Error::Transport {
             bucket: self.cfg.bucket.clone(),
             endpoint: self.endpoint.clone(),
-            key: if key.is_empty() {
-                "/".into()
-            } else {
-                key.into()
-            },
+            key: shown_key(key),
             cause: cause.to_string(),
         }
     }
@@ -248,11 +244,7 @@ impl S3Client {
         S3Error::Status {
             bucket: self.cfg.bucket.clone(),
             endpoint: self.endpoint.clone(),
-            key: if key.is_empty() {
-                "/".into()
-            } else {
-                key.into()
-            },
+            key: shown_key(key),
             status,
             message: xml_text(&body, "Message").unwrap_or_default(),
             code,
@@ -555,6 +547,15 @@ fn xml_blocks<'a>(xml: &'a str, tag: &str) -> impl Iterator<Item = &'a str> {
         rest = &rest[start + len + close.len()..];
         Some(inner)
     })
+}
+
+/// A key as errors name it: the bucket itself is `/`.
+fn shown_key(key: &str) -> String {
+    if key.is_empty() {
+        "/".into()
+    } else {
+        key.into()
+    }
 }
 
 #[cfg(test)]
