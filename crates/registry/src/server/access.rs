@@ -44,7 +44,7 @@ struct Users {
 }
 
 /// Repositories listed in `<root>/access.json`, overriding each repository's own flag.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 struct Overrides {
     #[serde(default)]
     private: Vec<String>,
@@ -61,6 +61,9 @@ pub(crate) struct Access {
     pub ttl: Duration,
     pub private_by_default: bool,
     overrides_path: PathBuf,
+    /// `access.json` as last read, with its mtime: a page lists many repositories, and each
+    /// asks whether it is private.
+    overrides: Mutex<(Option<SystemTime>, std::sync::Arc<Overrides>)>,
 }
 
 fn now_secs() -> u64 {
@@ -112,6 +115,7 @@ impl Access {
             ttl,
             private_by_default,
             overrides_path: root.join("access.json"),
+            overrides: Mutex::default(),
         })
     }
 
@@ -134,6 +138,7 @@ impl Access {
             ttl,
             private_by_default,
             overrides_path: store.root().join("access.json"),
+            overrides: Mutex::default(),
         })
     }
 
@@ -145,9 +150,24 @@ impl Access {
     /// Checks a password against the htpasswd file (re-read when it changes). Slow (bcrypt) the
     /// first time for each password: call it off the async threads.
     pub fn check_password(&self, user: &str, password: &str) -> bool {
-        let Some(path) = &self.htpasswd else {
+        let Some(mut users) = self.users() else {
             return false;
         };
+        let key = (user.to_owned(), Sha256::digest(password.as_bytes()).into());
+        if let Some(ok) = users.verified.get(&key) {
+            return *ok;
+        }
+        let ok = users
+            .hashes
+            .get(user)
+            .is_some_and(|h| bcrypt::verify(password, h).unwrap_or(false));
+        users.verified.insert(key, ok);
+        ok
+    }
+
+    /// The users of the htpasswd file, re-read when it changed; `None` without one.
+    fn users(&self) -> Option<std::sync::MutexGuard<'_, Users>> {
+        let path = self.htpasswd.as_ref()?;
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
         if users.modified != modified || modified.is_none() {
@@ -160,16 +180,33 @@ impl Access {
             users.verified.clear();
             users.modified = modified;
         }
-        let key = (user.to_owned(), Sha256::digest(password.as_bytes()).into());
-        if let Some(ok) = users.verified.get(&key) {
-            return *ok;
+        Some(users)
+    }
+
+    /// A short fingerprint of `user`'s password hash: it changes when the password does (a
+    /// new bcrypt salt even for the same password), so a page session can carry it and end
+    /// with the password. `None` when there is no such user (or no users at all).
+    pub fn password_stamp(&self, user: &str) -> Option<String> {
+        let users = self.users()?;
+        let hash = users.hashes.get(user)?;
+        Some(hex::encode(&Sha256::digest(hash.as_bytes())[..8]))
+    }
+
+    /// `access.json`, re-read when it changed (empty when there is none).
+    fn overrides(&self) -> std::sync::Arc<Overrides> {
+        let mut cached = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
+        let modified = fs::metadata(&self.overrides_path)
+            .and_then(|m| m.modified())
+            .ok();
+        // (No file: nothing to read, as when the cache was made.)
+        if cached.0 != modified {
+            let parsed = fs::read(&self.overrides_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            *cached = (modified, std::sync::Arc::new(parsed));
         }
-        let ok = users
-            .hashes
-            .get(user)
-            .is_some_and(|h| bcrypt::verify(password, h).unwrap_or(false));
-        users.verified.insert(key, ok);
-        ok
+        cached.1.clone()
     }
 
     /// Signs a token for `sub` with `access`.
@@ -223,14 +260,12 @@ impl Access {
     /// True when `repo` is private: `access.json` first, then the repository's own flag, then
     /// the server's default.
     pub fn is_private(&self, store: &Storage, repo: &str) -> bool {
-        if let Ok(bytes) = fs::read(&self.overrides_path) {
-            let o: Overrides = serde_json::from_slice(&bytes).unwrap_or_default();
-            if o.private.iter().any(|p| matches_pattern(p, repo)) {
-                return true;
-            }
-            if o.public.iter().any(|p| matches_pattern(p, repo)) {
-                return false;
-            }
+        let o = self.overrides();
+        if o.private.iter().any(|p| matches_pattern(p, repo)) {
+            return true;
+        }
+        if o.public.iter().any(|p| matches_pattern(p, repo)) {
+            return false;
         }
         store
             .repo_meta(repo)

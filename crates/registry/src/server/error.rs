@@ -200,6 +200,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Runs storage work off the async threads (a store may be remote); a task that panicked is
+/// an internal error.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("storage task", e))?
+}
+
 /// ENOSPC or EDQUOT.
 pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
     matches!(

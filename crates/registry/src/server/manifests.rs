@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::manifest::{parse_manifest, Descriptor, Manifest, MAX_MANIFEST_SIZE, OCI_INDEX};
 use crate::server::blobs::{lookup_digest, parse_digest};
-use crate::server::error::ApiError;
+use crate::server::error::{blocking, ApiError};
 use crate::server::routes::{authorize, valid_tag};
 use crate::server::App;
 
@@ -48,15 +48,6 @@ fn target(reference: &str) -> Result<Target, ApiError> {
         .detail(json!({ "tag": reference })));
     }
     Ok(Target::Tag(reference.to_owned()))
-}
-
-/// Runs storage work off the async threads (a store may be remote).
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal("storage task", e))?
 }
 
 pub(crate) async fn handle(

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 
 use crate::server::access::Claims;
-use crate::server::error::ApiError;
+use crate::server::error::{blocking, ApiError};
 use crate::server::{blobs, listing, manifests, token, uploads, App};
 
 /// What a `/v2/` path names.
@@ -323,13 +323,12 @@ pub(crate) async fn authorize(
     // bucket: not on the async threads.
     let (checker, repo_owned) = (app.clone(), repo.to_owned());
     let wanted: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
-    let (id, allowed) = tokio::task::spawn_blocking(move || {
+    let (id, allowed) = blocking(move || {
         let actions: Vec<&str> = wanted.iter().map(String::as_str).collect();
         let allowed = may(&checker, &id, &repo_owned, &actions);
-        (id, allowed)
+        Ok((id, allowed))
     })
-    .await
-    .map_err(|e| ApiError::internal("access check", e))?;
+    .await?;
     if allowed {
         return Ok(id.user);
     }

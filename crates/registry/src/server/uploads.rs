@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use sha2::{Digest as _, Sha256};
 
 use crate::server::blobs::parse_digest;
-use crate::server::error::ApiError;
+use crate::server::error::{blocking, ApiError};
 use crate::server::routes::{authorize, challenge, identify, valid_name};
 use crate::server::App;
 
@@ -64,14 +64,6 @@ fn created(name: &str, d: &Digest) -> Response<Body> {
         .header("Docker-Content-Digest", d.to_string())
         .body(Body::empty())
         .unwrap_or_default()
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal("storage task", e))?
 }
 
 /// `POST /v2/<name>/blobs/uploads/`

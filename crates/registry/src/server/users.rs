@@ -78,15 +78,6 @@ impl Htpasswd {
         self.entries.iter().map(|(u, _)| u.as_str())
     }
 
-    /// A short fingerprint of `user`'s password hash: it changes when the password does (a
-    /// new bcrypt salt even for the same password), so a page session can carry it and end
-    /// with the password. `None` when there is no such user.
-    pub fn password_stamp(&self, user: &str) -> Option<String> {
-        use sha2::Digest as _;
-        let (_, hash) = &self.entries[self.position(user)?];
-        Some(hex::encode(&sha2::Sha256::digest(hash.as_bytes())[..8]))
-    }
-
     fn position(&self, user: &str) -> Option<usize> {
         self.entries.iter().position(|(u, _)| u == user)
     }

@@ -191,16 +191,11 @@ fn page_param(parts: &Parts) -> Result<usize, PageError> {
 /// of the pages at once, not when the cookie expires. (An unreadable file is no user: fail
 /// closed.)
 pub(crate) async fn password_stamp(app: &Arc<App>, user: &str) -> Option<String> {
-    let path = app.config.htpasswd.clone()?;
-    let user = user.to_owned();
-    tokio::task::spawn_blocking(move || {
-        crate::server::users::Htpasswd::load(&path)
-            .ok()?
-            .password_stamp(&user)
-    })
-    .await
-    .ok()
-    .flatten()
+    let (app, user) = (app.clone(), user.to_owned());
+    tokio::task::spawn_blocking(move || app.access.password_stamp(&user))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// A failed page request: its status and what the visitor is told.

@@ -37,10 +37,10 @@ pub(crate) struct Session {
     /// Expiry, seconds since the epoch.
     #[serde(rename = "e")]
     pub exp: u64,
-    /// The user's password stamp at sign-in ([`Htpasswd::password_stamp`]): a changed
+    /// The user's password stamp at sign-in ([`Access::password_stamp`]): a changed
     /// password ends the sessions opened with the old one.
     ///
-    /// [`Htpasswd::password_stamp`]: crate::server::users::Htpasswd::password_stamp
+    /// [`Access::password_stamp`]: crate::server::access::Access::password_stamp
     #[serde(rename = "p", default, skip_serializing_if = "String::is_empty")]
     pub stamp: String,
 }

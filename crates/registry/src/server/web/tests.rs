@@ -303,10 +303,7 @@ use http_body_util::BodyExt as _;
 fn cookie_for(app: &App, user: &str) -> (String, String) {
     let keys = Keys::new(app.access.derive_key("web session"));
     let mut s = Session::new(user, 4_000_000_000 - 100_000, 100_000);
-    if let Some(path) = &app.config.htpasswd {
-        let users = crate::server::users::Htpasswd::load(path).unwrap();
-        s.stamp = users.password_stamp(user).unwrap_or_default();
-    }
+    s.stamp = app.access.password_stamp(user).unwrap_or_default();
     (
         format!("{}={}", session::COOKIE, keys.seal(&s)),
         keys.csrf(&s),
@@ -375,6 +372,14 @@ async fn malformed_cookies_are_anonymous_and_posts_need_the_token() {
     assert!(!app.access.is_private(&app.store, "alice/web"));
 }
 
+/// Changes the fixture's htpasswd file as `berth registry user` does.
+fn edit_users(fx: &Fixture, change: impl FnOnce(&mut crate::server::users::Htpasswd)) {
+    let path = fx.config.htpasswd.clone().unwrap();
+    let mut users = crate::server::users::Htpasswd::load(&path).unwrap();
+    change(&mut users);
+    users.save().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_user_is_signed_out_at_once() {
     let fx = fixture(true).await;
@@ -382,10 +387,7 @@ async fn a_removed_user_is_signed_out_at_once() {
     let (bob, _) = cookie_for(app, "bob");
     let (_, html) = request(app, "GET", "/explore", &bob, "").await;
     assert!(html.contains("id=\"me\""), "bob is signed in");
-    let path = fx.config.htpasswd.clone().unwrap();
-    let mut users = crate::server::users::Htpasswd::load(&path).unwrap();
-    users.remove("bob").unwrap();
-    users.save().unwrap();
+    edit_users(&fx, |users| users.remove("bob").unwrap());
     let (status, html) = request(app, "GET", "/explore", &bob, "").await;
     assert_eq!(status, 200);
     assert!(html.contains("id=\"sign-in\"") && !html.contains("id=\"me\""));
@@ -398,10 +400,9 @@ async fn a_changed_password_ends_the_sessions_opened_with_the_old_one() {
     let (bob, _) = cookie_for(app, "bob");
     let (_, html) = request(app, "GET", "/explore", &bob, "").await;
     assert!(html.contains("id=\"me\""), "bob is signed in");
-    let path = fx.config.htpasswd.clone().unwrap();
-    let mut users = crate::server::users::Htpasswd::load(&path).unwrap();
-    users.set_password("bob", "new-password").unwrap();
-    users.save().unwrap();
+    edit_users(&fx, |users| {
+        users.set_password("bob", "new-password").unwrap()
+    });
     let (status, html) = request(app, "GET", "/explore", &bob, "").await;
     assert_eq!(status, 200);
     assert!(html.contains("id=\"sign-in\"") && !html.contains("id=\"me\""));
