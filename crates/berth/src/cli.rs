@@ -39,6 +39,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it runs: building all of them took ~0.5 ms
+// of every berth process, the two of a container start included.
+#[command(defer = true)]
 pub enum Command {
     /// List images
     Images(ImagesArgs),
