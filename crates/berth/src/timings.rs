@@ -37,7 +37,7 @@ const PHASES: &[Phase<'static>] = &[
     ("engine-open", "cli", "cli.main", "cli.engine-open", Mode::Both, "CLI start → engine open (arguments, privilege check, store open)"),
     ("store", "cli", "cli.engine-open", "cli.created", Mode::Both, "image lookup, container record and directory"),
     ("start-request", "cli", "cli.created", "cli.spawn", Mode::Both, "reconcile, reset the record, open the monitor log"),
-    ("monitor-spawn", "cli→monitor", "cli.spawn", "mon.begin", Mode::Both, "fork + exec of `berth monitor`, its engine open"),
+    ("monitor-spawn", "cli→monitor", "cli.spawn", "mon.begin", Mode::Both, "the CLI's fork into the monitor, its lock, engine, claim"),
     ("network", "monitor", "mon.begin", "mon.network", Mode::Both, "read the records, network up"),
     ("rootfs", "monitor", "mon.network", "mon.bundle", Mode::Both, "overlay mount, /etc files, config.json"),
     ("runtime-create", "monitor", "mon.bundle", "mon.created", Mode::Both, "attach socket, pipes, libcontainer create"),
@@ -52,7 +52,7 @@ const PHASES: &[Phase<'static>] = &[
     ("teardown-network", "monitor", "mon.rt-deleted", "mon.net-down", Mode::Foreground, "network down, record"),
     ("teardown-rootfs", "monitor", "mon.net-down", "mon.unmounted", Mode::Foreground, "unmount the rootfs"),
     ("teardown-remove", "monitor", "mon.unmounted", "mon.finished", Mode::Foreground, "clear the monitor, --rm removal"),
-    ("cli-exit-to-return", "cli", "cli.exit", "cli.done", Mode::Foreground, "the CLI waits for the monitor to finish"),
+    ("monitor-to-return", "monitor→cli", "mon.finished", "cli.done", Mode::Foreground, "the monitor closes the connection, the CLI returns"),
     ("total", "cli", "cli.main", "cli.done", Mode::Both, "CLI start → CLI return"),
 ];
 

@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{kill9, monitor_pids, parent_pid, process_alive, wait_for, Sandbox};
+use common::{kill9, parent_pid, process_alive, wait_for, Sandbox};
 
 /// A shell that reports it is ready and exits 0 on SIGTERM.
 const POLITE: &str = "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done";
@@ -49,7 +49,7 @@ fn kill_9_of_the_cli_during_a_foreground_run() {
     // The container outlives its CLI, and berth still knows it as running.
     std::thread::sleep(Duration::from_millis(300));
     assert!(process_alive(pid), "the container died with its CLI");
-    assert_eq!(monitor_pids(&id).len(), 1, "its monitor must go on");
+    assert_eq!(b.monitor_pids(&id).len(), 1, "its monitor must go on");
     assert_eq!(
         b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"])
             .split_whitespace()
@@ -103,7 +103,7 @@ fn kill_9_of_the_monitor() {
     let id = b.ok(&["run", "-d", "--name", "mon", "busybox", "sleep", "30"]);
     let id = id.trim().to_string();
     let pid: i32 = b.inspect("mon", "{{.State.Pid}}").parse().unwrap();
-    let monitors = monitor_pids(&id);
+    let monitors = b.monitor_pids(&id);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     let monitor = monitors[0];
     assert_eq!(
@@ -187,7 +187,7 @@ fn restart_on_failure_3_restarts_three_times() {
     let id = id.trim().to_string();
     let done = || {
         b.inspect("rof", "{{.RestartCount}} {{.State.Status}}") == "3 exited"
-            && monitor_pids(&id).is_empty()
+            && b.monitor_pids(&id).is_empty()
     };
     // Backoff 100 + 200 + 400 ms.
     assert!(
@@ -325,7 +325,7 @@ fn stop_during_the_restart_backoff_is_final() {
         "3 exited",
         "the container was restarted after stop"
     );
-    assert!(monitor_pids(&id).is_empty(), "the monitor is still there");
+    assert!(b.monitor_pids(&id).is_empty(), "the monitor is still there");
 }
 
 /// docker reports a container waiting out its restart backoff as `restarting` (and `ps`

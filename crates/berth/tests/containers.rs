@@ -1269,7 +1269,7 @@ fn a_restarted_container_reports_exit_code_0_while_running() {
     assert_eq!(b.ok(&["wait", "rs"]), "137\n");
     // Let the old monitor finish its cleanup (see start_right_after_kill_keeps_the_rootfs).
     assert!(wait_for(Duration::from_secs(10), || {
-        common::monitor_pids(id.trim()).is_empty()
+        b.monitor_pids(id.trim()).is_empty()
     }));
     b.ok(&["start", "rs"]);
     assert_eq!(

@@ -85,6 +85,8 @@ pub struct Engine {
     /// The network layer, opened on first use; one user at a time within this process
     /// (berth-net's own file lock orders processes).
     net: std::sync::Mutex<Option<berth_net::Network>>,
+    /// The container whose monitor this process is, once it is one.
+    monitoring: std::sync::OnceLock<String>,
 }
 
 // One engine serves many threads at once (the API server shares one): keep it so.
@@ -108,6 +110,7 @@ impl Engine {
             exe: config.exe,
             net_settings: config.net,
             net: std::sync::Mutex::new(None),
+            monitoring: std::sync::OnceLock::new(),
         })
     }
 
@@ -120,6 +123,18 @@ impl Engine {
             exe: self.exe.clone(),
             net: self.net_settings.clone(),
         }
+    }
+
+    /// The configuration a container's monitor opens its engine with: this one without the
+    /// explicit network settings of the caller's environment — the monitor reads what the
+    /// root recorded (see [`Engine::own_command`]).
+    pub(crate) fn monitor_config(&self) -> EngineConfig {
+        let mut config = self.config();
+        config.net.bridge = None;
+        config.net.subnet = None;
+        config.net.pool = None;
+        config.net.table = None;
+        config
     }
 
     /// Our own binary (`berth monitor …`, `berth exec-shim …`) for this root: it reads the

@@ -408,6 +408,12 @@ impl Meta {
         }
     }
 
+    /// Closes every idle connection (the next operation opens one): for a process about to
+    /// fork, whose child must not inherit SQLite's connections or its bookkeeping of them.
+    pub fn close_idle(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Runs `f` on an idle connection (or a new one), then keeps it for the next caller.
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, StoreError> {
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();

@@ -14,7 +14,6 @@ pub fn run(engine: &Engine, args: MonitorArgs) -> anyhow::Result<()> {
         MonitorOptions {
             wait_attach: args.wait_attach,
         },
-        &mut std::io::stdin(),
         &mut report,
     );
     if code == 0 {

@@ -388,7 +388,7 @@ impl Sandbox {
             .map(|m| format!("mount {m}"))
             .collect();
         out.extend(
-            monitor_pids(id)
+            self.monitor_pids(id)
                 .into_iter()
                 .map(|p| format!("monitor pid {p}")),
         );
@@ -408,7 +408,7 @@ impl Sandbox {
             .collect();
         for id in ids {
             out.extend(
-                monitor_pids(id)
+                self.monitor_pids(id)
                     .into_iter()
                     .map(|p| format!("monitor pid {p}")),
             );
@@ -424,7 +424,7 @@ impl Sandbox {
     /// Last resort when `rm -f` left something: kill, unmount, remove by hand.
     fn force_cleanup(&self, ids: &[String]) {
         for id in ids {
-            for p in monitor_pids(id) {
+            for p in self.monitor_pids(id) {
                 kill9(p);
             }
             for d in cgroup_dirs(id) {
@@ -618,25 +618,32 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Pids of live `berth monitor ID` processes.
-pub fn monitor_pids(id: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
+impl Berth {
+    /// The pid of container `id`'s live monitor, if it has one: the holder of the POSIX lock
+    /// on `RUNROOT/monitors/ID`, as the kernel lists it in `/proc/locks` (a monitor forked by
+    /// the CLI has the CLI's command line, so it is not found by that).
+    pub fn monitor_pids(&self, id: &str) -> Vec<i32> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(self.run_root().join("monitors").join(id)) else {
+            return Vec::new();
         };
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.contains(&&b"monitor"[..]) && args.contains(&id.as_bytes()) {
-            out.push(pid);
-        }
+        let dev = meta.dev();
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        locks
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+                (f.get(1) == Some(&"POSIX") && f.get(5) == Some(&file.as_str()))
+                    .then(|| f.get(4)?.parse().ok())
+                    .flatten()
+            })
+            .filter(|pid| process_alive(*pid))
+            .collect()
     }
-    out
 }
 
 /// The cgroup directories of container `id` (`/sys/fs/cgroup/*/berth/ID`) that still exist.

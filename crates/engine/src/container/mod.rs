@@ -30,6 +30,8 @@ pub(crate) use inspect::dir_size;
 mod list;
 mod logs;
 pub mod monitor;
+mod monitor_lock;
+mod monitor_spawn;
 pub mod names;
 pub mod network;
 mod ops;

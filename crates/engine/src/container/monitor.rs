@@ -41,30 +41,82 @@ pub struct MonitorOptions {
 struct Exit {
     /// Set when the restart policy starts the container again after this back-off.
     restart: Option<Duration>,
+    /// The attached clients, told of the exit: their connections close once the monitor has
+    /// cleaned up, which is how a client knows that what it does next sees the end.
+    clients: Vec<Client>,
 }
 
-/// What the spawner writes on the monitor's stdin once the container's record names the
-/// monitor (see `Engine::start_container`).
-pub const GO: &[u8] = b"g";
+/// The monitor's report when the container was removed before it could claim it.
+pub(crate) const GONE: &str = "gone";
+/// The monitor's report when another monitor holds the container (a concurrent start).
+pub(crate) const BUSY: &str = "busy";
 
 /// Runs the monitor for container `id` until it is done; `report` is the pipe to the spawner.
 ///
-/// First waits for [`GO`] on `go` (the monitor's stdin): without it (the spawner found the
-/// container removed, or died) the monitor returns at once, having touched nothing.
-pub fn run(
+/// Takes the monitor's lock first (how other processes recognise it: `monitor_lock`); a
+/// container that has a live monitor already gets [`BUSY`].
+pub fn run(engine: &Engine, id: &str, opts: MonitorOptions, report: &mut dyn Write) -> i32 {
+    let path = super::monitor_lock::path(&engine.run_root, id);
+    match super::monitor_lock::MonitorLock::acquire(&path) {
+        Ok(lock) => run_locked(engine, id, opts, lock, report),
+        Err(e) => {
+            let busy = matches!(
+                e.raw_os_error(),
+                Some(nix::libc::EAGAIN) | Some(nix::libc::EACCES)
+            );
+            if busy {
+                let _ = writeln!(report, "{BUSY}");
+            } else {
+                tracing::error!(container_id = id, error = %e, "cannot take the monitor lock {}", path.display());
+            }
+            1
+        }
+    }
+}
+
+/// [`run`] with the monitor's lock held (kept until the monitor returns).
+///
+/// First the record names this monitor, in the transaction that finds the container still
+/// there (and resets what the previous run left): a `rm -f` racing the start either removed
+/// the container before (the monitor reports [`GONE`] and leaves, having touched nothing) or
+/// finds a live monitor to stop (see `remove_container`), never files under a starting
+/// container.
+pub(crate) fn run_locked(
     engine: &Engine,
     id: &str,
     opts: MonitorOptions,
-    go: &mut dyn std::io::Read,
+    _lock: super::monitor_lock::MonitorLock,
     report: &mut dyn Write,
 ) -> i32 {
-    let mut byte = [0u8; 1];
-    if !matches!(go.read(&mut byte), Ok(1) if byte == *GO) {
-        tracing::debug!(container_id = id, "no go from the spawner: nothing to do");
-        return 0;
+    let _ = engine.monitoring.set(id.to_string());
+    let claimed = engine.store.meta.write(|tx| {
+        let Some(mut r) = tx.container(id)? else {
+            return Ok(false);
+        };
+        r.stop_requested = false;
+        r.error.clear();
+        r.monitor_pid = i64::from(std::process::id());
+        tx.update_container(&r)?;
+        Ok::<_, EngineError>(true)
+    });
+    match claimed {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(
+                container_id = id,
+                "removed before its monitor started: nothing to do"
+            );
+            let _ = writeln!(report, "{GONE}");
+            return 0;
+        }
+        Err(e) => {
+            let _ = writeln!(report, "error 125 {e}");
+            return 1;
+        }
     }
     let mut report = Some(report);
     let mut first = true;
+    let mut told: Vec<Client> = Vec::new();
     loop {
         let outcome = run_once(engine, id, opts, first, &mut report);
         first = false;
@@ -98,6 +150,7 @@ pub fn run(
         );
         match exit.restart {
             Some(delay) => {
+                drop(exit.clients);
                 // The record says "restarting" through the back-off, as docker shows it; a
                 // stop meanwhile cancels the restart.
                 std::thread::sleep(delay);
@@ -110,11 +163,15 @@ pub fn run(
                     break;
                 }
             }
-            None => break,
+            None => {
+                told = exit.clients;
+                break;
+            }
         }
     }
     finish(engine, id);
     last_mark(engine, id, opts);
+    drop(told);
     0
 }
 
@@ -505,7 +562,7 @@ fn run_once(
         }
     }
     engine.mark(id, "mon.exit-sent");
-    Ok(Exit { restart })
+    Ok(Exit { restart, clients })
 }
 
 struct Streams {

@@ -9,11 +9,9 @@ use super::now_nanos;
 use super::stop::process_alive;
 use crate::{Engine, EngineError};
 
-/// Whether `pid` is the monitor of container `id` (pids are reused).
-pub(crate) fn is_monitor_of(pid: i64, id: &str) -> bool {
-    if !process_alive(pid) {
-        return false;
-    }
+/// Whether `pid` runs `berth monitor … ID`: how a monitor exec'd by a berth from before the
+/// monitor lock is recognised.
+fn runs_monitor_command(pid: i64, id: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
@@ -23,6 +21,23 @@ pub(crate) fn is_monitor_of(pid: i64, id: &str) -> bool {
 }
 
 impl Engine {
+    /// Whether `pid` is the monitor of container `id` (pids are reused): the holder of the
+    /// container's monitor lock (see `monitor_lock`), this process when it is that monitor,
+    /// or a monitor of an older berth.
+    pub(crate) fn is_monitor_of(&self, pid: i64, id: &str) -> bool {
+        if !process_alive(pid) {
+            return false;
+        }
+        if pid == i64::from(std::process::id()) {
+            return self.monitoring.get().is_some_and(|m| m == id);
+        }
+        let lock = super::monitor_lock::path(&self.run_root, id);
+        match super::monitor_lock::holder(&lock) {
+            Some(holder) => i64::from(holder) == pid,
+            None => runs_monitor_command(pid, id),
+        }
+    }
+
     /// The record of `name`, corrected first if its monitor is gone.
     pub fn reconciled(&self, name: &str) -> Result<ContainerRecord, EngineError> {
         let rec = self.resolve_container(name)?;
@@ -40,7 +55,7 @@ impl Engine {
         rec: ContainerRecord,
     ) -> Result<ContainerRecord, EngineError> {
         let live = rec.state.is_active();
-        if !live || is_monitor_of(rec.monitor_pid, &rec.id) {
+        if !live || self.is_monitor_of(rec.monitor_pid, &rec.id) {
             return Ok(rec);
         }
         tracing::warn!(container_id = %rec.id, "the container's monitor is gone: marking it exited");

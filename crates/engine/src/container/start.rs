@@ -3,12 +3,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::process::Stdio;
 
 use berth_runtime::stdio::frame;
 use berth_store::ContainerState;
 
 use super::monitor;
+use super::monitor_spawn::single_threaded;
 use super::streams::{ProcessControl, ProcessIo};
 use crate::{Engine, EngineError};
 
@@ -54,7 +54,7 @@ impl Engine {
         }
         // The previous run's monitor records the exit before it cleans up: let it finish,
         // or it would unmount and disconnect what this start sets up.
-        if rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id) {
+        if rec.monitor_pid > 0 && self.is_monitor_of(rec.monitor_pid, &rec.id) {
             super::stop::wait_gone(rec.monitor_pid, std::time::Duration::from_secs(15));
         }
         let paths = self.container_paths(&rec.id);
@@ -63,42 +63,17 @@ impl Engine {
             .append(true)
             .open(&paths.monitor_log)
             .map_err(|e| EngineError::io(format!("container {}: monitor log", &rec.id[..12]), e))?;
-        let mut cmd = self.own_command();
-        cmd.arg("monitor").arg(&rec.id);
-        if mode == StartMode::WaitAttach {
-            cmd.arg("--wait-attach");
-        }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
         self.mark(&rec.id, "cli.spawn");
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| EngineError::io(format!("start monitor {}", self.exe.display()), e))?;
-        // The monitor touches nothing until it reads its go. First the record names it, in
-        // the transaction that finds the container still there (and resets what the previous
-        // run left): a `rm -f` racing this start either removed the container before (the
-        // monitor gets no go and exits) or finds a live monitor to stop (see
-        // `remove_container`); it can no longer delete the files under a starting container.
-        let go = child.stdin.take();
-        let claimed = self.store.meta.write(|tx| {
-            let mut r = tx
-                .container(&rec.id)?
-                .ok_or_else(|| EngineError::ContainerNotFound(rec.id.clone()))?;
-            r.stop_requested = false;
-            r.error.clear();
-            r.monitor_pid = i64::from(child.id());
-            tx.update_container(&r)?;
-            Ok(())
-        });
-        if let Err(e) = claimed {
-            drop(go); // EOF: the monitor leaves without touching anything
-            let _ = child.wait();
-            return Err(e);
-        }
-        if let Some(mut go) = go {
-            let _ = go.write_all(monitor::GO);
-        }
+        let opts = monitor::MonitorOptions {
+            wait_attach: mode == StartMode::WaitAttach,
+        };
+        let mut spawned = if single_threaded() {
+            self.fork_monitor(&rec.id, opts, log)?
+        } else {
+            self.exec_monitor(&rec.id, opts, log)?
+        };
         let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
+        if let Some(out) = spawned.report.take() {
             let mut out = BufReader::new(out);
             loop {
                 line.clear();
@@ -111,19 +86,24 @@ impl Engine {
         }
         self.mark(&rec.id, "cli.reported");
         let line = line.trim();
-        if line == "started" || line == "ready" {
+        // `busy`: another monitor holds the container (a concurrent start won).
+        if line == "started" || line == "ready" || line == monitor::BUSY {
             return Ok(rec.id);
+        }
+        if line == monitor::GONE {
+            spawned.wait();
+            return Err(EngineError::ContainerNotFound(rec.id.clone()));
         }
         if let Some(rest) = line.strip_prefix("error ") {
             let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
-            let _ = child.wait();
+            spawned.wait();
             return Err(EngineError::StartFailed {
                 id: rec.id.clone(),
                 code: code.parse().unwrap_or(125),
                 message: message.to_string(),
             });
         }
-        let _ = child.wait();
+        spawned.wait();
         let tail = std::fs::read_to_string(&paths.monitor_log).unwrap_or_default();
         Err(EngineError::StartFailed {
             id: rec.id.clone(),
@@ -190,25 +170,44 @@ impl Engine {
         control: Option<std::sync::mpsc::Receiver<ProcessControl>>,
         sink: &mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>,
     ) -> Result<i32, EngineError> {
-        let rec = self.resolve_container(name)?;
-        let paths = self.container_paths(&rec.id);
-        let stream = UnixStream::connect(&paths.attach_socket)
-            .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
-        self.mark(&rec.id, "cli.attached");
+        // A full ID (a `run` attaching to what it started) needs no lookup, unless its socket
+        // is not there: then the lookup says why (no such container).
+        let full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let id = if full_id {
+            name.to_string()
+        } else {
+            self.resolve_container(name)?.id
+        };
+        let paths = self.container_paths(&id);
+        let stream = match UnixStream::connect(&paths.attach_socket) {
+            Ok(s) => s,
+            Err(e) => {
+                if full_id {
+                    self.resolve_container(name)?;
+                }
+                return Err(EngineError::io(
+                    format!("attach to container {}", &id[..12]),
+                    e,
+                ));
+            }
+        };
+        self.mark(&id, "cli.attached");
         let code = super::streams::relay_with(stream, stdin, control, sink)
-            .map_err(|e| EngineError::io(format!("attach to container {}", &rec.id[..12]), e))?;
-        self.mark(&rec.id, "cli.exit");
+            .map_err(|e| EngineError::io(format!("attach to container {}", &id[..12]), e))?;
+        self.mark(&id, "cli.exit");
         let code = match code {
-            Some(c) => c,
+            // The relay returns once the monitor has cleaned up (and removed an --rm
+            // container) after the exit it reported.
+            Some(c) => return Ok(c),
             // The monitor went away without an exit frame: the record says what happened.
             None => self
-                .reconciled(&rec.id)
+                .reconciled(&id)
                 .map(|r| r.exit_code as i32)
                 .unwrap_or(255),
         };
-        // The monitor cleans up (and removes an --rm container) after the exit it reported:
-        // wait for it, so that what the caller does next sees the container as it ends.
-        if let Ok(now) = self.resolve_container(&rec.id) {
+        // Whatever monitor is left cleans up: wait for it, so that what the caller does next
+        // sees the container as it ends.
+        if let Ok(now) = self.resolve_container(&id) {
             if now.monitor_pid > 0
                 && !matches!(
                     now.state,

@@ -118,7 +118,7 @@ impl Engine {
                 Err(EngineError::ContainerNotFound(_)) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            if !(rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, id)) {
+            if !(rec.monitor_pid > 0 && self.is_monitor_of(rec.monitor_pid, id)) {
                 return Ok(());
             }
             if rec.state.is_active() {
@@ -240,9 +240,7 @@ impl Engine {
                 self.signal(&rec, nix::sys::signal::Signal::SIGKILL)?;
                 wait_gone(rec.pid, Duration::from_secs(10));
                 self.wait_monitor(&rec, Duration::from_secs(10));
-            } else if rec.monitor_pid > 0
-                && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id)
-            {
+            } else if rec.monitor_pid > 0 && self.is_monitor_of(rec.monitor_pid, &rec.id) {
                 // A live monitor of a container that is not running: it is cleaning up after
                 // the exit it recorded (runtime state, mounts, network), or starting the
                 // container (a `start` or `run` racing this remove). Removing beside it
@@ -297,7 +295,7 @@ impl Engine {
             Some(now)
                 if now.monitor_pid > 0
                     && now.monitor_pid != rec.monitor_pid
-                    && super::reconcile::is_monitor_of(now.monitor_pid, &rec.id) =>
+                    && self.is_monitor_of(now.monitor_pid, &rec.id) =>
             {
                 Ok(false)
             }
@@ -352,6 +350,7 @@ impl Engine {
         let _ = std::fs::remove_file(&paths.attach_socket);
         self.remove_execs_of(id);
         let _ = std::fs::remove_file(&paths.console_socket);
+        let _ = std::fs::remove_file(super::monitor_lock::path(&self.run_root, id));
         if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 first_err.get_or_insert(EngineError::io(
@@ -419,8 +418,7 @@ impl Engine {
     /// Sleeps until `rec` may have changed: its monitor ends (it also cleans up, and removes
     /// an --rm container, after the exit it records), or a short while passes.
     fn wait_for_change(&self, rec: &ContainerRecord) {
-        let monitor =
-            rec.monitor_pid > 0 && super::reconcile::is_monitor_of(rec.monitor_pid, &rec.id);
+        let monitor = rec.monitor_pid > 0 && self.is_monitor_of(rec.monitor_pid, &rec.id);
         if monitor {
             wait_gone(rec.monitor_pid, Duration::from_secs(3600));
         } else {

@@ -129,9 +129,20 @@ pub(crate) fn relay_with(
     let result = copy_output(&sock, sink);
     done.store(true, Ordering::Relaxed);
     // Ends the stdin thread's next write; the peer already has the exit.
+    let _ = sock.shutdown(Shutdown::Write);
+    if let Ok(Some(_)) = result {
+        // The monitor closes the connection once it has cleaned up after the exit (an
+        // --rm container removed): what the caller does next sees the end.
+        let _ = sock.set_read_timeout(Some(CLEANUP_WAIT));
+        let mut rest = [0u8; 64];
+        while matches!((&sock).read(&mut rest), Ok(n) if n > 0) {}
+    }
     let _ = sock.shutdown(Shutdown::Both);
     result
 }
+
+/// How long an attached client waits for the monitor's cleanup after the exit.
+const CLEANUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn copy_output(
     sock: &UnixStream,
