@@ -10,9 +10,20 @@
 //! for rule, including its reading of a masked comparison (mask in `valueTwo`), which is the
 //! order `spec::default_seccomp` writes: the same profile compiles to the same filter on
 //! either runtime.
+//!
+//! libseccomp's program is long (1048 instructions for Docker's profile: one `jeq` per
+//! syscall per ABI), and loading it costs ~0.85 ms of every start. So the cached program is
+//! our own compiler's (`compact`: a binary search over runs of syscall numbers), used only
+//! when an interpreter (`bpf_eval`) finds it answering as libseccomp's does on every input
+//! that can tell them apart; otherwise libseccomp's is cached, with a warning naming the
+//! first input they differ on.
+
+mod bpf_eval;
+mod compact;
+mod emit;
 
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{
@@ -46,7 +57,7 @@ pub fn program(profile: &LinuxSeccomp, cache_dir: &Path) -> Result<Vec<Insn>, Se
     let json = serde_json::to_vec(profile).map_err(|e| SeccompError::Compile(e.to_string()))?;
     let mut h = Sha256::new();
     // The key covers the translation too: a change of this file's rules changes the tag.
-    h.update(b"berth-seccomp-bpf-v1\0");
+    h.update(b"berth-seccomp-bpf-v2\0");
     h.update(&json);
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let path = cache_dir.join(format!("{hex}.bpf"));
@@ -57,21 +68,13 @@ pub fn program(profile: &LinuxSeccomp, cache_dir: &Path) -> Result<Vec<Insn>, Se
         tracing::warn!(path = %path.display(), "corrupt seccomp cache entry: recompiling");
     }
     let ctx = compile(profile)?;
-    let bytes = store(&path, &ctx)?;
-    decode(&bytes)
-        .ok_or_else(|| SeccompError::Compile("libseccomp exported a malformed program".to_string()))
-}
-
-/// Exports the program into a cache entry, so that no reader ever sees half of it (temp
-/// file, then rename), and returns its bytes.
-fn store(path: &Path, ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
     let cache = |source| SeccompError::Cache {
-        path: path.to_path_buf(),
+        path: path.clone(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(cache)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -79,13 +82,80 @@ fn store(path: &Path, ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> 
         .truncate(true)
         .open(&tmp)
         .map_err(cache)?;
-    ctx.export_bpf(&f).map_err(err)?;
-    f.seek(SeekFrom::Start(0)).map_err(cache)?;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(cache)?;
+    let reference = export(&ctx, &mut f).map_err(|e| match e {
+        Exported::Io(source) => SeccompError::Cache {
+            path: tmp.clone(),
+            source,
+        },
+        Exported::Compile(e) => e,
+    })?;
+    let prog = choose(profile, reference);
+    // The entry appears whole or not at all: written to the temp file, then renamed.
+    let write = f
+        .set_len(0)
+        .and_then(|()| f.seek(SeekFrom::Start(0)))
+        .and_then(|_| f.write_all(&encode(&prog)));
+    write.map_err(cache)?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(cache)?;
-    Ok(bytes)
+    std::fs::rename(&tmp, &path).map_err(cache)?;
+    Ok(prog)
+}
+
+enum Exported {
+    Io(std::io::Error),
+    Compile(SeccompError),
+}
+
+/// libseccomp's program for `ctx`, exported through `f` (libseccomp 2.5 exports to a file
+/// descriptor only).
+fn export(ctx: &ScmpFilterContext, f: &mut std::fs::File) -> Result<Vec<Insn>, Exported> {
+    ctx.export_bpf(&*f).map_err(|e| Exported::Compile(err(e)))?;
+    f.seek(SeekFrom::Start(0)).map_err(Exported::Io)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(Exported::Io)?;
+    decode(&bytes).ok_or_else(|| {
+        Exported::Compile(SeccompError::Compile(
+            "libseccomp exported a malformed program".to_string(),
+        ))
+    })
+}
+
+/// Our compact program for `profile` when it is shorter than `reference` (libseccomp's) and
+/// answers as it does; else `reference`, with a warning saying why.
+pub fn choose(profile: &LinuxSeccomp, reference: Vec<Insn>) -> Vec<Insn> {
+    let ours = match compact::compile(profile) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "seccomp: compact program not built, using libseccomp's");
+            return reference;
+        }
+    };
+    if ours.len() >= reference.len() {
+        return reference;
+    }
+    match bpf_eval::equivalent(&ours, &reference) {
+        Ok(()) => ours,
+        Err(m) => {
+            tracing::warn!(
+                first_difference = %m,
+                "seccomp: compact program differs from libseccomp's, using libseccomp's"
+            );
+            reference
+        }
+    }
+}
+
+fn encode(prog: &[Insn]) -> Vec<u8> {
+    prog.iter()
+        .flat_map(|i| {
+            let mut b = [0u8; 8];
+            b[..2].copy_from_slice(&i.code.to_ne_bytes());
+            b[2] = i.jt;
+            b[3] = i.jf;
+            b[4..].copy_from_slice(&i.k.to_ne_bytes());
+            b
+        })
+        .collect()
 }
 
 /// `struct sock_filter` is 8 bytes: code (u16), jt, jf (u8), k (u32), native endian.
@@ -273,3 +343,6 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }
+
+#[cfg(test)]
+mod compact_tests;
