@@ -183,31 +183,40 @@ pub fn model(profile: &LinuxSeccomp) -> Result<Model, SeccompError> {
     }
     numbers.check_multiplexers(&tables)?;
     let has_x32 = arches.contains(&ScmpArch::X32);
-    let mut out = Vec::new();
-    for (token, rules) in tables {
-        let mut syscalls = BTreeMap::new();
-        for (nr, r) in rules {
-            if let Some(d) = decide(r)? {
-                syscalls.insert(nr, d);
-            }
-        }
-        // Without x32, libseccomp's x86-64 filter sends x32 numbers to the bad-arch action,
-        // all but -1 (which tracers use to skip a syscall).
-        let bad = if token == AUDIT_ARCH_X86_64 && !has_x32 {
-            vec![(X32_BIT, u32::MAX - 1)]
-        } else {
-            Vec::new()
-        };
-        out.push(ArchTable {
-            token,
-            syscalls,
-            bad,
-        });
-    }
+    let out = tables
+        .into_iter()
+        .map(|(token, rules)| table(token, rules, has_x32))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Model {
         default,
         bad_arch: KILL_THREAD,
         arches: out,
+    })
+}
+
+/// One audit arch's decisions from its rules.
+fn table(
+    token: u32,
+    rules: BTreeMap<u32, Rules>,
+    has_x32: bool,
+) -> Result<ArchTable, SeccompError> {
+    let mut syscalls = BTreeMap::new();
+    for (nr, r) in rules {
+        if let Some(d) = decide(r)? {
+            syscalls.insert(nr, d);
+        }
+    }
+    // Without x32, libseccomp's x86-64 filter sends x32 numbers to the bad-arch action, all
+    // but -1 (which tracers use to skip a syscall).
+    let bad = if token == AUDIT_ARCH_X86_64 && !has_x32 {
+        vec![(X32_BIT, u32::MAX - 1)]
+    } else {
+        Vec::new()
+    };
+    Ok(ArchTable {
+        token,
+        syscalls,
+        bad,
     })
 }
 

@@ -139,7 +139,37 @@ fn arch(
     model: &Model,
     blocks: &mut HashMap<Decision, Label>,
 ) -> Label {
-    // Runs of numbers: (first number, leaf), covering 0..=u32::MAX.
+    let (leaves, decisions) = runs(table, model);
+    // The argument checks last, then the returns, nearest the search.
+    let mut labels: Vec<Label> = Vec::new();
+    for d in decisions {
+        let l = match blocks.get(d) {
+            Some(l) => *l,
+            None => {
+                let l = args(rev, d, model.default);
+                blocks.insert(d.clone(), l);
+                l
+            }
+        };
+        labels.push(l);
+    }
+    let segs: Vec<(u32, Label)> = leaves
+        .iter()
+        .map(|(start, leaf)| {
+            let l = match leaf {
+                Leaf::Ret(k) => rev.ret(*k),
+                Leaf::Block(i) => labels[*i],
+            };
+            (*start, l)
+        })
+        .collect();
+    rev.search(&segs);
+    rev.ld(OFF_NR)
+}
+
+/// The runs of syscall numbers of one audit arch, as (first number, leaf) covering
+/// 0..=u32::MAX with neighbours apart, and the argument rules the leaves name.
+fn runs<'m>(table: &'m ArchTable, model: &Model) -> (Vec<(u32, Leaf)>, Vec<&'m Decision>) {
     let mut runs: BTreeMap<u32, Leaf> = BTreeMap::new();
     let default = Leaf::Ret(model.default);
     runs.insert(0, default);
@@ -171,37 +201,13 @@ fn arch(
         };
         mark(&mut runs, *nr, *nr, leaf);
     }
-    // Returns nearest the search, then the argument checks.
     let mut leaves: Vec<(u32, Leaf)> = Vec::new();
     for (start, leaf) in runs {
         if leaves.last().is_none_or(|(_, l)| *l != leaf) {
             leaves.push((start, leaf));
         }
     }
-    let mut labels: Vec<Label> = Vec::new();
-    for d in decisions.iter() {
-        let l = match blocks.get(*d) {
-            Some(l) => *l,
-            None => {
-                let l = args(rev, d, model.default);
-                blocks.insert((*d).clone(), l);
-                l
-            }
-        };
-        labels.push(l);
-    }
-    let segs: Vec<(u32, Label)> = leaves
-        .iter()
-        .map(|(start, leaf)| {
-            let l = match leaf {
-                Leaf::Ret(k) => rev.ret(*k),
-                Leaf::Block(i) => labels[*i],
-            };
-            (*start, l)
-        })
-        .collect();
-    rev.search(&segs);
-    rev.ld(OFF_NR)
+    (leaves, decisions)
 }
 
 /// The checks of one syscall's argument rules: its action when one alternative holds, else
