@@ -165,8 +165,14 @@ impl Engine {
     /// remove still at work), never a container being made.
     fn orphans(&self) -> Result<Vec<(String, Vec<&'static str>)>, EngineError> {
         let net = &self.net_settings.state_dir;
-        let places: [(&'static str, PathBuf, &str); 4] = [
+        let places: [(&'static str, PathBuf, &str); 5] = [
             ("directory", self.store.root().join("containers"), ""),
+            // Moved aside by an --rm's monitor that died before emptying it.
+            (
+                "directory in the trash",
+                self.store.root().join("trash"),
+                "",
+            ),
             ("runtime state", self.oci_runtime().root().to_path_buf(), ""),
             ("network attachment", net.join("containers"), ".json"),
             ("network namespace", net.join("netns"), ""),

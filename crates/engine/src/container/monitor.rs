@@ -136,7 +136,9 @@ pub(crate) fn run_locked(
                     ContainerState::Exited,
                 );
                 cleanup(engine, id);
-                finish(engine, id);
+                if let Some(t) = finish(engine, id) {
+                    t.empty();
+                }
                 last_mark(engine, id, opts);
                 return 1;
             }
@@ -169,9 +171,12 @@ pub(crate) fn run_locked(
             }
         }
     }
-    finish(engine, id);
+    let trash = finish(engine, id);
     last_mark(engine, id, opts);
     drop(told);
+    if let Some(t) = trash {
+        t.empty();
+    }
     0
 }
 
@@ -185,13 +190,26 @@ fn last_mark(engine: &Engine, id: &str, opts: MonitorOptions) {
 }
 
 /// After the last run: `--rm` removes the container; otherwise the monitor only forgets it.
-fn finish(engine: &Engine, id: &str) {
-    let Ok(rec) = engine.resolve_container(id) else {
-        return;
-    };
-    let auto_remove = ContainerConfig::from_record(&rec)
-        .map(|c| c.auto_remove)
-        .unwrap_or(false);
+///
+/// Returns what is left to do once the clients have been let go: an --rm container's
+/// directory, moved to the trash, to empty.
+fn finish(engine: &Engine, id: &str) -> Option<super::stop::Trash> {
+    let rec = engine.resolve_container(id).ok()?;
+    let config = ContainerConfig::from_record(&rec).ok();
+    if let Some(config) = config.as_ref().filter(|c| c.auto_remove) {
+        // `cleanup` took the runtime state, network and rootfs down: the record and the
+        // files go, with no monitor to clear first.
+        let trash = engine.remove_cleaned_container(&rec);
+        // Like docker's --rm, the container's anonymous volumes go with it.
+        engine.remove_anonymous_volumes(config);
+        return match trash {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(container_id = id, error = %e, "--rm: cannot remove the container");
+                None
+            }
+        };
+    }
     let _ = engine.store.meta.write(|tx| {
         if let Some(mut r) = tx.container(id)? {
             r.monitor_pid = 0;
@@ -199,15 +217,7 @@ fn finish(engine: &Engine, id: &str) {
         }
         Ok::<_, EngineError>(())
     });
-    if auto_remove {
-        if let Err(e) = engine.remove_container_files(&rec) {
-            tracing::error!(container_id = id, error = %e, "--rm: cannot remove the container");
-        }
-        // Like docker's --rm, the container's anonymous volumes go with it.
-        if let Ok(config) = ContainerConfig::from_record(&rec) {
-            engine.remove_anonymous_volumes(&config);
-        }
-    }
+    None
 }
 
 /// Marks container `id` for removal when its monitor finishes, as `--rm` does (a tied
@@ -292,16 +302,21 @@ fn cleanup(engine: &Engine, id: &str) {
     }
     engine.mark(id, "mon.rt-deleted");
     if let Ok(rec) = engine.resolve_container(id) {
-        if let Ok(config) = ContainerConfig::from_record(&rec) {
-            engine.network_down(id, &config);
+        let config = ContainerConfig::from_record(&rec);
+        if let Ok(config) = &config {
+            engine.network_down(id, config);
         }
-        let _ = engine.store.meta.write(|tx| {
-            if let Some(mut r) = tx.container(id)? {
-                r.net.clear();
-                tx.update_container(&r)?;
-            }
-            Ok::<_, EngineError>(())
-        });
+        // An --rm container's record goes next: nothing to write.
+        let removed_next = config.as_ref().is_ok_and(|c| c.auto_remove);
+        if !rec.net.is_empty() && !removed_next {
+            let _ = engine.store.meta.write(|tx| {
+                if let Some(mut r) = tx.container(id)? {
+                    r.net.clear();
+                    tx.update_container(&r)?;
+                }
+                Ok::<_, EngineError>(())
+            });
+        }
     }
     engine.mark(id, "mon.net-down");
     let paths = engine.container_paths(id);

@@ -306,15 +306,37 @@ impl Engine {
         })
     }
 
-    /// Deletes a stopped container: runtime state, mounts, files, record. Every step is
+    /// Removes the record and the files of a container whose monitor has cleaned up after
+    /// its last run (runtime state, network, rootfs mount): `--rm`'s end. Every step is
     /// tried; the first failure is reported.
     ///
     /// The record goes first: from then on nothing can start the container again, and what a
     /// crash leaves of the rest is a directory no record names, which `system check` reports
     /// and `system check --repair` removes.
-    pub(crate) fn remove_container_files(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
+    pub(crate) fn remove_cleaned_container(
+        &self,
+        rec: &ContainerRecord,
+    ) -> Result<Trash, EngineError> {
         self.store.meta.write(|tx| tx.delete_container(&rec.id))?;
-        self.remove_files_of(rec)
+        // The directory moves aside in one rename (its rootfs unmounted first, so no mount
+        // moves with it); the caller empties it once its client has its answer. A crash in
+        // between leaves `trash/ID`, which `system check --repair` removes.
+        let paths = self.container_paths(&rec.id);
+        self.unmount_rootfs(&paths.rootfs);
+        let trash = self.trash_path(&rec.id);
+        let moved = trash
+            .parent()
+            .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
+            && std::fs::rename(&paths.dir, &trash).is_ok();
+        let removed = self.remove_leftovers(&rec.id, &|| {});
+        self.emit_container(rec, Action::Destroy, &[]);
+        removed.map(|()| Trash(moved.then_some(trash)))
+    }
+
+    /// Where a removed container's directory waits to be emptied (same filesystem as
+    /// `containers/`, outside it).
+    pub(crate) fn trash_path(&self, id: &str) -> std::path::PathBuf {
+        self.store.root().join("trash").join(id)
     }
 
     /// Everything of a container whose record is gone: runtime state, network, mounts,
@@ -351,6 +373,7 @@ impl Engine {
         self.remove_execs_of(id);
         let _ = std::fs::remove_file(&paths.console_socket);
         let _ = std::fs::remove_file(super::monitor_lock::path(&self.run_root, id));
+        let _ = std::fs::remove_dir_all(self.trash_path(id));
         if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 first_err.get_or_insert(EngineError::io(
@@ -460,5 +483,19 @@ impl Engine {
         self.start_container(&id, super::StartMode::Detached)?;
         self.emit_container_id(&id, Action::Restart, &[]);
         Ok(id)
+    }
+}
+
+/// A removed container's directory, moved aside to be emptied later ([`Trash::empty`]).
+#[must_use = "the directory stays in the trash until emptied"]
+pub(crate) struct Trash(Option<std::path::PathBuf>);
+
+impl Trash {
+    pub(crate) fn empty(self) {
+        if let Some(dir) = self.0 {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot empty the trash");
+            }
+        }
     }
 }
