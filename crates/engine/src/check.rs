@@ -212,6 +212,11 @@ impl Engine {
                     let _ = net.detach(&id);
                 }
             });
+            if let Err(e) = std::fs::remove_dir_all(self.trash_path(&id)) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(EngineError::io(format!("remove the trash of {id}"), e));
+                }
+            }
             match removed {
                 Ok(()) => {}
                 // The runtime's state may be half gone already: what could go, went.

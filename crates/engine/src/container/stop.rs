@@ -373,7 +373,6 @@ impl Engine {
         self.remove_execs_of(id);
         let _ = std::fs::remove_file(&paths.console_socket);
         let _ = std::fs::remove_file(super::monitor_lock::path(&self.run_root, id));
-        let _ = std::fs::remove_dir_all(self.trash_path(id));
         if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 first_err.get_or_insert(EngineError::io(
