@@ -6,13 +6,16 @@
 //! directory and file descriptors and gets pids and exit codes back.
 //!
 //! ```no_run
+//! let bundle = std::path::Path::new("/var/lib/berth/containers/abc");
+//! let spec = berth_runtime::spec::Spec::load(bundle.join("config.json"))?;
 //! let rt = berth_runtime::oci::Runtime::new("/run/berth/lc");
-//! let pid = rt.create("abc", std::path::Path::new("/var/lib/berth/containers/abc"), "sh", Default::default())?;
+//! let pid = rt.create("abc", bundle, &spec, "sh", Default::default())?;
 //! rt.start("abc", "sh")?;
 //! # let _ = pid;
-//! # Ok::<(), berth_runtime::oci::RuntimeError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cpu;
 pub mod init;
 pub mod oci;
 pub mod signals;

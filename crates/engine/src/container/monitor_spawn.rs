@@ -96,13 +96,19 @@ impl Engine {
         let null = File::open("/dev/null").map_err(|e| EngineError::io("open /dev/null", e))?;
         let config = self.monitor_config();
         self.store.meta.close_idle();
+        // The monitor starts on this CPU while the CLI waits (see `berth_runtime::cpu`).
+        let pinned = berth_runtime::cpu::pin_here();
         // SAFETY: the process has one thread (the caller checked) and no SQLite connection is
         // open; the child never returns from `forked_monitor`.
         match unsafe { nix::unistd::fork() }.map_err(what)? {
             nix::unistd::ForkResult::Child => {
+                if let Some(p) = &pinned {
+                    p.restore_raw();
+                }
                 forked_monitor(config, id, opts, [null.into(), report_w, log.into()])
             }
             nix::unistd::ForkResult::Parent { child } => {
+                drop(pinned);
                 drop(report_w);
                 Ok(Spawned {
                     pid: child.as_raw() as u32,

@@ -199,6 +199,9 @@ pub fn spawn(plan: &Plan, fds: &ChildFds, mode: Mode) -> std::io::Result<i32> {
     let mut envp: Vec<*const c_char> = plan.env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     let flags = plan.clone_flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // The child starts on this CPU, as soon as we wait for it (see `crate::cpu`); the pin is
+    // undone in both once the clone is made.
+    let pinned = crate::cpu::pin_here();
     // SAFETY: a fork-like clone (no new stack, no CLONE_VM): the child gets a private copy
     // of this single-threaded process's memory, so nothing it reads can change under it and
     // no lock can be held by another thread. The child only runs `child_main`, which makes
@@ -208,8 +211,12 @@ pub fn spawn(plan: &Plan, fds: &ChildFds, mode: Mode) -> std::io::Result<i32> {
         return Err(std::io::Error::last_os_error());
     }
     if ret == 0 {
+        if let Some(p) = &pinned {
+            p.restore_raw();
+        }
         child_main(plan, fds, mode, &argv, &envp);
     }
+    drop(pinned);
     Ok(ret as i32)
 }
 
