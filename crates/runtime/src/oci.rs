@@ -198,11 +198,14 @@ impl Runtime {
 
     /// Creates the container from the bundle (`config.json` + rootfs): its init process
     /// waits, namespaces and cgroup ready, until `start`. Returns the init's pid, which is a
-    /// child of the calling process.
+    /// child of the calling process. `spec` is what `config.json` holds: berth's init takes
+    /// it as it is (parsing the file back cost ~0.4 ms of each start); libcontainer reads the
+    /// file.
     pub fn create(
         &self,
         id: &str,
         bundle: &Path,
+        spec: &Spec,
         args0: &str,
         stdio: Stdio,
     ) -> Result<i32, RuntimeError> {
@@ -211,7 +214,7 @@ impl Runtime {
         if self.kind == RuntimeKind::Berth && !unified {
             return self
                 .init()
-                .create(id, bundle, stdio)
+                .create(id, bundle, spec, stdio)
                 .map_err(|e| from_init(id, "create", e));
         }
         let container = self

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use berth_image::rootpath::mkdir_in_root;
-use berth_runtime::spec::{build_spec, EtcFiles, HostInfo, SpecInputs};
+use berth_runtime::spec::{build_spec, EtcFiles, HostInfo, Spec, SpecInputs};
 use berth_store::ContainerRecord;
 
 use super::ContainerConfig;
@@ -58,12 +58,13 @@ fn bounding_caps() -> Option<Vec<String>> {
 
 impl Engine {
     /// Connects the network, mounts the rootfs, writes the /etc files and `config.json` for
-    /// the next run. Returns the network attachments.
+    /// the next run. Returns the network attachments and the spec written (for the runtime,
+    /// which need not read it back).
     pub(crate) fn prepare_bundle(
         &self,
         rec: &ContainerRecord,
         config: &ContainerConfig,
-    ) -> Result<Vec<super::NetSummary>, EngineError> {
+    ) -> Result<(Vec<super::NetSummary>, Spec), EngineError> {
         let image_id: berth_image::Digest = rec
             .image_id
             .parse()
@@ -78,7 +79,7 @@ impl Engine {
         let net = self.network_up(rec, config)?;
         self.mark(&rec.id, "mon.network");
         match self.prepare_rootfs_and_spec(rec, config, &image, &image_config, &net) {
-            Ok(()) => Ok(net.attachments),
+            Ok(spec) => Ok((net.attachments, spec)),
             Err(e) => {
                 self.network_down(&rec.id, config);
                 Err(e)
@@ -93,7 +94,7 @@ impl Engine {
         image: &berth_store::ImageRecord,
         image_config: &berth_runtime::spec::ImageConfig,
         net: &super::network::NetSetup,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Spec, EngineError> {
         let paths = self.container_paths(&rec.id);
         self.unmount_rootfs(&paths.rootfs);
         std::fs::create_dir_all(&paths.rootfs)
@@ -177,12 +178,12 @@ impl Engine {
             init_path: init.as_deref(),
         })
         .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-        let json = serde_json::to_vec_pretty(&spec)
-            .map_err(|e| EngineError::bad_input("runtime spec", e))?;
+        let json =
+            serde_json::to_vec(&spec).map_err(|e| EngineError::bad_input("runtime spec", e))?;
         let target = paths.dir.join("config.json");
         std::fs::write(&target, json)
             .map_err(|e| EngineError::io(format!("write {}", target.display()), e))?;
-        Ok(())
+        Ok(spec)
     }
 
     /// Unmounts a container's rootfs if it is mounted.

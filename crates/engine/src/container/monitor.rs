@@ -360,7 +360,7 @@ fn run_once(
     let config = ContainerConfig::from_record(&rec).map_err(fail)?;
     let paths = engine.container_paths(id);
     let args0 = config.path.clone();
-    let attachments = engine.prepare_bundle(&rec, &config).map_err(fail)?;
+    let (attachments, spec) = engine.prepare_bundle(&rec, &config).map_err(fail)?;
     // A subnet the host routes elsewhere (another bridge on the same range) leaves the
     // container unreachable without an error anywhere: say so to whoever started it.
     if let (true, super::NetworkMode::Bridge(name), Some(r)) =
@@ -427,7 +427,7 @@ fn run_once(
     // The container's processes are cloned here and keep what we ignore or block: they get
     // docker's default signal state.
     let pid = berth_runtime::signals::with_default_signals(|| {
-        runtime.create(id, &paths.dir, &args0, stdio)
+        runtime.create(id, &paths.dir, &spec, &args0, stdio)
     })
     .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
     // SIGCHLD through a signalfd, so the loop below learns of the exit at once. Blocked only

@@ -16,11 +16,13 @@
 //!
 //! ```no_run
 //! use berth_runtime::init::InitRuntime;
+//! let bundle = std::path::Path::new("/var/lib/berth/containers/abc");
+//! let spec = berth_runtime::spec::Spec::load(bundle.join("config.json"))?;
 //! let rt = InitRuntime::new("/run/berth/lc", "/run/berth/seccomp");
-//! let pid = rt.create("abc", std::path::Path::new("/var/lib/berth/containers/abc"), Default::default())?;
+//! let pid = rt.create("abc", bundle, &spec, Default::default())?;
 //! rt.start("abc")?;
 //! # let _ = pid;
-//! # Ok::<(), berth_runtime::init::InitError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod cgroup;
@@ -125,11 +127,16 @@ impl InitRuntime {
         }
     }
 
-    /// Creates the container of `bundle` (`config.json` + rootfs): returns the pid of its
-    /// init, a child of the caller, waiting in its namespaces and cgroups for `start`.
-    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, InitError> {
-        let spec = Spec::load(bundle.join("config.json"))
-            .map_err(|e| InitError::Spec(format!("{}: {e}", bundle.display())))?;
+    /// Creates the container of `bundle` (`config.json` + rootfs; `spec` is what
+    /// `config.json` holds): returns the pid of its init, a child of the caller, waiting in
+    /// its namespaces and cgroups for `start`.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        spec: &Spec,
+        stdio: Stdio,
+    ) -> Result<i32, InitError> {
         let dir = self.root.join(id);
         std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
         let linux = spec
@@ -151,7 +158,7 @@ impl InitRuntime {
             .collect();
         let result = std::fs::write(dir.join(CGROUPS), listed)
             .map_err(io(format!("write {}", dir.join(CGROUPS).display())))
-            .and_then(|()| self.spawn(id, bundle, &spec, &dir, &cgroups, stdio));
+            .and_then(|()| self.spawn(id, bundle, spec, &dir, &cgroups, stdio));
         if result.is_err() {
             cgroup::remove(&cgroups);
             let _ = std::fs::remove_dir_all(&dir);
