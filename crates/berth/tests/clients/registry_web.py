@@ -11,6 +11,7 @@ import os
 import sys
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -39,7 +40,10 @@ def shot(d, name):
 
 
 def wait(d, cond, what):
-    WebDriverWait(d, 15).until(cond, message=what)
+    # A form's POST reloads the page: the condition may read the rows of the page being
+    # replaced, which the driver reports as stale — that is "not yet", not a failure.
+    WebDriverWait(d, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+        cond, message=what)
 
 
 def go(d, path):
