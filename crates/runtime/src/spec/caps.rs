@@ -169,6 +169,17 @@ pub fn linux_capabilities(caps: &[String]) -> Result<LinuxCapabilities, SpecErro
     Ok(lc)
 }
 
+/// Docker's default capabilities plus `extra`, as the spec's tests and the seccomp tests
+/// build a capability set.
+#[cfg(test)]
+pub(crate) fn default_caps_with(extra: &[&str]) -> Vec<String> {
+    DEFAULT_CAPS
+        .iter()
+        .chain(extra)
+        .map(|c| c.to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use build::build_spec;
+#[cfg(test)]
+pub(crate) use caps::default_caps_with;
 pub use caps::{resolve_caps, ALL_CAPS, DEFAULT_CAPS};
 pub use command::resolve_command;
 pub use env::{merge_env, DEFAULT_PATH};

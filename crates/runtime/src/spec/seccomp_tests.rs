@@ -1,14 +1,7 @@
 use super::*;
 use crate::spec::seccomp_profile::CLONE_NAMESPACE_FLAGS;
-use crate::spec::DEFAULT_CAPS;
 
-fn caps(extra: &[&str]) -> Vec<String> {
-    DEFAULT_CAPS
-        .iter()
-        .chain(extra)
-        .map(|c| c.to_string())
-        .collect()
-}
+use crate::spec::default_caps_with as caps;
 
 /// Rules naming `name` (unconditional or not).
 fn rules_for<'a>(s: &'a LinuxSeccomp, name: &str) -> Vec<&'a LinuxSyscall> {

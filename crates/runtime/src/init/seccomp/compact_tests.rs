@@ -7,7 +7,7 @@ use libcontainer::oci_spec::runtime::{
 
 use super::bpf_eval::{self, Mismatch, ARCH, NR, WORDS};
 use super::{compact, compile, export, Insn};
-use crate::spec::{default_seccomp, DEFAULT_CAPS};
+use crate::spec::default_seccomp;
 
 const X86_64: u32 = 0xc000_003e;
 const I386: u32 = 0x4000_0003;
@@ -15,13 +15,7 @@ const ALLOW: u32 = 0x7fff_0000;
 const EPERM: u32 = 0x0005_0001;
 const ENOSYS: u32 = 0x0005_0026;
 
-fn caps(extra: &[&str]) -> Vec<String> {
-    DEFAULT_CAPS
-        .iter()
-        .chain(extra)
-        .map(|c| c.to_string())
-        .collect()
-}
+use crate::spec::default_caps_with as caps;
 
 /// libseccomp's program for `profile`.
 fn reference(profile: &LinuxSeccomp) -> Vec<Insn> {

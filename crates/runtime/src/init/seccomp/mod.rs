@@ -290,10 +290,10 @@ fn translate_arch(a: Arch) -> Result<ScmpArch, SeccompError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{default_seccomp, DEFAULT_CAPS};
+    use crate::spec::default_seccomp;
 
     fn caps() -> Vec<String> {
-        DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()
+        crate::spec::default_caps_with(&[])
     }
 
     #[test]
