@@ -76,7 +76,13 @@ impl Engine {
             .ok_or_else(|| EngineError::ImageNotFound(rec.image_name.clone()))?;
         let image_config = self.image_runtime_config(&image_id)?;
 
-        let net = self.network_up(rec, config)?;
+        // The network's helper threads (one makes the namespace, others work inside it) start
+        // on this CPU while we wait for them (see `berth_runtime::cpu`): on another, halted
+        // vCPU each began ~1 ms late.
+        let pinned = berth_runtime::cpu::pin_here();
+        let net = self.network_up(rec, config);
+        drop(pinned);
+        let net = net?;
         self.mark(&rec.id, "mon.network");
         match self.prepare_rootfs_and_spec(rec, config, &image, &image_config, &net) {
             Ok(spec) => Ok((net.attachments, spec)),
