@@ -89,17 +89,7 @@ pub(crate) fn run_locked(
     report: &mut dyn Write,
 ) -> i32 {
     let _ = engine.monitoring.set(id.to_string());
-    let claimed = engine.store.meta.write(|tx| {
-        let Some(mut r) = tx.container(id)? else {
-            return Ok(false);
-        };
-        r.stop_requested = false;
-        r.error.clear();
-        r.monitor_pid = i64::from(std::process::id());
-        tx.update_container(&r)?;
-        Ok::<_, EngineError>(true)
-    });
-    match claimed {
+    match claim(engine, id) {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(
@@ -122,24 +112,8 @@ pub(crate) fn run_locked(
         first = false;
         let exit = match outcome {
             Ok(exit) => exit,
-            Err((code, message)) => {
-                tracing::error!(container_id = id, %message, "container failed to start");
-                if let Some(r) = report.take() {
-                    let _ = writeln!(r, "error {code} {message}");
-                }
-                let _ = record_exit(
-                    engine,
-                    id,
-                    i64::from(code),
-                    false,
-                    &message,
-                    ContainerState::Exited,
-                );
-                cleanup(engine, id);
-                if let Some(t) = finish(engine, id) {
-                    t.empty();
-                }
-                last_mark(engine, id, opts);
+            Err(failure) => {
+                failed_to_start(engine, id, opts, failure, report.take());
                 return 1;
             }
         };
@@ -178,6 +152,49 @@ pub(crate) fn run_locked(
         t.empty();
     }
     0
+}
+
+/// A run that could not start: the spawner (if it still waits) gets `error CODE MESSAGE`, the
+/// record the failure; what was set up goes.
+fn failed_to_start(
+    engine: &Engine,
+    id: &str,
+    opts: MonitorOptions,
+    (code, message): Failure,
+    report: Option<&mut dyn Write>,
+) {
+    tracing::error!(container_id = id, %message, "container failed to start");
+    if let Some(r) = report {
+        let _ = writeln!(r, "error {code} {message}");
+    }
+    let _ = record_exit(
+        engine,
+        id,
+        i64::from(code),
+        false,
+        &message,
+        ContainerState::Exited,
+    );
+    cleanup(engine, id);
+    if let Some(t) = finish(engine, id) {
+        t.empty();
+    }
+    last_mark(engine, id, opts);
+}
+
+/// Names this process as container `id`'s monitor in its record, resetting what the previous
+/// run left; `false` when the container is gone.
+fn claim(engine: &Engine, id: &str) -> Result<bool, EngineError> {
+    engine.store.meta.write(|tx| {
+        let Some(mut r) = tx.container(id)? else {
+            return Ok(false);
+        };
+        r.stop_requested = false;
+        r.error.clear();
+        r.monitor_pid = i64::from(std::process::id());
+        tx.update_container(&r)?;
+        Ok(true)
+    })
 }
 
 /// The monitor's last timings mark. A foreground run's CLI reads and removes the marks when it
