@@ -191,7 +191,7 @@ impl Engine {
                     let Some(id) = name.strip_suffix(suffix) else {
                         continue;
                     };
-                    let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+                    let is_id = berth_image::reference::is_hex_identifier(id);
                     if is_id && tx.container(id)?.is_none() {
                         found.entry(id.to_string()).or_default().push(what);
                     }

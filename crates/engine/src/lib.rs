@@ -130,10 +130,7 @@ impl Engine {
     /// root recorded (see [`Engine::own_command`]).
     pub(crate) fn monitor_config(&self) -> EngineConfig {
         let mut config = self.config();
-        config.net.bridge = None;
-        config.net.subnet = None;
-        config.net.pool = None;
-        config.net.table = None;
+        config.net = config.net.without_explicit();
         config
     }
 

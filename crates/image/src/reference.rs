@@ -279,8 +279,8 @@ fn has_uppercase(s: &str) -> bool {
     s.chars().any(char::is_uppercase)
 }
 
-/// Whether `s` is exactly 64 lowercase hex characters: an image ID.
-fn is_hex_identifier(s: &str) -> bool {
+/// Whether `s` is exactly 64 lowercase hex characters: a full image (or container) ID.
+pub fn is_hex_identifier(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -95,6 +95,19 @@ impl NetSettings {
             || self.table.is_some()
     }
 
+    /// These settings without the explicit ones ([`NetSettings::is_explicit`]): what a
+    /// process that must follow the root's record, not its caller's environment (a
+    /// container's monitor), opens the network with.
+    pub fn without_explicit(&self) -> Self {
+        NetSettings {
+            bridge: None,
+            subnet: None,
+            pool: None,
+            table: None,
+            ..self.clone()
+        }
+    }
+
     fn config_path(&self) -> PathBuf {
         self.state_dir.join("config.json")
     }

@@ -172,7 +172,7 @@ impl Engine {
     ) -> Result<i32, EngineError> {
         // A full ID (a `run` attaching to what it started) needs no lookup, unless its socket
         // is not there: then the lookup says why (no such container).
-        let full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let full_id = berth_image::reference::is_hex_identifier(name);
         let id = if full_id {
             name.to_string()
         } else {

@@ -281,42 +281,36 @@ impl Numbers {
     }
 }
 
-/// The rule's comparisons as alternatives of conjunctions: comparisons of one argument
-/// repeated in a rule are alternatives (one rule each, as `compile` adds them).
+/// The rule's comparisons as alternatives of conjunctions (the grouping is
+/// [`super::alternatives`], shared with libseccomp's compilation).
 fn alternatives(
     args: &[libcontainer::oci_spec::runtime::LinuxSeccompArg],
 ) -> Result<Vec<Vec<Cmp>>, SeccompError> {
-    let cmps = args
-        .iter()
-        .map(|a| {
-            let arg = u8::try_from(a.index())
-                .ok()
-                .filter(|i| *i < 6)
-                .ok_or(SeccompError::Unsupported("argument index"))?;
-            let op = match a.op() {
-                LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
-                LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
-                LinuxSeccompOperator::ScmpCmpLe => Op::Le,
-                LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
-                LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
-                LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
-                // libcontainer's reading, as `op`: the mask is `valueTwo`.
-                LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq(a.value_two().unwrap_or(0)),
-            };
-            Ok(Cmp {
-                arg,
-                op,
-                datum: a.value(),
-            })
-        })
-        .collect::<Result<Vec<_>, SeccompError>>()?;
-    let mut indices: Vec<u8> = cmps.iter().map(|c| c.arg).collect();
-    indices.sort_unstable();
-    let repeated = indices.windows(2).any(|w| w[0] == w[1]);
-    Ok(if repeated {
-        cmps.into_iter().map(|c| vec![c]).collect()
-    } else {
-        vec![cmps]
+    super::alternatives(args)
+        .into_iter()
+        .map(|alt| alt.into_iter().map(cmp).collect())
+        .collect()
+}
+
+fn cmp(a: &libcontainer::oci_spec::runtime::LinuxSeccompArg) -> Result<Cmp, SeccompError> {
+    let arg = u8::try_from(a.index())
+        .ok()
+        .filter(|i| *i < 6)
+        .ok_or(SeccompError::Unsupported("argument index"))?;
+    let op = match a.op() {
+        LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
+        LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
+        LinuxSeccompOperator::ScmpCmpLe => Op::Le,
+        LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
+        LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
+        LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
+        // libcontainer's reading, as `op`: the mask is `valueTwo`.
+        LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq(a.value_two().unwrap_or(0)),
+    };
+    Ok(Cmp {
+        arg,
+        op,
+        datum: a.value(),
     })
 }
 

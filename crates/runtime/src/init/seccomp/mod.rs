@@ -27,7 +27,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator,
 };
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -209,34 +210,34 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError
             let Ok(sc) = ScmpSyscall::from_name(name) else {
                 continue;
             };
-            let cmps: Vec<ScmpArgCompare> = rule
-                .args()
-                .iter()
-                .flatten()
-                .map(|a| {
-                    ScmpArgCompare::new(a.index() as u32, op(a.op(), a.value_two()), a.value())
-                })
-                .collect();
-            let mut seen = HashSet::new();
-            let repeated = rule
-                .args()
-                .iter()
-                .flatten()
-                .any(|a| !seen.insert(a.index()));
-            if cmps.is_empty() {
-                ctx.add_rule(act, sc).map_err(err)?;
-            } else if repeated {
-                // Comparisons of one argument are alternatives: one rule each (as runc).
-                for c in &cmps {
-                    ctx.add_rule_conditional(act, sc, std::slice::from_ref(c))
-                        .map_err(err)?;
+            for alt in alternatives(rule.args().as_deref().unwrap_or_default()) {
+                if alt.is_empty() {
+                    ctx.add_rule(act, sc).map_err(err)?;
+                    continue;
                 }
-            } else {
+                let cmps: Vec<ScmpArgCompare> = alt
+                    .iter()
+                    .map(|a| {
+                        ScmpArgCompare::new(a.index() as u32, op(a.op(), a.value_two()), a.value())
+                    })
+                    .collect();
                 ctx.add_rule_conditional(act, sc, &cmps).map_err(err)?;
             }
         }
     }
     Ok(ctx)
+}
+
+/// A rule's comparisons as alternatives of conjunctions, as both compilers read them:
+/// comparisons of one argument repeated in a rule are alternatives (one rule each, as runc),
+/// otherwise they all must hold. No comparison at all is one empty conjunction.
+fn alternatives(args: &[LinuxSeccompArg]) -> Vec<Vec<&LinuxSeccompArg>> {
+    let mut seen = HashSet::new();
+    if args.iter().any(|a| !seen.insert(a.index())) {
+        args.iter().map(|a| vec![a]).collect()
+    } else {
+        vec![args.iter().collect()]
+    }
 }
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, SeccompError> {
