@@ -13,7 +13,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{
-    kill9, screen, start_registry, test_images, under_terminal, Berth, Registry, Sandbox,
+    kill9, screen, start_registry, start_slow_registry, test_images, under_terminal, Berth,
+    Registry, Sandbox,
 };
 
 /// Incompressible bytes (xorshift), made as they are read.
@@ -182,9 +183,11 @@ fn pull_and_push_draw_live_bars_on_a_terminal_and_plain_lines_elsewhere() {
     );
 }
 
-/// Bytes of the big layer's file: at loopback speed the pull takes a few hundred milliseconds,
-/// long enough to catch part-way.
-const BIG: u64 = 256_000_000;
+/// Bytes of the big layer's file, and the pace at which the tests' registry answers: a whole
+/// pull of it takes two seconds, long enough to catch part-way, and each test's copies of it
+/// (tarball, publisher's and puller's blobs and layers, the registry's) stay under 200 MB.
+const BIG: u64 = 24_000_000;
+const PACE: u64 = 12_000_000;
 
 /// The size of the largest file under `dir` whose path ends with `suffix` (any depth).
 fn largest(dir: &Path, suffix: &str) -> Option<u64> {
@@ -277,7 +280,7 @@ fn assert_pulled_and_runs(s: &Sandbox, reference: &str, id: &str) {
 #[test]
 fn a_pull_killed_mid_download_resumes_on_retry() {
     let Some(s) = Sandbox::new() else { return };
-    let reg = start_registry();
+    let reg = start_slow_registry(PACE);
     let (reference, id) = publish(&reg, "big", BIG);
 
     let ingest = s.root().join("ingest");
@@ -309,7 +312,7 @@ fn a_pull_killed_mid_download_resumes_on_retry() {
 #[test]
 fn a_pull_killed_while_unpacking_is_finished_by_the_retry() {
     let Some(s) = Sandbox::new() else { return };
-    let reg = start_registry();
+    let reg = start_slow_registry(PACE);
     let (reference, id) = publish(&reg, "big", BIG);
 
     // The layer unpacks into layers/tmp/unpack-*/diff while it downloads.
@@ -403,7 +406,7 @@ fn a_cancelled_pull_stops_part_way_and_the_next_pull_resumes() {
     use berth_engine::{Cancel, Engine, EngineConfig, EngineError};
     use berth_registry::client::Event;
     let Some(s) = Sandbox::new() else { return };
-    let reg = start_registry();
+    let reg = start_slow_registry(PACE);
     let (reference, id) = publish(&reg, "big", BIG);
 
     let mut config = EngineConfig::new(s.root());

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod served;
+pub mod slow_link;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -809,6 +810,14 @@ impl Drop for Registry {
 
 pub fn start_registry() -> Registry {
     start_registry_with(None)
+}
+
+/// [`start_registry`] behind a [`slow_link`](slow_link::slow_link): its answers reach clients at
+/// `bytes_per_sec`, so a pull of a few megabytes lasts long enough to be caught part-way.
+pub fn start_slow_registry(bytes_per_sec: u64) -> Registry {
+    let mut registry = start_registry();
+    registry.port = slow_link::slow_link(registry.port, bytes_per_sec);
+    registry
 }
 
 /// [`start_registry`], with users from an htpasswd file (then pushes need a login).
