@@ -37,6 +37,8 @@ pub struct Berth {
     /// Leave the network names to berth (a root of its own, as a second install would be)
     /// instead of giving it the test's bridge, subnets and table through the environment.
     pub own_net_names: bool,
+    /// This berth's network slot, held while it lives: see [`claim_net_slot`].
+    net_slot: (u32, std::fs::File),
 }
 
 pub struct Run {
@@ -73,6 +75,7 @@ impl Berth {
                 .tempdir()
                 .unwrap(),
             own_net_names: false,
+            net_slot: claim_net_slot(),
         }
     }
 
@@ -110,12 +113,13 @@ impl Berth {
         c
     }
 
-    /// Bridge, nft table, subnet and user-network pool of this berth, derived from its root
-    /// (unique per test), in 10.160.0.0 - 10.199.255.255, clear of the defaults (10.213, 10.214).
+    /// Bridge, nft table, subnet and user-network pool of this berth: the names derived from
+    /// its root (unique per test), the subnets from its network slot, in 10.160.0.0 -
+    /// 10.199.255.255, clear of the defaults (10.213, 10.214).
     pub fn net_names(&self) -> (String, String, String, String) {
         let h = berth_hash(self.root.path().to_string_lossy().as_bytes());
-        let n = (h % (64 * 128)) as u32;
-        let (a, b) = (160 + n % 40, (n / 64) * 2);
+        let n = self.net_slot.0;
+        let (a, b) = (160 + n / 128, (n % 128) * 2);
         (
             format!("bt{:08x}", h as u32),
             format!("bt{:08x}", h as u32),
@@ -215,6 +219,37 @@ fn berth_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Network slots: each gives a berth two /24 subnets of its own.
+const NET_SLOTS: u32 = 40 * 128;
+
+/// Claims a network slot no other test process holds now, by an exclusive lock on its file in
+/// the shared temp directory; the lock goes with the file when the berth is dropped, or with
+/// the process however it ends. Subnets drawn from a hash of the root collided: two tests that
+/// ran at once got the same one, and the second bridge was refused as overlapping the first.
+fn claim_net_slot() -> (u32, std::fs::File) {
+    use rustix::fs::{flock, FlockOperation};
+    let dir = std::env::temp_dir().join("berth-test-net-slots");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Start at a different slot in each process, so that claims rarely probe the same files.
+    let start = std::process::id() % NET_SLOTS;
+    for i in 0..NET_SLOTS {
+        let slot = (start + i) % NET_SLOTS;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(slot.to_string()))
+            .unwrap();
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            return (slot, file);
+        }
+    }
+    panic!(
+        "all {NET_SLOTS} test network slots under {} are held",
+        dir.display()
+    );
 }
 
 impl Drop for Berth {
