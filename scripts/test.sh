@@ -12,6 +12,17 @@ else
     echo "WARNING: not root: privileged tests will be SKIPPED and nothing is installed" >&2
 fi
 
+# A build from a clean checkout is built once: incremental state would only take disk (GBs
+# across the test binaries) and time.
+[ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
+# The build and the tests' images, registries and layers need disk; a full disk fails tests
+# far from the cause, so say how much there is before and after.
+disk_report() {
+    df -h --output=avail,target "${CARGO_TARGET_DIR:-target}" "${TMPDIR:-/tmp}" 2>/dev/null |
+        awk -v when="$1" 'NR > 1 { print "== disk " when ": " $1 " free on " $2 }' | sort -u
+}
+disk_report "before"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -38,4 +49,5 @@ BERTH_RUNTIME=libcontainer cargo nextest run -p berth --profile "$profile" --no-
 echo "== registry conformance tests over S3"
 BERTH_TEST_STORAGE=s3 cargo nextest run -p berth-registry --profile "$profile" --no-fail-fast \
     --test conformance "$@" || status=$?
+disk_report "after"
 exit "$status"
