@@ -17,9 +17,12 @@ fi
 [ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
 # The build and the tests' images, registries and layers need disk; a full disk fails tests
 # far from the cause, so say how much there is before and after.
+# (The target directory may not exist yet: df is asked about the checkout then.)
 disk_report() {
-    df -h --output=avail,target "${CARGO_TARGET_DIR:-target}" "${TMPDIR:-/tmp}" 2>/dev/null |
-        awk -v when="$1" 'NR > 1 { print "== disk " when ": " $1 " free on " $2 }' | sort -u
+    local target=${CARGO_TARGET_DIR:-target}
+    [ -d "$target" ] || target=.
+    df -h --output=avail,target "$target" "${TMPDIR:-/tmp}" |
+        awk -v when="$1" 'NR > 1 { print "== disk " when ": " $1 " free on " $2 }' | sort -u || true
 }
 disk_report "before"
 
