@@ -6,11 +6,11 @@ use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{header, Method, Response, StatusCode};
 use berth_image::Digest;
-use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
 use crate::manifest::{parse_manifest, Descriptor, Manifest, MAX_MANIFEST_SIZE, OCI_INDEX};
 use crate::server::blobs::{lookup_digest, parse_digest};
+use crate::server::body::{read_limited, BodyError};
 use crate::server::error::{blocking, ApiError};
 use crate::server::routes::{authorize, valid_tag};
 use crate::server::App;
@@ -127,21 +127,18 @@ async fn put(
     reference: &str,
 ) -> Result<Response<Body>, ApiError> {
     let target = target(reference)?;
-    let bytes = Limited::new(body, MAX_MANIFEST_SIZE as usize)
-        .collect()
+    let bytes = read_limited(body, MAX_MANIFEST_SIZE as usize)
         .await
         .map_err(|e| {
-            let message = if e.is::<http_body_util::LengthLimitError>() {
-                format!(
+            let message = match e {
+                BodyError::TooLarge => format!(
                     "manifest is larger than the registry's limit of {} MiB",
                     MAX_MANIFEST_SIZE >> 20
-                )
-            } else {
-                format!("manifest body: {e}")
+                ),
+                BodyError::Read(e) => format!("manifest body: {e}"),
             };
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", message)
         })?
-        .to_bytes()
         .to_vec();
     let content_type = parts
         .headers

@@ -7,6 +7,7 @@
 
 mod access;
 mod blobs;
+mod body;
 mod error;
 mod gc;
 mod listing;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{header, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
+use crate::server::body::{read_limited, BodyError};
 use crate::server::error::ApiError;
 use crate::server::routes::{basic_credentials, json_response};
 use crate::server::App;
@@ -57,11 +57,13 @@ pub(crate) async fn handle(
             None => (None, String::new(), scopes),
         }
     } else if parts.method == Method::POST {
-        let bytes = Limited::new(body, 64 << 10)
-            .collect()
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", e.to_string()))?
-            .to_bytes();
+        let bytes = read_limited(body, 64 << 10).await.map_err(|e| {
+            let why = match e {
+                BodyError::TooLarge => "the form is over 64 KiB".to_string(),
+                BodyError::Read(e) => e,
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", why)
+        })?;
         let form: Vec<(String, String)> =
             url::form_urlencoded::parse(&bytes).into_owned().collect();
         let get = |k: &str| {
