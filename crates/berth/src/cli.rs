@@ -165,6 +165,8 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// List containers
     #[command(alias = "list", alias = "ps")]
@@ -629,6 +631,8 @@ pub struct LogoutArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Not deferred: the registry's commands have a `--root` of their own, which a deferred build
+// adds after the global `--root` was handed down (clap then has two).
 pub enum RegistryCommand {
     /// Serve the OCI distribution API (with users, tokens, public and private repositories)
     Serve(RegistryServeArgs),
@@ -643,6 +647,7 @@ pub enum RegistryCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Not deferred: see `RegistryCommand`.
 pub enum RegistryUserCommand {
     /// Add a user (the password is prompted for, or read from stdin)
     Add(RegistryUserArgs),
@@ -681,6 +686,7 @@ pub struct RegistryUserNameArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Not deferred: see `RegistryCommand`.
 pub enum RegistryRepoCommand {
     /// List the repositories, with their visibility and tags
     #[command(alias = "list")]
@@ -705,7 +711,8 @@ pub struct RegistryRootArgs {
     pub storage: RegistryStorageArgs,
 }
 
-/// Where the registry's objects live when not in `--root`.
+// Where the registry's objects live when not in `--root`. (Not a doc comment: clap would
+// take it for the about text of the command it is flattened into.)
 #[derive(Debug, Clone, Args)]
 pub struct RegistryStorageArgs {
     /// Keep the registry in an S3 bucket, s3://BUCKET[/PREFIX], so that several instances
@@ -772,6 +779,8 @@ pub struct RegistryGcArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum BuilderCommand {
     /// Remove build cache
     Prune(BuilderPruneArgs),
@@ -875,6 +884,8 @@ pub struct PortArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network
     Create(NetworkCreateArgs),
@@ -895,6 +906,8 @@ pub enum NetworkCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum KubeCommand {
     /// Describe pods and containers as Kubernetes YAML (Pod or Deployment, and Services)
     Generate(KubeGenerateArgs),
@@ -944,6 +957,8 @@ pub struct KubeDownArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum PodCommand {
     /// Create a pod (its infra container holds the shared namespaces)
     Create(PodCreateArgs),
@@ -1084,6 +1099,8 @@ pub struct PodLogsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(VolumeCreateArgs),
@@ -1219,6 +1236,8 @@ pub struct ExecShimArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images
     #[command(alias = "list")]
@@ -1243,6 +1262,8 @@ pub enum ImageCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
@@ -1416,6 +1437,33 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command's description is one line in docker's style ("Create and run a new
+    /// container from an image": a capital, no full stop), also once its deferred arguments
+    /// are built: a doc comment on an argument struct would replace it (`run --help` once
+    /// began with the `--health-*` flags' comment).
+    #[test]
+    fn every_command_describes_itself_in_docker_style() {
+        fn check(cmd: &mut clap::Command, path: &str, seen: &mut usize) {
+            cmd.build();
+            for sub in cmd.get_subcommands_mut() {
+                let path = format!("{path} {}", sub.get_name());
+                sub.build();
+                let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+                assert!(
+                    about.starts_with(|c: char| c.is_ascii_uppercase())
+                        && !about.contains('\n')
+                        && !about.ends_with('.'),
+                    "`{path}` describes itself as {about:?}"
+                );
+                *seen += 1;
+                check(sub, &path, seen);
+            }
+        }
+        let mut seen = 0;
+        check(&mut super::Cli::command(), "berth", &mut seen);
+        assert!(seen > 100, "{seen} commands");
     }
 
     #[test]

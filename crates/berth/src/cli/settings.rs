@@ -2,8 +2,9 @@
 
 use clap::Args;
 
-/// `run`/`create --health-*`: override the image's `HEALTHCHECK` (durations as Go writes
-/// them: `30s`, `1m30s`, `500ms`).
+// `run`/`create --health-*`: override the image's `HEALTHCHECK` (durations as Go writes
+// them: `30s`, `1m30s`, `500ms`). Not a doc comment: clap would take it for the about text of
+// `run` and `create`, whose arguments are built after their own about (deferred).
 #[derive(Debug, Args, Default)]
 pub struct HealthArgs {
     /// Command to run to check health

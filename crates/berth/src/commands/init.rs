@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use berth_init::{Options, Plan};
 
-/// Arguments of `berth init`.
+// Arguments of `berth init`. (Not a doc comment: clap would make it the command's about.)
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
     /// Overwrite an existing Dockerfile, .dockerignore and requirements.txt
