@@ -16,12 +16,13 @@ pub use settings::*;
     about = "A Docker-compatible container engine"
 )]
 pub struct Cli {
+    // Before the command, as docker's own options (`docker -H … ps`): as `global` options
+    // clap copied them into each of the ~60 commands on every run (~180 KB of a start's heap).
     /// Where berth keeps images and metadata.
     #[arg(
         long,
         env = "BERTH_ROOT",
         default_value = "/var/lib/berth",
-        global = true,
         hide_env_values = true
     )]
     pub root: PathBuf,
@@ -30,7 +31,6 @@ pub struct Cli {
         long,
         env = "BERTH_RUNROOT",
         default_value = "/run/berth",
-        global = true,
         hide_env_values = true
     )]
     pub run_root: PathBuf,
@@ -631,8 +631,8 @@ pub struct LogoutArgs {
 }
 
 #[derive(Debug, Subcommand)]
-// Not deferred: the registry's commands have a `--root` of their own, which a deferred build
-// adds after the global `--root` was handed down (clap then has two).
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum RegistryCommand {
     /// Serve the OCI distribution API (with users, tokens, public and private repositories)
     Serve(RegistryServeArgs),
@@ -647,7 +647,8 @@ pub enum RegistryCommand {
 }
 
 #[derive(Debug, Subcommand)]
-// Not deferred: see `RegistryCommand`.
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum RegistryUserCommand {
     /// Add a user (the password is prompted for, or read from stdin)
     Add(RegistryUserArgs),
@@ -686,7 +687,8 @@ pub struct RegistryUserNameArgs {
 }
 
 #[derive(Debug, Subcommand)]
-// Not deferred: see `RegistryCommand`.
+// Built only when run (see `Command`).
+#[command(defer = true)]
 pub enum RegistryRepoCommand {
     /// List the repositories, with their visibility and tags
     #[command(alias = "list")]
