@@ -106,19 +106,28 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<(), InitError> {
     std::fs::write(&path, value).map_err(|e| io(&path, e))
 }
 
-/// A new cpuset cgroup starts with no cpus and no memory nodes; it gets its parent's.
+/// A new cpuset cgroup starts with no cpus and no memory nodes; it gets its parent's. A
+/// parent we had to copy into a child for is told to do it itself from then on
+/// (`cgroup.clone_children`): later containers only read theirs (2 reads, not 6 file
+/// operations, on every start).
 fn inherit_cpuset(mount: &Path, dir: &Path) -> Result<(), InitError> {
     let mut chain: Vec<&Path> = dir.ancestors().take_while(|a| *a != mount).collect();
     chain.reverse();
     for d in chain {
         let parent = d.parent().unwrap_or(mount);
+        let mut copied = false;
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let mine = std::fs::read_to_string(d.join(file)).map_err(|e| io(d, e))?;
             if mine.trim().is_empty() {
                 let theirs =
                     std::fs::read_to_string(parent.join(file)).map_err(|e| io(parent, e))?;
                 write(d, file, theirs.trim())?;
+                copied = true;
             }
+        }
+        if copied && d == dir && parent != mount {
+            // Best effort: without it, the next start copies again.
+            let _ = write(parent, "cgroup.clone_children", "1");
         }
     }
     Ok(())
@@ -317,6 +326,35 @@ mod tests {
         assert_eq!(names, ["cpu", "memory", "net_cls,net_prio"]);
         assert_eq!(h[1].mount, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(h[2].name(), "net_cls,net_prio");
+    }
+
+    /// On plain files standing in for cpuset's: an empty child gets its parent's cpus and
+    /// nodes, and the parent (never the hierarchy's root) is told to hand them down itself.
+    #[test]
+    fn a_new_cpuset_gets_its_parents_and_the_parent_hands_them_down_from_then_on() {
+        let mount = tempfile::tempdir().unwrap();
+        let parent = mount.path().join("berth");
+        let leaf = parent.join("c1");
+        std::fs::create_dir_all(&leaf).unwrap();
+        for (dir, cpus, mems) in [
+            (mount.path(), "0-3", "0"),
+            (&parent, "0-1", "0"),
+            (&leaf, "", ""),
+        ] {
+            std::fs::write(dir.join("cpuset.cpus"), cpus).unwrap();
+            std::fs::write(dir.join("cpuset.mems"), mems).unwrap();
+        }
+        inherit_cpuset(mount.path(), &leaf).unwrap();
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        assert_eq!(read(&leaf.join("cpuset.cpus")), "0-1");
+        assert_eq!(read(&leaf.join("cpuset.mems")), "0");
+        assert_eq!(read(&parent.join("cgroup.clone_children")), "1");
+        assert!(!mount.path().join("cgroup.clone_children").exists());
+
+        // A child that came with its parent's values changes nothing.
+        std::fs::remove_file(parent.join("cgroup.clone_children")).unwrap();
+        inherit_cpuset(mount.path(), &leaf).unwrap();
+        assert!(!parent.join("cgroup.clone_children").exists());
     }
 
     #[test]
