@@ -131,7 +131,7 @@ async fn put(
         .await
         .map_err(|e| {
             let message = match e {
-                BodyError::TooLarge => format!(
+                BodyError::TooLarge(_) => format!(
                     "manifest is larger than the registry's limit of {} MiB",
                     MAX_MANIFEST_SIZE >> 20
                 ),

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method, Response, StatusCode};
 use serde_json::json;
 
-use crate::server::body::{read_limited, BodyError};
+use crate::server::body::read_limited;
 use crate::server::error::ApiError;
 use crate::server::routes::{basic_credentials, json_response};
 use crate::server::App;
@@ -58,11 +58,7 @@ pub(crate) async fn handle(
         }
     } else if parts.method == Method::POST {
         let bytes = read_limited(body, 64 << 10).await.map_err(|e| {
-            let why = match e {
-                BodyError::TooLarge => "the form is over 64 KiB".to_string(),
-                BodyError::Read(e) => e,
-            };
-            ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", why)
+            ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", format!("form: {e}"))
         })?;
         let form: Vec<(String, String)> =
             url::form_urlencoded::parse(&bytes).into_owned().collect();

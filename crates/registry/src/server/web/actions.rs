@@ -2,12 +2,12 @@
 //! Each POST is checked in one order: read-only mode, users configured, a session, its CSRF
 //! token, then the protocol's policy for the repository — and only then changes anything.
 
-use crate::server::body::{read_limited, BodyError};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 
 use super::session::{self, Session};
 use super::{pages, redirect, Cx, PageError};
+use crate::server::body::read_limited;
 use crate::server::routes::{valid_name, valid_tag};
 
 /// A form is a few short fields.
@@ -18,14 +18,10 @@ struct Form(Vec<(String, String)>);
 impl Form {
     async fn read(body: Body) -> Result<Form, PageError> {
         let bytes = read_limited(body, MAX_FORM).await.map_err(|e| {
-            let why = match e {
-                BodyError::TooLarge => format!("it is over {} KiB", MAX_FORM >> 10),
-                BodyError::Read(e) => e,
-            };
             PageError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Bad form",
-                format!("the form could not be read: {why}"),
+                format!("the form could not be read: {e}"),
             )
         })?;
         Ok(Form(
