@@ -466,3 +466,151 @@ fn a_subnet_clash_is_warned_about_at_run_and_reported_by_system_check() {
     let r = b.run(&["system", "check"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+/// The inode of the network namespace a container's process is in (`net:[N]`).
+fn container_netns(s: &Sandbox, network: &str) -> u64 {
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "busybox",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    out.trim()
+        .strip_prefix("net:[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("readlink /proc/self/ns/net: {out:?}"))
+}
+
+/// The inodes of the namespaces waiting in the pool, once this root's monitors are done
+/// filling it.
+fn pooled(s: &Sandbox) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        wait_for(Duration::from_secs(10), || s.processes().is_empty()),
+        "berth processes of this root still running: {:?}",
+        s.processes()
+    );
+    s.pooled_netns()
+        .iter()
+        .map(|m| std::fs::metadata(m).unwrap().ino())
+        .collect()
+}
+
+#[test]
+fn network_none_is_a_namespace_with_loopback_up_as_in_docker() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "addr",
+        "show",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.iter().all(|l| l.contains(": lo")),
+        "only lo in a none container: {out}"
+    );
+    assert!(
+        out.contains("inet 127.0.0.1/8"),
+        "lo has its address: {out}"
+    );
+    let link = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "link",
+        "show",
+        "lo",
+    ]);
+    assert!(link.contains("UP"), "lo is up: {link}");
+    // Something listening on 127.0.0.1 inside is reachable inside.
+    let served = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w && echo hi > /w/i && httpd -p 127.0.0.1:8080 -h /w && wget -qO- http://127.0.0.1:8080/i",
+    ]);
+    assert_eq!(served.trim(), "hi");
+}
+
+#[test]
+fn starts_take_network_namespaces_made_ahead_and_never_share_one() {
+    let Some(s) = Sandbox::with_busybox() else {
+        return;
+    };
+    // The first start makes its own; its monitor then fills the pool.
+    let first = container_netns(&s, "none");
+    let pool = pooled(&s);
+    assert_eq!(pool.len(), 4, "the pool is filled after a start: {pool:?}");
+    assert!(!pool.contains(&first));
+    // The next starts, of either kind, take from it.
+    let none = container_netns(&s, "none");
+    assert!(pool.contains(&none), "{none} not from the pool {pool:?}");
+    let bridge = container_netns(&s, "bridge");
+    assert!(
+        pool.contains(&bridge),
+        "{bridge} not from the pool {pool:?}"
+    );
+    assert_ne!(none, bridge);
+    let after = pooled(&s);
+    assert_eq!(after.len(), 4, "refilled: {after:?}");
+    assert!(
+        !after.contains(&none) && !after.contains(&bridge),
+        "taken ones left: {after:?}"
+    );
+
+    // Starts racing for the pool each get a namespace of their own.
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            s.command()
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "busybox",
+                    "readlink",
+                    "/proc/self/ns/net",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut seen: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .collect();
+    seen.sort();
+    let n = seen.len();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "two containers shared a namespace: {seen:?}");
+
+    // `system prune` empties the pool; the next start makes its own again.
+    let _ = pooled(&s);
+    s.ok(&["system", "prune", "-f"]);
+    assert_eq!(s.pooled_netns(), Vec::<String>::new());
+    container_netns(&s, "none");
+}

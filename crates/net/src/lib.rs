@@ -38,6 +38,7 @@ mod link;
 mod link_msg;
 mod netlink;
 mod networks;
+mod pool;
 mod ports;
 mod publish;
 mod reconcile;
@@ -46,6 +47,7 @@ mod state;
 mod sys;
 
 use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -56,6 +58,7 @@ pub use etc::{hosts_file, resolv_conf, write_in_place};
 pub use firewall::{FirewallGap, FirewallKind};
 pub use ipnet::Ipv4Net;
 pub use networks::{NetworkInfo, NetworkSpec};
+pub use pool::{Netns, NetnsPool};
 pub use publish::{parse_publish, PortMapping, Proto};
 pub use settings::{NetScope, NetSettings};
 
@@ -200,6 +203,18 @@ impl Network {
         state::check_name("container id", container_id)?;
         let path = self.store.netns_path(container_id);
         sys::create_netns(&path)?;
+        Ok(path)
+    }
+
+    /// Binds `ns` (from a [`NetnsPool`]) as the container's network namespace at
+    /// `state_dir/netns/<id>`, as [`Network::create_netns`] makes one, and returns its path.
+    /// An existing one is kept.
+    pub fn bind_netns(&self, container_id: &str, ns: &Netns) -> Result<PathBuf, NetError> {
+        state::check_name("container id", container_id)?;
+        let path = self.store.netns_path(container_id);
+        if !sys::is_nsfs(&path) {
+            sys::bind_netns(&ns.as_fd(), &path)?;
+        }
         Ok(path)
     }
 

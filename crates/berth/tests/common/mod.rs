@@ -88,6 +88,34 @@ impl Berth {
         self.root.path().join("run")
     }
 
+    /// Where this berth keeps network namespaces for its next starts.
+    pub fn netns_pool(&self) -> PathBuf {
+        self.run_root().join("netns-pool")
+    }
+
+    /// The network namespaces waiting in the pool (mount points).
+    pub fn pooled_netns(&self) -> Vec<String> {
+        mounts_under(&self.netns_pool())
+    }
+
+    /// The processes running berth for this root (its CLIs and monitors: a monitor is a fork
+    /// of its CLI and has its environment), this test's own excepted.
+    pub fn processes(&self) -> Vec<i32> {
+        let want = format!("BERTH_ROOT={}", self.root().display());
+        let me = std::process::id() as i32;
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != me)
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == want.as_bytes()))
+            })
+            .collect()
+    }
+
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         c.env("BERTH_ROOT", self.root.path());
@@ -276,6 +304,18 @@ impl Drop for Berth {
                 let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
             }
         }
+        // A monitor fills the network namespace pool once its client has its answer, so
+        // the last ones may still be at it: let them end before emptying the pool.
+        let t = Instant::now();
+        while !self.processes().is_empty() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pool = self.netns_pool();
+        if let Ok(rd) = std::fs::read_dir(&pool) {
+            for e in rd.flatten() {
+                let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
+            }
+        }
     }
 }
 
@@ -406,12 +446,14 @@ impl Sandbox {
     }
 
     /// Mount points under this berth's root (not a file system a test put at the root itself,
-    /// as the full-disk test's tmpfs).
+    /// as the full-disk test's tmpfs, nor the network namespaces made ahead of time: see
+    /// [`Berth::pooled_netns`]).
     pub fn mounts(&self) -> Vec<String> {
         let root = self.root().to_string_lossy().into_owned();
+        let pool = format!("{}/", self.netns_pool().display());
         mounts_under(self.root())
             .into_iter()
-            .filter(|m| *m != root)
+            .filter(|m| *m != root && !m.starts_with(&pool))
             .collect()
     }
 

@@ -56,6 +56,16 @@ fn bounding_caps() -> Option<Vec<String>> {
     )
 }
 
+/// A run, ready for the runtime.
+pub(crate) struct Bundle {
+    pub attachments: Vec<super::NetSummary>,
+    /// The spec written to `config.json`.
+    pub spec: Spec,
+    /// The network namespace the spec names by one of this process's file descriptors, if it
+    /// does: keep it until the runtime has created the container.
+    pub netns: Option<berth_net::Netns>,
+}
+
 impl Engine {
     /// Connects the network, mounts the rootfs, writes the /etc files and `config.json` for
     /// the next run. Returns the network attachments and the spec written (for the runtime,
@@ -64,7 +74,7 @@ impl Engine {
         &self,
         rec: &ContainerRecord,
         config: &ContainerConfig,
-    ) -> Result<(Vec<super::NetSummary>, Spec), EngineError> {
+    ) -> Result<Bundle, EngineError> {
         let image_id: berth_image::Digest = rec
             .image_id
             .parse()
@@ -85,7 +95,11 @@ impl Engine {
         let net = net?;
         self.mark(&rec.id, "mon.network");
         match self.prepare_rootfs_and_spec(rec, config, &image, &image_config, &net) {
-            Ok(spec) => Ok((net.attachments, spec)),
+            Ok(spec) => Ok(Bundle {
+                attachments: net.attachments,
+                spec,
+                netns: net.held,
+            }),
             Err(e) => {
                 self.network_down(&rec.id, config);
                 Err(e)

@@ -151,6 +151,7 @@ pub(crate) fn run_locked(
     if let Some(t) = trash {
         t.empty();
     }
+    engine.refill_netns_pool();
     0
 }
 
@@ -377,7 +378,11 @@ fn run_once(
     let config = ContainerConfig::from_record(&rec).map_err(fail)?;
     let paths = engine.container_paths(id);
     let args0 = config.path.clone();
-    let (attachments, spec) = engine.prepare_bundle(&rec, &config).map_err(fail)?;
+    let super::bundle::Bundle {
+        attachments,
+        spec,
+        netns,
+    } = engine.prepare_bundle(&rec, &config).map_err(fail)?;
     // A subnet the host routes elsewhere (another bridge on the same range) leaves the
     // container unreachable without an error anywhere: say so to whoever started it.
     if let (true, super::NetworkMode::Bridge(name), Some(r)) =
@@ -447,6 +452,8 @@ fn run_once(
         runtime.create(id, &paths.dir, &spec, &args0, stdio)
     })
     .map_err(|e: RuntimeError| (e.exit_code(), e.to_string()))?;
+    // The container's processes hold its network namespace now.
+    drop(netns);
     // SIGCHLD through a signalfd, so the loop below learns of the exit at once. Blocked only
     // now, after the clone; the process runs only from `start` on, so no exit is missed.
     let mut mask = SigSet::empty();
@@ -516,6 +523,8 @@ fn run_once(
     if let Some(r) = report.take() {
         let _ = writeln!(r, "started");
         let _ = r.flush();
+        // A detached start's client has its answer: make the next start's namespace now.
+        engine.refill_netns_pool();
     }
     tracing::debug!(container_id = id, ms = ms(t0), "started");
 

@@ -106,12 +106,19 @@ impl std::ops::DerefMut for NetHandle<'_> {
 /// What a run's network set-up gives the spec and the /etc files.
 #[derive(Debug, Default)]
 pub(crate) struct NetSetup {
-    /// `None`: a fresh namespace with loopback only.
+    /// The network namespace for the spec: `None` only when the runtime is to make one.
     pub netns: Option<PathBuf>,
+    /// The namespace `netns` names through this process's file descriptors, when it has no
+    /// mount of its own (`--network none`): keep it until the runtime has the container in it.
+    pub held: Option<berth_net::Netns>,
     /// `/etc/hosts` content when the network provides one.
     pub hosts: Option<String>,
     pub attachments: Vec<NetSummary>,
 }
+
+/// How many network namespaces wait for the next starts: enough for a few containers started
+/// together (a compose file), ~100 KB of kernel memory each.
+const NETNS_POOL_SIZE: usize = 4;
 
 impl Engine {
     /// The network layer, opened on first use (opening checks bridges and the firewall). The
@@ -132,7 +139,15 @@ impl Engine {
         config: &ContainerConfig,
     ) -> Result<NetSetup, EngineError> {
         match &config.network {
-            NetworkMode::None => Ok(NetSetup::default()),
+            // Docker's `none` is a namespace with `lo` up, and nothing else.
+            NetworkMode::None => {
+                let ns = self.netns_pool().take_or_make().map_err(EngineError::Net)?;
+                Ok(NetSetup {
+                    netns: Some(ns.proc_path()),
+                    held: Some(ns),
+                    ..Default::default()
+                })
+            }
             NetworkMode::Host => Ok(NetSetup {
                 netns: Some(PathBuf::from("/proc/self/ns/net")),
                 ..Default::default()
@@ -155,6 +170,7 @@ impl Engine {
                     hosts: std::fs::read_to_string(self.container_paths(&o.id).dir.join("hosts"))
                         .ok(),
                     attachments: NetSummary::from_record(&o),
+                    held: None,
                 })
             }
             NetworkMode::Bridge(name) => {
@@ -173,7 +189,9 @@ impl Engine {
                 };
                 let mut net = self.network()?;
                 let _ = net.detach(&id);
-                let netns = net.create_netns(&id).map_err(EngineError::Net)?;
+                let ns = self.netns_pool().take_or_make().map_err(EngineError::Net)?;
+                let netns = net.bind_netns(&id, &ns).map_err(EngineError::Net)?;
+                drop(ns);
                 let att = match net.connect(&id, &netns, &spec) {
                     Ok(a) => a,
                     Err(e) => {
@@ -199,8 +217,25 @@ impl Engine {
                     netns: Some(netns),
                     hosts: Some(hosts),
                     attachments: vec![summary],
+                    held: None,
                 })
             }
+        }
+    }
+
+    /// The network namespaces made ahead of time for this root's starts.
+    pub(crate) fn netns_pool(&self) -> berth_net::NetnsPool {
+        berth_net::NetnsPool::new(self.run_root.join("netns-pool"))
+    }
+
+    /// Tops the pool of network namespaces up for the next starts. Call it only when no
+    /// client waits on this process: a namespace costs ~0.5 ms of the kernel's time.
+    pub(crate) fn refill_netns_pool(&self) {
+        let pinned = berth_runtime::cpu::pin_here();
+        let filled = self.netns_pool().fill(NETNS_POOL_SIZE);
+        drop(pinned);
+        if let Err(e) = filled {
+            tracing::debug!(error = %e, "cannot fill the network namespace pool");
         }
     }
 

@@ -89,6 +89,11 @@ impl Engine {
         reclaimed += images.reclaimed;
         reclaimed += self.prune_build_cache()?;
         reclaimed += self.collect_garbage()?;
+        // The network namespaces made ahead of time are unused too; the next start makes
+        // what it needs.
+        if let Err(e) = self.netns_pool().drain() {
+            tracing::warn!(error = %e, "cannot empty the network namespace pool");
+        }
         Ok(SystemPrune {
             containers,
             volumes,
