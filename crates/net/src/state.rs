@@ -172,10 +172,21 @@ impl Store {
     /// Records the last address handed out on network `name`, where the next allocation
     /// starts. A file of its own, not synced: every attach moves it, and one lost to a crash
     /// only makes allocation start over at the beginning of the free addresses.
+    ///
+    /// Overwritten in place, padded to one width, never truncated: ext4 flushes a file that
+    /// was truncated and written again when it is closed (`auto_da_alloc`), ~0.25 ms here on
+    /// every start.
     pub fn save_cursor(&self, _l: &Locked, name: &str, ip: Ipv4Addr) -> Result<(), NetError> {
         let path = self.cursor_path(name);
-        fs::write(&path, ip.to_string())
-            .map_err(|e| NetError::io(format!("write {}", path.display()), e))
+        let write = || {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            f.write_all(cursor_text(ip).as_bytes())
+        };
+        write().map_err(|e| NetError::io(format!("write {}", path.display()), e))
     }
 
     pub fn remove_network(&self, _l: &Locked, name: &str) -> Result<(), NetError> {
@@ -208,6 +219,12 @@ impl Store {
             write_json(&path, c, Durability::Runtime)
         }
     }
+}
+
+/// A cursor file's text: the address, padded to the longest one's width (so that overwriting
+/// a longer one leaves nothing of it), and a newline.
+fn cursor_text(ip: Ipv4Addr) -> String {
+    format!("{:<15}\n", ip.to_string())
 }
 
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, NetError> {
@@ -290,5 +307,42 @@ pub(crate) fn remove_file(path: &Path) -> Result<(), NetError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(NetError::io(format!("remove {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shorter_cursor_overwrites_a_longer_one_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().to_path_buf()).unwrap();
+        let lock = store.lock().unwrap();
+        let rec = NetworkRecord {
+            name: "n".into(),
+            id: "x".into(),
+            bridge: "br-n".into(),
+            subnet: "10.9.0.0/16".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 9, 0, 1),
+            internal: false,
+            created: 0,
+            last_ip: None,
+        };
+        store.save_network(&lock, &rec).unwrap();
+        for ip in [
+            Ipv4Addr::new(10, 9, 255, 254),
+            Ipv4Addr::new(10, 9, 0, 2),
+            Ipv4Addr::new(10, 9, 17, 3),
+        ] {
+            store.save_cursor(&lock, "n", ip).unwrap();
+            assert_eq!(store.network("n").unwrap().unwrap().last_ip, Some(ip));
+        }
+        // A cursor written by an older berth (unpadded) is read as well.
+        fs::write(dir.path().join("cursors/n"), "10.9.0.7").unwrap();
+        assert_eq!(
+            store.network("n").unwrap().unwrap().last_ip,
+            Some(Ipv4Addr::new(10, 9, 0, 7))
+        );
     }
 }
