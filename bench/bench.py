@@ -217,7 +217,7 @@ class Row:
     dockerd: str = "plain"  # "bridge": {docker} is the dockerd with docker0 + iptables
 
 
-FRESH_ROOT = "rm -rf {root} {runroot} && mkdir -p {root} {runroot}"
+FRESH_ROOT = "{rm_roots} && mkdir -p {root} {runroot}"
 DOCKER_HAS_BIG = (
     "{docker} image inspect {big_ref} >/dev/null 2>&1 || {docker} load -q -i {archive} >/dev/null"
 )
@@ -238,7 +238,7 @@ DOCKER_HAS_BUSYBOX = (
 # podman's overlay driver bind-mounts {root}/overlay onto itself.
 PODMAN_CLEAN = (
     "{{ {podman} rm -a -f >/dev/null 2>&1 || true; }}; {{ umount {root}/overlay 2>/dev/null || true; }};"
-    " rm -rf {root} {runroot} {scratch}/tmp"
+    " {rm_roots} {scratch}/tmp"
 )
 PODMAN_HAS_BUSYBOX = (
     PODMAN_CLEAN + " && {podman} import -q " + BUSYBOX_CMD + " {busybox_tar} {busybox_ref} >/dev/null"
@@ -350,7 +350,7 @@ BUILDAH_BUILD = "{buildah} bud --network none --pull=never -t {built_ref}"  # + 
 # it used, and its bind mount of {root}/overlay: unmount all under {root}, deepest first, then delete.
 STORAGE_CLEAN = (
     "{{ awk '{{print $5}}' /proc/self/mountinfo | grep '^{root}/' || true; }} | sort -r | xargs -r -n1 umount -l;"
-    " rm -rf {root} {runroot}"
+    " {rm_roots}"
 )
 BUILDAH_CLEAN = "{{ {buildah} rm -a >/dev/null 2>&1 || true; }}; " + STORAGE_CLEAN
 # buildah has no `import`: a scratch container, the same tarball added at / (`buildah add`
@@ -408,7 +408,7 @@ def push_job(client: str, ref: str, setup: str, measure: str, after_all: str) ->
             setup=setup,
             command=with_rss("{berth} push " + ref),
             measure=measure,
-            after_all=after_all + "; rm -rf {root} {runroot}",
+            after_all=after_all + "; {rm_roots}",
         )
     if client == "docker":
         return Job(
@@ -467,7 +467,7 @@ def pull_row(tag: str, seed_flags: str, title: str) -> Row:
                 setup=seed + " && " + FRESH_ROOT + " && sync",
                 command=with_rss("{berth} pull " + ref),
                 measure=READ_RSS,
-                after_all=REG_STOP + "; rm -rf {root} {runroot}",
+                after_all=REG_STOP + "; {rm_roots}",
             ),
             # to a dir: layout: the blobs as they are, nothing unpacked
             "skopeo": Job(
@@ -582,7 +582,7 @@ RUNC_BUNDLE_BRIDGE = (
 # after a bridge row's berth cell: its containers, then its bridge, table and rules (the chains
 # may not exist: that is not a failure), then its root
 BERTH_BRIDGE_CLEAN = (
-    "{{ " + BERTH_RM_ALL + " || true; }}; {{ " + BERTH_NET_CLEAN + "; }} || true; rm -rf {root} {runroot}"
+    "{{ " + BERTH_RM_ALL + " || true; }}; {{ " + BERTH_NET_CLEAN + "; }} || true; {rm_roots}"
 )
 
 
@@ -705,7 +705,7 @@ DOCKER_API_READY = (
 )
 BERTH_SERVE_CLEAN = (
     BERTH_SERVE_STOP + "; {{ " + BERTH_RM_ALL + " || true; }}; {{ " + BERTH_NET_CLEAN + "; }} || true;"
-    " rm -rf {root} {runroot}; " + API_SCRATCH_CLEAN
+    " {rm_roots}; " + API_SCRATCH_CLEAN
 )
 
 
@@ -814,7 +814,7 @@ ROWS: dict[str, Row] = {
                 setup=FRESH_ROOT,
                 command="{berth} load -i {archive}",
                 teardown="sync",
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "docker": Job(
                 setup=DOCKER_RM_BIG + "; sync",
@@ -831,7 +831,7 @@ ROWS: dict[str, Row] = {
                 setup="rm -f {out} && sync",
                 command="{berth} save -o {out} {big_ref}",
                 teardown="rm -f {out}",
-                after_all="rm -rf {root} {runroot} {out}",
+                after_all="{rm_roots} {out}",
             ),
             "docker": Job(
                 before_all=DOCKER_HAS_BIG,
@@ -851,7 +851,7 @@ ROWS: dict[str, Row] = {
                 + HELLO_CMD
                 + " {hello_tar} hello-world:latest >/dev/null",
                 command="{berth} run --rm --network none hello-world:latest >/dev/null",
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "docker": Job(
                 before_all="{docker} image inspect hello-world:latest >/dev/null 2>&1"
@@ -868,7 +868,7 @@ ROWS: dict[str, Row] = {
             "berth": Job(
                 before_all=BERTH_HAS_BUSYBOX,
                 command="{berth} run --rm --network none {busybox_ref} true",
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "docker": Job(
                 before_all=DOCKER_HAS_BUSYBOX,
@@ -906,13 +906,13 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX
                 + " && {berth} run -d --network none --name bench-exec {busybox_ref} sleep 100000 >/dev/null",
                 command="{berth} exec bench-exec true",
-                after_all="{berth} rm -f bench-exec >/dev/null; rm -rf {root} {runroot}",
+                after_all="{berth} rm -f bench-exec >/dev/null; {rm_roots}",
             ),
             "berth:libcontainer": Job(
                 before_all=BERTH_HAS_BUSYBOX
                 + " && {berth} run -d --runtime libcontainer --network none --name bench-exec {busybox_ref} sleep 100000 >/dev/null",
                 command="{berth} exec bench-exec true",
-                after_all="{berth} rm -f bench-exec >/dev/null; rm -rf {root} {runroot}",
+                after_all="{berth} rm -f bench-exec >/dev/null; {rm_roots}",
             ),
             "docker": Job(
                 before_all=DOCKER_HAS_BUSYBOX
@@ -938,7 +938,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX,
                 command=run_detached_then_rm("{berth}", "berth-bench=run-d"),
                 teardown=BERTH_NONE_LEFT,
-                after_all=BERTH_RM_ALL + "; rm -rf {root} {runroot}",
+                after_all=BERTH_RM_ALL + "; {rm_roots}",
                 vars={"n": 100},
             ),
             "docker": Job(
@@ -959,7 +959,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX + " && " + create_n("{berth}", "berth-bench=ps"),
                 describe=count_containers("{berth}", "berth-bench=ps"),
                 command="{berth} ps -a >/dev/null",
-                after_all=BERTH_RM_ALL + "; rm -rf {root} {runroot}",
+                after_all=BERTH_RM_ALL + "; {rm_roots}",
                 vars={"n": 1000},
             ),
             "docker": Job(
@@ -994,7 +994,7 @@ ROWS: dict[str, Row] = {
                 command=WRK_CMD,
                 after_all="{berth} rm -f berth-bench-http >/dev/null 2>&1 || true; "
                 + BERTH_NET_CLEAN
-                + "; rm -rf {root} {runroot}",
+                + "; {rm_roots}",
                 vars={"port": 18480, "size": HTTP_FILE_SIZE},
                 env=BERTH_BENCH_NET,
             ),
@@ -1026,7 +1026,7 @@ ROWS: dict[str, Row] = {
             "berth": Job(
                 setup=BERTH_HAS_BUSYBOX + " && sync",
                 command="{berth} build --no-cache --network none -t {built_ref} {build_ctx} >/dev/null",
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "docker": Job(
                 before_all=DOCKER_HAS_BUSYBOX + "; {docker} rmi {built_ref} >/dev/null 2>&1 || true",
@@ -1051,7 +1051,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX + " && " + BERTH_BUILD + " >/dev/null",
                 describe=cache_hits(BERTH_BUILD),
                 command=BERTH_BUILD + " >/dev/null",
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "docker": Job(
                 before_all=DOCKER_HAS_BUSYBOX + " && " + DOCKER_BUILD + " >/dev/null",
@@ -1182,7 +1182,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX,
                 command="{berth} run -d --network none --label berth-bench=run-d1 {busybox_ref} sleep 1000 >/dev/null",
                 teardown=BERTH_RM_ALL + " && " + BERTH_NONE_LEFT,
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "docker": Job(
                 before_all=DOCKER_HAS_BUSYBOX + " && " + docker_rm_label("berth-bench=run-d1"),
@@ -1202,7 +1202,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX,
                 command=run_d_parallel("{berth}", "berth-bench=run-dp"),
                 teardown=PARALLEL_STARTED + " && " + BERTH_RM_ALL + " && " + BERTH_NONE_LEFT,
-                after_all="{{ " + BERTH_RM_ALL + " || true; }}; rm -rf {root} {runroot}",
+                after_all="{{ " + BERTH_RM_ALL + " || true; }}; {rm_roots}",
                 vars={"n": 100},
             ),
             # the same on berth's default bridge network (a veth, an address, hosts files each)
@@ -1238,7 +1238,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX,
                 command="{berth} run --rm --debug-timings --network none {busybox_ref} true 2>{scratch}/timings",
                 measure="cat {scratch}/timings",
-                after_all="rm -rf {root} {runroot}",
+                after_all="{rm_roots}",
             ),
             "berth:bridge": Job(
                 before_all=BERTH_HAS_BUSYBOX,
@@ -1260,7 +1260,7 @@ ROWS: dict[str, Row] = {
                 before_all=BERTH_HAS_BUSYBOX,
                 command=strace_run(" --network none"),
                 measure="cat {scratch}/strace",
-                after_all="rm -rf {root} {runroot} {scratch}/strace",
+                after_all="{rm_roots} {scratch}/strace",
             ),
             "berth:bridge": Job(
                 before_all=BERTH_HAS_BUSYBOX,
@@ -1429,6 +1429,11 @@ def context(args: argparse.Namespace, fixtures: dict, row: str, tool: str) -> di
         "httpd_tar": str(fixtures["httpd_tar"]),
         "root": str(root),
         "runroot": str(runroot),
+        # berth keeps network namespaces for its next starts as mounts in its run root: empty
+        # the pool first (under its lock, so that a monitor still filling it is waited for).
+        "rm_roots": f"{{ [ ! -d {runroot}/netns-pool ] || flock {runroot}/netns-pool"
+        f" sh -c 'umount -l {runroot}/netns-pool/ns-* 2>/dev/null; rm -rf {runroot}/netns-pool'; }};"
+        f" rm -rf {root} {runroot}",
         "out": str(scratch / "out.tar"),
         "scratch": str(scratch),
     }

@@ -45,6 +45,12 @@ cleanup() {
     "$berth" rm -f $("$berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
     ip link del berthord0 2>/dev/null || true
     nft delete table ip berth_order 2>/dev/null || true
+    # The network namespaces kept for the next starts are mounts: empty the pool (under its
+    # lock: a monitor may still be filling it).
+    local pool="$BERTH_RUNROOT/netns-pool"
+    if [ -d "$pool" ]; then
+        flock "$pool" sh -c "umount -l '$pool'/ns-* 2>/dev/null; rm -rf '$pool'"
+    fi
     rm -rf "$scratch" "$BERTH_RUNROOT"
 }
 trap cleanup EXIT

@@ -10,9 +10,15 @@
 //! open file keeps the namespace alive — and unmounts it; the one whose unmount succeeds owns
 //! the namespace, one that loses the race gets `EINVAL` and tries the next entry. A namespace
 //! is published by its mount, which comes after `lo` is up: a half-made one is never taken.
+//!
+//! Fills hold an exclusive `flock` on the pool's directory. Only a start creates the
+//! directory, never a fill: once [`NetnsPool::drain`] (which waits for a fill in progress) has
+//! removed it, or someone removed the whole run root, a monitor finishing late leaves no
+//! mount behind.
 
 use std::fs::{self, File};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -64,9 +70,18 @@ impl NetnsPool {
         }
     }
 
-    /// Takes a pooled namespace, if one is there.
+    /// Takes a pooled namespace, if one is there. (Creates the pool's directory when it is
+    /// missing, so that the next fill has somewhere to put its namespaces.)
     pub fn take(&self) -> Option<Netns> {
-        let entries = fs::read_dir(&self.dir).ok()?;
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    let _ = fs::create_dir_all(&self.dir);
+                }
+                return None;
+            }
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if !is_entry(&path) {
@@ -95,16 +110,28 @@ impl NetnsPool {
     }
 
     /// Makes namespaces until the pool holds `target`. Returns how many it made; 0 when
-    /// another process is filling the pool at the moment (it will have done the same).
+    /// another process is filling the pool at the moment (it will have done the same), or
+    /// when the pool's directory is gone (drained: see the module's comment).
     pub fn fill(&self, target: usize) -> Result<usize, NetError> {
         let what = format!("fill network namespace pool {}", self.dir.display());
-        fs::create_dir_all(&self.dir).map_err(|e| NetError::io(what.clone(), e))?;
-        let lock =
-            File::create(self.dir.join(".lock")).map_err(|e| NetError::io(what.clone(), e))?;
+        let lock = match File::open(&self.dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(NetError::io(what, e)),
+        };
         match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => return Ok(0),
             Err(e) => return Err(NetError::io(what, e.into())),
+        }
+        // A drain that finished just before we took the lock removed the directory.
+        if lock
+            .metadata()
+            .map_err(|e| NetError::io(what.clone(), e))?
+            .nlink()
+            == 0
+        {
+            return Ok(0);
         }
         // Under the lock no entry is being made: a plain file is what a crash left.
         let mut have = 0;
@@ -163,27 +190,30 @@ impl NetnsPool {
         made
     }
 
-    /// Unmounts and removes every pooled namespace (and the pool directory).
+    /// Unmounts and removes every pooled namespace and the pool's directory, after a fill in
+    /// progress; no fill makes more until a start creates the directory again.
     pub fn drain(&self) -> Result<(), NetError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
+        let what = format!("empty network namespace pool {}", self.dir.display());
+        let lock = match File::open(&self.dir) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(NetError::io(
-                    format!("read network namespace pool {}", self.dir.display()),
-                    e,
-                ))
-            }
+            Err(e) => return Err(NetError::io(what, e)),
         };
-        for entry in entries.flatten() {
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| NetError::io(what.clone(), e.into()))?;
+        for entry in fs::read_dir(&self.dir)
+            .map_err(|e| NetError::io(what.clone(), e))?
+            .flatten()
+        {
             let path = entry.path();
             if is_entry(&path) {
                 crate::sys::remove_netns(&path)?;
+            } else {
+                // (nothing but entries belongs here; an older berth kept a lock file)
+                let _ = fs::remove_file(&path);
             }
         }
-        let _ = fs::remove_file(self.dir.join(".lock"));
-        let _ = fs::remove_dir(&self.dir);
-        Ok(())
+        fs::remove_dir(&self.dir).map_err(|e| NetError::io(what, e))
     }
 }
 

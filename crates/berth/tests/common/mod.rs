@@ -304,17 +304,9 @@ impl Drop for Berth {
                 let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
             }
         }
-        // A monitor fills the network namespace pool once its client has its answer, so
-        // the last ones may still be at it: let them end before emptying the pool.
-        let t = Instant::now();
-        while !self.processes().is_empty() && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let pool = self.netns_pool();
-        if let Ok(rd) = std::fs::read_dir(&pool) {
-            for e in rd.flatten() {
-                let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
-            }
+        // (It waits for a monitor still filling the pool; none fills it after this.)
+        if let Err(e) = berth_net::NetnsPool::new(self.netns_pool()).drain() {
+            eprintln!("cannot empty the network namespace pool: {e}");
         }
     }
 }
