@@ -1170,6 +1170,27 @@ fn logs_follow_ends_when_the_container_exits() {
         t.elapsed() > Duration::from_millis(300),
         "it followed the container"
     );
+
+    // The log is there once `run -d` returns: a follow started then (docker-py's `run`
+    // starts one, removes the container, and only then reads it) keeps it open and reads
+    // what the container printed after the file was gone.
+    for i in 0..10 {
+        let id = b.ok(&["run", "-d", "busybox", "echo", "hi"]);
+        let id = id.trim();
+        // (Looked at at once, not through `inspect`, which takes its time.)
+        let log = b
+            .root()
+            .join("containers")
+            .join(id)
+            .join(format!("{id}-json.log"));
+        assert!(
+            log.exists(),
+            "run {i}: no log at {} when run -d returned",
+            log.display()
+        );
+        assert_eq!(b.inspect(id, "{{.LogPath}}"), log.display().to_string());
+        b.ok(&["rm", "-f", id]);
+    }
 }
 
 #[test]

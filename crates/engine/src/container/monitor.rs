@@ -495,6 +495,18 @@ fn run_once(
             ),
         }
     }
+    // The log exists before the container can print and before anyone is told it started:
+    // a `logs -f` (docker-py's `run` starts one, and removes the container before reading
+    // it) opens it then, and reads what was written even after the file is gone.
+    let defaults = JsonLogOptions::default();
+    let log_options = JsonLogOptions {
+        max_size: config.log.max_size.unwrap_or(defaults.max_size),
+        max_files: config
+            .log
+            .max_file
+            .map_or(defaults.max_files, |n| n as usize),
+    };
+    let mut log = JsonLogWriter::open(&paths.log, log_options).map_err(fail)?;
     engine.mark(id, "mon.go");
     runtime
         .start(id, &args0)
@@ -528,15 +540,6 @@ fn run_once(
     }
     tracing::debug!(container_id = id, ms = ms(t0), "started");
 
-    let defaults = JsonLogOptions::default();
-    let log_options = JsonLogOptions {
-        max_size: config.log.max_size.unwrap_or(defaults.max_size),
-        max_files: config
-            .log
-            .max_file
-            .map_or(defaults.max_files, |n| n as usize),
-    };
-    let mut log = JsonLogWriter::open(&paths.log, log_options).map_err(fail)?;
     let bridged = matches!(config.network, super::NetworkMode::Bridge(_));
     let mut tick = || {
         if bridged {
