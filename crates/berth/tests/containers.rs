@@ -1699,3 +1699,67 @@ fn a_device_is_added_with_its_permissions_and_a_missing_one_refused() {
     }
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+/// The mount points the runtime binds over (/etc/hosts, /etc/hostname, /etc/resolv.conf) come
+/// from the image's init layer, made once, where the image lacks them: a start writes nothing
+/// into the container's writable layer. Where the image has one, even a symlink, it is left
+/// to the runtime as before.
+#[test]
+fn mount_points_an_image_lacks_come_from_its_init_layer_not_each_container() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let id = b.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "60"]);
+    let id = id.trim();
+    assert!(b
+        .ok(&["exec", "plain", "cat", "/etc/hosts"])
+        .contains("localhost"));
+    let upper = b.root().join("containers").join(id).join("upper");
+    let written: Vec<_> = std::fs::read_dir(&upper).unwrap().flatten().collect();
+    assert!(written.is_empty(), "the writable layer holds {written:?}");
+    assert_eq!(b.ok(&["diff", "plain"]), "");
+    b.ok(&["rm", "-f", "plain"]);
+
+    // An image whose /etc/hosts is a symlink keeps it: the runtime binds over its target.
+    let sh = |args: &[&str]| {
+        let st = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    let rootfs = b.root().join("linked-rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let tar = common::test_images().join("busybox-rootfs.tar");
+    sh(&[
+        "tar",
+        "-xf",
+        tar.to_str().unwrap(),
+        "-C",
+        rootfs.to_str().unwrap(),
+    ]);
+    std::fs::write(rootfs.join("etc/hosts.real"), "").unwrap();
+    std::os::unix::fs::symlink("hosts.real", rootfs.join("etc/hosts")).unwrap();
+    let linked_tar = b.root().join("linked.tar");
+    sh(&[
+        "tar",
+        "-cf",
+        linked_tar.to_str().unwrap(),
+        "-C",
+        rootfs.to_str().unwrap(),
+        ".",
+    ]);
+    b.ok(&["import", linked_tar.to_str().unwrap(), "linked"]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "linked",
+        "sh",
+        "-c",
+        "readlink /etc/hosts; grep -c localhost /etc/hosts.real",
+    ]);
+    assert_eq!(
+        out, "hosts.real\n2\n",
+        "the symlink stays, its target is bound"
+    );
+}

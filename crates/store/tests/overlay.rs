@@ -108,6 +108,7 @@ impl Writable {
                 dir: &self.upper,
                 work: &self.work,
                 volatile,
+                init: false,
             }),
             &self.target,
         )

@@ -56,6 +56,9 @@ fn bounding_caps() -> Option<Vec<String>> {
     )
 }
 
+/// The files the runtime binds over in every container (from the container's directory).
+pub(crate) const MOUNT_POINT_FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
 /// A run, ready for the runtime.
 pub(crate) struct Bundle {
     pub attachments: Vec<super::NetSummary>,
@@ -125,6 +128,7 @@ impl Engine {
                 dir: &paths.upper,
                 work: &paths.work,
                 volatile: config.auto_remove,
+                init: self.init_layer(image, true),
             }),
             &paths.rootfs,
         )?;
@@ -204,6 +208,69 @@ impl Engine {
         std::fs::write(&target, json)
             .map_err(|e| EngineError::io(format!("write {}", target.display()), e))?;
         Ok(spec)
+    }
+
+    /// Whether `image` has an init layer (making it first when `make`): empty files, shared
+    /// by the image's containers, for the mount points the runtime binds over and the image
+    /// lacks — /etc/hosts, /etc/hostname, /etc/resolv.conf. Without one the runtime makes them
+    /// in each container's writable layer on every start (overlayfs copies /etc up, then
+    /// creates three files). Docker keeps a layer of its own per container for them.
+    ///
+    /// A path is added only where no layer of the image has anything at it (a symlink, a
+    /// whiteout): there the runtime's own resolution decides, as before. An image whose /etc
+    /// is not a directory gets no init layer.
+    pub(crate) fn init_layer(&self, image: &berth_store::ImageRecord, make: bool) -> bool {
+        let Some(top) = image.layers.last() else {
+            return false;
+        };
+        if self.store.layers.init_path(top).is_dir() {
+            return true;
+        }
+        if !make {
+            return false;
+        }
+        // Top layer first.
+        let layers: Vec<std::path::PathBuf> = image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.store.layers.diff_path(l))
+            .collect();
+        let etc = layers
+            .iter()
+            .find_map(|l| super::files::lstat_beneath(l, "etc"));
+        let etc_is_dir = etc.is_none_or(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+        });
+        if !etc_is_dir {
+            return false;
+        }
+        let missing: Vec<&str> = MOUNT_POINT_FILES
+            .into_iter()
+            .filter(|p| {
+                !layers
+                    .iter()
+                    .any(|l| super::files::lstat_beneath(l, p).is_some())
+            })
+            .collect();
+        let made = self.store.layers.make_init(top, |dir| {
+            std::fs::create_dir(dir.join("etc"))?;
+            std::fs::set_permissions(
+                dir.join("etc"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )?;
+            for p in &missing {
+                std::fs::File::create(dir.join(p))?;
+            }
+            Ok(())
+        });
+        match made {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make the image's init layer; the runtime makes its mount points");
+                false
+            }
+        }
     }
 
     /// Unmounts a container's rootfs if it is mounted.

@@ -240,7 +240,7 @@ impl Engine {
     ) -> Result<Vec<String>, EngineError> {
         let upper = self.container_paths(id).upper;
         let lowers = self.image_layer_dirs(image_id)?;
-        Ok(["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+        Ok(super::bundle::MOUNT_POINT_FILES
             .into_iter()
             .filter(|p| {
                 // Never through a symlink: a running container may have made /etc one.

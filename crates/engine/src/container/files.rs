@@ -93,6 +93,7 @@ impl Engine {
                     dir: &paths.upper,
                     work: &paths.work,
                     volatile,
+                    init: self.init_layer(&image, false),
                 }),
                 &paths.rootfs,
             )?;
