@@ -66,7 +66,7 @@ impl NetnsPool {
     pub fn take_or_make(&self) -> Result<Netns, NetError> {
         match self.take() {
             Some(ns) => Ok(ns),
-            None => make().map(Netns),
+            None => make(None).map(Netns),
         }
     }
 
@@ -163,22 +163,13 @@ impl NetnsPool {
             File::create_new(p)
                 .map_err(|e| NetError::io(format!("{what}: create {}", p.display()), e))?;
         }
-        let made = std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut made = 0;
-                for p in &paths {
-                    make_here(Some(p))?;
-                    made += 1;
-                }
-                Ok::<_, NetError>(made)
-            })
-            .join()
-            .unwrap_or_else(|_| {
-                Err(NetError::io(
-                    what.clone(),
-                    std::io::Error::other("worker thread panicked"),
-                ))
-            })
+        let made = crate::sys::on_thread(&what, || {
+            let mut made = 0;
+            for p in &paths {
+                make_here(Some(p))?;
+                made += 1;
+            }
+            Ok(made)
         });
         if made.is_err() {
             for p in &paths {
@@ -241,13 +232,6 @@ fn make_here(bind: Option<&Path>) -> Result<OwnedFd, NetError> {
 }
 
 /// [`make_here`] on a short-lived thread: unsharing moves the thread, not its caller.
-fn make() -> Result<OwnedFd, NetError> {
-    std::thread::scope(|s| {
-        s.spawn(|| make_here(None)).join().unwrap_or_else(|_| {
-            Err(NetError::io(
-                "create a network namespace",
-                std::io::Error::other("worker thread panicked"),
-            ))
-        })
-    })
+pub(crate) fn make(bind: Option<&Path>) -> Result<OwnedFd, NetError> {
+    crate::sys::on_thread("create a network namespace", || make_here(bind))
 }

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use nix::sched::CloneFlags;
 
-use crate::netlink::Netlink;
 use crate::NetError;
 
 /// `statfs` magic of nsfs: what a namespace bind mount looks like.
@@ -45,6 +44,22 @@ pub(crate) fn set_sysctl(key: &str, value: &str) -> Result<(), NetError> {
     std::fs::write(&path, value).map_err(|e| NetError::io(format!("set {}", path.display()), e))
 }
 
+/// Runs `f` on a short-lived thread of its own, for work that moves its thread into another
+/// namespace (`setns`, `unshare`) and must not move the caller's.
+pub(crate) fn on_thread<T: Send>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, NetError> + Send,
+) -> Result<T, NetError> {
+    std::thread::scope(|s| {
+        s.spawn(f).join().unwrap_or_else(|_| {
+            Err(NetError::io(
+                what.to_string(),
+                std::io::Error::other("worker thread panicked"),
+            ))
+        })
+    })
+}
+
 /// Runs `f` on a fresh thread that has joined the network namespace at `netns`.
 pub(crate) fn in_netns<T: Send>(
     netns: &Path,
@@ -52,8 +67,9 @@ pub(crate) fn in_netns<T: Send>(
 ) -> Result<T, NetError> {
     let file = File::open(netns)
         .map_err(|e| NetError::io(format!("open network namespace {}", netns.display()), e))?;
-    std::thread::scope(|s| {
-        s.spawn(move || {
+    on_thread(
+        &format!("network namespace {}", netns.display()),
+        move || {
             nix::sched::setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| {
                 NetError::io(
                     format!("enter network namespace {}", netns.display()),
@@ -61,15 +77,8 @@ pub(crate) fn in_netns<T: Send>(
                 )
             })?;
             f()
-        })
-        .join()
-        .unwrap_or_else(|_| {
-            Err(NetError::io(
-                format!("network namespace {}", netns.display()),
-                std::io::Error::other("worker thread panicked"),
-            ))
-        })
-    })
+        },
+    )
 }
 
 /// Whether `path` is a namespace bind mount.
@@ -101,23 +110,8 @@ pub(crate) fn create_netns(path: &Path) -> Result<(), NetError> {
         return Ok(());
     }
     let what = format!("create network namespace {}", path.display());
-    File::create(path).map_err(|e| NetError::io(what.clone(), e))?;
-    let made = std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| NetError::io(what.clone(), e.into()))?;
-            rustix::mount::mount_bind("/proc/thread-self/ns/net", path)
-                .map_err(|e| NetError::io(what.clone(), e.into()))?;
-            crate::link::set_up(&mut Netlink::open()?, &what, "lo")
-        })
-        .join()
-        .unwrap_or_else(|_| {
-            Err(NetError::io(
-                what.clone(),
-                std::io::Error::other("worker thread panicked"),
-            ))
-        })
-    });
+    File::create(path).map_err(|e| NetError::io(what, e))?;
+    let made = crate::pool::make(Some(path)).map(drop);
     if made.is_err() {
         let _ = remove_netns(path);
     }
