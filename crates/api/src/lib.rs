@@ -155,6 +155,12 @@ pub(crate) mod testing {
 
     impl Drop for Root {
         fn drop(&mut self) {
+            // The network namespaces kept for the next starts are mounts in the run root
+            // (draining waits for a monitor still filling the pool).
+            let run_root = berth_engine::EngineConfig::new(self.path()).run_root;
+            if let Err(e) = berth_engine::container::netns_pool(&run_root).drain() {
+                eprintln!("cannot empty the network namespace pool: {e}");
+            }
             let net = self.path().join("net");
             if let Ok(rd) = std::fs::read_dir(net.join("netns")) {
                 for e in rd.flatten() {

@@ -90,7 +90,9 @@ impl Berth {
 
     /// Where this berth keeps network namespaces for its next starts.
     pub fn netns_pool(&self) -> PathBuf {
-        self.run_root().join("netns-pool")
+        berth_engine::container::netns_pool(&self.run_root())
+            .dir()
+            .to_path_buf()
     }
 
     /// The network namespaces waiting in the pool (mount points).
@@ -305,7 +307,7 @@ impl Drop for Berth {
             }
         }
         // (It waits for a monitor still filling the pool; none fills it after this.)
-        if let Err(e) = berth_net::NetnsPool::new(self.netns_pool()).drain() {
+        if let Err(e) = berth_engine::container::netns_pool(&self.run_root()).drain() {
             eprintln!("cannot empty the network namespace pool: {e}");
         }
     }

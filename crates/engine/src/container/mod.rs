@@ -56,7 +56,7 @@ pub use files::{Change, PathStat};
 pub use inspect::mount_point;
 pub use list::{human_duration, ContainerFilter, ContainerSummary};
 pub use logs::LogOptions;
-pub use network::{NetSummary, NetworkMode};
+pub use network::{netns_pool, NetSummary, NetworkMode};
 pub use ops::{Stats, StatsSample};
 pub use start::StartMode;
 pub(crate) use stop::signal_number;

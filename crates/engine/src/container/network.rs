@@ -116,6 +116,12 @@ pub(crate) struct NetSetup {
     pub attachments: Vec<NetSummary>,
 }
 
+/// The network namespaces made ahead of time for the starts of the berth whose run root is
+/// `run_root` (mounts: whoever deletes a run root drains this first).
+pub fn netns_pool(run_root: &std::path::Path) -> berth_net::NetnsPool {
+    berth_net::NetnsPool::new(run_root.join("netns-pool"))
+}
+
 /// How many network namespaces wait for the next starts: enough for a few containers started
 /// together (a compose file), ~100 KB of kernel memory each.
 const NETNS_POOL_SIZE: usize = 4;
@@ -225,7 +231,7 @@ impl Engine {
 
     /// The network namespaces made ahead of time for this root's starts.
     pub(crate) fn netns_pool(&self) -> berth_net::NetnsPool {
-        berth_net::NetnsPool::new(self.run_root.join("netns-pool"))
+        netns_pool(&self.run_root)
     }
 
     /// Tops the pool of network namespaces up for the next starts. Call it only when no
