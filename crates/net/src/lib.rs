@@ -47,7 +47,6 @@ mod state;
 mod sys;
 
 use std::net::Ipv4Addr;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -213,7 +212,7 @@ impl Network {
         state::check_name("container id", container_id)?;
         let path = self.store.netns_path(container_id);
         if !sys::is_nsfs(&path) {
-            sys::bind_netns(&ns.as_fd(), &path)?;
+            sys::bind_netns(&ns.proc_path(), &path)?;
         }
         Ok(path)
     }

@@ -53,7 +53,7 @@ impl AsFd for Netns {
 }
 
 impl NetnsPool {
-    /// The pool kept in `dir` (created when first filled).
+    /// The pool kept in `dir` (which the first start creates).
     pub fn new(dir: PathBuf) -> Self {
         NetnsPool { dir }
     }
@@ -98,12 +98,11 @@ impl NetnsPool {
                     let _ = fs::remove_file(&path);
                     return Some(Netns(file.into()));
                 }
-                // Taken by another start between our open and our unmount.
-                Err(e) if e == rustix::io::Errno::INVAL => continue,
-                Err(e) => {
+                // (EINVAL: taken by another start between our open and our unmount.)
+                Err(e) if e != rustix::io::Errno::INVAL => {
                     tracing::debug!(path = %path.display(), error = %e, "cannot take a pooled network namespace");
-                    continue;
                 }
+                Err(_) => {}
             }
         }
         None
@@ -200,7 +199,7 @@ impl NetnsPool {
             if is_entry(&path) {
                 crate::sys::remove_netns(&path)?;
             } else {
-                // (nothing but entries belongs here; an older berth kept a lock file)
+                // Nothing else belongs here; whatever it is must not keep the directory.
                 let _ = fs::remove_file(&path);
             }
         }

@@ -91,12 +91,12 @@ pub(crate) fn is_nsfs_fd(file: &File) -> bool {
     rustix::fs::fstatfs(file).is_ok_and(|s| s.f_type == NSFS_MAGIC)
 }
 
-/// Binds the namespace `ns` at `path` (a new empty file), as `create_netns` would have made it.
-pub(crate) fn bind_netns(ns: &impl std::os::fd::AsRawFd, path: &Path) -> Result<(), NetError> {
+/// Binds the namespace at `source` on `path` (a new empty file), as `create_netns` would have
+/// made it.
+pub(crate) fn bind_netns(source: &Path, path: &Path) -> Result<(), NetError> {
     let what = format!("bind network namespace at {}", path.display());
     File::create(path).map_err(|e| NetError::io(what.clone(), e))?;
-    let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
-    if let Err(e) = rustix::mount::mount_bind(source.as_str(), path) {
+    if let Err(e) = rustix::mount::mount_bind(source, path) {
         let _ = std::fs::remove_file(path);
         return Err(NetError::io(what, e.into()));
     }
