@@ -137,6 +137,20 @@ fn free_space(path: &Path) -> Option<u64> {
 
 /// Allocates the reserve when it is missing and the disk has room again. Best effort: a file
 /// system without `fallocate` simply has no reserve.
+/// An exclusive lock, held while it lives, on `<database>.setup-lock` beside the database.
+fn setup_lock(db: &Path) -> Result<std::fs::File, StoreError> {
+    let path = db.with_extension("setup-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| StoreError::io(&path, e.into()))?;
+    Ok(file)
+}
+
 fn take_reserve(reserve: &Path) {
     if reserve.exists() || free_space(reserve).is_none_or(|f| f < ROOMY) {
         return;
@@ -342,6 +356,12 @@ impl Meta {
             .map_err(|e| StoreError::db(path, e))?;
         // (A newer berth's database is a superset of ours: left as it is.)
         if version < SCHEMA_VERSION {
+            // Two processes turning a new database to WAL at once: the second holds a
+            // shared lock when it asks for the exclusive one, and SQLite answers it
+            // SQLITE_BUSY at once, whatever the busy timeout ("database is locked" from
+            // one of several berths started together on a fresh root). First openers set
+            // the database up one at a time.
+            let _setting_up = setup_lock(path)?;
             Self::set_up(&mut conn).map_err(|e| StoreError::db(path, e))?;
         }
         let reserve = path.with_extension("reserve");
