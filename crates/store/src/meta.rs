@@ -780,16 +780,19 @@ impl Tx<'_> {
     /// Writes every field of `c` back (by ID).
     pub fn update_container(&self, c: &ContainerRecord) -> Result<(), StoreError> {
         // Cached statements: a start and its teardown update the record a dozen times.
-        self.tx.prepare_cached(
-            "UPDATE containers SET name=?2, image_id=?3, image_name=?4, config=?5, created_at=?6,
-                state=?7, pid=?8, monitor_pid=?9, exit_code=?10, started_at=?11, finished_at=?12,
-                restart_count=?13, stop_requested=?14, oom_killed=?15, error=?16, net=?17,
-                health=?18 WHERE id=?1",
-        )?.execute(
-            params![
+        // The indexed columns (name, image) are written only when they change: SQLite
+        // rewrites an index's entry for every column the SET names, changed or not, and
+        // that was two of the three pages each state change appended to the WAL (which
+        // every process that opens the database first reads back).
+        self.tx
+            .prepare_cached(
+                "UPDATE containers SET image_name=?2, config=?3, created_at=?4,
+                state=?5, pid=?6, monitor_pid=?7, exit_code=?8, started_at=?9, finished_at=?10,
+                restart_count=?11, stop_requested=?12, oom_killed=?13, error=?14, net=?15,
+                health=?16 WHERE id=?1",
+            )?
+            .execute(params![
                 c.id,
-                c.name,
-                c.image_id,
                 c.image_name,
                 c.config,
                 c.created_at,
@@ -805,8 +808,13 @@ impl Tx<'_> {
                 c.error,
                 c.net,
                 c.health
-            ],
-        )?;
+            ])?;
+        self.tx
+            .prepare_cached(
+                "UPDATE containers SET name=?2, image_id=?3
+                 WHERE id=?1 AND (name IS NOT ?2 OR image_id IS NOT ?3)",
+            )?
+            .execute(params![c.id, c.name, c.image_id])?;
         Ok(())
     }
 
@@ -1108,5 +1116,50 @@ mod tests {
             (got.health.as_str(), got.state.as_str()),
             (health, "running")
         );
+    }
+
+    #[test]
+    fn a_state_change_writes_one_page_and_a_rename_still_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        let meta = Meta::open(&path).unwrap();
+        let (one, two) = (image(1), image(2));
+        let mut c = ContainerRecord {
+            id: "c1".into(),
+            name: "web".into(),
+            image_id: one.id.to_string(),
+            ..Default::default()
+        };
+        let other = ContainerRecord {
+            id: "c2".into(),
+            name: "db".into(),
+            image_id: one.id.to_string(),
+            ..Default::default()
+        };
+        meta.write(|tx| {
+            tx.insert_image(&one)?;
+            tx.insert_image(&two)?;
+            tx.insert_container(&c)?;
+            tx.insert_container(&other)
+        })
+        .unwrap();
+        let wal = path.with_extension("db-wal");
+        let frames = || std::fs::metadata(&wal).unwrap().len().saturating_sub(32) / (4096 + 24);
+        let before = frames();
+        c.state = crate::ContainerState::Running;
+        c.pid = 42;
+        meta.write(|tx| tx.update_container(&c)).unwrap();
+        // The row's page only: not the name's or the image's index pages.
+        assert_eq!(frames() - before, 1);
+
+        c.name = "web2".into();
+        c.image_id = two.id.to_string();
+        meta.write(|tx| tx.update_container(&c)).unwrap();
+        let got = meta.read(|tx| tx.container("c1")).unwrap().unwrap();
+        assert_eq!((got.name.as_str(), got.pid), ("web2", 42));
+        assert_eq!(got.image_id, two.id.to_string());
+        // Names stay unique.
+        c.name = "db".into();
+        assert!(meta.write(|tx| tx.update_container(&c)).is_err());
     }
 }
