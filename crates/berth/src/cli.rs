@@ -1223,6 +1223,8 @@ pub struct MonitorArgs {
     pub id: String,
     #[arg(long)]
     pub wait_attach: bool,
+    #[arg(long)]
+    pub ready_before_create: bool,
 }
 
 #[derive(Debug, Args)]

@@ -575,6 +575,42 @@ fn exit_codes_follow_docker() {
     assert_eq!(r.code, 126, "not executable: {}", r.stderr);
     assert!(r.stderr.contains("permission denied"), "{}", r.stderr);
 
+    // A foreground run hears of a failure to start on its attach (it attaches while the
+    // container is created): the same code and message, with a tty and with --rm too, and
+    // the container it created is gone, as docker's is.
+    let before = b.ok(&["ps", "-aq"]);
+    for flags in [&["-t"][..], &["--rm"][..]] {
+        let r = b.run(&[&["run"], flags, &["busybox", "no-such-command"]].concat());
+        assert_eq!(r.code, 127, "{flags:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("executable file not found"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        b.ok(&["ps", "-aq"]),
+        before,
+        "a failed run leaves no container"
+    );
+    // `start -a` the same way, with docker's exit code for a failed start (1); the
+    // container stays.
+    b.ok(&[
+        "create",
+        "--name",
+        "never-runs",
+        "busybox",
+        "no-such-command",
+    ]);
+    let r = b.run(&["start", "-a", "never-runs"]);
+    assert_eq!(r.code, 1, "start -a: {}", r.stderr);
+    assert!(
+        r.stderr.contains("executable file not found"),
+        "{}",
+        r.stderr
+    );
+    b.ok(&["rm", "never-runs"]);
+
     let r = b.run(&["run", "--memory", "lots", "busybox", "true"]);
     assert_eq!(r.code, 125, "a bad flag value: {}", r.stderr);
 

@@ -13,6 +13,7 @@ pub fn run(engine: &Engine, args: MonitorArgs) -> anyhow::Result<()> {
         &args.id,
         MonitorOptions {
             wait_attach: args.wait_attach,
+            ready_before_create: args.ready_before_create,
         },
         &mut report,
     );

@@ -250,7 +250,7 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     let mode = if args.detach {
         StartMode::Detached
     } else {
-        StartMode::WaitAttach
+        StartMode::AttachNow
     };
     if let Err(e) = engine.start_container_warning(&id, mode, &mut super::print_warning) {
         // A run that could not start leaves nothing behind (a port conflict, a missing
@@ -277,8 +277,17 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
         tty: args.tty,
         sig_proxy: args.sig_proxy,
     })?;
-    let code = engine.attach(&id, io).map_err(run_error)?;
+    let code = engine.attach(&id, io);
     drop(terminal);
+    let code = match code {
+        Ok(code) => code,
+        // A foreground run learns of a failure to start from its attach: the same.
+        Err(e @ EngineError::StartFailed { .. }) => {
+            let _ = engine.remove_container(&id, true, true);
+            return Err(run_error(e));
+        }
+        Err(e) => return Err(run_error(e)),
+    };
     timings.report(engine, &id, false);
     if code == 0 {
         Ok(())

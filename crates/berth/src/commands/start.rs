@@ -18,7 +18,7 @@ pub fn run(engine: &Engine, args: StartArgs) -> anyhow::Result<()> {
         let tty = berth_engine::container::ContainerConfig::from_json(&rec.config)
             .map(|c| c.spec.tty)
             .unwrap_or(false);
-        engine.start_container_warning(name, StartMode::WaitAttach, &mut super::print_warning)?;
+        engine.start_container_warning(name, StartMode::AttachNow, &mut super::print_warning)?;
         let (io, _terminal) = terminal::streams(terminal::Attach {
             stdin: args.interactive,
             tty,

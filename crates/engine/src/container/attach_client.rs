@@ -60,6 +60,16 @@ impl Client {
         self.queue(&bytes)
     }
 
+    /// Queues the final frame of a container that could not be started (see
+    /// `frame::write_start_failed`); `false`: the client is gone.
+    pub fn send_start_failed(&mut self, code: i32, message: &str) -> bool {
+        let mut bytes = Vec::with_capacity(8 + 4 + message.len());
+        if frame::write_start_failed(&mut bytes, code, message).is_err() {
+            return false;
+        }
+        self.queue(&bytes)
+    }
+
     fn queue(&mut self, bytes: &[u8]) -> bool {
         if self.queued.len() + bytes.len() > MAX_QUEUED {
             tracing::warn!(

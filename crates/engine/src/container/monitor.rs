@@ -6,8 +6,9 @@
 //! resizes and signals, records the exit, cleans up, and applies the restart policy.
 //!
 //! It tells the process that spawned it how the start went with one line on its stdout:
-//! `ready` (created and attachable; it starts the container when the first client attaches),
-//! `started`, or `error CODE MESSAGE`.
+//! `ready` (attachable; it starts the container when the first client attaches), `started`,
+//! or `error CODE MESSAGE`. A `ready` sent before the creation (`ready_before_create`) leaves
+//! a later failure to the attach socket.
 
 use berth_store::ContainerState;
 use std::io::Write;
@@ -35,6 +36,11 @@ use crate::{Engine, EngineError};
 pub struct MonitorOptions {
     /// Wait for the first attach before starting (a foreground `run`/`start -a`).
     pub wait_attach: bool,
+    /// With `wait_attach`: report `ready` before the creation, not after it, to a client that
+    /// attaches at once. Its attach then overlaps the runtime's create (~0.3 ms of each
+    /// foreground `run`), and a failure to start reaches it on the attach socket
+    /// (`frame::START_FAILED`), not on the report pipe.
+    pub ready_before_create: bool,
 }
 
 /// The result of one run of the container.
@@ -108,12 +114,16 @@ pub(crate) fn run_locked(
     let mut first = true;
     let mut told: Vec<Client> = Vec::new();
     loop {
-        let outcome = run_once(engine, id, opts, first, &mut report);
+        // A client told of a failure on the attach socket is let go after the cleanup, as
+        // one told of an exit is.
+        let mut failed_clients = Vec::new();
+        let outcome = run_once(engine, id, opts, first, &mut report, &mut failed_clients);
         first = false;
         let exit = match outcome {
             Ok(exit) => exit,
             Err(failure) => {
                 failed_to_start(engine, id, opts, failure, report.take());
+                drop(failed_clients);
                 return 1;
             }
         };
@@ -367,6 +377,7 @@ fn run_once(
     opts: MonitorOptions,
     first: bool,
     report: &mut Option<&mut dyn Write>,
+    failed_clients: &mut Vec<Client>,
 ) -> Result<Exit, Failure> {
     let t0 = Instant::now();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
@@ -396,7 +407,6 @@ fn run_once(
     tracing::debug!(container_id = id, ms = ms(t0), "bundle prepared");
     engine.mark(id, "mon.bundle");
 
-    let tty = config.spec.tty;
     let sockets = paths
         .attach_socket
         .parent()
@@ -411,6 +421,83 @@ fn run_once(
             paths.attach_socket.display()
         ))
     })?;
+    let ready_early = first && opts.wait_attach && opts.ready_before_create;
+    if ready_early {
+        if let Some(r) = report.take() {
+            let _ = writeln!(r, "ready");
+            let _ = r.flush();
+        }
+    }
+    let mut clients = Vec::new();
+    let created = create_and_run(
+        engine,
+        id,
+        opts,
+        first,
+        report,
+        &mut clients,
+        Prepared {
+            config: &config,
+            paths: &paths,
+            spec,
+            netns,
+            listener: &listener,
+            args0,
+            net_json,
+            t0,
+        },
+    );
+    if let (Err((code, message)), true) = (&created, ready_early) {
+        // The client was told to attach: it learns of the failure there (it may not have
+        // been accepted yet).
+        if clients.is_empty() {
+            clients.extend(accept_first(&listener, &config));
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for mut c in clients {
+            if c.send_start_failed(*code, message) {
+                c.drain(deadline);
+                failed_clients.push(c);
+            }
+        }
+    }
+    created
+}
+
+/// What `run_once` prepared for the runtime.
+struct Prepared<'a> {
+    config: &'a ContainerConfig,
+    paths: &'a super::ContainerPaths,
+    spec: berth_runtime::spec::Spec,
+    netns: Option<berth_net::Netns>,
+    listener: &'a UnixListener,
+    args0: String,
+    net_json: String,
+    t0: Instant,
+}
+
+/// The runtime's create and start, the container's run and its exit.
+fn create_and_run(
+    engine: &Engine,
+    id: &str,
+    opts: MonitorOptions,
+    first: bool,
+    report: &mut Option<&mut dyn Write>,
+    clients: &mut Vec<Client>,
+    prepared: Prepared<'_>,
+) -> Result<Exit, Failure> {
+    let Prepared {
+        config,
+        paths,
+        spec,
+        netns,
+        listener,
+        args0,
+        net_json,
+        t0,
+    } = prepared;
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let tty = config.spec.tty;
 
     // Standard streams: pipes, or a pty the runtime makes and hands back over a socket.
     let mut stdio = Stdio::default();
@@ -474,16 +561,12 @@ fn run_once(
         let _ = pty::set_winsize(m.as_fd(), rows, cols);
     }
 
-    let mut clients: Vec<Client> = Vec::new();
     if first && opts.wait_attach {
         if let Some(r) = report.take() {
             let _ = writeln!(r, "ready");
             let _ = r.flush();
         }
-        // A build's step is attached by its client at once: one that does not come died
-        // before it could (a killed build), and the step must not run for nobody.
-        let wait = if config.tied_to_client { 10 } else { 30 };
-        match accept_timeout(&listener, Duration::from_secs(wait)) {
+        match accept_first(listener, config) {
             Some(c) => clients.push(c),
             None if config.tied_to_client => {
                 remove_when_done(engine, id);
@@ -530,7 +613,7 @@ fn run_once(
         })
         .map_err(fail)?;
     engine.emit_container_id(id, crate::events::Action::Start, &[]);
-    let mut health = super::health_probe::Prober::start(engine, id, &config);
+    let mut health = super::health_probe::Prober::start(engine, id, config);
     engine.mark(id, "mon.recorded");
     if let Some(r) = report.take() {
         let _ = writeln!(r, "started");
@@ -554,9 +637,9 @@ fn run_once(
     let mut abandon = || remove_when_done(engine, id);
     let status = event_loop(
         pid,
-        &listener,
+        listener,
         &sigfd,
-        &mut clients,
+        clients,
         Streams {
             out: out_r.or_else(|| master.as_ref().and_then(|m| m.try_clone().ok())),
             err: err_r,
@@ -600,13 +683,16 @@ fn run_once(
     // A client that reads gets the rest of its output and the exit; one that does not is
     // given a few seconds, not the monitor.
     let deadline = Instant::now() + Duration::from_secs(5);
-    for c in &mut clients {
+    for c in clients.iter_mut() {
         if c.send_exit(code as i32) {
             c.drain(deadline);
         }
     }
     engine.mark(id, "mon.exit-sent");
-    Ok(Exit { restart, clients })
+    Ok(Exit {
+        restart,
+        clients: std::mem::take(clients),
+    })
 }
 
 struct Streams {
@@ -616,9 +702,13 @@ struct Streams {
     master: Option<OwnedFd>,
 }
 
-fn accept_timeout(listener: &UnixListener, timeout: Duration) -> Option<Client> {
+/// The first client of a run that waits for one: `None` when none came in time. A build's
+/// step is attached by its client at once: one that does not come died before it could (a
+/// killed build), and the step must not run for nobody.
+fn accept_first(listener: &UnixListener, config: &ContainerConfig) -> Option<Client> {
+    let wait = Duration::from_secs(if config.tied_to_client { 10 } else { 30 });
     let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
     match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
         Ok(n) if n > 0 => listener.accept().ok().and_then(|(s, _)| client(s)),
         _ => None,

@@ -72,6 +72,9 @@ impl Engine {
         if opts.wait_attach {
             cmd.arg("--wait-attach");
         }
+        if opts.ready_before_create {
+            cmd.arg("--ready-before-create");
+        }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd
             .spawn()

@@ -9,7 +9,7 @@ use berth_store::ContainerState;
 
 use super::monitor;
 use super::monitor_spawn::single_threaded;
-use super::streams::{ProcessControl, ProcessIo};
+use super::streams::{Ending, ProcessControl, ProcessIo};
 use crate::{Engine, EngineError};
 
 /// How `start_container` hands the container over.
@@ -17,8 +17,13 @@ use crate::{Engine, EngineError};
 pub enum StartMode {
     /// Start now and return (`run -d`, `start`).
     Detached,
-    /// Start once a client attaches (`run` in the foreground, `start -a`).
+    /// Start once a client attaches (the Engine API's attach-then-start, a build's step).
     WaitAttach,
+    /// [`StartMode::WaitAttach`] for a caller that attaches at once (`run` in the
+    /// foreground, `start -a`): the start returns before the container is created, so that
+    /// the attach overlaps the creation, and a failure to start is [`Engine::attach`]'s
+    /// [`EngineError::StartFailed`], once the container's monitor has cleaned up.
+    AttachNow,
 }
 
 impl Engine {
@@ -65,7 +70,8 @@ impl Engine {
             .map_err(|e| EngineError::io(format!("container {}: monitor log", &rec.id[..12]), e))?;
         self.mark(&rec.id, "cli.spawn");
         let opts = monitor::MonitorOptions {
-            wait_attach: mode == StartMode::WaitAttach,
+            wait_attach: mode != StartMode::Detached,
+            ready_before_create: mode == StartMode::AttachNow,
         };
         let mut spawned = if single_threaded() {
             self.fork_monitor(&rec.id, opts, log)?
@@ -198,7 +204,10 @@ impl Engine {
         let code = match code {
             // The relay returns once the monitor has cleaned up (and removed an --rm
             // container) after the exit it reported.
-            Some(c) => return Ok(c),
+            Some(Ending::Exit(c)) => return Ok(c),
+            Some(Ending::StartFailed(code, message)) => {
+                return Err(EngineError::StartFailed { id, code, message })
+            }
             // The monitor went away without an exit frame: the record says what happened.
             None => self
                 .reconciled(&id)

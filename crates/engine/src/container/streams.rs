@@ -85,6 +85,24 @@ fn send_msg(w: &SharedWriter, msg: &ClientMsg) -> std::io::Result<()> {
     frame::write_client(&mut *w, msg)
 }
 
+/// How an attached stream ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The process exited with this code.
+    Exit(i32),
+    /// The container could not be started (code, message): an attach made before its
+    /// creation (`StartMode::AttachNow`) learns of the failure this way.
+    StartFailed(i32, String),
+}
+
+impl Ending {
+    fn code(self) -> i32 {
+        match self {
+            Ending::Exit(c) | Ending::StartFailed(c, _) => c,
+        }
+    }
+}
+
 /// Relays `io` over `sock` until the exit frame; `None` when the stream ends without one (the
 /// monitor or shim died).
 pub(crate) fn relay(sock: UnixStream, io: ProcessIo) -> std::io::Result<Option<i32>> {
@@ -94,7 +112,7 @@ pub(crate) fn relay(sock: UnixStream, io: ProcessIo) -> std::io::Result<Option<i
         mut stderr,
         control,
     } = io;
-    relay_with(sock, stdin, control, &mut |kind, data| {
+    let ending = relay_with(sock, stdin, control, &mut |kind, data| {
         let w = if kind == frame::STDERR {
             &mut stderr
         } else {
@@ -102,16 +120,17 @@ pub(crate) fn relay(sock: UnixStream, io: ProcessIo) -> std::io::Result<Option<i
         };
         w.write_all(data)?;
         w.flush()
-    })
+    })?;
+    Ok(ending.map(Ending::code))
 }
 
-/// [`relay`] with the output handed to `sink` (stream type, bytes).
+/// [`relay`] with the output handed to `sink` (stream type, bytes), and how the stream ended.
 pub(crate) fn relay_with(
     sock: UnixStream,
     stdin: Option<Box<dyn Read + Send>>,
     control: Option<Receiver<ProcessControl>>,
     sink: &mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>,
-) -> std::io::Result<Option<i32>> {
+) -> std::io::Result<Option<Ending>> {
     let writer: SharedWriter = Arc::new(Mutex::new(SocketWriter(sock.try_clone()?)));
     let done = Arc::new(AtomicBool::new(false));
     if let Some(rx) = control {
@@ -147,12 +166,18 @@ const CLEANUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 fn copy_output(
     sock: &UnixStream,
     sink: &mut dyn FnMut(u8, &[u8]) -> std::io::Result<()>,
-) -> std::io::Result<Option<i32>> {
+) -> std::io::Result<Option<Ending>> {
     let mut reader = FrameReader::new(sock);
     loop {
         match reader.next()? {
             None => return Ok(None),
-            Some((frame::EXIT, payload)) => return frame::exit_code(&payload).map(Some),
+            Some((frame::EXIT, payload)) => {
+                return frame::exit_code(&payload).map(|c| Some(Ending::Exit(c)))
+            }
+            Some((frame::START_FAILED, payload)) => {
+                let (code, message) = frame::start_failure(&payload)?;
+                return Ok(Some(Ending::StartFailed(code, message)));
+            }
             Some((kind, data)) => sink(kind, &data)?,
         }
     }

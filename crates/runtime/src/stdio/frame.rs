@@ -3,8 +3,10 @@
 //! Monitor → CLI, without a tty: Docker's multiplexed stream framing. Each frame is an 8-byte
 //! header `[stream, 0, 0, 0, len: u32 big-endian]` followed by `len` payload bytes. Stream 0 is
 //! stdin, 1 stdout, 2 stderr; we add 3, [`EXIT`], whose payload is the exit code as an `i32`
-//! big-endian, and which is the last frame on the stream. With a tty the container's output is a
-//! single raw byte stream and is copied as is.
+//! big-endian, and which is the last frame on the stream, and 4, [`START_FAILED`], the last
+//! frame instead when the container could not be started after its client was told to attach
+//! (see [`write_start_failed`]). With a tty the container's output is a single raw byte stream
+//! and is copied as is.
 //!
 //! CLI → monitor: [`ClientMsg`] frames `[kind: u8, len: u32 big-endian, payload]`.
 //!
@@ -21,6 +23,9 @@ pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 /// Stream type of the final exit frame (payload: exit code, `i32` big-endian).
 pub const EXIT: u8 = 3;
+/// Stream type of the final frame of a container that could not be started (payload: the
+/// exit code docker gives the failure, `i32` big-endian, then the error message).
+pub const START_FAILED: u8 = 4;
 
 /// Largest payload a single frame may carry in either direction.
 pub const MAX_PAYLOAD: usize = 16 << 20;
@@ -49,6 +54,33 @@ pub fn write_frame<W: Write + ?Sized>(w: &mut W, stream: u8, data: &[u8]) -> io:
 /// Writes the final [`EXIT`] frame carrying `code`.
 pub fn write_exit<W: Write + ?Sized>(w: &mut W, code: i32) -> io::Result<()> {
     write_one(w, [EXIT, 0, 0, 0, 0, 0, 0, 0], &code.to_be_bytes())
+}
+
+/// Writes the final [`START_FAILED`] frame: the container could not be started, `code` is
+/// docker's exit code for why (125, 126, 127) and `message` the error.
+pub fn write_start_failed<W: Write + ?Sized>(
+    w: &mut W,
+    code: i32,
+    message: &str,
+) -> io::Result<()> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(message.as_bytes());
+    write_one(w, [START_FAILED, 0, 0, 0, 0, 0, 0, 0], &payload)
+}
+
+/// Decodes the payload of a [`START_FAILED`] frame: the exit code and the message.
+pub fn start_failure(payload: &[u8]) -> io::Result<(i32, String)> {
+    if payload.len() < 4 {
+        return Err(invalid(format!(
+            "start-failed frame: payload is {} bytes, want at least 4",
+            payload.len()
+        )));
+    }
+    let (code, message) = payload.split_at(4);
+    Ok((
+        exit_code(code)?,
+        String::from_utf8_lossy(message).into_owned(),
+    ))
 }
 
 /// Writes the header `prefix` with its last four bytes set to the payload length, then `payload`.
@@ -156,6 +188,10 @@ impl<R: Read> FrameReader<R> {
             EXIT if len == 4 => Ok(()),
             EXIT => Err(invalid(format!(
                 "output frame: exit payload is {len} bytes, want 4"
+            ))),
+            START_FAILED if len >= 4 => Ok(()),
+            START_FAILED => Err(invalid(format!(
+                "output frame: start-failed payload is {len} bytes, want at least 4"
             ))),
             other => Err(invalid(format!(
                 "output frame: unknown stream type {other}"

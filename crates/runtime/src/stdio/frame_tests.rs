@@ -95,6 +95,21 @@ fn stdio_frame_exit_code_decoding() {
 }
 
 #[test]
+fn a_start_failure_carries_its_code_and_message() {
+    let mut wire = Vec::new();
+    write_start_failed(&mut wire, 127, "exec: \"nope\": not found").expect("write");
+    let frames = read_all_frames(&wire, true).expect("read");
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].0, START_FAILED);
+    let (code, message) = start_failure(&frames[0].1).expect("decode");
+    assert_eq!((code, message.as_str()), (127, "exec: \"nope\": not found"));
+    // A payload too short for the code is refused, on the wire and decoded.
+    assert!(start_failure(b"ab").is_err());
+    let short = [START_FAILED, 0, 0, 0, 0, 0, 0, 2, b'a', b'b'];
+    assert!(read_all_frames(&short, false).is_err());
+}
+
+#[test]
 fn stdio_frame_writer_splits_over_cap() {
     let data = vec![7u8; MAX_PAYLOAD + 10];
     let mut wire = Vec::new();
