@@ -563,13 +563,17 @@ fn exit_codes_follow_docker() {
     let r = b.run(&["run", "busybox", "sh", "-c", "exit 3"]);
     assert_eq!(r.code, 3, "the command's own code: {}", r.stderr);
 
-    let r = b.run(&["run", "busybox", "no-such-command"]);
-    assert_eq!(r.code, 127, "not found: {}", r.stderr);
-    assert!(
-        r.stderr.contains("executable file not found"),
-        "{}",
-        r.stderr
-    );
+    // docker's code and message for a command that is not there.
+    let not_found = |args: &[&str], code: i32| {
+        let r = b.run(args);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("executable file not found"),
+            "{}",
+            r.stderr
+        );
+    };
+    not_found(&["run", "busybox", "no-such-command"], 127);
 
     let r = b.run(&["run", "busybox", "/etc/passwd"]);
     assert_eq!(r.code, 126, "not executable: {}", r.stderr);
@@ -579,36 +583,14 @@ fn exit_codes_follow_docker() {
     // container is created): the same code and message, with a tty and with --rm too, and
     // the container it created is gone, as docker's is.
     let before = b.ok(&["ps", "-aq"]);
-    for flags in [&["-t"][..], &["--rm"][..]] {
-        let r = b.run(&[&["run"], flags, &["busybox", "no-such-command"]].concat());
-        assert_eq!(r.code, 127, "{flags:?}: {}", r.stderr);
-        assert!(
-            r.stderr.contains("executable file not found"),
-            "{}",
-            r.stderr
-        );
-    }
-    assert_eq!(
-        b.ok(&["ps", "-aq"]),
-        before,
-        "a failed run leaves no container"
-    );
+    not_found(&["run", "-t", "busybox", "no-such-command"], 127);
+    not_found(&["run", "--rm", "busybox", "no-such-command"], 127);
+    let after = b.ok(&["ps", "-aq"]);
+    assert_eq!(after, before, "a failed run leaves no container");
     // `start -a` the same way, with docker's exit code for a failed start (1); the
     // container stays.
-    b.ok(&[
-        "create",
-        "--name",
-        "never-runs",
-        "busybox",
-        "no-such-command",
-    ]);
-    let r = b.run(&["start", "-a", "never-runs"]);
-    assert_eq!(r.code, 1, "start -a: {}", r.stderr);
-    assert!(
-        r.stderr.contains("executable file not found"),
-        "{}",
-        r.stderr
-    );
+    b.ok(&["create", "--name", "never-runs", "busybox", "nope"]);
+    not_found(&["start", "-a", "never-runs"], 1);
     b.ok(&["rm", "never-runs"]);
 
     let r = b.run(&["run", "--memory", "lots", "busybox", "true"]);
