@@ -125,6 +125,8 @@ impl Engine {
     /// [`StartMode::WaitAttach`]) until it exits; returns its exit code. Stdin is forwarded
     /// when `io.stdin` is given, and the container's stdin is closed when it ends. Returns once
     /// the container's monitor has cleaned up, so what the caller does next sees the end.
+    /// A container started with [`StartMode::AttachNow`] that could not be started is
+    /// [`EngineError::StartFailed`] here.
     pub fn attach(&self, name: &str, io: ProcessIo) -> Result<i32, EngineError> {
         let ProcessIo {
             stdin,
