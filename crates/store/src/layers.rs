@@ -70,7 +70,7 @@ impl LayerStore {
     /// Where the init layer of images whose top layer is `top` is (see [`LayerStore::make_init`]);
     /// inside the layer's own directory, so it goes with the layer.
     pub fn init_path(&self, top: &Digest) -> PathBuf {
-        self.dir.join(top.hex()).join("init")
+        self.dir.join(init_link(top))
     }
 
     /// Publishes the init layer of `top`: a read-only layer that containers of its images get
@@ -289,7 +289,7 @@ impl LayerStore {
     ) -> Result<(), StoreError> {
         let mut links = Vec::with_capacity(lowers.len() + 1);
         if let (true, Some(top)) = (upper.is_some_and(|u| u.init), lowers.last()) {
-            links.push(format!("{}/init", top.hex()));
+            links.push(init_link(top));
         }
         for chain in lowers.iter().rev() {
             links.push(format!("l/{}", self.link(chain)?));
@@ -364,6 +364,11 @@ pub struct Upper<'a> {
     /// Stack the init layer of the top lower layer ([`LayerStore::make_init`], which must have
     /// made it) just below the writable layer.
     pub init: bool,
+}
+
+/// The init layer of `top`, relative to the layers directory (as the overlay's lower dirs are).
+fn init_link(top: &Digest) -> String {
+    format!("{}/init", top.hex())
 }
 
 fn mount_overlay_syscall(data: &str, target: &Path) -> Result<(), StoreError> {

@@ -135,16 +135,26 @@ impl Store {
     }
 
     fn lock(&self, op: rustix::fs::FlockOperation) -> Result<StoreLock, StoreError> {
-        let path = self.root.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
-        rustix::fs::flock(&file, op).map_err(|e| StoreError::io(&path, e.into()))?;
-        Ok(StoreLock { _file: file })
+        Ok(StoreLock {
+            _file: lock_file(&self.root.join("lock"), op)?,
+        })
     }
+}
+
+/// Opens (creating it) the lock file `path` and takes `op` on it; the lock lives as long as
+/// the file returned.
+pub(crate) fn lock_file(
+    path: &Path,
+    op: rustix::fs::FlockOperation,
+) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))?;
+    rustix::fs::flock(&file, op).map_err(|e| StoreError::io(path, e.into()))?;
+    Ok(file)
 }
 
 /// A held store lock; released on drop.

@@ -135,22 +135,16 @@ fn free_space(path: &Path) -> Option<u64> {
     Some(blocks.saturating_mul(st.f_frsize))
 }
 
-/// Allocates the reserve when it is missing and the disk has room again. Best effort: a file
-/// system without `fallocate` simply has no reserve.
 /// An exclusive lock, held while it lives, on `<database>.setup-lock` beside the database.
 fn setup_lock(db: &Path) -> Result<std::fs::File, StoreError> {
-    let path = db.with_extension("setup-lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::io(&path, e))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| StoreError::io(&path, e.into()))?;
-    Ok(file)
+    crate::lock_file(
+        &db.with_extension("setup-lock"),
+        rustix::fs::FlockOperation::LockExclusive,
+    )
 }
 
+/// Allocates the reserve when it is missing and the disk has room again. Best effort: a file
+/// system without `fallocate` simply has no reserve.
 fn take_reserve(reserve: &Path) {
     if reserve.exists() || free_space(reserve).is_none_or(|f| f < ROOMY) {
         return;

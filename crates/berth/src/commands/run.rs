@@ -252,12 +252,15 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     } else {
         StartMode::AttachNow
     };
-    if let Err(e) = engine.start_container_warning(&id, mode, &mut super::print_warning) {
-        // A run that could not start leaves nothing behind (a port conflict, a missing
-        // executable): the container it created goes too.
+    // A run that could not start leaves nothing behind (a port conflict, a missing
+    // executable): the container it created goes too.
+    let not_started = |e: EngineError| {
         let _ = engine.remove_container(&id, true, true);
-        return Err(run_error(e));
-    }
+        run_error(e)
+    };
+    engine
+        .start_container_warning(&id, mode, &mut super::print_warning)
+        .map_err(not_started)?;
     if args.detach {
         write_out(&format!("{id}\n"))?;
         if !args.publish.is_empty() || args.publish_all {
@@ -282,10 +285,7 @@ pub fn run(engine: &Engine, args: RunArgs) -> anyhow::Result<()> {
     let code = match code {
         Ok(code) => code,
         // A foreground run learns of a failure to start from its attach: the same.
-        Err(e @ EngineError::StartFailed { .. }) => {
-            let _ = engine.remove_container(&id, true, true);
-            return Err(run_error(e));
-        }
+        Err(e @ EngineError::StartFailed { .. }) => return Err(not_started(e)),
         Err(e) => return Err(run_error(e)),
     };
     timings.report(engine, &id, false);

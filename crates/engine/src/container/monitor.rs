@@ -423,10 +423,7 @@ fn run_once(
     })?;
     let ready_early = first && opts.wait_attach && opts.ready_before_create;
     if ready_early {
-        if let Some(r) = report.take() {
-            let _ = writeln!(r, "ready");
-            let _ = r.flush();
-        }
+        tell(report, "ready");
     }
     let mut clients = Vec::new();
     let created = create_and_run(
@@ -562,10 +559,7 @@ fn create_and_run(
     }
 
     if first && opts.wait_attach {
-        if let Some(r) = report.take() {
-            let _ = writeln!(r, "ready");
-            let _ = r.flush();
-        }
+        tell(report, "ready");
         match accept_first(listener, config) {
             Some(c) => clients.push(c),
             None if config.tied_to_client => {
@@ -615,9 +609,7 @@ fn create_and_run(
     engine.emit_container_id(id, crate::events::Action::Start, &[]);
     let mut health = super::health_probe::Prober::start(engine, id, config);
     engine.mark(id, "mon.recorded");
-    if let Some(r) = report.take() {
-        let _ = writeln!(r, "started");
-        let _ = r.flush();
+    if tell(report, "started") {
         // A detached start's client has its answer: make the next start's namespace now.
         engine.refill_netns_pool();
     }
@@ -700,6 +692,17 @@ struct Streams {
     err: Option<OwnedFd>,
     stdin: Option<OwnedFd>,
     master: Option<OwnedFd>,
+}
+
+/// Gives the spawner its answer, `line` (`ready`, `started`), if it still waits for one:
+/// whether it did.
+fn tell(report: &mut Option<&mut dyn Write>, line: &str) -> bool {
+    let Some(r) = report.take() else {
+        return false;
+    };
+    let _ = writeln!(r, "{line}");
+    let _ = r.flush();
+    true
 }
 
 /// The first client of a run that waits for one: `None` when none came in time. A build's
