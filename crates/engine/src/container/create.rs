@@ -222,6 +222,11 @@ impl Engine {
                 std::fs::create_dir_all(d)
                     .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
             }
+            // So is the monitor's log: a start or exec then opens it without creating it,
+            // and one racing a `rm -f` cannot add an entry to a directory being removed.
+            std::fs::File::create(&paths.monitor_log).map_err(|e| {
+                EngineError::io(format!("create {}", paths.monitor_log.display()), e)
+            })?;
             // A pod removed since `join_pod` looked would leave this container a member of
             // nothing: checked where the record is written.
             if let Some(pod) = &config.pod {

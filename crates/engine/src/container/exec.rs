@@ -234,14 +234,7 @@ impl Engine {
         opts: &ExecOptions,
         sock: Option<UnixStream>,
     ) -> Result<Child, EngineError> {
-        let paths = self.container_paths(id);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&paths.monitor_log)
-            .map_err(|e| {
-                EngineError::io(format!("exec: open {}", paths.monitor_log.display()), e)
-            })?;
+        let log = self.open_monitor_log(id)?;
         // Its own process group (own_command) also lets the shim outlive a detached exec's
         // caller.
         let mut cmd = self.own_command();

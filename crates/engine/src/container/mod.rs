@@ -209,6 +209,33 @@ impl Engine {
         }
     }
 
+    /// Opens container `id`'s monitor log for appending, for a monitor or exec shim about to
+    /// be spawned. The log is made with the container, so it is opened, not created: a start
+    /// racing a `rm -f` must not add an entry to a directory the remove is emptying (its
+    /// `rmdir` would then fail), and finds the container gone instead.
+    pub(crate) fn open_monitor_log(&self, id: &str) -> Result<std::fs::File, EngineError> {
+        let path = self.container_paths(id).monitor_log;
+        let open = |create: bool| {
+            std::fs::OpenOptions::new()
+                .create(create)
+                .append(true)
+                .open(&path)
+        };
+        let failed = |e| EngineError::io(format!("open {}", path.display()), e);
+        match open(false) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Gone with the container, or a container made before the log was made with
+                // it: created under the write lock, where a remove cannot be half done.
+                self.store.meta.write(|tx| match tx.container(id)? {
+                    None => Err(EngineError::ContainerNotFound(id.to_string())),
+                    Some(_) => open(true).map_err(failed),
+                })
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+
     pub(crate) fn oci_runtime(&self) -> berth_runtime::oci::Runtime {
         berth_runtime::oci::Runtime::new(self.run_root.join("lc"))
     }

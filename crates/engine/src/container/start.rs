@@ -63,11 +63,7 @@ impl Engine {
             super::stop::wait_gone(rec.monitor_pid, std::time::Duration::from_secs(15));
         }
         let paths = self.container_paths(&rec.id);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&paths.monitor_log)
-            .map_err(|e| EngineError::io(format!("container {}: monitor log", &rec.id[..12]), e))?;
+        let log = self.open_monitor_log(&rec.id)?;
         self.mark(&rec.id, "cli.spawn");
         let opts = monitor::MonitorOptions {
             wait_attach: mode != StartMode::Detached,
