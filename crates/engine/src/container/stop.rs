@@ -266,7 +266,7 @@ impl Engine {
                 rec = now;
                 continue;
             }
-            if !self.delete_record_unless_claimed(&now)? {
+            if !self.delete_record_unless_claimed(&now.id)? {
                 if !force {
                     return Err(running(&now.id));
                 }
@@ -287,20 +287,20 @@ impl Engine {
         )))
     }
 
-    /// Deletes the record of `rec`'s container unless a monitor other than the one `rec`
-    /// names has claimed it meanwhile (a start racing a remove); true when the record is gone.
-    fn delete_record_unless_claimed(&self, rec: &ContainerRecord) -> Result<bool, EngineError> {
-        self.store.meta.write(|tx| match tx.container(&rec.id)? {
+    /// Deletes the record of container `id` unless a live monitor holds it; true when the
+    /// record is gone.
+    ///
+    /// The caller has waited for or stopped the monitor it saw, so a live one here is a start
+    /// racing the remove that claimed the container since: it is setting up under the
+    /// container's directory, and must be stopped before the files go.
+    fn delete_record_unless_claimed(&self, id: &str) -> Result<bool, EngineError> {
+        self.store.meta.write(|tx| match tx.container(id)? {
             None => Ok(true),
-            Some(now)
-                if now.monitor_pid > 0
-                    && now.monitor_pid != rec.monitor_pid
-                    && self.is_monitor_of(now.monitor_pid, &rec.id) =>
-            {
+            Some(now) if now.monitor_pid > 0 && self.is_monitor_of(now.monitor_pid, id) => {
                 Ok(false)
             }
             Some(_) => {
-                tx.delete_container(&rec.id)?;
+                tx.delete_container(id)?;
                 Ok(true)
             }
         })
@@ -496,5 +496,57 @@ impl Trash {
                 tracing::warn!(path = %dir.display(), error = %e, "cannot empty the trash");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rm -f` racing a `run`: the monitor claimed the container after the remove looked at
+    /// it. The record the remove reads again then names that monitor, and must not be
+    /// deleted beside it (it was, and the remove failed on files the monitor was making).
+    #[test]
+    fn a_record_a_live_monitor_claimed_is_not_deleted() {
+        let root = tempfile::tempdir().unwrap();
+        let config = crate::EngineConfig::new(root.path());
+        let engine = Engine::open(config.clone()).unwrap();
+        let image = berth_store::ImageRecord {
+            id: berth_image::digest::Digest::of(b"image"),
+            manifest: berth_image::digest::Digest::of(b"manifest"),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            manifest_size: 1,
+            created: None,
+            size: 0,
+            added_at: 0,
+            layers: Vec::new(),
+        };
+        let id = "ab".repeat(32);
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: "racer".into(),
+            image_id: image.id.to_string(),
+            net: "[]".into(),
+            health: "{}".into(),
+            monitor_pid: i64::from(std::process::id()),
+            ..Default::default()
+        };
+        engine
+            .store
+            .meta
+            .write(|tx| {
+                tx.insert_image(&image)?;
+                tx.insert_container(&rec)
+            })
+            .unwrap();
+        // This process is that monitor.
+        engine.monitoring.set(id.clone()).unwrap();
+        assert!(!engine.delete_record_unless_claimed(&id).unwrap());
+        assert!(engine.resolve_container(&id).is_ok());
+        // Seen from an engine that monitors nothing, the pid is no monitor of it: deleted.
+        let other = Engine::open(config).unwrap();
+        assert!(other.delete_record_unless_claimed(&id).unwrap());
+        assert!(engine.resolve_container(&id).is_err());
+        assert!(other.delete_record_unless_claimed(&id).unwrap());
     }
 }
