@@ -1461,15 +1461,27 @@ def sh_output(snippet: str, env: dict[str, str] | None = None, what: str = "") -
     return run_snippet(snippet, env, what)[1].decode(errors="replace").strip()
 
 
+# No step of any row comes near this; a step past it is hung (the test dockerd once never
+# answered a `docker rm -f` of 100 containers), and fails its cell instead of the whole bench.
+STEP_TIMEOUT_S = 1800
+
+
 def run_snippet(snippet: str, env: dict[str, str] | None, what: str) -> tuple[float, bytes]:
     start = time.perf_counter()
-    proc = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", snippet],
-        check=False,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
+    try:
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", snippet],
+            check=False,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=STEP_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        # (subprocess.run killed bash; what it started is the cleanup's to find)
+        raise StepFailed(
+            f"{what or 'command'} did not finish in {STEP_TIMEOUT_S} s: `{snippet}`"
+        ) from None
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-5:]
