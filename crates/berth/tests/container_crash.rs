@@ -431,6 +431,34 @@ fn run_racing_rm_f_of_the_same_name_leaves_nothing() {
     );
 }
 
+/// The monitor's log is made with the container, and a start opens it without creating it
+/// (so that one racing a `rm -f` adds nothing to a directory being removed). A container an
+/// earlier berth made has no log yet: its start makes one, and its exec too.
+#[test]
+fn a_container_without_a_monitor_log_still_starts_and_execs() {
+    let Some(b) = Sandbox::with_busybox() else {
+        return;
+    };
+    let id = b.ok(&["create", "--network", "none", "busybox", "sleep", "30"]);
+    let id = id.trim();
+    let log = b.root().join("containers").join(id).join("monitor.log");
+    assert!(log.is_file(), "create made no {}", log.display());
+    std::fs::remove_file(&log).unwrap();
+    b.ok(&["start", id]);
+    assert!(log.is_file(), "start made no {}", log.display());
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(b.ok(&["exec", id, "echo", "in"]).trim(), "in");
+    assert!(log.is_file(), "exec made no {}", log.display());
+    b.ok(&["rm", "-f", id]);
+    let gone = b.run(&["start", id]);
+    assert_ne!(gone.code, 0);
+    assert!(
+        gone.stderr.to_lowercase().contains("no such container"),
+        "{}",
+        gone.stderr
+    );
+}
+
 /// What a crash in the middle of a create or remove leaves — a container directory that no
 /// record names, its rootfs maybe still mounted — is a problem for `system check`, and
 /// `system check --repair` removes it and nothing else.
